@@ -1,0 +1,31 @@
+// Config: every setting of a Runnel server. Names follow redis.conf where the concept is the
+// same; runnel-server maps each field to a flag of the same name (see docs/configuration.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace runnel {
+
+struct Config {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 6379;  // 0 picks a free port (see Broker::port())
+  std::string dir = "./data";
+  unsigned threads = 0;  // shards; 0 means one per core
+  std::string requirepass;  // empty: no password
+  std::uint32_t maxclients = 10000;
+  std::string loglevel = "notice";  // debug, verbose, notice, warning
+
+  // Protocol limits, checked before allocating.
+  std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
+  std::uint64_t proto_max_multibulk_len = 1024 * 1024;
+  std::uint64_t proto_inline_max_size = 64 * 1024;
+  // A connection whose unparsed input passes this is closed (Redis's client-query-buffer-limit).
+  std::uint64_t client_query_buffer_limit = 1024ull * 1024 * 1024;
+  // Reading from a connection pauses while its unsent replies exceed this many bytes.
+  std::uint64_t reply_pause_bytes = 4 * 1024 * 1024;
+  // A connection whose unsent replies exceed this is disconnected (0: no limit).
+  std::uint64_t client_output_buffer_limit = 1024ull * 1024 * 1024;
+};
+
+}  // namespace runnel

@@ -1,0 +1,448 @@
+// Server commands: COMMAND, INFO, CONFIG, TIME and SHUTDOWN.
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+
+#include "command.hpp"
+#include "glob.hpp"
+#include "log.hpp"
+#include "version.hpp"
+
+namespace runnel {
+namespace {
+
+std::uint64_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::uint64_t heap_bytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  char buf[32];
+  const double b = static_cast<double>(bytes);
+  if (bytes < 1024) {
+    std::snprintf(buf, sizeof(buf), "%lluB", static_cast<unsigned long long>(bytes));
+  } else if (bytes < 1024ull * 1024) {
+    std::snprintf(buf, sizeof(buf), "%.2fK", b / 1024);
+  } else if (bytes < 1024ull * 1024 * 1024) {
+    std::snprintf(buf, sizeof(buf), "%.2fM", b / (1024 * 1024));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.2fG", b / (1024.0 * 1024 * 1024));
+  }
+  return buf;
+}
+
+// --- CONFIG -----------------------------------------------------------------------------
+
+// Parses "100", "1k" (1000), "1kb" (1024), "2mb", "1gb", as Redis's memtoull does.
+bool parse_memory(std::string_view text, std::uint64_t& value) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return false;
+  const std::string unit = to_lower(text.substr(digits));
+  std::uint64_t mul = 1;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1000;
+  else if (unit == "kb") mul = 1024;
+  else if (unit == "m") mul = 1000 * 1000;
+  else if (unit == "mb") mul = 1024 * 1024;
+  else if (unit == "g") mul = 1000ull * 1000 * 1000;
+  else if (unit == "gb") mul = 1024ull * 1024 * 1024;
+  else return false;
+  std::int64_t number = 0;
+  if (!parse_int64(text.substr(0, digits), number) || number < 0) return false;
+  if (static_cast<std::uint64_t>(number) > UINT64_MAX / mul) return false;
+  value = static_cast<std::uint64_t>(number) * mul;
+  return true;
+}
+
+struct ConfigParam {
+  std::string_view name;
+  std::function<std::string(const Config&)> get;
+  // Null for parameters fixed at start-up. Returns an error text, or empty on success.
+  std::function<std::string(Config&, std::string_view)> set;
+};
+
+std::function<std::string(Config&, std::string_view)> memory_setter(
+    std::uint64_t Config::*field, std::uint64_t min) {
+  return [field, min](Config& c, std::string_view v) -> std::string {
+    std::uint64_t value = 0;
+    if (!parse_memory(v, value)) return "argument must be a memory value";
+    if (value < min || value > static_cast<std::uint64_t>(INT64_MAX)) {
+      return "argument must be between " + std::to_string(min) +
+             " and 9223372036854775807 inclusive";
+    }
+    c.*field = value;
+    return {};
+  };
+}
+
+const std::vector<ConfigParam>& config_params() {
+  static const std::vector<ConfigParam> params = {
+      {"bind", [](const Config& c) { return c.bind; }, nullptr},
+      {"port", [](const Config& c) { return std::to_string(c.port); }, nullptr},
+      {"dir", [](const Config& c) { return c.dir; }, nullptr},
+      {"threads", [](const Config& c) { return std::to_string(c.threads); }, nullptr},
+      {"databases", [](const Config&) { return std::string("1"); }, nullptr},
+      {"requirepass", [](const Config& c) { return c.requirepass; },
+       [](Config& c, std::string_view v) {
+         c.requirepass.assign(v);
+         return std::string();
+       }},
+      {"maxclients", [](const Config& c) { return std::to_string(c.maxclients); },
+       [](Config& c, std::string_view v) -> std::string {
+         std::int64_t n = 0;
+         if (!parse_int64(v, n)) return "argument couldn't be parsed into an integer";
+         if (n < 1 || n > UINT32_MAX) {
+           return "argument must be between 1 and 4294967295 inclusive";
+         }
+         c.maxclients = static_cast<std::uint32_t>(n);
+         return {};
+       }},
+      {"loglevel", [](const Config& c) { return c.loglevel; },
+       [](Config& c, std::string_view v) -> std::string {
+         log::Level level;
+         if (!log::parse_level(to_lower(v), level)) {
+           return "argument(s) must be one of the following: debug, verbose, notice, warning";
+         }
+         c.loglevel = to_lower(v);
+         log::set_level(level);
+         return {};
+       }},
+      {"proto-max-bulk-len", [](const Config& c) { return std::to_string(c.proto_max_bulk_len); },
+       memory_setter(&Config::proto_max_bulk_len, 1024 * 1024)},
+      {"client-query-buffer-limit",
+       [](const Config& c) { return std::to_string(c.client_query_buffer_limit); },
+       memory_setter(&Config::client_query_buffer_limit, 1024 * 1024)},
+      {"client-output-buffer-limit",
+       [](const Config& c) { return std::to_string(c.client_output_buffer_limit); },
+       memory_setter(&Config::client_output_buffer_limit, 0)},
+      {"reply-pause-bytes", [](const Config& c) { return std::to_string(c.reply_pause_bytes); },
+       memory_setter(&Config::reply_pause_bytes, 1024)},
+  };
+  return params;
+}
+
+const ConfigParam* find_param(std::string_view name) {
+  for (const ConfigParam& p : config_params()) {
+    if (equals_ignore_case(p.name, name)) return &p;
+  }
+  return nullptr;
+}
+
+// --- INFO -------------------------------------------------------------------------------
+
+struct InfoInputs {
+  const ServerState& server;
+  std::int64_t keys;
+};
+
+void section_server(const InfoInputs& in, std::string& out) {
+  const auto now = std::chrono::system_clock::now();
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now() - in.server.started_steady)
+                          .count();
+  const auto usec =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  out += "# Server\r\n";
+  out += "redis_version:" + std::string(kRedisCompatVersion) + "\r\n";
+  out += "runnel_version:" + std::string(kRunnelVersion) + "\r\n";
+  out += "redis_mode:standalone\r\n";
+  out += "os:Linux\r\narch_bits:64\r\nmultiplexing_api:epoll\r\n";
+  out += "process_id:" + std::to_string(getpid()) + "\r\n";
+  out += "run_id:" + in.server.run_id + "\r\n";
+  out += "tcp_port:" + std::to_string(in.server.port) + "\r\n";
+  out += "server_time_usec:" + std::to_string(usec) + "\r\n";
+  out += "uptime_in_seconds:" + std::to_string(uptime) + "\r\n";
+  out += "uptime_in_days:" + std::to_string(uptime / 86400) + "\r\n";
+  out += "executable:" + in.server.executable + "\r\n";
+  out += "config_file:" + in.server.config_file + "\r\n";
+  out += "shards:" + std::to_string(in.server.shard_count) + "\r\n";
+}
+
+void section_clients(const InfoInputs& in, std::string& out) {
+  out += "# Clients\r\n";
+  out += "connected_clients:" + std::to_string(in.server.clients.size()) + "\r\n";
+  out += "maxclients:" + std::to_string(in.server.config.snapshot().maxclients) + "\r\n";
+  out += "blocked_clients:0\r\n";
+}
+
+void section_memory(const InfoInputs&, std::string& out) {
+  const std::uint64_t used = heap_bytes();
+  const std::uint64_t rss = rss_bytes();
+  out += "# Memory\r\n";
+  out += "used_memory:" + std::to_string(used) + "\r\n";
+  out += "used_memory_human:" + human_bytes(used) + "\r\n";
+  out += "used_memory_rss:" + std::to_string(rss) + "\r\n";
+  out += "used_memory_rss_human:" + human_bytes(rss) + "\r\n";
+  out += "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n";
+  out += "mem_allocator:libc\r\n";
+}
+
+void section_persistence(const InfoInputs&, std::string& out) {
+  out += "# Persistence\r\n";
+  out += "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n";
+  out += "rdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n";
+}
+
+void section_stats(const InfoInputs& in, std::string& out) {
+  const ServerStats& s = in.server.stats;
+  out += "# Stats\r\n";
+  out += "total_connections_received:" + std::to_string(s.connections_received.load()) + "\r\n";
+  out += "total_commands_processed:" + std::to_string(s.commands_processed.load()) + "\r\n";
+  out += "total_net_input_bytes:" + std::to_string(s.net_input_bytes.load()) + "\r\n";
+  out += "total_net_output_bytes:" + std::to_string(s.net_output_bytes.load()) + "\r\n";
+  out += "rejected_connections:" + std::to_string(s.rejected_connections.load()) + "\r\n";
+  out += "total_error_replies:" + std::to_string(s.error_replies.load()) + "\r\n";
+  out += "unknown_commands:" + std::to_string(s.unknown_commands.load()) + "\r\n";
+  out += "protocol_errors:" + std::to_string(s.protocol_errors.load()) + "\r\n";
+}
+
+void section_replication(const InfoInputs&, std::string& out) {
+  out += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n";
+}
+
+void section_cpu(const InfoInputs&, std::string& out) {
+  struct rusage self {};
+  getrusage(RUSAGE_SELF, &self);
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n",
+                self.ru_stime.tv_sec, static_cast<long>(self.ru_stime.tv_usec),
+                self.ru_utime.tv_sec, static_cast<long>(self.ru_utime.tv_usec));
+  out += "# CPU\r\n";
+  out += buf;
+}
+
+void section_keyspace(const InfoInputs& in, std::string& out) {
+  out += "# Keyspace\r\n";
+  if (in.keys > 0) out += "db0:keys=" + std::to_string(in.keys) + ",expires=0,avg_ttl=0\r\n";
+}
+
+struct InfoSection {
+  std::string_view name;
+  void (*write)(const InfoInputs&, std::string&);
+};
+
+constexpr InfoSection kSections[] = {
+    {"server", section_server},     {"clients", section_clients},
+    {"memory", section_memory},     {"persistence", section_persistence},
+    {"stats", section_stats},       {"replication", section_replication},
+    {"cpu", section_cpu},           {"keyspace", section_keyspace},
+};
+
+}  // namespace
+
+namespace cmd {
+
+void command(CommandContext& ctx) {
+  const auto& all = command_table().all();
+  ctx.reply.array(all.size());
+  for (const CommandSpec& spec : all) write_command_info(spec, ctx.reply);
+}
+
+void command_count(CommandContext& ctx) {
+  ctx.reply.integer(static_cast<std::int64_t>(command_table().all().size()));
+}
+
+void command_info(CommandContext& ctx) {
+  if (ctx.args.size() == 2) return command(ctx);
+  ctx.reply.array(ctx.args.size() - 2);
+  for (std::size_t i = 2; i < ctx.args.size(); ++i) {
+    const CommandSpec* spec = command_table().find(ctx.args[i]);
+    if (spec) {
+      write_command_info(*spec, ctx.reply);
+    } else {
+      ctx.reply.null_array();
+    }
+  }
+}
+
+void command_docs(CommandContext& ctx) {
+  std::vector<const CommandSpec*> specs;
+  if (ctx.args.size() == 2) {
+    for (const CommandSpec& spec : command_table().all()) specs.push_back(&spec);
+  } else {
+    for (std::size_t i = 2; i < ctx.args.size(); ++i) {
+      if (const CommandSpec* spec = command_table().find(ctx.args[i])) specs.push_back(spec);
+    }
+  }
+  ctx.reply.map(specs.size());
+  for (const CommandSpec* spec : specs) {
+    ctx.reply.bulk(spec->name);
+    write_command_docs(*spec, ctx.reply);
+  }
+}
+
+void command_list(CommandContext& ctx) {
+  if (ctx.args.size() != 2) {
+    // FILTERBY MODULE|ACLCAT|PATTERN: only PATTERN is meaningful here.
+    if (ctx.args.size() != 5 || !equals_ignore_case(ctx.args[2], "FILTERBY")) {
+      return ctx.reply.error("ERR syntax error");
+    }
+  }
+  std::vector<std::string_view> names;
+  for (const CommandSpec& spec : command_table().all()) {
+    const bool pattern_filter = ctx.args.size() == 5 && equals_ignore_case(ctx.args[3], "PATTERN");
+    const bool other_filter = ctx.args.size() == 5 && !pattern_filter;
+    if (other_filter) {
+      if (equals_ignore_case(ctx.args[3], "ACLCAT")) {
+        const std::string cat = "@" + to_lower(ctx.args[4]);
+        if (std::string_view(spec.acl_categories).find(cat) == std::string_view::npos) continue;
+      } else if (equals_ignore_case(ctx.args[3], "MODULE")) {
+        continue;
+      } else {
+        return ctx.reply.error("ERR syntax error");
+      }
+    }
+    if (!pattern_filter || glob_match(ctx.args[4], spec.name, true)) names.push_back(spec.name);
+    for (const CommandSpec& sub : spec.subcommands) {
+      if (pattern_filter && !glob_match(ctx.args[4], sub.name, true)) continue;
+      if (other_filter) continue;
+      names.push_back(sub.name);
+    }
+  }
+  ctx.reply.array(names.size());
+  for (auto name : names) ctx.reply.bulk(name);
+}
+
+void command_help(CommandContext& ctx) {
+  ctx.reply.array(13);
+  ctx.reply.simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+  ctx.reply.simple("(no subcommand)");
+  ctx.reply.simple("    Return details about all commands.");
+  ctx.reply.simple("INFO [<command-name> ...]");
+  ctx.reply.simple("    Return details about multiple commands.");
+  ctx.reply.simple("COUNT");
+  ctx.reply.simple("    Return the total number of commands in this server.");
+  ctx.reply.simple("LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]");
+  ctx.reply.simple("    Return a list of all commands in this server.");
+  ctx.reply.simple("DOCS [<command-name> ...]");
+  ctx.reply.simple("    Return documentation details about multiple commands.");
+  ctx.reply.simple("HELP");
+  ctx.reply.simple("    Print this help.");
+}
+
+void info(CommandContext& ctx) {
+  std::vector<std::string> wanted;
+  for (std::size_t i = 1; i < ctx.args.size(); ++i) wanted.push_back(to_lower(ctx.args[i]));
+  const bool all = wanted.empty() ||
+                   std::find_if(wanted.begin(), wanted.end(), [](const std::string& w) {
+                     return w == "all" || w == "everything" || w == "default";
+                   }) != wanted.end();
+  const InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0};
+  std::string text;
+  for (const InfoSection& section : kSections) {
+    if (!all && std::find(wanted.begin(), wanted.end(), section.name) == wanted.end()) continue;
+    if (!text.empty()) text += "\r\n";
+    section.write(inputs, text);
+  }
+  ctx.reply.verbatim(text);
+}
+
+void config_get(CommandContext& ctx) {
+  std::vector<const ConfigParam*> matched;
+  for (std::size_t i = 2; i < ctx.args.size(); ++i) {
+    for (const ConfigParam& p : config_params()) {
+      if (!glob_match(ctx.args[i], p.name, true)) continue;
+      if (std::find(matched.begin(), matched.end(), &p) == matched.end()) matched.push_back(&p);
+    }
+  }
+  const Config config = ctx.server.config.snapshot();
+  ctx.reply.map(matched.size());
+  for (const ConfigParam* p : matched) {
+    ctx.reply.bulk(p->name);
+    ctx.reply.bulk(p->get(config));
+  }
+}
+
+void config_set(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  if ((args.size() - 2) % 2 != 0) return reply_arity_error(ctx.reply, "config|set");
+  std::vector<const ConfigParam*> params;
+  for (std::size_t i = 2; i < args.size(); i += 2) {
+    const ConfigParam* p = find_param(args[i]);
+    if (p == nullptr) {
+      return ctx.reply.error("ERR Unknown option or number of arguments for CONFIG SET - '" +
+                             std::string(args[i]) + "'");
+    }
+    auto fail = [&](std::string_view why) {
+      ctx.reply.error("ERR CONFIG SET failed (possibly related to argument '" +
+                      std::string(args[i]) + "') - " + std::string(why));
+    };
+    if (!p->set) return fail("can't set immutable config");
+    if (std::find(params.begin(), params.end(), p) != params.end()) {
+      return fail("duplicate parameter");
+    }
+    params.push_back(p);
+  }
+  // All or nothing: validate on a copy, then publish.
+  Config next = ctx.server.config.snapshot();
+  for (std::size_t i = 2; i < args.size(); i += 2) {
+    const std::string why = params[(i - 2) / 2]->set(next, args[i + 1]);
+    if (!why.empty()) {
+      return ctx.reply.error("ERR CONFIG SET failed (possibly related to argument '" +
+                             std::string(args[i]) + "') - " + why);
+    }
+  }
+  ctx.server.config.update([&](Config& c) { c = next; });
+  ctx.reply.ok();
+}
+
+void config_resetstat(CommandContext& ctx) {
+  ctx.server.stats.reset();
+  ctx.reply.ok();
+}
+
+void config_help(CommandContext& ctx) {
+  ctx.reply.array(9);
+  ctx.reply.simple("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+  ctx.reply.simple("GET <pattern>");
+  ctx.reply.simple("    Return parameters matching the glob-like <pattern> and their values.");
+  ctx.reply.simple("SET <directive> <value>");
+  ctx.reply.simple("    Set the configuration <directive> to <value>.");
+  ctx.reply.simple("RESETSTAT");
+  ctx.reply.simple("    Reset statistics reported by the INFO command.");
+  ctx.reply.simple("HELP");
+  ctx.reply.simple("    Prints this help.");
+}
+
+void time(CommandContext& ctx) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  ctx.reply.array(2);
+  ctx.reply.bulk(std::to_string(usec / 1000000));
+  ctx.reply.bulk(std::to_string(usec % 1000000));
+}
+
+void shutdown(CommandContext& ctx) {
+  bool abort = false;
+  for (std::size_t i = 1; i < ctx.args.size(); ++i) {
+    const std::string_view a = ctx.args[i];
+    if (equals_ignore_case(a, "ABORT")) {
+      abort = true;
+    } else if (!equals_ignore_case(a, "NOSAVE") && !equals_ignore_case(a, "SAVE") &&
+               !equals_ignore_case(a, "NOW") && !equals_ignore_case(a, "FORCE")) {
+      return ctx.reply.error("ERR syntax error");
+    }
+  }
+  if (abort) {
+    if (ctx.args.size() != 2) return ctx.reply.error("ERR syntax error");
+    return ctx.reply.error("ERR No shutdown in progress.");
+  }
+  // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
+  log::warning("User requested shutdown...");
+  ctx.session.shutdown_after_reply = true;
+  ctx.session.close_after_reply = true;
+}
+
+}  // namespace cmd
+}  // namespace runnel

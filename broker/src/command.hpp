@@ -1,0 +1,215 @@
+// The command table: one row per command (and per subcommand of a container such as CLIENT).
+// Dispatch, arity and auth checks, routing to shards, and every COMMAND reply derive from it.
+// A handler is parse -> op -> reply: it reads ctx.args, runs the operation on the data it
+// was routed to, and writes one reply with ctx.reply. It never touches a socket.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <runnel/protocol/reply_writer.hpp>
+#include <runnel/protocol/request_parser.hpp>
+
+#include "keyspace.hpp"
+#include "server_state.hpp"
+
+namespace runnel {
+
+// A shard: the streams whose key hashes to it. Touched only by its own thread.
+struct Shard {
+  unsigned index = 0;
+  Keyspace keyspace;
+  std::uint64_t commands = 0;  // commands this shard ran
+};
+
+// A connection's own state, as commands see and change it. Lives on the connection's thread;
+// a handler routed to another shard only reads it.
+struct Session {
+  std::shared_ptr<ClientInfo> info;
+  protocol::RequestParser* parser = nullptr;
+  protocol::RespVersion resp = protocol::RespVersion::kResp2;
+  bool authenticated = false;
+  bool close_after_reply = false;
+  bool shutdown_after_reply = false;
+};
+
+// Flags as COMMAND INFO names them.
+enum CommandFlag : std::uint32_t {
+  kWrite = 1u << 0,
+  kReadonly = 1u << 1,
+  kDenyOom = 1u << 2,
+  kAdmin = 1u << 3,
+  kNoScript = 1u << 4,
+  kLoading = 1u << 5,
+  kStale = 1u << 6,
+  kFast = 1u << 7,
+  kNoAuth = 1u << 8,
+  kAllowBusy = 1u << 9,
+  kNoMulti = 1u << 10,
+  kBlocking = 1u << 11,
+};
+
+// Where a command runs.
+enum class Route : std::uint8_t {
+  kConnection,  // on the connection's thread; touches no stream
+  kKey,         // on the shard that owns args[first_key]
+  kEachShard,   // shard_part runs on every shard, then the handler replies from `gather`
+  kPicked,      // on the shard that pick_shard chooses from the arguments (SCAN's cursor)
+};
+
+// What kEachShard commands collect across shards.
+struct Gather {
+  std::int64_t count = 0;
+  std::vector<std::string> keys;
+};
+
+struct CommandSpec;
+
+struct CommandContext {
+  std::span<const std::string_view> args;
+  protocol::ReplyWriter& reply;
+  Session& session;
+  ServerState& server;
+  const CommandSpec& spec;
+  Shard* shard = nullptr;    // kKey, kPicked: the owning shard, and we run on its thread
+  Gather* gather = nullptr;  // kEachShard
+};
+
+struct ShardPartContext {
+  std::span<const std::string_view> args;
+  Shard& shard;
+  unsigned shard_count;
+  Gather& gather;
+};
+
+using Handler = void (*)(CommandContext&);
+using ShardPart = void (*)(ShardPartContext&);
+// Returns the shard to run on, or -1 to run the handler on the connection's thread (it will
+// reply with an error).
+using PickShard = int (*)(std::span<const std::string_view> args, unsigned shard_count);
+
+// One key specification, as COMMAND INFO reports it (begin_search by index, find_keys by range).
+struct KeySpec {
+  std::string_view flags;  // space separated, e.g. "RW update"
+  int begin_index = 1;
+  int last_key = 0;
+  int key_step = 1;
+  int limit = 0;
+  std::string_view notes;
+};
+
+struct CommandDocs {
+  std::string_view summary;
+  std::string_view since;
+  std::string_view group;
+  std::string_view complexity;
+};
+
+struct CommandSpec {
+  std::string_view name;  // lower case; a subcommand's is "container|sub"
+  int arity;              // N: exactly N arguments with the name; -N: at least N
+  std::uint32_t flags;
+  int first_key, last_key, key_step;
+  std::string_view acl_categories;  // space separated, e.g. "@write @stream @fast"
+  std::string_view tips;            // space separated
+  std::vector<KeySpec> key_specs;
+  CommandDocs docs;
+  Route route = Route::kConnection;
+  Handler handler = nullptr;
+  ShardPart shard_part = nullptr;
+  PickShard pick_shard = nullptr;
+  std::vector<CommandSpec> subcommands;
+
+  [[nodiscard]] bool is_container() const { return !subcommands.empty(); }
+};
+
+class CommandTable {
+ public:
+  CommandTable();
+
+  // Looks a command up by its arguments: args[0], and args[1] for containers.
+  // Returns nullptr for an unknown command or subcommand.
+  [[nodiscard]] const CommandSpec* lookup(std::span<const std::string_view> args) const;
+  [[nodiscard]] const CommandSpec* find(std::string_view name) const;  // any case
+  [[nodiscard]] const std::vector<CommandSpec>& all() const { return commands_; }
+
+ private:
+  std::vector<CommandSpec> commands_;
+};
+
+const CommandTable& command_table();
+
+// What the connection checks before running a command, in Redis's order. Writes the error
+// reply and returns false when the command must not run.
+bool check_command(const CommandSpec* spec, std::span<const std::string_view> args,
+                   const Session& session, protocol::ReplyWriter& reply);
+
+// COMMAND INFO and COMMAND DOCS entries, derived from a row.
+void write_command_info(const CommandSpec& spec, protocol::ReplyWriter& reply);
+void write_command_docs(const CommandSpec& spec, protocol::ReplyWriter& reply);
+
+// Handlers, by family (defined in cmd_*.cpp).
+namespace cmd {
+// connection
+void ping(CommandContext&);
+void echo(CommandContext&);
+void quit(CommandContext&);
+void reset(CommandContext&);
+void hello(CommandContext&);
+void auth(CommandContext&);
+void select(CommandContext&);
+void client_id(CommandContext&);
+void client_setname(CommandContext&);
+void client_getname(CommandContext&);
+void client_setinfo(CommandContext&);
+void client_info(CommandContext&);
+void client_list(CommandContext&);
+void client_kill(CommandContext&);
+void client_no_evict(CommandContext&);
+void client_help(CommandContext&);
+// server
+void command(CommandContext&);
+void command_count(CommandContext&);
+void command_info(CommandContext&);
+void command_docs(CommandContext&);
+void command_list(CommandContext&);
+void command_help(CommandContext&);
+void info(CommandContext&);
+void config_get(CommandContext&);
+void config_set(CommandContext&);
+void config_resetstat(CommandContext&);
+void config_help(CommandContext&);
+void time(CommandContext&);
+void shutdown(CommandContext&);
+// keyspace
+void dbsize_part(ShardPartContext&);
+void del_part(ShardPartContext&);
+void exists_part(ShardPartContext&);
+void keys_part(ShardPartContext&);
+void flush_part(ShardPartContext&);
+void reply_count(CommandContext&);  // DBSIZE, DEL, UNLINK, EXISTS
+void keys(CommandContext&);
+void flushall(CommandContext&);
+void type(CommandContext&);
+void scan(CommandContext&);
+int scan_pick_shard(std::span<const std::string_view> args, unsigned shard_count);
+// streams
+void xadd(CommandContext&);
+void xlen(CommandContext&);
+void xrange(CommandContext&);
+void xrevrange(CommandContext&);
+}  // namespace cmd
+
+// Helpers shared by handlers.
+bool equals_ignore_case(std::string_view a, std::string_view b);
+std::string to_lower(std::string_view text);
+std::string to_upper(std::string_view text);
+// Parses a whole signed 64-bit integer as Redis's getLongLongFromObject does.
+bool parse_int64(std::string_view text, std::int64_t& value);
+// "ERR wrong number of arguments for '<name>' command"
+void reply_arity_error(protocol::ReplyWriter& reply, std::string_view name);
+
+}  // namespace runnel

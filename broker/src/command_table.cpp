@@ -1,0 +1,487 @@
+// The rows of the command table and what derives from them: lookup, the pre-run checks and
+// the COMMAND INFO / COMMAND DOCS entries. Flags, arities, categories, tips and key specs
+// are those Redis 7.0 declares for the same commands.
+#include <algorithm>
+#include <cctype>
+
+#include "command.hpp"
+
+namespace runnel {
+namespace {
+
+constexpr std::uint32_t kConnFlags = kNoScript | kLoading | kStale | kFast | kNoAuth | kAllowBusy;
+constexpr std::uint32_t kClientFlags = kNoScript | kLoading | kStale;
+constexpr std::uint32_t kClientAdminFlags = kAdmin | kNoScript | kLoading | kStale;
+constexpr std::string_view kClientCats = "@slow @connection";
+constexpr std::string_view kClientAdminCats = "@admin @slow @dangerous @connection";
+constexpr std::string_view kAdminCats = "@admin @slow @dangerous";
+
+KeySpec one_key(std::string_view flags, std::string_view notes = {}) {
+  return KeySpec{flags, 1, 0, 1, 0, notes};
+}
+KeySpec all_keys(std::string_view flags) { return KeySpec{flags, 1, -1, 1, 0, {}}; }
+
+// A command that touches no keys.
+CommandSpec plain(std::string_view name, int arity, std::uint32_t flags, std::string_view cats,
+                  std::string_view tips, CommandDocs docs, Handler handler) {
+  return CommandSpec{name, arity, flags, 0, 0, 0, cats, tips, {}, docs,
+                     Route::kConnection, handler, nullptr, nullptr, {}};
+}
+
+// A command on one key, run on the shard that owns it.
+CommandSpec keyed(std::string_view name, int arity, std::uint32_t flags, std::string_view cats,
+                  std::string_view tips, KeySpec spec, CommandDocs docs, Handler handler) {
+  return CommandSpec{name, arity, flags, 1, 1, 1, cats, tips, {spec}, docs,
+                     Route::kKey, handler, nullptr, nullptr, {}};
+}
+
+// A command whose work is split over every shard.
+CommandSpec fanned(std::string_view name, int arity, std::uint32_t flags, int first_key,
+                   int last_key, std::string_view cats, std::string_view tips,
+                   std::vector<KeySpec> specs, CommandDocs docs, ShardPart part, Handler handler) {
+  return CommandSpec{name, arity, flags, first_key, last_key, first_key ? 1 : 0, cats, tips,
+                     std::move(specs), docs, Route::kEachShard, handler, part, nullptr, {}};
+}
+
+CommandSpec container(std::string_view name, int arity, std::string_view cats, CommandDocs docs,
+                      std::vector<CommandSpec> subcommands) {
+  return CommandSpec{name, arity, 0, 0, 0, 0, cats, {}, {}, docs,
+                     Route::kConnection, nullptr, nullptr, nullptr, std::move(subcommands)};
+}
+
+std::vector<CommandSpec> build_table() {
+  std::vector<CommandSpec> t;
+  // Connection.
+  t.push_back(plain("ping", -1, kFast, "@fast @connection",
+                    "request_policy:all_shards response_policy:all_succeeded",
+                    {"Ping the server", "1.0.0", "connection", "O(1)"}, cmd::ping));
+  t.push_back(plain("echo", 2, kLoading | kStale | kFast, "@fast @connection", {},
+                    {"Echo the given string", "1.0.0", "connection", "O(1)"}, cmd::echo));
+  t.push_back(plain("quit", -1, kConnFlags, "@fast @connection", {},
+                    {"Close the connection", "1.0.0", "connection", "O(1)"}, cmd::quit));
+  t.push_back(plain("reset", 1, kConnFlags, "@fast @connection", {},
+                    {"Reset the connection", "6.2.0", "connection", "O(1)"}, cmd::reset));
+  t.push_back(plain("hello", -1, kConnFlags, "@fast @connection", {},
+                    {"Handshake with Redis", "6.0.0", "connection", "O(1)"}, cmd::hello));
+  t.push_back(plain("auth", -2, kConnFlags, "@fast @connection", {},
+                    {"Authenticate to the server", "1.0.0", "connection",
+                     "O(N) where N is the number of passwords defined for the user"},
+                    cmd::auth));
+  t.push_back(plain("select", 2, kLoading | kStale | kFast, "@fast @connection", {},
+                    {"Change the selected database for the current connection", "1.0.0",
+                     "connection", "O(1)"},
+                    cmd::select));
+  t.push_back(container(
+      "client", -2, "@slow",
+      {"A container for client connection commands", "2.4.0", "connection",
+       "Depends on subcommand."},
+      {
+          plain("client|id", 2, kClientFlags, kClientCats, {},
+                {"Returns the client ID for the current connection", "5.0.0", "connection", "O(1)"},
+                cmd::client_id),
+          plain("client|setname", 3, kClientFlags, kClientCats, {},
+                {"Set the current connection name", "2.6.9", "connection", "O(1)"},
+                cmd::client_setname),
+          plain("client|getname", 2, kClientFlags, kClientCats, {},
+                {"Get the current connection name", "2.6.9", "connection", "O(1)"},
+                cmd::client_getname),
+          // CLIENT SETINFO is Redis 7.2's; clients (ioredis, node-redis) send it on connect.
+          plain("client|setinfo", 4, kClientFlags, kClientCats, "request_policy:all_nodes response_policy:all_succeeded",
+                {"Set client or connection specific info", "7.2.0", "connection", "O(1)"},
+                cmd::client_setinfo),
+          plain("client|info", 2, kClientFlags, kClientCats, "nondeterministic_output",
+                {"Returns information about the current client connection.", "6.2.0",
+                 "connection", "O(1)"},
+                cmd::client_info),
+          plain("client|list", -2, kClientAdminFlags, kClientAdminCats, "nondeterministic_output",
+                {"Get the list of client connections", "2.4.0", "connection",
+                 "O(N) where N is the number of client connections"},
+                cmd::client_list),
+          plain("client|kill", -3, kClientAdminFlags, kClientAdminCats, {},
+                {"Kill the connection of a client", "2.4.0", "connection",
+                 "O(N) where N is the number of client connections"},
+                cmd::client_kill),
+          plain("client|no-evict", 3, kClientAdminFlags, kClientAdminCats, {},
+                {"Set client eviction mode for the current connection", "7.0.0", "connection",
+                 "O(1)"},
+                cmd::client_no_evict),
+          plain("client|help", 2, kLoading | kStale, kClientCats, {},
+                {"Show helpful text about the different subcommands", "5.0.0", "connection",
+                 "O(1)"},
+                cmd::client_help),
+      }));
+  // Server.
+  t.push_back(container(
+      "command", -1, "@slow @connection",
+      {"Get array of Redis command details", "2.8.13", "server",
+       "O(N) where N is the total number of Redis commands"},
+      {
+          plain("command|count", 2, kLoading | kStale, "@slow @connection", {},
+                {"Get total number of Redis commands", "2.8.13", "server", "O(1)"},
+                cmd::command_count),
+          plain("command|info", -2, kLoading | kStale, "@slow @connection",
+                "nondeterministic_output_order",
+                {"Get array of specific Redis command details, or all when no argument is given.",
+                 "2.8.13", "server", "O(N) where N is the number of commands to look up"},
+                cmd::command_info),
+          plain("command|docs", -2, kLoading | kStale, "@slow @connection",
+                "nondeterministic_output_order",
+                {"Get array of specific Redis command documentation", "7.0.0", "server",
+                 "O(N) where N is the number of commands to look up"},
+                cmd::command_docs),
+          plain("command|list", -2, kLoading | kStale, "@slow @connection",
+                "nondeterministic_output_order",
+                {"Get an array of Redis command names", "7.0.0", "server",
+                 "O(N) where N is the total number of Redis commands"},
+                cmd::command_list),
+          plain("command|help", 2, kLoading | kStale, "@slow @connection", {},
+                {"Show helpful text about the different subcommands", "5.0.0", "server", "O(1)"},
+                cmd::command_help),
+      }));
+  t.back().flags = kLoading | kStale;
+  t.back().tips = "nondeterministic_output_order";
+  t.back().handler = cmd::command;
+  t.push_back(fanned("info", -1, kLoading | kStale, 0, 0, "@slow @dangerous",
+                     "nondeterministic_output request_policy:all_shards response_policy:special",
+                     {}, {"Get information and statistics about the server", "1.0.0", "server",
+                          "O(1)"},
+                     cmd::dbsize_part, cmd::info));
+  t.push_back(container(
+      "config", -2, "@slow",
+      {"A container for server configuration commands", "2.0.0", "server",
+       "Depends on subcommand."},
+      {
+          plain("config|get", -3, kClientAdminFlags, kAdminCats, {},
+                {"Get the values of configuration parameters", "2.0.0", "server",
+                 "O(N) when N is the number of configuration parameters provided"},
+                cmd::config_get),
+          plain("config|set", -4, kClientAdminFlags, kAdminCats,
+                "request_policy:all_nodes response_policy:all_succeeded",
+                {"Set configuration parameters to the given values", "2.0.0", "server",
+                 "O(N) when N is the number of configuration parameters provided"},
+                cmd::config_set),
+          plain("config|resetstat", 2, kClientAdminFlags, kAdminCats, {},
+                {"Reset the stats returned by INFO", "2.0.0", "server", "O(1)"},
+                cmd::config_resetstat),
+          plain("config|help", 2, kLoading | kStale, "@slow", {},
+                {"Show helpful text about the different subcommands", "5.0.0", "server", "O(1)"},
+                cmd::config_help),
+      }));
+  t.push_back(plain("time", 1, kLoading | kStale | kFast, "@fast", "nondeterministic_output",
+                    {"Return the current server time", "2.6.0", "server", "O(1)"}, cmd::time));
+  t.push_back(plain("shutdown", -1, kAdmin | kNoScript | kLoading | kStale | kNoMulti | kAllowBusy,
+                    kAdminCats, {},
+                    {"Synchronously save the dataset to disk and then shut down the server",
+                     "1.0.0", "server",
+                     "O(N) when saving, where N is the total number of keys in all databases "
+                     "when saving data, otherwise O(1)"},
+                    cmd::shutdown));
+  t.push_back(fanned("dbsize", 1, kReadonly | kFast, 0, 0, "@keyspace @read @fast",
+                     "request_policy:all_shards response_policy:agg_sum", {},
+                     {"Return the number of keys in the selected database", "1.0.0", "server",
+                      "O(1)"},
+                     cmd::dbsize_part, cmd::reply_count));
+  t.push_back(fanned("flushall", -1, kWrite, 0, 0, "@keyspace @write @slow @dangerous",
+                     "request_policy:all_shards response_policy:all_succeeded", {},
+                     {"Remove all keys from all databases", "1.0.0", "server",
+                      "O(N) where N is the total number of keys in all databases"},
+                     cmd::flush_part, cmd::flushall));
+  t.push_back(fanned("flushdb", -1, kWrite, 0, 0, "@keyspace @write @slow @dangerous",
+                     "request_policy:all_shards response_policy:all_succeeded", {},
+                     {"Remove all keys from the current database", "1.0.0", "server",
+                      "O(N) where N is the number of keys in the selected database"},
+                     cmd::flush_part, cmd::flushall));
+  // Keyspace.
+  t.push_back(fanned("del", -2, kWrite, 1, -1, "@keyspace @write @slow",
+                     "request_policy:multi_shard response_policy:agg_sum",
+                     {all_keys("RM delete")},
+                     {"Delete a key", "1.0.0", "generic",
+                      "O(N) where N is the number of keys that will be removed. When a key to "
+                      "remove holds a value other than a string, the individual complexity for "
+                      "this key is O(M) where M is the number of elements in the list, set, "
+                      "sorted set or hash. Removing a single key that holds a string value is "
+                      "O(1)."},
+                     cmd::del_part, cmd::reply_count));
+  t.push_back(fanned("unlink", -2, kWrite | kFast, 1, -1, "@keyspace @write @fast",
+                     "request_policy:multi_shard response_policy:agg_sum",
+                     {all_keys("RM delete")},
+                     {"Delete a key asynchronously in another thread. Otherwise it is just as "
+                      "DEL, but non blocking.",
+                      "4.0.0", "generic",
+                      "O(1) for each key removed regardless of its size. Then the command does "
+                      "O(N) work in a different thread in order to reclaim memory, where N is "
+                      "the number of allocations the deleted objects where composed of."},
+                     cmd::del_part, cmd::reply_count));
+  t.push_back(fanned("exists", -2, kReadonly | kFast, 1, -1, "@keyspace @read @fast",
+                     "request_policy:multi_shard response_policy:agg_sum", {all_keys("RO")},
+                     {"Determine if a key exists", "1.0.0", "generic",
+                      "O(N) where N is the number of keys to check."},
+                     cmd::exists_part, cmd::reply_count));
+  t.push_back(keyed("type", 2, kReadonly | kFast, "@keyspace @read @fast", {}, one_key("RO"),
+                    {"Determine the type stored at key", "1.0.0", "generic", "O(1)"}, cmd::type));
+  t.push_back(fanned("keys", 2, kReadonly, 0, 0, "@keyspace @read @slow @dangerous",
+                     "request_policy:all_shards nondeterministic_output_order", {},
+                     {"Find all keys matching the given pattern", "1.0.0", "generic",
+                      "O(N) with N being the number of keys in the database, under the "
+                      "assumption that the key names in the database and the given pattern "
+                      "have limited length."},
+                     cmd::keys_part, cmd::keys));
+  {
+    CommandSpec scan = plain("scan", -2, kReadonly, "@keyspace @read @slow",
+                             "nondeterministic_output request_policy:special",
+                             {"Incrementally iterate the keys space", "2.8.0", "generic",
+                              "O(1) for every call. O(N) for a complete iteration, including "
+                              "enough command calls for the cursor to return back to 0. N is "
+                              "the number of elements inside the collection."},
+                             cmd::scan);
+    scan.route = Route::kPicked;
+    scan.pick_shard = cmd::scan_pick_shard;
+    t.push_back(std::move(scan));
+  }
+  // Streams.
+  t.push_back(keyed("xadd", -5, kWrite | kDenyOom | kFast, "@write @stream @fast",
+                    "nondeterministic_output",
+                    one_key("RW update",
+                            "UPDATE instead of INSERT because of the optional trimming feature"),
+                    {"Appends a new entry to a stream", "5.0.0", "stream",
+                     "O(1) when adding a new entry, O(N) when trimming where N being the number "
+                     "of entries evicted."},
+                    cmd::xadd));
+  t.push_back(keyed("xlen", 2, kReadonly | kFast, "@read @stream @fast", {}, one_key("RO"),
+                    {"Return the number of entries in a stream", "5.0.0", "stream", "O(1)"},
+                    cmd::xlen));
+  t.push_back(keyed("xrange", -4, kReadonly, "@read @stream @slow", {}, one_key("RO access"),
+                    {"Return a range of elements in a stream, with IDs matching the specified "
+                     "IDs interval",
+                     "5.0.0", "stream",
+                     "O(N) with N being the number of elements being returned. If N is "
+                     "constant (e.g. always asking for the first 10 elements with COUNT), you "
+                     "can consider it O(1)."},
+                    cmd::xrange));
+  t.push_back(keyed("xrevrange", -4, kReadonly, "@read @stream @slow", {}, one_key("RO access"),
+                    {"Return a range of elements in a stream, with IDs matching the specified "
+                     "IDs interval, in reverse order (from greater to smaller IDs) compared to "
+                     "XRANGE",
+                     "5.0.0", "stream",
+                     "O(N) with N being the number of elements returned. If N is constant "
+                     "(e.g. always asking for the first 10 elements with COUNT), you can "
+                     "consider it O(1)."},
+                    cmd::xrevrange));
+  return t;
+}
+
+std::vector<std::string_view> split_words(std::string_view text) {
+  std::vector<std::string_view> words;
+  while (!text.empty()) {
+    const std::size_t space = text.find(' ');
+    if (space != 0) words.push_back(text.substr(0, space));
+    if (space == std::string_view::npos) break;
+    text.remove_prefix(space + 1);
+  }
+  return words;
+}
+
+void write_flags(std::uint32_t flags, protocol::ReplyWriter& reply) {
+  static constexpr std::pair<CommandFlag, std::string_view> kNames[] = {
+      {kWrite, "write"},       {kReadonly, "readonly"}, {kDenyOom, "denyoom"},
+      {kAdmin, "admin"},       {kNoScript, "noscript"}, {kBlocking, "blocking"},
+      {kLoading, "loading"},   {kStale, "stale"},       {kFast, "fast"},
+      {kNoAuth, "no_auth"},    {kNoMulti, "no_multi"},  {kAllowBusy, "allow_busy"},
+  };
+  std::size_t count = 0;
+  for (const auto& [flag, name] : kNames) count += (flags & flag) ? 1 : 0;
+  reply.set(count);
+  for (const auto& [flag, name] : kNames) {
+    if (flags & flag) reply.simple(name);
+  }
+}
+
+void write_key_spec(const KeySpec& spec, protocol::ReplyWriter& reply) {
+  const auto flags = split_words(spec.flags);
+  reply.map(spec.notes.empty() ? 3 : 4);
+  if (!spec.notes.empty()) {
+    reply.bulk("notes");
+    reply.bulk(spec.notes);
+  }
+  reply.bulk("flags");
+  reply.set(flags.size());
+  for (auto f : flags) reply.simple(f);
+  reply.bulk("begin_search");
+  reply.map(2);
+  reply.bulk("type");
+  reply.bulk("index");
+  reply.bulk("spec");
+  reply.map(1);
+  reply.bulk("index");
+  reply.integer(spec.begin_index);
+  reply.bulk("find_keys");
+  reply.map(2);
+  reply.bulk("type");
+  reply.bulk("range");
+  reply.bulk("spec");
+  reply.map(3);
+  reply.bulk("lastkey");
+  reply.integer(spec.last_key);
+  reply.bulk("keystep");
+  reply.integer(spec.key_step);
+  reply.bulk("limit");
+  reply.integer(spec.limit);
+}
+
+}  // namespace
+
+CommandTable::CommandTable() : commands_(build_table()) {}
+
+const CommandTable& command_table() {
+  static const CommandTable table;
+  return table;
+}
+
+const CommandSpec* CommandTable::find(std::string_view name) const {
+  const std::size_t bar = name.find('|');
+  const std::string_view base = name.substr(0, bar);
+  for (const CommandSpec& spec : commands_) {
+    if (!equals_ignore_case(spec.name, base)) continue;
+    if (bar == std::string_view::npos) return &spec;
+    for (const CommandSpec& sub : spec.subcommands) {
+      if (equals_ignore_case(sub.name, name)) return &sub;
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
+const CommandSpec* CommandTable::lookup(std::span<const std::string_view> args) const {
+  if (args.empty()) return nullptr;
+  for (const CommandSpec& spec : commands_) {
+    if (!equals_ignore_case(spec.name, args[0])) continue;
+    if (!spec.is_container() || args.size() == 1) return &spec;
+    for (const CommandSpec& sub : spec.subcommands) {
+      const std::string_view sub_name = sub.name.substr(sub.name.find('|') + 1);
+      if (equals_ignore_case(sub_name, args[1])) return &sub;
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// Redis formats these errors with "%.128s" of C strings and turns CR/LF into spaces, so the
+// reply stays one line.
+std::string c_string_prefix(std::string_view text, std::size_t max) {
+  std::string out(text.substr(0, std::min(text.find('\0'), max)));
+  std::replace(out.begin(), out.end(), '\r', ' ');
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return out;
+}
+
+}  // namespace
+
+bool check_command(const CommandSpec* spec, std::span<const std::string_view> args,
+                   const Session& session, protocol::ReplyWriter& reply) {
+  if (spec == nullptr) {
+    const CommandSpec* base = command_table().find(args[0]);
+    std::string message;
+    if (base != nullptr && base->is_container() && args.size() > 1) {
+      message = "ERR unknown subcommand '" + c_string_prefix(args[1], 128) + "'. Try " +
+                to_upper(base->name) + " HELP.";
+    } else {
+      std::string listed;
+      for (std::size_t i = 1; i < args.size() && listed.size() < 128; ++i) {
+        listed += "'" + c_string_prefix(args[i], 128 - listed.size()) + "' ";
+      }
+      message = "ERR unknown command '" + c_string_prefix(args[0], 128) +
+                "', with args beginning with: " + listed;
+    }
+    std::replace(message.begin(), message.end(), '\r', ' ');
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    reply.error(message);
+    return false;
+  }
+  const auto argc = static_cast<int>(args.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    reply_arity_error(reply, spec->name);
+    return false;
+  }
+  if (!session.authenticated && !(spec->flags & kNoAuth)) {
+    reply.error("NOAUTH Authentication required.");
+    return false;
+  }
+  return true;
+}
+
+void write_command_info(const CommandSpec& spec, protocol::ReplyWriter& reply) {
+  reply.array(10);
+  reply.bulk(spec.name);
+  reply.integer(spec.arity);
+  write_flags(spec.flags, reply);
+  reply.integer(spec.first_key);
+  reply.integer(spec.last_key);
+  reply.integer(spec.key_step);
+  const auto cats = split_words(spec.acl_categories);
+  reply.set(cats.size());
+  for (auto c : cats) reply.simple(c);
+  const auto tips = split_words(spec.tips);
+  reply.array(tips.size());
+  for (auto tip : tips) reply.bulk(tip);
+  reply.array(spec.key_specs.size());
+  for (const KeySpec& key_spec : spec.key_specs) write_key_spec(key_spec, reply);
+  reply.array(spec.subcommands.size());
+  for (const CommandSpec& sub : spec.subcommands) write_command_info(sub, reply);
+}
+
+void write_command_docs(const CommandSpec& spec, protocol::ReplyWriter& reply) {
+  reply.map(spec.is_container() ? 5 : 4);
+  reply.bulk("summary");
+  reply.bulk(spec.docs.summary);
+  reply.bulk("since");
+  reply.bulk(spec.docs.since);
+  reply.bulk("group");
+  reply.bulk(spec.docs.group);
+  reply.bulk("complexity");
+  reply.bulk(spec.docs.complexity);
+  if (spec.is_container()) {
+    reply.bulk("subcommands");
+    reply.map(spec.subcommands.size());
+    for (const CommandSpec& sub : spec.subcommands) {
+      reply.bulk(sub.name);
+      write_command_docs(sub, reply);
+    }
+  }
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (std::tolower(x) != std::tolower(y)) return false;
+  }
+  return true;
+}
+
+std::string to_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string to_upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool parse_int64(std::string_view text, std::int64_t& value) {
+  return protocol::parse_int64_strict(text, value);
+}
+
+void reply_arity_error(protocol::ReplyWriter& reply, std::string_view name) {
+  std::string message = "ERR wrong number of arguments for '";
+  message.append(name);
+  message.append("' command");
+  reply.error(message);
+}
+
+}  // namespace runnel

@@ -1,0 +1,75 @@
+// runnel-server: the command-line front of runnel::Broker.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include <runnel/broker/broker.hpp>
+
+int main(int argc, char** argv) {
+  runnel::Config config;
+  CLI::App app{"Runnel: an event broker that speaks Redis Streams and keeps them on disk"};
+  app.set_config("--config", "", "Read flags from an INI/TOML file (key = value per line)");
+  app.add_option("--port", config.port, "TCP port (0 picks a free one)")->capture_default_str();
+  app.add_option("--bind", config.bind, "Address to listen on")->capture_default_str();
+  app.add_option("--dir", config.dir, "Data directory")->capture_default_str();
+  app.add_option("--threads", config.threads, "Shards (threads); 0 = one per core")
+      ->capture_default_str();
+  app.add_option("--requirepass", config.requirepass, "Password for AUTH (empty: none)");
+  app.add_option("--maxclients", config.maxclients, "Maximum connected clients")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4294967295u));
+  app.add_option("--loglevel", config.loglevel, "debug, verbose, notice or warning")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "verbose", "notice", "warning"}));
+  app.add_option("--proto-max-bulk-len", config.proto_max_bulk_len,
+                 "Largest bulk string a client may send, in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1024 * 1024}, std::uint64_t{INT64_MAX}));
+  app.add_option("--proto-max-multibulk-len", config.proto_max_multibulk_len,
+                 "Most arguments in one command")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{INT32_MAX}));
+  app.add_option("--client-query-buffer-limit", config.client_query_buffer_limit,
+                 "Largest unparsed input per connection, in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1024 * 1024}, std::uint64_t{INT64_MAX}));
+  app.add_option("--client-output-buffer-limit", config.client_output_buffer_limit,
+                 "Disconnect a client whose unsent replies exceed this many bytes (0: never)")
+      ->capture_default_str();
+  app.add_option("--reply-pause-bytes", config.reply_pause_bytes,
+                 "Stop reading from a client while its unsent replies exceed this many bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{INT64_MAX}));
+  CLI11_PARSE(app, argc, argv);
+
+  // SIGINT and SIGTERM are taken by a thread of our own, so the stop runs in normal context.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // sent by main itself to end the signal thread
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  runnel::Broker broker(config);
+  try {
+    broker.start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "runnel-server: %s\n", e.what());
+    return 1;
+  }
+  std::thread signal_thread([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    if (received == SIGUSR1) return;
+    std::fprintf(stderr, "Received %s, shutting down\n", received == SIGINT ? "SIGINT" : "SIGTERM");
+    broker.stop();
+  });
+  broker.wait();
+  // The signal thread may still be waiting; wake it so it can be joined.
+  pthread_kill(signal_thread.native_handle(), SIGUSR1);
+  signal_thread.join();
+  return 0;
+}

@@ -1,0 +1,542 @@
+// The network side of the broker: shard threads, the acceptor, and connections.
+//
+// Each shard is one thread running one io_context. A connection lives on one shard's thread
+// (its "home"), as a reader coroutine and a writer coroutine sharing its buffers. The reader
+// parses commands and runs them in order; a command on a stream another shard owns runs
+// there (co_spawn on that shard's executor) while the reader waits, so replies always leave
+// in request order. The writer sends whatever replies have accumulated in one write.
+#include "server.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <filesystem>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "command.hpp"
+#include "log.hpp"
+#include "version.hpp"
+
+namespace runnel {
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::size_t kInitialInputBuffer = 16 * 1024;
+constexpr std::size_t kShrinkInputAbove = 1024 * 1024;
+
+std::string random_run_id() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(40, '0');
+  for (char& c : id) c = kHex[gen() % 16];
+  return id;
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+struct ShardRuntime {
+  asio::io_context io{1};
+  Shard shard;
+  std::thread thread;
+};
+
+struct Server::Impl {
+  explicit Impl(Config config, Server& owner)
+      : owner(owner), state(config), initial(std::move(config)) {}
+
+  Server& owner;
+  ServerState state;
+  Config initial;
+  int lock_fd = -1;
+  std::atomic<unsigned> next_home{0};
+  std::atomic<std::size_t> live_connections{0};
+  std::atomic<bool> accepting{false};
+  std::mutex drained_mutex;
+  std::condition_variable drained_cv;
+  // Declared last so they are destroyed first: destroying an io_context destroys the
+  // connections it still holds, and they use the members above.
+  std::vector<std::unique_ptr<ShardRuntime>> shards;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::unique_ptr<tcp::acceptor> acceptor;
+
+  void lock_data_dir();
+  awaitable<void> accept_loop();
+  void connection_closed() {
+    if (live_connections.fetch_sub(1) == 1) {
+      std::lock_guard lock(drained_mutex);
+      drained_cv.notify_all();
+    }
+  }
+};
+
+namespace {
+
+// One client connection. Runs on its home shard's thread only; other threads reach it by
+// posting to that thread (request_close). Kept alive by its two coroutines.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server::Impl& server, tcp::socket socket, unsigned home)
+      : server_(server),
+        socket_(std::move(socket)),
+        home_(home),
+        writer_wakeup_(socket_.get_executor()),
+        reader_wakeup_(socket_.get_executor()) {
+    writer_wakeup_.expires_at(asio::steady_timer::time_point::max());
+    reader_wakeup_.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  ~Connection() {
+    server_.state.clients.remove(session_.info->id);
+    server_.connection_closed();
+  }
+
+  void start() {
+    auto info = std::make_shared<ClientInfo>();
+    boost::system::error_code ec;
+    info->addr = endpoint_text(socket_.remote_endpoint(ec));
+    info->laddr = endpoint_text(socket_.local_endpoint(ec));
+    info->fd = socket_.native_handle();
+    info->last_interaction_ms = steady_now_ms();
+    std::weak_ptr<Connection> weak = shared_from_this();
+    auto executor = socket_.get_executor();
+    info->request_close = [weak, executor] {
+      asio::post(executor, [weak] {
+        if (auto self = weak.lock()) self->close();
+      });
+    };
+    session_.info = info;
+    session_.parser = &parser_;
+    refresh_config();
+    const bool needs_auth = !config_.requirepass.empty();
+    session_.authenticated = !needs_auth;
+    info->authenticated = !needs_auth;
+    parser_.set_authenticated(!needs_auth);
+    server_.state.clients.add(info);
+    socket_.set_option(tcp::no_delay(true), ec);
+
+    auto self = shared_from_this();
+    asio::co_spawn(socket_.get_executor(), self->reader(), asio::detached);
+    asio::co_spawn(socket_.get_executor(), self->writer(), asio::detached);
+  }
+
+  // Stops reading; replies already produced still go out, then the socket closes.
+  void close() {
+    closing_ = true;
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+    wake(writer_wakeup_);
+    wake(reader_wakeup_);
+  }
+
+ private:
+  static void wake(asio::steady_timer& timer) { timer.cancel(); }
+
+  void refresh_config() {
+    const std::uint64_t version = server_.state.config.version();
+    if (version == config_version_ && config_loaded_) return;
+    config_ = server_.state.config.snapshot();
+    config_version_ = version;
+    config_loaded_ = true;
+    protocol::ParserLimits limits;
+    limits.max_bulk_len = config_.proto_max_bulk_len;
+    limits.max_multibulk_len = config_.proto_max_multibulk_len;
+    limits.max_inline_len = config_.proto_inline_max_size;
+    parser_.set_limits(limits);
+  }
+
+  std::size_t unsent() const { return out_.size() + sending_.size(); }
+
+  // Makes room to read into: moves unparsed bytes to the front, and grows the buffer only
+  // when a frame needs it (up to the query buffer limit).
+  bool prepare_input() {
+    if (in_.empty()) in_.resize(kInitialInputBuffer);
+    if (in_begin_ > 0 && (in_end_ == in_.size() || in_begin_ > in_.size() / 2)) {
+      std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+      in_end_ -= in_begin_;
+      in_begin_ = 0;
+    }
+    if (in_end_ < in_.size()) return true;
+    const std::size_t pending = in_end_ - in_begin_;
+    if (pending >= config_.client_query_buffer_limit) {
+      log::warning("Closing client that reached max query buffer length (id=" +
+                   std::to_string(session_.info->id) + ", " + std::to_string(pending) + " bytes)");
+      return false;
+    }
+    std::size_t wanted = std::max(in_.size() * 2, parser_.frame_bytes_needed());
+    wanted = std::min<std::size_t>(wanted, config_.client_query_buffer_limit);
+    in_.resize(wanted);
+    return true;
+  }
+
+  awaitable<void> reader() {
+    auto self = shared_from_this();
+    while (!closing_) {
+      if (!prepare_input()) break;
+      auto [ec, n] = co_await socket_.async_read_some(
+          asio::buffer(in_.data() + in_end_, in_.size() - in_end_), kNoThrow);
+      if (ec || closing_) break;
+      in_end_ += n;
+      server_.state.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
+      session_.info->last_interaction_ms.store(steady_now_ms(), std::memory_order_relaxed);
+      refresh_config();
+      co_await run_commands();
+      session_.info->query_buffer_bytes.store(in_end_ - in_begin_, std::memory_order_relaxed);
+      session_.info->output_buffer_bytes.store(unsent(), std::memory_order_relaxed);
+      if (config_.client_output_buffer_limit != 0 &&
+          unsent() > config_.client_output_buffer_limit) {
+        log::warning("Client id=" + std::to_string(session_.info->id) +
+                     " closed for overcoming of output buffer limits.");
+        out_.clear();
+        discard_output_ = true;
+        break;
+      }
+      wake(writer_wakeup_);
+      // Back-pressure: stop reading while the client is not taking its replies.
+      while (!closing_ && unsent() > config_.reply_pause_bytes) {
+        co_await reader_wakeup_.async_wait(kNoThrow);
+      }
+    }
+    closing_ = true;
+    boost::system::error_code ignored;
+    if (discard_output_) socket_.close(ignored);
+    wake(writer_wakeup_);
+  }
+
+  // Parses and runs every whole command in the input buffer.
+  awaitable<void> run_commands() {
+    while (!closing_ && !session_.close_after_reply) {
+      const std::string_view pending(in_.data() + in_begin_, in_end_ - in_begin_);
+      const protocol::ParseResult result = parser_.parse(pending);
+      if (result.status == protocol::ParseStatus::kNeedMore) break;
+      if (result.status == protocol::ParseStatus::kError) {
+        server_.state.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        log::verbose("Protocol error (" + std::string(parser_.error()) + ") from client id=" +
+                     std::to_string(session_.info->id) + ": '" + log::escape_sample(pending) + "'");
+        protocol::ReplyWriter(out_, session_.resp).error(parser_.error());
+        session_.close_after_reply = true;
+        break;
+      }
+      if (!parser_.args().empty()) co_await execute(parser_.args());
+      in_begin_ += result.consumed;
+    }
+    if (in_begin_ == in_end_) {
+      in_begin_ = in_end_ = 0;
+      if (in_.size() > kShrinkInputAbove) {
+        in_.resize(kInitialInputBuffer);
+        in_.shrink_to_fit();
+      }
+    }
+    if (session_.close_after_reply) closing_ = true;
+  }
+
+  awaitable<void> execute(std::span<const std::string_view> args) {
+    ServerState& state = server_.state;
+    const CommandSpec* spec = command_table().lookup(args);
+    state.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
+    const std::size_t before = out_.size();
+    protocol::ReplyWriter reply(out_, session_.resp);
+    if (!check_command(spec, args, session_, reply)) {
+      if (spec == nullptr) state.stats.unknown_commands.fetch_add(1, std::memory_order_relaxed);
+      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+      co_return;
+    }
+    session_.info->last_command.store(spec->name.data(), std::memory_order_relaxed);
+    switch (spec->route) {
+      case Route::kConnection: {
+        CommandContext ctx{args, reply, session_, state, *spec};
+        spec->handler(ctx);
+        break;
+      }
+      case Route::kKey:
+        co_await run_on(owner_of(args[static_cast<std::size_t>(spec->first_key)]), *spec, args);
+        break;
+      case Route::kPicked: {
+        const int shard = spec->pick_shard(args, state.shard_count);
+        if (shard < 0) {
+          CommandContext ctx{args, reply, session_, state, *spec};
+          spec->handler(ctx);
+        } else {
+          co_await run_on(static_cast<unsigned>(shard), *spec, args);
+        }
+        break;
+      }
+      case Route::kEachShard: {
+        Gather gather;
+        for (auto& runtime : server_.shards) {
+          ShardPartContext part{args, runtime->shard, state.shard_count, gather};
+          if (runtime->shard.index == home_) {
+            spec->shard_part(part);
+          } else {
+            co_await asio::co_spawn(
+                runtime->io,
+                [&]() -> awaitable<void> {
+                  spec->shard_part(part);
+                  co_return;
+                },
+                asio::use_awaitable);
+          }
+        }
+        CommandContext ctx{args, reply, session_, state, *spec, nullptr, &gather};
+        spec->handler(ctx);
+        break;
+      }
+    }
+    if (out_.size() > before && out_[before] == '-') {
+      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (session_.shutdown_after_reply) server_.owner.request_stop();
+  }
+
+  unsigned owner_of(std::string_view key) const {
+    return static_cast<unsigned>(key_hash(key) % server_.state.shard_count);
+  }
+
+  // Runs a handler on `shard`'s thread. The reply is built there in a scratch buffer and
+  // appended here, so out_ is only ever touched by the home thread.
+  awaitable<void> run_on(unsigned shard, const CommandSpec& spec,
+                         std::span<const std::string_view> args) {
+    ShardRuntime& runtime = *server_.shards[shard];
+    if (shard == home_) {
+      protocol::ReplyWriter reply(out_, session_.resp);
+      CommandContext ctx{args, reply, session_, server_.state, spec, &runtime.shard};
+      ++runtime.shard.commands;
+      spec.handler(ctx);
+      co_return;
+    }
+    std::string scratch;
+    co_await asio::co_spawn(
+        runtime.io,
+        [&]() -> awaitable<void> {
+          protocol::ReplyWriter reply(scratch, session_.resp);
+          CommandContext ctx{args, reply, session_, server_.state, spec, &runtime.shard};
+          ++runtime.shard.commands;
+          spec.handler(ctx);
+          co_return;
+        },
+        asio::use_awaitable);
+    out_.append(scratch);
+  }
+
+  awaitable<void> writer() {
+    auto self = shared_from_this();
+    while (true) {
+      if (out_.empty()) {
+        if (closing_) break;
+        co_await writer_wakeup_.async_wait(kNoThrow);
+        continue;
+      }
+      sending_.swap(out_);
+      out_.clear();
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending_), kNoThrow);
+      server_.state.stats.net_output_bytes.fetch_add(n, std::memory_order_relaxed);
+      sending_.clear();
+      if (sending_.capacity() > kShrinkInputAbove) sending_.shrink_to_fit();
+      wake(reader_wakeup_);
+      if (ec) {
+        close();
+        break;
+      }
+    }
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  Server::Impl& server_;
+  tcp::socket socket_;
+  unsigned home_;
+  asio::steady_timer writer_wakeup_;
+  asio::steady_timer reader_wakeup_;
+  Session session_;
+  protocol::RequestParser parser_;
+  Config config_;
+  std::uint64_t config_version_ = 0;
+  bool config_loaded_ = false;
+
+  std::string in_;  // input; bytes [in_begin_, in_end_) are received and not yet consumed
+  std::size_t in_begin_ = 0;
+  std::size_t in_end_ = 0;
+  std::string out_;      // replies not yet handed to the writer
+  std::string sending_;  // replies the writer is sending
+  bool closing_ = false;
+  bool discard_output_ = false;
+};
+
+}  // namespace
+
+void Server::Impl::lock_data_dir() {
+  std::error_code ec;
+  std::filesystem::create_directories(initial.dir, ec);
+  if (ec) {
+    throw std::runtime_error("cannot create data dir '" + initial.dir + "': " + ec.message());
+  }
+  const std::string path = (std::filesystem::path(initial.dir) / "LOCK").string();
+  lock_fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (lock_fd < 0) {
+    throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(lock_fd);
+    lock_fd = -1;
+    if (err == EWOULDBLOCK) {
+      throw std::runtime_error("data dir '" + initial.dir +
+                               "' is in use by another runnel-server (" + path + " is locked)");
+    }
+    throw std::runtime_error("cannot lock '" + path + "': " + std::strerror(err));
+  }
+}
+
+awaitable<void> Server::Impl::accept_loop() {
+  asio::steady_timer backoff(acceptor->get_executor());
+  while (accepting) {
+    const unsigned home = next_home.fetch_add(1) % static_cast<unsigned>(shards.size());
+    auto [ec, socket] = co_await acceptor->async_accept(shards[home]->io, kNoThrow);
+    if (!accepting) break;
+    if (ec) {
+      // Out of descriptors and the like: back off instead of spinning.
+      log::warning("Accepting a connection failed: " + ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(kNoThrow);
+      continue;
+    }
+    state.stats.connections_received.fetch_add(1, std::memory_order_relaxed);
+    if (state.clients.size() >= state.config.snapshot().maxclients) {
+      state.stats.rejected_connections.fetch_add(1, std::memory_order_relaxed);
+      static constexpr std::string_view kFull = "-ERR max number of clients reached\r\n";
+      boost::system::error_code ignored;
+      asio::write(socket, asio::buffer(kFull), ignored);
+      socket.close(ignored);
+      continue;
+    }
+    live_connections.fetch_add(1);
+    auto connection = std::make_shared<Connection>(*this, std::move(socket), home);
+    asio::post(shards[home]->io, [connection] { connection->start(); });
+  }
+}
+
+Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config), *this)) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  Impl& s = *impl_;
+  log::Level level;
+  if (!log::parse_level(s.initial.loglevel, level)) {
+    throw std::runtime_error("invalid loglevel '" + s.initial.loglevel +
+                             "' (debug, verbose, notice, warning)");
+  }
+  log::set_level(level);
+  unsigned threads = s.initial.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (threads > 255) throw std::runtime_error("--threads must be at most 255");
+  s.lock_data_dir();
+  s.state.shard_count = threads;
+  s.state.run_id = random_run_id();
+  for (unsigned i = 0; i < threads; ++i) {
+    auto runtime = std::make_unique<ShardRuntime>();
+    runtime->shard.index = i;
+    s.guards.push_back(asio::make_work_guard(runtime->io));
+    s.shards.push_back(std::move(runtime));
+  }
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(s.initial.bind, ec);
+  if (ec) throw std::runtime_error("invalid bind address '" + s.initial.bind + "'");
+  s.acceptor = std::make_unique<tcp::acceptor>(s.shards[0]->io);
+  const tcp::endpoint endpoint(address, s.initial.port);
+  s.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) s.acceptor->bind(endpoint, ec);
+  if (!ec) s.acceptor->listen(tcp::socket::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + s.initial.bind + ":" +
+                             std::to_string(s.initial.port) + ": " + ec.message());
+  }
+  s.state.port = s.acceptor->local_endpoint().port();
+  s.accepting = true;
+  asio::co_spawn(s.shards[0]->io, s.accept_loop(), asio::detached);
+  for (auto& runtime : s.shards) {
+    runtime->thread = std::thread([io = &runtime->io] { io->run(); });
+  }
+  started_ = true;
+  log::notice("Runnel " + std::string(kRunnelVersion) + " (Redis " +
+              std::string(kRedisCompatVersion) + " protocol) ready: " + s.initial.bind + ":" +
+              std::to_string(s.state.port) + ", dir " + s.initial.dir + ", " +
+              std::to_string(threads) + " thread(s), pid " + std::to_string(getpid()));
+}
+
+std::uint16_t Server::port() const { return impl_->state.port; }
+
+void Server::request_stop() {
+  std::lock_guard lock(stop_mutex_);
+  stop_requested_ = true;
+  stop_cv_.notify_all();
+}
+
+void Server::wait() {
+  {
+    std::unique_lock lock(stop_mutex_);
+    stop_cv_.wait(lock, [&] { return stop_requested_ || stopped_; });
+  }
+  stop();
+}
+
+void Server::stop() {
+  std::unique_lock lock(stop_mutex_);
+  if (stopped_ || !started_) {
+    stopped_ = true;
+    return;
+  }
+  Impl& s = *impl_;
+  log::notice("Shutting down: no new connections, finishing in-flight commands");
+  s.accepting = false;
+  asio::post(s.shards[0]->io, [&s] {
+    boost::system::error_code ignored;
+    s.acceptor->close(ignored);
+  });
+  s.state.clients.kill_all();
+  {
+    // Connections finish their in-flight command and send its reply before closing.
+    std::unique_lock drained(s.drained_mutex);
+    s.drained_cv.wait_for(drained, std::chrono::seconds(5),
+                          [&] { return s.live_connections.load() == 0; });
+  }
+  s.guards.clear();
+  for (auto& runtime : s.shards) runtime->io.stop();
+  for (auto& runtime : s.shards) {
+    if (runtime->thread.joinable()) runtime->thread.join();
+  }
+  if (s.lock_fd >= 0) {
+    ::close(s.lock_fd);
+    s.lock_fd = -1;
+  }
+  stopped_ = true;
+  stop_cv_.notify_all();
+  log::notice("Runnel is now ready to exit, bye bye...");
+}
+
+}  // namespace runnel

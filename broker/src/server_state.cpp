@@ -1,0 +1,67 @@
+#include "server_state.hpp"
+
+namespace runnel {
+
+std::int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t ClientRegistry::add(const std::shared_ptr<ClientInfo>& client) {
+  std::lock_guard lock(mutex_);
+  client->id = next_id_++;
+  clients_.emplace(client->id, client);
+  return client->id;
+}
+
+void ClientRegistry::remove(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  clients_.erase(id);
+}
+
+std::size_t ClientRegistry::size() const {
+  std::lock_guard lock(mutex_);
+  return clients_.size();
+}
+
+void ClientRegistry::for_each(const std::function<void(const ClientInfo&)>& visit) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, client] : clients_) visit(*client);
+}
+
+bool ClientRegistry::kill(std::uint64_t id) {
+  std::shared_ptr<ClientInfo> client;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return false;
+    client = it->second;
+  }
+  if (client->request_close) client->request_close();
+  return true;
+}
+
+void ClientRegistry::kill_all() {
+  std::map<std::uint64_t, std::shared_ptr<ClientInfo>> all;
+  {
+    std::lock_guard lock(mutex_);
+    all = clients_;
+  }
+  for (auto& [id, client] : all) {
+    if (client->request_close) client->request_close();
+  }
+}
+
+void ServerStats::reset() {
+  connections_received = 0;
+  rejected_connections = 0;
+  commands_processed = 0;
+  net_input_bytes = 0;
+  net_output_bytes = 0;
+  error_replies = 0;
+  unknown_commands = 0;
+  protocol_errors = 0;
+}
+
+}  // namespace runnel

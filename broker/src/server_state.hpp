@@ -1,0 +1,119 @@
+// State shared by every shard thread: the live configuration, the registry of connected
+// clients, and server-wide counters. Nothing here is on the per-entry data path; the few
+// fields a command touches per call are atomics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <runnel/broker/config.hpp>
+
+namespace runnel {
+
+// The part of a connection that other threads may look at (CLIENT LIST, CLIENT KILL, INFO).
+// Owned by its connection; registered in ClientRegistry for the connection's lifetime.
+// Fields written by the connection thread and read by others are atomics or under `mutex`.
+struct ClientInfo {
+  std::uint64_t id = 0;
+  std::string addr;   // peer "ip:port"
+  std::string laddr;  // local "ip:port"
+  int fd = -1;
+  std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
+
+  std::atomic<std::int64_t> last_interaction_ms{0};  // steady clock, milliseconds
+  std::atomic<const char*> last_command{"NULL"};      // a name from the command table
+  std::atomic<int> resp{2};
+  std::atomic<bool> authenticated{false};
+  std::atomic<std::uint64_t> query_buffer_bytes{0};
+  std::atomic<std::uint64_t> output_buffer_bytes{0};
+
+  mutable std::mutex mutex;  // guards the strings below
+  std::string name;
+  std::string lib_name;
+  std::string lib_ver;
+  bool no_evict = false;
+
+  // Asks the connection to close after its in-flight command; safe from any thread.
+  std::function<void()> request_close;
+};
+
+class ClientRegistry {
+ public:
+  // Returns the new client's id.
+  std::uint64_t add(const std::shared_ptr<ClientInfo>& client);
+  void remove(std::uint64_t id);
+  [[nodiscard]] std::size_t size() const;
+  // Calls `visit` for each client in id order, under the registry lock: keep it short.
+  void for_each(const std::function<void(const ClientInfo&)>& visit) const;
+  // Closes the client with this id; false if there is none.
+  bool kill(std::uint64_t id);
+  void kill_all();
+
+ private:
+  mutable std::mutex mutex_;
+  std::uint64_t next_id_ = 1;
+  std::map<std::uint64_t, std::shared_ptr<ClientInfo>> clients_;
+};
+
+struct ServerStats {
+  std::atomic<std::uint64_t> connections_received{0};
+  std::atomic<std::uint64_t> rejected_connections{0};
+  std::atomic<std::uint64_t> commands_processed{0};
+  std::atomic<std::uint64_t> net_input_bytes{0};
+  std::atomic<std::uint64_t> net_output_bytes{0};
+  std::atomic<std::uint64_t> error_replies{0};
+  std::atomic<std::uint64_t> unknown_commands{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
+
+  void reset();
+};
+
+// Settings that CONFIG SET may change while running; read by every thread.
+class LiveConfig {
+ public:
+  explicit LiveConfig(Config initial) : config_(std::move(initial)) {}
+  [[nodiscard]] Config snapshot() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+  }
+  template <typename F>
+  void update(F&& change) {
+    std::lock_guard lock(mutex_);
+    change(config_);
+    version_.fetch_add(1, std::memory_order_release);
+  }
+  // Bumped by every update, so a connection can refresh its cached copy cheaply.
+  [[nodiscard]] std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mutex_;
+  Config config_;
+  std::atomic<std::uint64_t> version_{0};
+};
+
+struct ServerState {
+  explicit ServerState(const Config& config) : config(config) {}
+
+  LiveConfig config;
+  ClientRegistry clients;
+  ServerStats stats;
+  std::string run_id;  // 40 hex characters, new at each start
+  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+  std::chrono::steady_clock::time_point started_steady = std::chrono::steady_clock::now();
+  std::uint16_t port = 0;
+  unsigned shard_count = 1;
+  std::string executable;
+  std::string config_file;
+  // Set by SHUTDOWN; the server stops once the reply is out.
+  std::function<void()> request_shutdown;
+};
+
+std::int64_t steady_now_ms();
+
+}  // namespace runnel

@@ -1,0 +1,52 @@
+#include "stream_args.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include <runnel/protocol/request_parser.hpp>
+
+namespace runnel {
+
+bool redis_string2ull(std::string_view text, std::uint64_t& value) {
+  text = text.substr(0, text.find('\0'));  // C string semantics
+  std::int64_t ll = 0;
+  if (protocol::parse_int64_strict(text, ll)) {
+    if (ll < 0) return false;
+    value = static_cast<std::uint64_t>(ll);
+    return true;
+  }
+  if (text.empty()) return false;
+  const std::string copy(text);
+  errno = 0;
+  char* end = nullptr;
+  value = std::strtoull(copy.c_str(), &end, 10);
+  if (errno == EINVAL || errno == ERANGE) return false;
+  return end == copy.c_str() + copy.size() && end != copy.c_str();
+}
+
+std::optional<ParsedId> parse_id_arg(std::string_view text, std::uint64_t missing_seq, bool strict,
+                                     bool allow_seq_star) {
+  if (text.size() > 127) return std::nullopt;
+  text = text.substr(0, text.find('\0'));
+  if (strict && (text == "-" || text == "+")) return std::nullopt;
+  if (text == "-") return ParsedId{storage::StreamId::min(), true};
+  if (text == "+") return ParsedId{storage::StreamId::max(), true};
+  ParsedId parsed;
+  const std::size_t dash = text.find('-');
+  if (!redis_string2ull(text.substr(0, dash), parsed.id.ms)) return std::nullopt;
+  if (dash == std::string_view::npos) {
+    parsed.id.seq = missing_seq;
+    return parsed;
+  }
+  const std::string_view seq = text.substr(dash + 1);
+  if (allow_seq_star && seq == "*") {
+    parsed.id.seq = 0;
+    parsed.seq_given = false;
+    return parsed;
+  }
+  if (!redis_string2ull(seq, parsed.id.seq)) return std::nullopt;
+  return parsed;
+}
+
+}  // namespace runnel

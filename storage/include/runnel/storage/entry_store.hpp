@@ -1,0 +1,69 @@
+// EntryStore: where a stream's entries live. The broker owns stream semantics (ID rules,
+// trimming policy, groups); a store only keeps entries in ID order and finds them again.
+// Today's implementation is in memory (MemoryEntryStore); segment files come next, behind
+// this same interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <runnel/storage/stream_id.hpp>
+
+namespace runnel::storage {
+
+// An entry's fields are stored as one payload:
+//
+//   +----------------+------------------+-------+------------------+-------+-----
+//   | count (varint) | len0 (varint)    | bytes | len1 (varint)    | bytes | ...
+//   +----------------+------------------+-------+------------------+-------+-----
+//
+// count is the number of strings (field, value, field, value, ...), lengths are LEB128.
+void encode_fields(std::span<const std::string_view> fields, std::string& out);
+
+// Iterates the strings of an encoded payload. The payload must be well formed (it was
+// checksummed or built by encode_fields); a malformed one ends the iteration early.
+class FieldCursor {
+ public:
+  explicit FieldCursor(std::string_view payload);
+  [[nodiscard]] std::uint64_t count() const { return count_; }
+  // Sets `out` to the next string; false when there are no more.
+  bool next(std::string_view& out);
+
+ private:
+  std::string_view rest_;
+  std::uint64_t count_ = 0;
+  std::uint64_t read_ = 0;
+};
+
+struct EntryView {
+  StreamId id;
+  std::string_view payload;  // encode_fields format; valid during the visit only
+};
+
+// Return false to stop the scan.
+using EntryVisitor = std::function<bool(const EntryView&)>;
+
+// Lifecycle: owned by one stream, used only on the shard that owns that stream.
+class EntryStore {
+ public:
+  virtual ~EntryStore() = default;
+
+  // Appends an entry; `id` must be greater than every ID already stored (the broker checks).
+  virtual void append(StreamId id, std::span<const std::string_view> fields) = 0;
+
+  // Entries now stored (after deletes).
+  [[nodiscard]] virtual std::uint64_t size() const = 0;
+  [[nodiscard]] virtual std::optional<StreamId> first_id() const = 0;
+  [[nodiscard]] virtual std::optional<StreamId> last_id() const = 0;
+
+  // Visits entries with start <= id <= end, ascending (or descending when `reverse`), until
+  // the visitor returns false.
+  virtual void scan(StreamId start, StreamId end, bool reverse,
+                    const EntryVisitor& visit) const = 0;
+};
+
+}  // namespace runnel::storage
