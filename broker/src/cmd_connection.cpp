@@ -264,8 +264,8 @@ void client_list(CommandContext& ctx) {
       filter_ids = true;
       for (std::size_t i = 3; i < args.size(); ++i) {
         std::int64_t id = 0;
-        if (!parse_int64(args[i], id) || id <= 0) return ctx.reply.error("ERR Invalid client ID");
-        ids.push_back(static_cast<std::uint64_t>(id));
+        if (!parse_int64(args[i], id)) return ctx.reply.error("ERR Invalid client ID");
+        if (id > 0) ids.push_back(static_cast<std::uint64_t>(id));
       }
     } else {
       return ctx.reply.error("ERR syntax error");

@@ -1,5 +1,8 @@
 // Keyspace commands. DEL, UNLINK, EXISTS, DBSIZE, KEYS and FLUSHALL run a part on every shard
 // and gather; TYPE runs on the key's owner; SCAN on the shard its cursor names.
+#include <cerrno>
+#include <cstdlib>
+
 #include "command.hpp"
 #include "glob.hpp"
 #include "stream_args.hpp"
@@ -12,25 +15,49 @@ unsigned owner_of(std::string_view key, unsigned shard_count) {
   return static_cast<unsigned>(key_hash(key) % shard_count);
 }
 
-// A SCAN cursor: the hash to resume from (low 8 bits cleared) with (shard + 1) in the low
-// 8 bits, so a cursor is never 0 until the walk is over. At most 255 shards.
-struct ScanCursor {
-  unsigned shard;
-  std::uint64_t from_hash;
-};
-
-std::optional<ScanCursor> decode_cursor(std::string_view text, unsigned shard_count) {
-  std::uint64_t raw = 0;
-  if (!redis_string2ull(text, raw)) return std::nullopt;
-  if (raw == 0) return ScanCursor{0, 0};
-  const auto shard = static_cast<unsigned>(raw & 0xff);
-  // A cursor from nowhere (or from a server with more shards) restarts at the first shard.
-  if (shard == 0 || shard > shard_count) return ScanCursor{0, 0};
-  return ScanCursor{shard - 1, raw & ~std::uint64_t{0xff}};
-}
-
+// A SCAN cursor: the key hash to resume from (low 8 bits cleared), with (shard + 1) in the
+// low 8 bits, so no cursor but the final one is 0. Shards are walked in order within one
+// call until COUNT keys were visited. At most 255 shards.
 std::uint64_t encode_cursor(unsigned shard, std::uint64_t from_hash) {
   return (from_hash & ~std::uint64_t{0xff}) | (shard + 1);
+}
+
+struct ScanArgs {
+  std::uint64_t cursor = 0;
+  std::int64_t count = 10;
+  std::optional<std::string_view> pattern;
+  std::optional<std::string_view> type;
+};
+
+// Redis's parseScanCursorOrReply: strtoul's rules, but no leading space.
+bool parse_cursor(std::string_view text, std::uint64_t& cursor) {
+  const std::string copy(text.substr(0, text.find('\0')));
+  if (!copy.empty() && std::isspace(static_cast<unsigned char>(copy[0]))) return false;
+  errno = 0;
+  char* end = nullptr;
+  cursor = std::strtoull(copy.c_str(), &end, 10);
+  return *end == '\0' && errno != ERANGE;
+}
+
+// Returns the error to reply with, or an empty string.
+std::string parse_scan_args(std::span<const std::string_view> args, ScanArgs& out) {
+  if (!parse_cursor(args[1], out.cursor)) return "ERR invalid cursor";
+  for (std::size_t i = 2; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return "ERR syntax error";
+    if (equals_ignore_case(args[i], "COUNT")) {
+      if (!parse_int64(args[i + 1], out.count)) {
+        return "ERR value is not an integer or out of range";
+      }
+      if (out.count < 1) return "ERR syntax error";
+    } else if (equals_ignore_case(args[i], "MATCH")) {
+      out.pattern = args[i + 1];
+    } else if (equals_ignore_case(args[i], "TYPE")) {
+      out.type = args[i + 1];
+    } else {
+      return "ERR syntax error";
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -92,63 +119,54 @@ void type(CommandContext& ctx) {
   ctx.reply.simple(ctx.shard->keyspace.find(ctx.args[1]) ? "stream" : "none");
 }
 
-int scan_pick_shard(std::span<const std::string_view> args, unsigned shard_count) {
-  const auto cursor = decode_cursor(args[1], shard_count);
-  return cursor ? static_cast<int>(cursor->shard) : -1;
+void scan_part(ShardPartContext& ctx) {
+  ScanArgs a;
+  Gather& g = ctx.gather;
+  if (g.done || !parse_scan_args(ctx.args, a).empty()) return;
+  unsigned first_shard = 0;
+  if (a.cursor != 0) {
+    const std::uint64_t tag = a.cursor & 0xff;
+    if (tag == 0 || tag > ctx.shard_count) {  // not a cursor of ours: the walk is over
+      g.done = true;
+      return;
+    }
+    first_shard = static_cast<unsigned>(tag - 1);
+  }
+  if (ctx.shard.index < first_shard) return;
+  if (g.count >= a.count) {  // the earlier shards used up COUNT: resume at this one
+    g.cursor = encode_cursor(ctx.shard.index, 0);
+    g.done = true;
+    return;
+  }
+  const std::uint64_t from = ctx.shard.index == first_shard ? a.cursor & ~std::uint64_t{0xff} : 0;
+  // Every key in Runnel is a stream.
+  const bool type_matches = !a.type || equals_ignore_case(*a.type, "stream");
+  struct Visitor {
+    Gather& g;
+    const ScanArgs& a;
+    bool type_matches;
+    void operator()(const std::string& key, const Stream&) {
+      ++g.count;
+      if (type_matches && (!a.pattern || glob_match(*a.pattern, key))) g.keys.push_back(key);
+    }
+    [[nodiscard]] bool more() const { return g.count < a.count; }
+  };
+  const std::uint64_t resume = ctx.shard.keyspace.walk(from, Visitor{g, a, type_matches});
+  if (resume != 0) {
+    g.cursor = encode_cursor(ctx.shard.index, resume);
+    g.done = true;
+  }
 }
 
 void scan(CommandContext& ctx) {
-  const auto& args = ctx.args;
-  const unsigned shard_count = ctx.server.shard_count;
-  const auto cursor = decode_cursor(args[1], shard_count);
-  if (!cursor) return ctx.reply.error("ERR invalid cursor");
-  std::int64_t count = 10;
-  std::optional<std::string_view> pattern, type;
-  for (std::size_t i = 2; i < args.size(); i += 2) {
-    if (i + 1 >= args.size()) return ctx.reply.error("ERR syntax error");
-    if (equals_ignore_case(args[i], "COUNT")) {
-      if (!parse_int64(args[i + 1], count)) {
-        return ctx.reply.error("ERR value is not an integer or out of range");
-      }
-      if (count < 1) return ctx.reply.error("ERR syntax error");
-    } else if (equals_ignore_case(args[i], "MATCH")) {
-      pattern = args[i + 1];
-    } else if (equals_ignore_case(args[i], "TYPE")) {
-      type = args[i + 1];
-    } else {
-      return ctx.reply.error("ERR syntax error");
-    }
-  }
-  std::vector<std::string> found;
-  std::int64_t visited = 0;
-  struct Visitor {
-    std::vector<std::string>& found;
-    std::int64_t& visited;
-    std::int64_t count;
-    const std::optional<std::string_view>& pattern;
-    bool type_matches;
-    void operator()(const std::string& key, const Stream&) {
-      ++visited;
-      if (!type_matches) return;
-      if (pattern && !glob_match(*pattern, key)) return;
-      found.push_back(key);
-    }
-    [[nodiscard]] bool more() const { return visited < count; }
-  };
-  // Every key in Runnel is a stream.
-  const bool type_matches = !type || equals_ignore_case(*type, "stream");
-  Visitor visitor{found, visited, count, pattern, type_matches};
-  const std::uint64_t resume = ctx.shard->keyspace.walk(cursor->from_hash, visitor);
-  std::uint64_t next = 0;
-  if (resume != 0) {
-    next = encode_cursor(cursor->shard, resume);
-  } else if (cursor->shard + 1 < shard_count) {
-    next = encode_cursor(cursor->shard + 1, 0);
+  ScanArgs a;
+  if (const std::string error = parse_scan_args(ctx.args, a); !error.empty()) {
+    return ctx.reply.error(error);
   }
   ctx.reply.array(2);
-  ctx.reply.bulk(std::to_string(next));
-  ctx.reply.array(found.size());
-  for (const std::string& key : found) ctx.reply.bulk(key);
+  ctx.reply.bulk(std::to_string(ctx.gather->cursor));
+  ctx.reply.array(ctx.gather->keys.size());
+  for (const std::string& key : ctx.gather->keys) ctx.reply.bulk(key);
 }
 
 }  // namespace cmd

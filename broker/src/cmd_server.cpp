@@ -261,7 +261,7 @@ void command_info(CommandContext& ctx) {
     if (spec) {
       write_command_info(*spec, ctx.reply);
     } else {
-      ctx.reply.null_array();
+      ctx.reply.null();
     }
   }
 }
@@ -349,24 +349,36 @@ void info(CommandContext& ctx) {
 }
 
 void config_get(CommandContext& ctx) {
-  std::vector<const ConfigParam*> matched;
+  // Each parameter is listed once, under the name asked for when it was named exactly
+  // (as Redis does), else under its own name.
+  std::vector<std::pair<const ConfigParam*, std::string_view>> matched;
+  auto add = [&](const ConfigParam* p, std::string_view shown) {
+    for (const auto& m : matched) {
+      if (m.first == p) return;
+    }
+    matched.emplace_back(p, shown);
+  };
   for (std::size_t i = 2; i < ctx.args.size(); ++i) {
+    const std::string_view pattern = ctx.args[i];
+    if (pattern.find_first_of("*?[") == std::string_view::npos) {
+      if (const ConfigParam* p = find_param(pattern)) add(p, pattern);
+      continue;
+    }
     for (const ConfigParam& p : config_params()) {
-      if (!glob_match(ctx.args[i], p.name, true)) continue;
-      if (std::find(matched.begin(), matched.end(), &p) == matched.end()) matched.push_back(&p);
+      if (glob_match(pattern, p.name, true)) add(&p, p.name);
     }
   }
   const Config config = ctx.server.config.snapshot();
   ctx.reply.map(matched.size());
-  for (const ConfigParam* p : matched) {
-    ctx.reply.bulk(p->name);
-    ctx.reply.bulk(p->get(config));
+  for (const auto& [param, shown] : matched) {
+    ctx.reply.bulk(shown);
+    ctx.reply.bulk(param->get(config));
   }
 }
 
 void config_set(CommandContext& ctx) {
   const auto& args = ctx.args;
-  if ((args.size() - 2) % 2 != 0) return reply_arity_error(ctx.reply, "config|set");
+  if ((args.size() - 2) % 2 != 0) return ctx.reply.error("ERR syntax error");
   std::vector<const ConfigParam*> params;
   for (std::size_t i = 2; i < args.size(); i += 2) {
     const ConfigParam* p = find_param(args[i]);

@@ -32,7 +32,7 @@ void write_entry(protocol::ReplyWriter& reply, const EntryView& entry) {
 
 // The ID XADD gives a new entry: `*` takes the clock (never going back: with the clock behind
 // the top, it keeps the top's ms and bumps the sequence), `<ms>-*` the next sequence in ms.
-enum class NewIdError { kNone, kExhausted, kNotGreater };
+enum class NewIdError { kNone, kExhausted, kNotGreater, kSeqOverflow };
 
 NewIdError next_id(StreamId last, const ParsedId* explicit_id, StreamId& out) {
   if (last == StreamId::max()) return NewIdError::kExhausted;
@@ -50,7 +50,7 @@ NewIdError next_id(StreamId last, const ParsedId* explicit_id, StreamId& out) {
   if (!explicit_id->seq_given) {
     const std::uint64_t ms = explicit_id->id.ms;
     if (ms == last.ms) {
-      if (last.seq == UINT64_MAX) return NewIdError::kNotGreater;
+      if (last.seq == UINT64_MAX) return NewIdError::kSeqOverflow;
       out = {ms, last.seq + 1};
     } else if (ms > last.ms) {
       out = {ms, 0};
@@ -107,9 +107,10 @@ void range(CommandContext& ctx, bool reverse) {
       return ctx.reply.error("ERR syntax error");
     }
   }
-  if (count == 0) return ctx.reply.null_array();
   Stream* stream = ctx.shard->keyspace.find(args[1]);
-  if (stream == nullptr || start > end) return ctx.reply.array(0);
+  if (stream == nullptr) return ctx.reply.array(0);
+  if (count == 0) return ctx.reply.null_array();
+  if (start > end) return ctx.reply.array(0);
   // The count is known only after the scan: collect, then write.
   std::string body;
   protocol::ReplyWriter out(body, ctx.reply.version());
@@ -147,6 +148,8 @@ void xadd(CommandContext& ctx) {
     case NewIdError::kExhausted:
       return ctx.reply.error(
           "ERR The stream has exhausted the last possible ID, unable to add more items");
+    case NewIdError::kSeqOverflow:  // Redis 7.0 reports EDOM here with this text
+      return ctx.reply.error("ERR Elements are too large to be stored");
     case NewIdError::kNotGreater:
       return ctx.reply.error(
           "ERR The ID specified in XADD is equal or smaller than the target stream top item");

@@ -56,14 +56,15 @@ enum CommandFlag : std::uint32_t {
 enum class Route : std::uint8_t {
   kConnection,  // on the connection's thread; touches no stream
   kKey,         // on the shard that owns args[first_key]
-  kEachShard,   // shard_part runs on every shard, then the handler replies from `gather`
-  kPicked,      // on the shard that pick_shard chooses from the arguments (SCAN's cursor)
+  kEachShard,   // shard_part runs on every shard in order, then the handler replies from `gather`
 };
 
 // What kEachShard commands collect across shards.
 struct Gather {
   std::int64_t count = 0;
   std::vector<std::string> keys;
+  std::uint64_t cursor = 0;  // SCAN: where the next call resumes
+  bool done = false;         // SCAN: the later shards have nothing to add
 };
 
 struct CommandSpec;
@@ -74,7 +75,7 @@ struct CommandContext {
   Session& session;
   ServerState& server;
   const CommandSpec& spec;
-  Shard* shard = nullptr;    // kKey, kPicked: the owning shard, and we run on its thread
+  Shard* shard = nullptr;    // kKey: the owning shard, and we run on its thread
   Gather* gather = nullptr;  // kEachShard
 };
 
@@ -87,9 +88,6 @@ struct ShardPartContext {
 
 using Handler = void (*)(CommandContext&);
 using ShardPart = void (*)(ShardPartContext&);
-// Returns the shard to run on, or -1 to run the handler on the connection's thread (it will
-// reply with an error).
-using PickShard = int (*)(std::span<const std::string_view> args, unsigned shard_count);
 
 // One key specification, as COMMAND INFO reports it (begin_search by index, find_keys by range).
 struct KeySpec {
@@ -120,7 +118,6 @@ struct CommandSpec {
   Route route = Route::kConnection;
   Handler handler = nullptr;
   ShardPart shard_part = nullptr;
-  PickShard pick_shard = nullptr;
   std::vector<CommandSpec> subcommands;
 
   [[nodiscard]] bool is_container() const { return !subcommands.empty(); }
@@ -194,8 +191,8 @@ void reply_count(CommandContext&);  // DBSIZE, DEL, UNLINK, EXISTS
 void keys(CommandContext&);
 void flushall(CommandContext&);
 void type(CommandContext&);
+void scan_part(ShardPartContext&);
 void scan(CommandContext&);
-int scan_pick_shard(std::span<const std::string_view> args, unsigned shard_count);
 // streams
 void xadd(CommandContext&);
 void xlen(CommandContext&);

@@ -25,14 +25,14 @@ KeySpec all_keys(std::string_view flags) { return KeySpec{flags, 1, -1, 1, 0, {}
 CommandSpec plain(std::string_view name, int arity, std::uint32_t flags, std::string_view cats,
                   std::string_view tips, CommandDocs docs, Handler handler) {
   return CommandSpec{name, arity, flags, 0, 0, 0, cats, tips, {}, docs,
-                     Route::kConnection, handler, nullptr, nullptr, {}};
+                     Route::kConnection, handler, nullptr, {}};
 }
 
 // A command on one key, run on the shard that owns it.
 CommandSpec keyed(std::string_view name, int arity, std::uint32_t flags, std::string_view cats,
                   std::string_view tips, KeySpec spec, CommandDocs docs, Handler handler) {
   return CommandSpec{name, arity, flags, 1, 1, 1, cats, tips, {spec}, docs,
-                     Route::kKey, handler, nullptr, nullptr, {}};
+                     Route::kKey, handler, nullptr, {}};
 }
 
 // A command whose work is split over every shard.
@@ -40,13 +40,13 @@ CommandSpec fanned(std::string_view name, int arity, std::uint32_t flags, int fi
                    int last_key, std::string_view cats, std::string_view tips,
                    std::vector<KeySpec> specs, CommandDocs docs, ShardPart part, Handler handler) {
   return CommandSpec{name, arity, flags, first_key, last_key, first_key ? 1 : 0, cats, tips,
-                     std::move(specs), docs, Route::kEachShard, handler, part, nullptr, {}};
+                     std::move(specs), docs, Route::kEachShard, handler, part, {}};
 }
 
 CommandSpec container(std::string_view name, int arity, std::string_view cats, CommandDocs docs,
                       std::vector<CommandSpec> subcommands) {
   return CommandSpec{name, arity, 0, 0, 0, 0, cats, {}, {}, docs,
-                     Route::kConnection, nullptr, nullptr, nullptr, std::move(subcommands)};
+                     Route::kConnection, nullptr, nullptr, std::move(subcommands)};
 }
 
 std::vector<CommandSpec> build_table() {
@@ -226,18 +226,13 @@ std::vector<CommandSpec> build_table() {
                       "assumption that the key names in the database and the given pattern "
                       "have limited length."},
                      cmd::keys_part, cmd::keys));
-  {
-    CommandSpec scan = plain("scan", -2, kReadonly, "@keyspace @read @slow",
-                             "nondeterministic_output request_policy:special",
-                             {"Incrementally iterate the keys space", "2.8.0", "generic",
-                              "O(1) for every call. O(N) for a complete iteration, including "
-                              "enough command calls for the cursor to return back to 0. N is "
-                              "the number of elements inside the collection."},
-                             cmd::scan);
-    scan.route = Route::kPicked;
-    scan.pick_shard = cmd::scan_pick_shard;
-    t.push_back(std::move(scan));
-  }
+  t.push_back(fanned("scan", -2, kReadonly, 0, 0, "@keyspace @read @slow",
+                     "nondeterministic_output request_policy:special", {},
+                     {"Incrementally iterate the keys space", "2.8.0", "generic",
+                      "O(1) for every call. O(N) for a complete iteration, including enough "
+                      "command calls for the cursor to return back to 0. N is the number of "
+                      "elements inside the collection."},
+                     cmd::scan_part, cmd::scan));
   // Streams.
   t.push_back(keyed("xadd", -5, kWrite | kDenyOom | kFast, "@write @stream @fast",
                     "nondeterministic_output",

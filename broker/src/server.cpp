@@ -274,16 +274,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
       case Route::kKey:
         co_await run_on(owner_of(args[static_cast<std::size_t>(spec->first_key)]), *spec, args);
         break;
-      case Route::kPicked: {
-        const int shard = spec->pick_shard(args, state.shard_count);
-        if (shard < 0) {
-          CommandContext ctx{args, reply, session_, state, *spec};
-          spec->handler(ctx);
-        } else {
-          co_await run_on(static_cast<unsigned>(shard), *spec, args);
-        }
-        break;
-      }
       case Route::kEachShard: {
         Gather gather;
         for (auto& runtime : server_.shards) {

@@ -1,0 +1,146 @@
+// The differential harness: every scenario file in tests/compat/scenarios runs against Debian's
+// redis-server and against runnel-server (at 1 and at 2 threads), and the replies are compared
+// byte for byte. See tests/compat/README.md for the scenario format.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include <runnel/client/connection.hpp>
+#include <runnel/protocol/request_parser.hpp>
+
+#include "server_process.hpp"
+
+using namespace std::chrono_literals;
+using runnel::client::Connection;
+using runnel::protocol::Reply;
+
+namespace {
+
+std::string escape(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c == '\r') out += "\\r";
+    else if (c == '\n') out += "\\n";
+    else if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
+    else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Types and sizes only, for replies whose values legitimately differ (ids, times, versions).
+std::string shape(const Reply& r) {
+  std::string out = std::to_string(static_cast<int>(r.type));
+  if (r.is_aggregate()) {
+    out += "[";
+    for (const Reply& e : r.elements) out += shape(e) + ",";
+    out += "]";
+  }
+  return out;
+}
+
+// The top-level elements, sorted, for replies whose order is not defined (KEYS).
+std::string unordered(const Reply& r) {
+  std::vector<std::string> parts;
+  for (const Reply& e : r.elements) parts.push_back(runnel::protocol::to_display_string(e));
+  std::sort(parts.begin(), parts.end());
+  std::string out = std::to_string(static_cast<int>(r.type)) + ":";
+  for (auto& p : parts) out += p + "|";
+  return out;
+}
+
+std::string unescape_raw(std::string_view text) {
+  std::vector<std::string> parts;
+  if (!runnel::protocol::split_inline_args(text, parts) || parts.size() != 1) {
+    throw std::runtime_error("!raw takes one quoted string");
+  }
+  return parts[0];
+}
+
+struct Side {
+  std::uint16_t port;
+  std::unique_ptr<Connection> conn;
+  void connect() { conn = std::make_unique<Connection>("127.0.0.1", port, 10s); }
+
+  // Runs one scenario line; returns what is compared.
+  std::string run(const std::string& mode, const std::string& payload) {
+    if (mode == "raw") {
+      conn->send_raw(payload);
+      std::string got = conn->read_until_close(500ms);
+      connect();
+      return got;
+    }
+    std::vector<std::string> args;
+    if (!runnel::protocol::split_inline_args(payload, args)) {
+      throw std::runtime_error("bad quoting in scenario line: " + payload);
+    }
+    std::vector<std::string_view> views(args.begin(), args.end());
+    std::string raw;
+    const Reply reply = conn->call(views, &raw);
+    if (!views.empty() && (args[0] == "QUIT" || args[0] == "quit")) connect();
+    if (mode == "shape") return shape(reply);
+    if (mode == "unordered") return unordered(reply);
+    return raw;
+  }
+};
+
+void run_scenario(const std::filesystem::path& file, Side& redis, Side& runnel) {
+  for (Side* side : {&redis, &runnel}) {
+    side->connect();
+    side->conn->call({"FLUSHALL"});
+  }
+  std::ifstream in(file);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    std::string mode = "exact";
+    std::string payload = line;
+    if (line[0] == '!') {
+      const auto space = line.find(' ');
+      mode = line.substr(1, space - 1);
+      payload = space == std::string::npos ? "" : line.substr(space + 1);
+      if (mode == "reconnect") {
+        redis.connect();
+        runnel.connect();
+        continue;
+      }
+      if (mode == "raw") payload = unescape_raw(payload);
+    }
+    const std::string expected = redis.run(mode, payload);
+    const std::string actual = runnel.run(mode, payload);
+    INFO(file.filename().string() << ":" << number << ": " << line);
+    INFO("redis:  " << escape(expected));
+    INFO("runnel: " << escape(actual));
+    CHECK(actual == expected);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Runnel replies byte for byte as redis-server does", "[compat]") {
+  runnel::test::RedisServer redis_server;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(RUNNEL_COMPAT_DIR)) {
+    if (entry.path().extension() == ".txt") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  REQUIRE(!files.empty());
+  for (unsigned threads : {1u, 2u}) {
+    runnel::test::RunnelServer runnel_server({}, threads);
+    for (const auto& file : files) {
+      DYNAMIC_SECTION(file.filename().string() << " at --threads " << threads) {
+        Side redis{redis_server.port, nullptr};
+        Side runnel{runnel_server.port, nullptr};
+        run_scenario(file, redis, runnel);
+      }
+    }
+  }
+}

@@ -1,0 +1,194 @@
+// runnel-server as a process: pipelining, partial frames, large values, garbage input,
+// authentication, maxclients, the data-dir lock and clean shutdown.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <random>
+#include <thread>
+
+#include <runnel/client/connection.hpp>
+
+#include "server_process.hpp"
+
+using namespace std::chrono_literals;
+using runnel::client::Connection;
+using runnel::client::encode_command;
+using runnel::protocol::Reply;
+using runnel::test::RunnelServer;
+
+TEST_CASE("10,000 pipelined commands in one write are answered in order", "[server]") {
+  for (unsigned threads : {1u, 2u}) {
+    RunnelServer server({}, threads);
+    Connection c("127.0.0.1", server.port);
+    std::string batch;
+    for (int i = 0; i < 10000; ++i) {
+      const std::string n = std::to_string(i);
+      batch += i % 2 ? encode_command({"ECHO", n}) : encode_command({"XADD", "s" + std::to_string(i % 7), "*", "n", n});
+    }
+    c.send_raw(batch);
+    for (int i = 0; i < 10000; ++i) {
+      const Reply r = c.read_reply();
+      if (i % 2) {
+        REQUIRE(r.str == std::to_string(i));
+      } else {
+        REQUIRE(r.type == Reply::Type::kBulk);
+        REQUIRE(r.str.find('-') != std::string::npos);
+      }
+    }
+    REQUIRE(c.call({"DBSIZE"}).integer == 7);
+  }
+}
+
+TEST_CASE("A client that sends half a frame and waits does not stall others", "[server]") {
+  RunnelServer server;
+  Connection slow("127.0.0.1", server.port, 2s);
+  Connection other("127.0.0.1", server.port);
+  slow.send_raw("*2\r\n$4\r\nECHO\r\n$5\r\nhel");
+  REQUIRE(other.call({"PING"}).str == "PONG");
+  slow.set_timeout(300ms);
+  REQUIRE_THROWS_AS(slow.read_reply(), runnel::client::ConnectionError);  // nothing yet
+  slow.set_timeout(5s);
+  slow.send_raw("lo\r\n");
+  REQUIRE(slow.read_reply().str == "hello");
+}
+
+TEST_CASE("A 100 MB value is stored and read back whole", "[server]") {
+  RunnelServer server;
+  Connection c("127.0.0.1", server.port, 60s);
+  std::string value(100 * 1024 * 1024, '\0');
+  std::mt19937 gen(7);
+  for (std::size_t i = 0; i < value.size(); i += 4096) value[i] = static_cast<char>(gen());
+  const Reply id = c.call({"XADD", "big", "*", "payload", value});
+  REQUIRE(id.type == Reply::Type::kBulk);
+  const Reply range = c.call({"XRANGE", "big", "-", "+"});
+  REQUIRE(range.elements.size() == 1);
+  REQUIRE(range.elements[0].elements[1].elements[1].str == value);
+  REQUIRE(c.call({"PING"}).str == "PONG");
+}
+
+TEST_CASE("A flood of garbage gets one clear error and a close; others carry on", "[server]") {
+  RunnelServer server;
+  Connection bystander("127.0.0.1", server.port);
+  Connection garbage("127.0.0.1", server.port);
+  std::string junk(1024 * 1024, '\0');
+  std::mt19937 gen(42);
+  for (char& ch : junk) ch = static_cast<char>(gen());
+  junk[0] = '*';  // a multibulk header that cannot be a number
+  try {
+    garbage.send_raw(junk);
+  } catch (const runnel::client::ConnectionError&) {
+    // The server may close before all of it is sent.
+  }
+  const std::string got = garbage.read_until_close(5s);
+  REQUIRE(got.rfind("-ERR Protocol error: ", 0) == 0);
+  REQUIRE(got.find("\r\n") == got.size() - 2);  // exactly one reply
+  REQUIRE(bystander.call({"PING"}).str == "PONG");
+  Connection fresh("127.0.0.1", server.port);
+  REQUIRE(fresh.call({"PING"}).str == "PONG");
+}
+
+TEST_CASE("Inline garbage without newlines is cut off at the inline limit", "[server]") {
+  RunnelServer server;
+  Connection c("127.0.0.1", server.port);
+  c.send_raw(std::string(70 * 1024, 'x'));
+  const std::string got = c.read_until_close(5s);
+  REQUIRE(got == "-ERR Protocol error: too big inline request\r\n");
+}
+
+TEST_CASE("AUTH flows with --requirepass", "[server][auth]") {
+  RunnelServer server({"--requirepass", "s3cret"});
+  Connection c("127.0.0.1", server.port);
+  REQUIRE(c.call({"PING"}).str == "NOAUTH Authentication required.");
+  REQUIRE(c.call({"AUTH", "wrong"}).str ==
+          "WRONGPASS invalid username-password pair or user is disabled.");
+  REQUIRE(c.call({"AUTH", "other", "s3cret"}).str ==
+          "WRONGPASS invalid username-password pair or user is disabled.");
+  REQUIRE(c.call({"AUTH", "s3cret"}).str == "OK");
+  REQUIRE(c.call({"PING"}).str == "PONG");
+  REQUIRE(c.call({"RESET"}).str == "RESET");
+  REQUIRE(c.call({"PING"}).str == "NOAUTH Authentication required.");
+
+  Connection hello("127.0.0.1", server.port);
+  REQUIRE(hello.call({"HELLO", "3"}).str.rfind("NOAUTH HELLO must be called", 0) == 0);
+  const Reply map = hello.call({"HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "w1"});
+  REQUIRE(map.type == Reply::Type::kMap);
+  REQUIRE(hello.call({"CLIENT", "GETNAME"}).str == "w1");
+
+  // Before AUTH, Redis's tight limits apply: no 1 MB argument from a stranger.
+  Connection stranger("127.0.0.1", server.port);
+  stranger.send_raw("*1\r\n$1048576\r\n");
+  REQUIRE(stranger.read_until_close(5s) == "-ERR Protocol error: unauthenticated bulk length\r\n");
+}
+
+TEST_CASE("maxclients refuses the connection past the limit with Redis's error", "[server]") {
+  RunnelServer server({"--maxclients", "2"});
+  Connection a("127.0.0.1", server.port);
+  Connection b("127.0.0.1", server.port);
+  REQUIRE(a.call({"PING"}).str == "PONG");
+  REQUIRE(b.call({"PING"}).str == "PONG");
+  Connection c("127.0.0.1", server.port);
+  REQUIRE(c.read_until_close(5s) == "-ERR max number of clients reached\r\n");
+  REQUIRE(a.call({"INFO", "stats"}).str.find("rejected_connections:1") != std::string::npos);
+}
+
+TEST_CASE("A second server on the same data dir fails at once", "[server]") {
+  RunnelServer first;
+  const std::string dir = (first.dir.path() / "data").string();
+  runnel::test::TempDir logs;
+  const auto port = runnel::test::free_port();
+  REQUIRE_THROWS_WITH(
+      runnel::test::ServerProcess({runnel::test::runnel_server_path(), "--port",
+                                   std::to_string(port), "--dir", dir},
+                                  port, (logs.path() / "log").string(), 3s),
+      Catch::Contains("is in use by another runnel-server"));
+}
+
+TEST_CASE("SIGTERM stops the server cleanly after in-flight replies", "[server]") {
+  RunnelServer server;
+  Connection c("127.0.0.1", server.port);
+  REQUIRE(c.call({"XADD", "s", "*", "f", "v"}).type == Reply::Type::kBulk);
+  REQUIRE(server.process.terminate() == 0);
+  REQUIRE(c.peer_closed(5s));
+  REQUIRE(server.process.log().find("bye bye") != std::string::npos);
+}
+
+TEST_CASE("SHUTDOWN stops the server; CLIENT KILL closes another connection", "[server]") {
+  RunnelServer server;
+  Connection victim("127.0.0.1", server.port);
+  Connection admin("127.0.0.1", server.port);
+  const auto id = std::to_string(victim.call({"CLIENT", "ID"}).integer);
+  REQUIRE(admin.call({"CLIENT", "KILL", "ID", id}).integer == 1);
+  REQUIRE(victim.peer_closed(5s));
+  admin.send({"SHUTDOWN"});
+  REQUIRE(admin.peer_closed(5s));
+  for (int i = 0; i < 500 && !server.process.exited(); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(server.process.exited());
+}
+
+TEST_CASE("A client that stops reading is paused, not buffered without bound", "[server]") {
+  RunnelServer server({"--reply-pause-bytes", "65536"});
+  Connection reader("127.0.0.1", server.port);
+  Connection flooder("127.0.0.1", server.port);
+  const std::string value(16 * 1024, 'v');
+  REQUIRE(reader.call({"XADD", "s", "1-1", "f", value}).str == "1-1");
+  const std::string flooder_id = "id=" + std::to_string(flooder.call({"CLIENT", "ID"}).integer) + " ";
+  // Ask for far more reply bytes than socket buffers hold, without reading any of it.
+  std::string batch;
+  for (int i = 0; i < 2000; ++i) batch += encode_command({"XRANGE", "s", "-", "+"});
+  std::thread sender([&] {
+    try {
+      flooder.send_raw(batch);
+    } catch (const runnel::client::ConnectionError&) {
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+  // The server keeps at most about one batch of replies past the pause bound.
+  const std::string list = reader.call({"CLIENT", "LIST"}).str;
+  const auto at = list.find("obl=", list.find(flooder_id));
+  REQUIRE(at != std::string::npos);
+  const auto obl = std::stoull(list.substr(at + 4));
+  CHECK(obl < 8 * 1024 * 1024);
+  // Drain, so the sender finishes and every reply arrives in order.
+  for (int i = 0; i < 2000; ++i) REQUIRE(flooder.read_reply().elements.size() == 1);
+  sender.join();
+}
