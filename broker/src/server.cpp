@@ -203,21 +203,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
       server_.state.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
       session_.info->last_interaction_ms.store(steady_now_ms(), std::memory_order_relaxed);
       refresh_config();
-      co_await run_commands();
-      session_.info->query_buffer_bytes.store(in_end_ - in_begin_, std::memory_order_relaxed);
-      session_.info->output_buffer_bytes.store(unsent(), std::memory_order_relaxed);
-      if (config_.client_output_buffer_limit != 0 &&
-          unsent() > config_.client_output_buffer_limit) {
-        log::warning("Client id=" + std::to_string(session_.info->id) +
-                     " closed for overcoming of output buffer limits.");
-        out_.clear();
-        discard_output_ = true;
-        break;
-      }
-      wake(writer_wakeup_);
-      // Back-pressure: stop reading while the client is not taking its replies.
-      while (!closing_ && unsent() > config_.reply_pause_bytes) {
-        co_await reader_wakeup_.async_wait(kNoThrow);
+      while (true) {
+        const bool paused = co_await run_commands();
+        session_.info->query_buffer_bytes.store(in_end_ - in_begin_, std::memory_order_relaxed);
+        session_.info->output_buffer_bytes.store(unsent(), std::memory_order_relaxed);
+        if (config_.client_output_buffer_limit != 0 &&
+            unsent() > config_.client_output_buffer_limit) {
+          log::warning("Client id=" + std::to_string(session_.info->id) +
+                       " closed for overcoming of output buffer limits.");
+          out_.clear();
+          discard_output_ = true;
+          closing_ = true;
+        }
+        wake(writer_wakeup_);
+        if (!paused || closing_) break;
+        // Back-pressure: run no more commands, and read nothing, until the client has taken
+        // its replies.
+        while (!closing_ && unsent() > config_.reply_pause_bytes) {
+          co_await reader_wakeup_.async_wait(kNoThrow);
+        }
       }
     }
     closing_ = true;
@@ -226,9 +230,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     wake(writer_wakeup_);
   }
 
-  // Parses and runs every whole command in the input buffer.
-  awaitable<void> run_commands() {
+  // Parses and runs the whole commands in the input buffer. Returns true if it stopped early
+  // because the unsent replies passed the pause bound.
+  awaitable<bool> run_commands() {
+    bool paused = false;
     while (!closing_ && !session_.close_after_reply) {
+      if (unsent() > config_.reply_pause_bytes) {
+        paused = true;
+        break;
+      }
       const std::string_view pending(in_.data() + in_begin_, in_end_ - in_begin_);
       const protocol::ParseResult result = parser_.parse(pending);
       if (result.status == protocol::ParseStatus::kNeedMore) break;
@@ -251,6 +261,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     if (session_.close_after_reply) closing_ = true;
+    co_return paused;
   }
 
   awaitable<void> execute(std::span<const std::string_view> args) {
@@ -482,15 +493,15 @@ void Server::start() {
 std::uint16_t Server::port() const { return impl_->state.port; }
 
 void Server::request_stop() {
-  std::lock_guard lock(stop_mutex_);
+  std::lock_guard lock(request_mutex_);
   stop_requested_ = true;
-  stop_cv_.notify_all();
+  request_cv_.notify_all();
 }
 
 void Server::wait() {
   {
-    std::unique_lock lock(stop_mutex_);
-    stop_cv_.wait(lock, [&] { return stop_requested_ || stopped_; });
+    std::unique_lock lock(request_mutex_);
+    request_cv_.wait(lock, [&] { return stop_requested_ || stop_done_; });
   }
   stop();
 }
@@ -525,7 +536,11 @@ void Server::stop() {
     s.lock_fd = -1;
   }
   stopped_ = true;
-  stop_cv_.notify_all();
+  {
+    std::lock_guard done(request_mutex_);
+    stop_done_ = true;
+    request_cv_.notify_all();
+  }
   log::notice("Runnel is now ready to exit, bye bye...");
 }
 

@@ -13,8 +13,9 @@
 namespace runnel {
 
 // Lifecycle: start() once; stop() from any thread, once or more; the destructor stops.
-// request_stop() may be called from a shard thread (SHUTDOWN); the stop itself then runs on
-// the thread in wait().
+// request_stop() may be called from a shard thread (SHUTDOWN): it only records the request,
+// under its own mutex, and the stop itself runs on the thread in wait(). (stop() joins the
+// shard threads, so a shard thread must never wait for stop_mutex_.)
 class Server {
  public:
   explicit Server(Config config);
@@ -30,11 +31,13 @@ class Server {
 
  private:
   std::unique_ptr<Impl> impl_;
-  std::mutex stop_mutex_;
-  std::condition_variable stop_cv_;
-  bool stop_requested_ = false;
+  std::mutex stop_mutex_;  // serializes start/stop
   bool stopped_ = false;
   bool started_ = false;
+  std::mutex request_mutex_;  // guards the two flags below; never held while stopping
+  std::condition_variable request_cv_;
+  bool stop_requested_ = false;
+  bool stop_done_ = false;
 };
 
 }  // namespace runnel

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of runnel-server and redis-server with redis-benchmark.
+# Both servers run on free loopback ports with persistence off. Each workload runs
+# interleaved (Runnel, Redis, Runnel, Redis, ...) REPS times, and the median is reported.
+#   bench/compare.sh [--quick] [--threads N]
+# Output: a Markdown table on stdout; raw CSV lines in bench/results/raw-<date>.csv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+reps=3
+requests=1000000
+threads=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) reps=1; requests=200000 ;;
+    --threads) threads=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--threads N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+
+work=$(mktemp -d)
+runnel_port=$(free_port)
+./build/broker/runnel-server --port "$runnel_port" --dir "$work/runnel" --threads "$threads" \
+  --loglevel warning >"$work/runnel.log" 2>&1 &
+runnel_pid=$!
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+  --loglevel warning >"$work/redis.log" 2>&1 &
+redis_pid=$!
+cleanup() { kill "$runnel_pid" "$redis_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+wait_port "$runnel_port" && wait_port "$redis_port"
+
+mkdir -p bench/results
+raw="bench/results/raw-$(date +%Y%m%d-%H%M%S).csv"
+
+# name | redis-benchmark arguments (after -p PORT)
+workloads=(
+  "PING -P 16|-t ping_mbulk -P 16 -c 50"
+  "PING -P 1|-t ping_mbulk -P 1 -c 50"
+  "XADD -P 1|-P 1 -c 50 XADD s * f v"
+  "XADD -P 16|-P 16 -c 50 XADD s * f v"
+  "XRANGE COUNT 10 -P 16|-P 16 -c 50 XRANGE s - + COUNT 10"
+)
+
+rps() { # port, args...
+  local port=$1; shift
+  redis-benchmark -p "$port" -n "$requests" -q --csv "$@" 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+printf '| workload | runnel ops/s | redis ops/s | runnel / redis |\n| --- | ---: | ---: | ---: |\n'
+for w in "${workloads[@]}"; do
+  name=${w%%|*}
+  read -r -a args <<<"${w#*|}"
+  r_runs=(); d_runs=()
+  for _ in $(seq "$reps"); do
+    r_runs+=("$(rps "$runnel_port" "${args[@]}")")
+    d_runs+=("$(rps "$redis_port" "${args[@]}")")
+  done
+  r=$(printf '%s\n' "${r_runs[@]}" | median)
+  d=$(printf '%s\n' "${d_runs[@]}" | median)
+  echo "$name,runnel,${r_runs[*]},redis,${d_runs[*]}" >>"$raw"
+  printf '| %s | %.0f | %.0f | %.2f |\n' "$name" "$r" "$d" "$(awk -v a="$r" -v b="$d" 'BEGIN{print a/b}')"
+done
+printf '\nrunnel --threads %s, %s requests x %s reps, %s; RSS after: runnel %s KiB, redis %s KiB\n' \
+  "$threads" "$requests" "$reps" "$(nproc) cores" \
+  "$(awk '/VmRSS/{print $2}' /proc/$runnel_pid/status)" "$(awk '/VmRSS/{print $2}' /proc/$redis_pid/status)"
