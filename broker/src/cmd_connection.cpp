@@ -31,15 +31,6 @@ bool credentials_ok(const ServerState& server, std::string_view user, std::strin
   return required.empty() || pass == required;
 }
 
-void write_help(CommandContext& ctx, std::string_view container,
-                std::initializer_list<std::string_view> lines) {
-  ctx.reply.array(lines.size() + 3);
-  ctx.reply.simple(std::string(container) + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
-  for (std::string_view line : lines) ctx.reply.simple(line);
-  ctx.reply.simple("HELP");
-  ctx.reply.simple("    Prints this help.");
-}
-
 std::string client_line(const ClientInfo& c, std::string_view command_override = {}) {
   const auto now = std::chrono::steady_clock::now();
   const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - c.created).count();
@@ -354,7 +345,7 @@ void client_no_evict(CommandContext& ctx) {
 }
 
 void client_help(CommandContext& ctx) {
-  write_help(ctx, "CLIENT",
+  reply_help(ctx,
              {"GETNAME", "    Return the name of the current connection.", "ID",
               "    Return the ID of the current connection.", "INFO",
               "    Return information about the current client connection.", "KILL <ip:port>",

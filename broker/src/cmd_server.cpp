@@ -315,20 +315,17 @@ void command_list(CommandContext& ctx) {
 }
 
 void command_help(CommandContext& ctx) {
-  ctx.reply.array(13);
-  ctx.reply.simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
-  ctx.reply.simple("(no subcommand)");
-  ctx.reply.simple("    Return details about all commands.");
-  ctx.reply.simple("INFO [<command-name> ...]");
-  ctx.reply.simple("    Return details about multiple commands.");
-  ctx.reply.simple("COUNT");
-  ctx.reply.simple("    Return the total number of commands in this server.");
-  ctx.reply.simple("LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]");
-  ctx.reply.simple("    Return a list of all commands in this server.");
-  ctx.reply.simple("DOCS [<command-name> ...]");
-  ctx.reply.simple("    Return documentation details about multiple commands.");
-  ctx.reply.simple("HELP");
-  ctx.reply.simple("    Print this help.");
+  reply_help(ctx, {"(no subcommand)", "    Return details about all Redis commands.", "COUNT",
+                   "    Return the total number of commands in this Redis server.", "LIST",
+                   "    Return a list of all commands in this Redis server.",
+                   "INFO [<command-name> ...]",
+                   "    Return details about multiple Redis commands.",
+                   "    If no command names are given, documentation details for all",
+                   "    commands are returned.",
+                   "DOCS [<command-name> ...]",
+                   "    Return documentation details about multiple Redis commands.",
+                   "    If no command names are given, documentation details for all",
+                   "    commands are returned."});
 }
 
 void info(CommandContext& ctx) {
@@ -415,16 +412,10 @@ void config_resetstat(CommandContext& ctx) {
 }
 
 void config_help(CommandContext& ctx) {
-  ctx.reply.array(9);
-  ctx.reply.simple("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
-  ctx.reply.simple("GET <pattern>");
-  ctx.reply.simple("    Return parameters matching the glob-like <pattern> and their values.");
-  ctx.reply.simple("SET <directive> <value>");
-  ctx.reply.simple("    Set the configuration <directive> to <value>.");
-  ctx.reply.simple("RESETSTAT");
-  ctx.reply.simple("    Reset statistics reported by the INFO command.");
-  ctx.reply.simple("HELP");
-  ctx.reply.simple("    Prints this help.");
+  reply_help(ctx, {"GET <pattern>",
+                   "    Return parameters matching the glob-like <pattern> and their values.",
+                   "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+                   "RESETSTAT", "    Reset statistics reported by the INFO command."});
 }
 
 void time(CommandContext& ctx) {

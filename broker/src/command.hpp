@@ -208,5 +208,8 @@ std::string to_upper(std::string_view text);
 bool parse_int64(std::string_view text, std::int64_t& value);
 // "ERR wrong number of arguments for '<name>' command"
 void reply_arity_error(protocol::ReplyWriter& reply, std::string_view name);
+// A container's HELP reply, framed as Redis frames it: the usage line with the container's
+// name as typed (upper-cased), then `lines`, then HELP itself.
+void reply_help(CommandContext& ctx, std::initializer_list<std::string_view> lines);
 
 }  // namespace runnel

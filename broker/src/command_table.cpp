@@ -472,6 +472,14 @@ bool parse_int64(std::string_view text, std::int64_t& value) {
   return protocol::parse_int64_strict(text, value);
 }
 
+void reply_help(CommandContext& ctx, std::initializer_list<std::string_view> lines) {
+  ctx.reply.array(lines.size() + 3);
+  ctx.reply.simple(to_upper(ctx.args[0]) + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+  for (std::string_view line : lines) ctx.reply.simple(line);
+  ctx.reply.simple("HELP");
+  ctx.reply.simple("    Prints this help.");
+}
+
 void reply_arity_error(protocol::ReplyWriter& reply, std::string_view name) {
   std::string message = "ERR wrong number of arguments for '";
   message.append(name);
