@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <runnel/protocol/reply_writer.hpp>
@@ -135,6 +136,7 @@ class CommandTable {
 
  private:
   std::vector<CommandSpec> commands_;
+  std::unordered_map<std::string, const CommandSpec*> by_name_;  // lower-case names
 };
 
 const CommandTable& command_table();
@@ -201,6 +203,7 @@ void xrevrange(CommandContext&);
 }  // namespace cmd
 
 // Helpers shared by handlers.
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 bool equals_ignore_case(std::string_view a, std::string_view b);
 std::string to_lower(std::string_view text);
 std::string to_upper(std::string_view text);

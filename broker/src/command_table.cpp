@@ -325,39 +325,49 @@ void write_key_spec(const KeySpec& spec, protocol::ReplyWriter& reply) {
 
 }  // namespace
 
-CommandTable::CommandTable() : commands_(build_table()) {}
+CommandTable::CommandTable() : commands_(build_table()) {
+  for (const CommandSpec& spec : commands_) by_name_.emplace(spec.name, &spec);
+}
 
 const CommandTable& command_table() {
   static const CommandTable table;
   return table;
 }
 
-const CommandSpec* CommandTable::find(std::string_view name) const {
-  const std::size_t bar = name.find('|');
-  const std::string_view base = name.substr(0, bar);
-  for (const CommandSpec& spec : commands_) {
-    if (!equals_ignore_case(spec.name, base)) continue;
-    if (bar == std::string_view::npos) return &spec;
-    for (const CommandSpec& sub : spec.subcommands) {
-      if (equals_ignore_case(sub.name, name)) return &sub;
-    }
-    return nullptr;
+namespace {
+
+// Finds a top-level row by name, in any case, without allocating.
+const CommandSpec* find_base(const std::unordered_map<std::string, const CommandSpec*>& by_name,
+                             std::string_view name) {
+  char lower[32];
+  if (name.size() > sizeof(lower)) return nullptr;  // longer than any command name
+  for (std::size_t i = 0; i < name.size(); ++i) lower[i] = ascii_lower(name[i]);
+  // C++20's unordered_map has no heterogeneous find; a short std::string stays in SSO.
+  auto it = by_name.find(std::string(lower, name.size()));
+  return it == by_name.end() ? nullptr : it->second;
+}
+
+const CommandSpec* find_sub(const CommandSpec& container, std::string_view sub_name) {
+  for (const CommandSpec& sub : container.subcommands) {
+    if (equals_ignore_case(sub.name.substr(container.name.size() + 1), sub_name)) return &sub;
   }
   return nullptr;
 }
 
+}  // namespace
+
+const CommandSpec* CommandTable::find(std::string_view name) const {
+  const std::size_t bar = name.find('|');
+  const CommandSpec* base = find_base(by_name_, name.substr(0, bar));
+  if (base == nullptr || bar == std::string_view::npos) return base;
+  return find_sub(*base, name.substr(bar + 1));
+}
+
 const CommandSpec* CommandTable::lookup(std::span<const std::string_view> args) const {
   if (args.empty()) return nullptr;
-  for (const CommandSpec& spec : commands_) {
-    if (!equals_ignore_case(spec.name, args[0])) continue;
-    if (!spec.is_container() || args.size() == 1) return &spec;
-    for (const CommandSpec& sub : spec.subcommands) {
-      const std::string_view sub_name = sub.name.substr(sub.name.find('|') + 1);
-      if (equals_ignore_case(sub_name, args[1])) return &sub;
-    }
-    return nullptr;
-  }
-  return nullptr;
+  const CommandSpec* base = find_base(by_name_, args[0]);
+  if (base == nullptr || !base->is_container() || args.size() == 1) return base;
+  return find_sub(*base, args[1]);
 }
 
 namespace {
@@ -449,9 +459,7 @@ void write_command_docs(const CommandSpec& spec, protocol::ReplyWriter& reply) {
 bool equals_ignore_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto x = static_cast<unsigned char>(a[i]);
-    const auto y = static_cast<unsigned char>(b[i]);
-    if (std::tolower(x) != std::tolower(y)) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   }
   return true;
 }

@@ -250,7 +250,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         session_.close_after_reply = true;
         break;
       }
-      if (!parser_.args().empty()) co_await execute(parser_.args());
+      if (!parser_.args().empty()) {
+        if (const CommandSpec* remote = try_execute_here(parser_.args())) {
+          co_await execute_remote(*remote, parser_.args());
+        }
+      }
       in_begin_ += result.consumed;
     }
     if (in_begin_ == in_end_) {
@@ -264,50 +268,82 @@ class Connection : public std::enable_shared_from_this<Connection> {
     co_return paused;
   }
 
-  awaitable<void> execute(std::span<const std::string_view> args) {
+  // Runs a command if it can run on this thread, which is the common case: connection
+  // commands, keys this shard owns, and fanned commands on a one-shard server. Returns null
+  // when it ran (or was refused), else the row to run with execute_remote. Keeping this path
+  // free of co_await saves a coroutine frame per command.
+  const CommandSpec* try_execute_here(std::span<const std::string_view> args) {
     ServerState& state = server_.state;
     const CommandSpec* spec = command_table().lookup(args);
     state.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
-    const std::size_t before = out_.size();
     protocol::ReplyWriter reply(out_, session_.resp);
     if (!check_command(spec, args, session_, reply)) {
       if (spec == nullptr) state.stats.unknown_commands.fetch_add(1, std::memory_order_relaxed);
       state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
-      co_return;
+      return nullptr;
     }
     session_.info->last_command.store(spec->name.data(), std::memory_order_relaxed);
+    Shard& home = server_.shards[home_]->shard;
+    const std::size_t before = out_.size();
     switch (spec->route) {
       case Route::kConnection: {
         CommandContext ctx{args, reply, session_, state, *spec};
         spec->handler(ctx);
         break;
       }
-      case Route::kKey:
-        co_await run_on(owner_of(args[static_cast<std::size_t>(spec->first_key)]), *spec, args);
+      case Route::kKey: {
+        if (owner_of(args[static_cast<std::size_t>(spec->first_key)]) != home_) return spec;
+        CommandContext ctx{args, reply, session_, state, *spec, &home};
+        ++home.commands;
+        spec->handler(ctx);
         break;
+      }
       case Route::kEachShard: {
+        if (state.shard_count != 1) return spec;
         Gather gather;
-        for (auto& runtime : server_.shards) {
-          ShardPartContext part{args, runtime->shard, state.shard_count, gather};
-          if (runtime->shard.index == home_) {
-            spec->shard_part(part);
-          } else {
-            co_await asio::co_spawn(
-                runtime->io,
-                [&]() -> awaitable<void> {
-                  spec->shard_part(part);
-                  co_return;
-                },
-                asio::use_awaitable);
-          }
-        }
+        ShardPartContext part{args, home, 1, gather};
+        spec->shard_part(part);
         CommandContext ctx{args, reply, session_, state, *spec, nullptr, &gather};
         spec->handler(ctx);
         break;
       }
     }
-    if (out_.size() > before && out_[before] == '-') {
-      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+    after_command(before);
+    return nullptr;
+  }
+
+  // Runs a command that needs other shards: on its key's owner, or a part on every shard.
+  awaitable<void> execute_remote(const CommandSpec& spec, std::span<const std::string_view> args) {
+    ServerState& state = server_.state;
+    const std::size_t before = out_.size();
+    if (spec.route == Route::kKey) {
+      co_await run_on(owner_of(args[static_cast<std::size_t>(spec.first_key)]), spec, args);
+    } else {
+      Gather gather;
+      for (auto& runtime : server_.shards) {
+        ShardPartContext part{args, runtime->shard, state.shard_count, gather};
+        if (runtime->shard.index == home_) {
+          spec.shard_part(part);
+        } else {
+          co_await asio::co_spawn(
+              runtime->io,
+              [&]() -> awaitable<void> {
+                spec.shard_part(part);
+                co_return;
+              },
+              asio::use_awaitable);
+        }
+      }
+      protocol::ReplyWriter reply(out_, session_.resp);
+      CommandContext ctx{args, reply, session_, state, spec, nullptr, &gather};
+      spec.handler(ctx);
+    }
+    after_command(before);
+  }
+
+  void after_command(std::size_t reply_start) {
+    if (out_.size() > reply_start && out_[reply_start] == '-') {
+      server_.state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
     }
     if (session_.shutdown_after_reply) server_.owner.request_stop();
   }
@@ -316,18 +352,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return static_cast<unsigned>(key_hash(key) % server_.state.shard_count);
   }
 
-  // Runs a handler on `shard`'s thread. The reply is built there in a scratch buffer and
-  // appended here, so out_ is only ever touched by the home thread.
+  // Runs a handler on another shard's thread. The reply is built there in a scratch buffer
+  // and appended here, so out_ is only ever touched by the home thread.
   awaitable<void> run_on(unsigned shard, const CommandSpec& spec,
                          std::span<const std::string_view> args) {
     ShardRuntime& runtime = *server_.shards[shard];
-    if (shard == home_) {
-      protocol::ReplyWriter reply(out_, session_.resp);
-      CommandContext ctx{args, reply, session_, server_.state, spec, &runtime.shard};
-      ++runtime.shard.commands;
-      spec.handler(ctx);
-      co_return;
-    }
     std::string scratch;
     co_await asio::co_spawn(
         runtime.io,
