@@ -24,6 +24,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
+#include <future>
 #include <random>
 #include <thread>
 #include <vector>
@@ -137,6 +138,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.set_authenticated(!needs_auth);
     server_.state.clients.add(info);
     socket_.set_option(tcp::no_delay(true), ec);
+    if (!server_.accepting) closing_ = true;  // accepted just as the server began to stop
 
     auto self = shared_from_this();
     asio::co_spawn(socket_.get_executor(), self->reader(), asio::detached);
@@ -544,10 +546,16 @@ void Server::stop() {
   Impl& s = *impl_;
   log::notice("Shutting down: no new connections, finishing in-flight commands");
   s.accepting = false;
-  asio::post(s.shards[0]->io, [&s] {
-    boost::system::error_code ignored;
-    s.acceptor->close(ignored);
-  });
+  {
+    // Close the listener on its own thread, and wait for it: after this, no new connection.
+    std::promise<void> closed;
+    asio::post(s.shards[0]->io, [&s, &closed] {
+      boost::system::error_code ignored;
+      s.acceptor->close(ignored);
+      closed.set_value();
+    });
+    closed.get_future().wait_for(std::chrono::seconds(5));
+  }
   s.state.clients.kill_all();
   {
     // Connections finish their in-flight command and send its reply before closing.
@@ -560,6 +568,8 @@ void Server::stop() {
   for (auto& runtime : s.shards) {
     if (runtime->thread.joinable()) runtime->thread.join();
   }
+  boost::system::error_code ignored;
+  s.acceptor->close(ignored);  // in case the posted close never ran
   if (s.lock_fd >= 0) {
     ::close(s.lock_fd);
     s.lock_fd = -1;

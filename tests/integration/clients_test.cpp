@@ -48,6 +48,12 @@ TEST_CASE("redis-py connects, with and without a password", "[clients]") {
   }
 }
 
+TEST_CASE("ioredis and node-redis connect, produce and read", "[clients]") {
+  RunnelServer server;
+  const std::string dir = runnel::test::source_dir() + "/tests/clients/node";
+  REQUIRE(run("node " + dir + "/clients.mjs " + std::to_string(server.port)) == 0);
+}
+
 TEST_CASE("What ioredis and node-redis send on connect is accepted", "[clients]") {
   RunnelServer server;
   Connection c("127.0.0.1", server.port);

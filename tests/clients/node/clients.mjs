@@ -1,0 +1,37 @@
+// ioredis and node-redis against a running server: connect (each sends CLIENT SETINFO, and
+// ioredis waits for INFO as its ready check), XADD, XRANGE, then check that the server saw
+// the library names. Usage: node clients.mjs PORT
+import Redis from "ioredis";
+import { createClient } from "redis";
+
+const port = Number(process.argv[2]);
+const deadline = setTimeout(() => {
+  console.error("timed out");
+  process.exit(2);
+}, 20000);
+
+const io = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 1 });
+await io.connect();  // resolves once the INFO ready check has passed
+const id = await io.xadd("io-stream", "*", "lib", "ioredis");
+const entries = await io.xrange("io-stream", "-", "+");
+if (entries.length !== 1 || entries[0][0] !== id || entries[0][1][1] !== "ioredis") {
+  throw new Error("ioredis XRANGE: " + JSON.stringify(entries));
+}
+
+const nr = createClient({ socket: { host: "127.0.0.1", port } });
+nr.on("error", (e) => console.error("node-redis:", e.message));
+await nr.connect();
+const nid = await nr.xAdd("nr-stream", "*", { lib: "node-redis" });
+const nentries = await nr.xRange("nr-stream", "-", "+");
+if (nentries.length !== 1 || nentries[0].id !== nid || nentries[0].message.lib !== "node-redis") {
+  throw new Error("node-redis XRANGE: " + JSON.stringify(nentries));
+}
+
+const list = await io.client("LIST");
+for (const lib of ["lib-name=ioredis", "lib-name=node-redis"]) {
+  if (!list.includes(lib)) throw new Error("CLIENT LIST lacks " + lib + ":\n" + list);
+}
+await nr.quit();
+await io.quit();
+clearTimeout(deadline);
+console.log("ioredis and node-redis OK");
