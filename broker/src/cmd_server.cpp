@@ -173,7 +173,7 @@ void section_clients(const InfoInputs& in, std::string& out) {
   out += "# Clients\r\n";
   out += "connected_clients:" + std::to_string(in.server.clients.size()) + "\r\n";
   out += "maxclients:" + std::to_string(in.server.config.snapshot().maxclients) + "\r\n";
-  out += "blocked_clients:0\r\n";
+  out += "blocked_clients:" + std::to_string(in.server.blocked_clients.load()) + "\r\n";
 }
 
 void section_memory(const InfoInputs&, std::string& out) {

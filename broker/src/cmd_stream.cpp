@@ -1,14 +1,21 @@
-// Stream commands: XADD, XLEN, XRANGE, XREVRANGE. Each runs on the shard that owns its key.
+// Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM, XSETID, XINFO STREAM, and
+// the per-shard parts of XREAD. Each runs on the shard that owns its key. Argument checks
+// follow Redis 7.0's order, since that decides which error a client sees.
 #include <chrono>
 
 #include "command.hpp"
 #include "stream_args.hpp"
+#include "stream_read.hpp"
+#include "stream_reply.hpp"
 
 namespace runnel {
 namespace {
 
-using storage::EntryView;
-using storage::FieldCursor;
+using storage::TrimSpec;
+
+constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+// Redis's default LIMIT for '~' trims: 100 nodes of stream-node-max-entries.
+constexpr std::uint64_t kDefaultApproxLimit = 100 * 100;
 
 std::uint64_t now_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -16,18 +23,86 @@ std::uint64_t now_ms() {
                                         .count());
 }
 
-void write_id(protocol::ReplyWriter& reply, StreamId id) {
-  char buf[48];
-  reply.bulk(std::string_view(buf, id.format(buf)));
+// --- XADD / XTRIM options ------------------------------------------------------------------
+
+struct AddTrimArgs {
+  std::optional<TrimSpec> trim;
+  bool no_mkstream = false;
+  std::optional<ParsedId> id;  // XADD: nullopt for '*'
+  std::size_t id_pos = 0;      // XADD: where the ID is
+};
+
+// Parses [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] (and XADD's ID), the way
+// Redis's streamParseAddOrTrimArgsOrReply does. Returns the error, or empty.
+std::string parse_add_trim(std::span<const std::string_view> args, bool xadd, AddTrimArgs& out) {
+  bool limit_given = false;
+  std::int64_t limit = 0;
+  std::size_t i = 2;
+  for (; i < args.size(); ++i) {
+    const std::size_t more = args.size() - 1 - i;
+    const std::string_view opt = args[i];
+    const bool maxlen = equals_ignore_case(opt, "maxlen");
+    if (xadd && opt == "*") {
+      break;
+    } else if ((maxlen || equals_ignore_case(opt, "minid")) && more) {
+      if (out.trim) {
+        return "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+      }
+      TrimSpec spec;
+      spec.strategy = maxlen ? TrimSpec::Strategy::kMaxLen : TrimSpec::Strategy::kMinId;
+      if (more >= 2 && args[i + 1] == "~") {
+        spec.approx = true;
+        ++i;
+      } else if (more >= 2 && args[i + 1] == "=") {
+        ++i;
+      }
+      if (maxlen) {
+        std::int64_t n = 0;
+        if (!parse_int64(args[i + 1], n)) return std::string(kNotInteger);
+        if (n < 0) return "ERR The MAXLEN argument must be >= 0.";
+        spec.max_len = static_cast<std::uint64_t>(n);
+      } else {
+        const auto id = parse_id_arg(args[i + 1], 0, true);
+        if (!id) return std::string(kInvalidStreamId);
+        spec.min_id = id->id;
+      }
+      ++i;
+      out.trim = spec;
+    } else if (equals_ignore_case(opt, "limit") && more) {
+      if (!parse_int64(args[i + 1], limit)) return std::string(kNotInteger);
+      if (limit < 0) return "ERR The LIMIT argument must be >= 0.";
+      limit_given = true;
+      ++i;
+    } else if (xadd && equals_ignore_case(opt, "nomkstream")) {
+      out.no_mkstream = true;
+    } else if (xadd) {
+      out.id = parse_id_arg(opt, 0, true, true);
+      if (!out.id) return std::string(kInvalidStreamId);
+      break;
+    } else {
+      return "ERR syntax error";
+    }
+  }
+  if (limit != 0 && !out.trim) {
+    return "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy";
+  }
+  if (!xadd && !out.trim) return "ERR syntax error, XTRIM must be called with a trimming strategy";
+  if (out.trim) {
+    if (limit_given) {
+      if (!out.trim->approx) return "ERR syntax error, LIMIT cannot be used without the special ~ option";
+      out.trim->limit = static_cast<std::uint64_t>(limit);
+    } else {
+      out.trim->limit = out.trim->approx ? kDefaultApproxLimit : 0;
+    }
+  }
+  out.id_pos = i;
+  return {};
 }
 
-void write_entry(protocol::ReplyWriter& reply, const EntryView& entry) {
-  reply.array(2);
-  write_id(reply, entry.id);
-  FieldCursor fields(entry.payload);
-  reply.array(fields.count());
-  std::string_view field;
-  while (fields.next(field)) reply.bulk(field);
+std::uint64_t trim_stream(Stream& stream, const TrimSpec& spec) {
+  const std::uint64_t removed = stream.entries().trim(spec);
+  stream.refresh_first_id();
+  return removed;
 }
 
 // The ID XADD gives a new entry: `*` takes the clock (never going back: with the clock behind
@@ -42,9 +117,7 @@ NewIdError next_id(StreamId last, const ParsedId* explicit_id, StreamId& out) {
       out = {ms, 0};
       return NewIdError::kNone;
     }
-    const auto next = last.next();
-    if (!next) return NewIdError::kExhausted;
-    out = *next;
+    out = *last.next();
     return NewIdError::kNone;
   }
   if (!explicit_id->seq_given) {
@@ -52,17 +125,16 @@ NewIdError next_id(StreamId last, const ParsedId* explicit_id, StreamId& out) {
     if (ms == last.ms) {
       if (last.seq == UINT64_MAX) return NewIdError::kSeqOverflow;
       out = {ms, last.seq + 1};
-    } else if (ms > last.ms) {
-      out = {ms, 0};
     } else {
-      return NewIdError::kNotGreater;
+      out = {ms, 0};
     }
-    return NewIdError::kNone;
+  } else {
+    out = explicit_id->id;
   }
-  if (explicit_id->id <= last) return NewIdError::kNotGreater;
-  out = explicit_id->id;
-  return NewIdError::kNone;
+  return out <= last ? NewIdError::kNotGreater : NewIdError::kNone;
 }
+
+// --- XRANGE --------------------------------------------------------------------------------
 
 // XRANGE/XREVRANGE interval bounds: "-", "+", "<ms>", "<ms>-<seq>" and exclusive "(<id>".
 bool parse_bound(std::string_view text, std::uint64_t missing_seq, StreamId& id, bool& exclusive) {
@@ -81,15 +153,13 @@ void range(CommandContext& ctx, bool reverse) {
   const std::string_view end_arg = reverse ? args[2] : args[3];
   StreamId start, end;
   bool start_exclusive = false, end_exclusive = false;
-  if (!parse_bound(start_arg, 0, start, start_exclusive) ||
-      !parse_bound(end_arg, UINT64_MAX, end, end_exclusive)) {
-    return ctx.reply.error(kInvalidStreamId);
-  }
+  if (!parse_bound(start_arg, 0, start, start_exclusive)) return ctx.reply.error(kInvalidStreamId);
   if (start_exclusive) {
     const auto next = start.next();
     if (!next) return ctx.reply.error("ERR invalid start ID for the interval");
     start = *next;
   }
+  if (!parse_bound(end_arg, UINT64_MAX, end, end_exclusive)) return ctx.reply.error(kInvalidStreamId);
   if (end_exclusive) {
     const auto prev = end.prev();
     if (!prev) return ctx.reply.error("ERR invalid end ID for the interval");
@@ -98,9 +168,7 @@ void range(CommandContext& ctx, bool reverse) {
   std::int64_t count = -1;
   for (std::size_t i = 4; i < args.size(); ++i) {
     if (equals_ignore_case(args[i], "COUNT") && i + 1 < args.size()) {
-      if (!parse_int64(args[i + 1], count)) {
-        return ctx.reply.error("ERR value is not an integer or out of range");
-      }
+      if (!parse_int64(args[i + 1], count)) return ctx.reply.error(kNotInteger);
       if (count < 0) count = 0;
       ++i;
     } else {
@@ -110,18 +178,56 @@ void range(CommandContext& ctx, bool reverse) {
   Stream* stream = ctx.shard->keyspace.find(args[1]);
   if (stream == nullptr) return ctx.reply.array(0);
   if (count == 0) return ctx.reply.null_array();
-  if (start > end) return ctx.reply.array(0);
-  // The count is known only after the scan: collect, then write.
-  std::string body;
-  protocol::ReplyWriter out(body, ctx.reply.version());
-  std::size_t emitted = 0;
-  stream->entries().scan(start, end, reverse, [&](const EntryView& entry) {
-    write_entry(out, entry);
-    ++emitted;
-    return count < 0 || emitted < static_cast<std::size_t>(count);
-  });
-  ctx.reply.array(emitted);
-  ctx.reply.buffer().append(body);
+  write_range(ctx.reply, stream->entries(), start, end, reverse,
+              count < 0 ? 0 : static_cast<std::size_t>(count));
+}
+
+// --- XINFO STREAM --------------------------------------------------------------------------
+
+void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::size_t count) {
+  auto& r = ctx.reply;
+  r.map(full ? 9 : 10);
+  r.bulk("length");
+  r.integer(static_cast<std::int64_t>(s.length()));
+  // Runnel's equivalents of Redis's radix tree figures: both count the nodes (chunks of at
+  // most 100 entries) the stream is kept in. See docs/compatibility.md.
+  r.bulk("radix-tree-keys");
+  r.integer(static_cast<std::int64_t>(s.entries().node_count()));
+  r.bulk("radix-tree-nodes");
+  r.integer(static_cast<std::int64_t>(s.entries().node_count()));
+  r.bulk("last-generated-id");
+  write_stream_id(r, s.last_id);
+  r.bulk("max-deleted-entry-id");
+  write_stream_id(r, s.max_deleted_id);
+  r.bulk("entries-added");
+  r.integer(static_cast<std::int64_t>(s.entries_added));
+  r.bulk("recorded-first-entry-id");
+  write_stream_id(r, s.first_id);
+  if (full) {
+    r.bulk("entries");
+    write_range(r, s.entries(), StreamId::min(), StreamId::max(), false, count);
+    r.bulk("groups");
+    r.array(0);  // consumer groups arrive with their own issue
+    return;
+  }
+  r.bulk("groups");
+  r.integer(0);
+  for (const bool last : {false, true}) {
+    r.bulk(last ? "last-entry" : "first-entry");
+    bool emitted = false;
+    s.entries().scan(StreamId::min(), StreamId::max(), last, [&](const storage::EntryView& e) {
+      write_entry(r, e);
+      emitted = true;
+      return false;
+    });
+    if (!emitted) r.null();
+  }
+}
+
+void reply_subcommand_syntax_error(CommandContext& ctx) {
+  ctx.reply.error("ERR unknown subcommand or wrong number of arguments for '" +
+                  std::string(ctx.args[1].substr(0, 128)) + "'. Try " + to_upper(ctx.args[0]) +
+                  " HELP.");
 }
 
 }  // namespace
@@ -130,35 +236,40 @@ namespace cmd {
 
 void xadd(CommandContext& ctx) {
   const auto& args = ctx.args;
-  const std::size_t id_pos = 2;
-  if ((args.size() - id_pos - 1) % 2 != 0) return reply_arity_error(ctx.reply, "xadd");
-  std::optional<ParsedId> explicit_id;
-  if (args[id_pos] != "*") {
-    explicit_id = parse_id_arg(args[id_pos], 0, true, true);
-    if (!explicit_id) return ctx.reply.error(kInvalidStreamId);
-    if (explicit_id->seq_given && explicit_id->id == StreamId::min()) {
-      return ctx.reply.error("ERR The ID specified in XADD must be greater than 0-0");
-    }
+  AddTrimArgs parsed;
+  if (const std::string error = parse_add_trim(args, true, parsed); !error.empty()) {
+    return ctx.reply.error(error);
+  }
+  const std::size_t fields_pos = parsed.id_pos + 1;
+  if (args.size() < fields_pos + 2 || (args.size() - fields_pos) % 2 != 0) {
+    return reply_arity_error(ctx.reply, "xadd");
+  }
+  if (parsed.id && parsed.id->seq_given && parsed.id->id == StreamId::min()) {
+    return ctx.reply.error("ERR The ID specified in XADD must be greater than 0-0");
   }
   Stream* existing = ctx.shard->keyspace.find(args[1]);
+  if (existing == nullptr && parsed.no_mkstream) return ctx.reply.null();
   StreamId id;
-  switch (next_id(existing ? existing->last_id : StreamId::min(),
-                  explicit_id ? &*explicit_id : nullptr, id)) {
+  switch (next_id(existing ? existing->last_id : StreamId::min(), parsed.id ? &*parsed.id : nullptr,
+                  id)) {
     case NewIdError::kNone: break;
     case NewIdError::kExhausted:
       return ctx.reply.error(
           "ERR The stream has exhausted the last possible ID, unable to add more items");
-    case NewIdError::kSeqOverflow:  // Redis 7.0 reports EDOM here with this text
+    case NewIdError::kSeqOverflow:  // Redis 7.0 reports this case with this text
       return ctx.reply.error("ERR Elements are too large to be stored");
     case NewIdError::kNotGreater:
       return ctx.reply.error(
           "ERR The ID specified in XADD is equal or smaller than the target stream top item");
   }
   Stream& stream = existing ? *existing : ctx.shard->keyspace.find_or_create(args[1]);
-  stream.entries().append(id, args.subspan(id_pos + 1));
+  stream.entries().append(id, args.subspan(fields_pos));
   stream.last_id = id;
   ++stream.entries_added;
-  write_id(ctx.reply, id);
+  if (stream.length() == 1) stream.first_id = id;
+  write_stream_id(ctx.reply, id);
+  if (parsed.trim) trim_stream(stream, *parsed.trim);
+  ctx.shard->blocked.serve(args[1], stream);
 }
 
 void xlen(CommandContext& ctx) {
@@ -169,5 +280,194 @@ void xlen(CommandContext& ctx) {
 void xrange(CommandContext& ctx) { range(ctx, false); }
 void xrevrange(CommandContext& ctx) { range(ctx, true); }
 
+void xdel(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  Stream* stream = ctx.shard->keyspace.find(args[1]);
+  if (stream == nullptr) return ctx.reply.integer(0);
+  // Every ID is checked before any is deleted, so a bad one deletes nothing.
+  std::vector<StreamId> ids;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const auto id = parse_id_arg(args[i], 0, true);
+    if (!id) return ctx.reply.error(kInvalidStreamId);
+    ids.push_back(id->id);
+  }
+  std::int64_t deleted = 0;
+  for (const StreamId id : ids) {
+    if (!stream->entries().erase(id)) continue;
+    ++deleted;
+    if (id > stream->max_deleted_id) stream->max_deleted_id = id;
+  }
+  if (deleted > 0) stream->refresh_first_id();
+  ctx.reply.integer(deleted);
+}
+
+void xtrim(CommandContext& ctx) {
+  AddTrimArgs parsed;
+  if (const std::string error = parse_add_trim(ctx.args, false, parsed); !error.empty()) {
+    return ctx.reply.error(error);
+  }
+  Stream* stream = ctx.shard->keyspace.find(ctx.args[1]);
+  if (stream == nullptr) return ctx.reply.integer(0);
+  ctx.reply.integer(static_cast<std::int64_t>(trim_stream(*stream, *parsed.trim)));
+}
+
+void xsetid(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  const auto id = parse_id_arg(args[2], 0, true);
+  if (!id) return ctx.reply.error(kInvalidStreamId);
+  std::int64_t entries_added = -1;
+  std::optional<StreamId> max_deleted;
+  for (std::size_t i = 3; i < args.size(); i += 2) {
+    const bool more = i + 1 < args.size();
+    if (equals_ignore_case(args[i], "ENTRIESADDED") && more) {
+      if (!parse_int64(args[i + 1], entries_added)) return ctx.reply.error(kNotInteger);
+      if (entries_added < 0) return ctx.reply.error("ERR entries_added must be positive");
+    } else if (equals_ignore_case(args[i], "MAXDELETEDID") && more) {
+      const auto parsed = parse_id_arg(args[i + 1], 0, true);
+      if (!parsed) return ctx.reply.error(kInvalidStreamId);
+      if (id->id < parsed->id) {
+        return ctx.reply.error(
+            "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
+      }
+      max_deleted = parsed->id;
+    } else {
+      return ctx.reply.error("ERR syntax error");
+    }
+  }
+  Stream* stream = ctx.shard->keyspace.find(args[1]);
+  if (stream == nullptr) return ctx.reply.error("ERR no such key");
+  if (stream->length() > 0) {
+    if (id->id < *stream->entries().last_id()) {
+      return ctx.reply.error(
+          "ERR The ID specified in XSETID is smaller than the target stream top item");
+    }
+    if (entries_added != -1 && stream->length() > static_cast<std::uint64_t>(entries_added)) {
+      return ctx.reply.error(
+          "ERR The entries_added specified in XSETID is smaller than the target stream length");
+    }
+  }
+  stream->last_id = id->id;
+  if (entries_added != -1) stream->entries_added = static_cast<std::uint64_t>(entries_added);
+  if (max_deleted && *max_deleted != StreamId::min()) stream->max_deleted_id = *max_deleted;
+  ctx.reply.ok();
+}
+
+void xinfo_stream(CommandContext& ctx) {
+  const Stream* stream = ctx.shard->keyspace.find(ctx.args[2]);
+  if (stream == nullptr) return ctx.reply.error("ERR no such key");
+  const auto options = ctx.args.subspan(3);
+  if (options.empty()) return write_stream_info(ctx, *stream, false, 0);
+  if ((options.size() != 1 && options.size() != 3) || !equals_ignore_case(options[0], "FULL")) {
+    return reply_subcommand_syntax_error(ctx);
+  }
+  std::int64_t count = 10;
+  if (options.size() == 3) {
+    if (!equals_ignore_case(options[1], "COUNT")) return reply_subcommand_syntax_error(ctx);
+    if (!parse_int64(options[2], count)) return ctx.reply.error(kNotInteger);
+    if (count < 0) count = 10;
+  }
+  write_stream_info(ctx, *stream, true, static_cast<std::size_t>(count));
+}
+
+void xinfo_help(CommandContext& ctx) {
+  reply_help(ctx, {"STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream."});
+}
+
 }  // namespace cmd
+
+// --- XREAD: the parts that run on the shards -------------------------------------------------
+
+namespace xread {
+
+std::string parse(std::span<const std::string_view> args, Request& out) {
+  std::size_t streams_at = 0;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::size_t more = args.size() - i - 1;
+    const std::string_view opt = args[i];
+    if (equals_ignore_case(opt, "BLOCK") && more) {
+      std::int64_t ms = 0;
+      if (!parse_int64(args[++i], ms)) return "ERR timeout is not an integer or out of range";
+      if (ms < 0) return "ERR timeout is negative";
+      out.block_ms = ms;
+    } else if (equals_ignore_case(opt, "COUNT") && more) {
+      if (!parse_int64(args[++i], out.count)) return std::string(kNotInteger);
+      if (out.count < 0) out.count = 0;
+    } else if (equals_ignore_case(opt, "STREAMS") && more) {
+      streams_at = i + 1;
+      break;
+    } else if (equals_ignore_case(opt, "GROUP") && more >= 2) {
+      return "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.";
+    } else if (equals_ignore_case(opt, "NOACK")) {
+      return "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
+    } else {
+      return "ERR syntax error";
+    }
+  }
+  if (streams_at == 0) return "ERR syntax error";
+  const std::size_t n = args.size() - streams_at;
+  if (n % 2 != 0) {
+    return "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
+           "specified.";
+  }
+  for (std::size_t k = 0; k < n / 2; ++k) {
+    out.keys.emplace_back(args[streams_at + k]);
+    const std::string_view id = args[streams_at + n / 2 + k];
+    if (id == "$") {
+      out.ids.emplace_back(std::nullopt);
+    } else if (id == ">") {
+      return "ERR The > ID can be specified only when calling XREADGROUP using the GROUP "
+             "<group> <consumer> option.";
+    } else {
+      const auto parsed = parse_id_arg(id, 0, true);
+      if (!parsed) return std::string(kInvalidStreamId);
+      out.ids.emplace_back(parsed->id);
+    }
+  }
+  return {};
+}
+
+bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
+                  std::vector<std::string>& results, protocol::RespVersion resp,
+                  const std::shared_ptr<StreamWaiter>& waiter) {
+  bool found = false;
+  for (const std::size_t i : indices) {
+    const Stream* stream = shard.keyspace.find(request.keys[i]);
+    // '$' means: above the top as it is now (0-0 for a missing stream).
+    const StreamId after = request.ids[i].value_or(stream ? stream->last_id : StreamId::min());
+    if (waiter) waiter->after[i] = after;
+    if (stream == nullptr || stream->length() == 0 || !(*stream->entries().last_id() > after)) {
+      continue;
+    }
+    protocol::ReplyWriter out(results[i], resp);
+    write_range(out, stream->entries(), *after.next(), StreamId::max(), false,
+                static_cast<std::size_t>(request.count));
+    found = true;
+  }
+  if (!found && waiter && !request.found_elsewhere) {
+    for (const std::size_t i : indices) shard.blocked.add(request.keys[i], i, waiter);
+    request.registered_shards.push_back(shard.index);
+  }
+  request.found_elsewhere = request.found_elsewhere || found;
+  return found;
+}
+
+void write_reply(protocol::ReplyWriter& reply, const Request& request,
+                 const std::vector<std::string>& results) {
+  std::size_t with_data = 0;
+  for (const std::string& r : results) with_data += r.empty() ? 0 : 1;
+  if (with_data == 0) return reply.null_array();
+  if (reply.version() == protocol::RespVersion::kResp3) {
+    reply.map(with_data);
+  } else {
+    reply.array(with_data);
+  }
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results[i].empty()) continue;
+    if (reply.version() != protocol::RespVersion::kResp3) reply.array(2);
+    reply.bulk(request.keys[i]);
+    reply.buffer().append(results[i]);
+  }
+}
+
+}  // namespace xread
 }  // namespace runnel

@@ -14,6 +14,7 @@
 #include <runnel/protocol/reply_writer.hpp>
 #include <runnel/protocol/request_parser.hpp>
 
+#include "blocking.hpp"
 #include "keyspace.hpp"
 #include "server_state.hpp"
 
@@ -23,6 +24,7 @@ namespace runnel {
 struct Shard {
   unsigned index = 0;
   Keyspace keyspace;
+  BlockedReaders blocked;
   std::uint64_t commands = 0;  // commands this shard ran
 };
 
@@ -51,6 +53,7 @@ enum CommandFlag : std::uint32_t {
   kAllowBusy = 1u << 9,
   kNoMulti = 1u << 10,
   kBlocking = 1u << 11,
+  kMovableKeys = 1u << 12,
 };
 
 // Where a command runs.
@@ -58,6 +61,7 @@ enum class Route : std::uint8_t {
   kConnection,  // on the connection's thread; touches no stream
   kKey,         // on the shard that owns args[first_key]
   kEachShard,   // shard_part runs on every shard in order, then the handler replies from `gather`
+  kStreamRead,  // XREAD: the keys after STREAMS are read on their shards; may block
 };
 
 // What kEachShard commands collect across shards.
@@ -93,7 +97,8 @@ using ShardPart = void (*)(ShardPartContext&);
 // One key specification, as COMMAND INFO reports it (begin_search by index, find_keys by range).
 struct KeySpec {
   std::string_view flags;  // space separated, e.g. "RW update"
-  int begin_index = 1;
+  std::string_view keyword;  // begin_search by keyword (XREAD's "STREAMS") when set, else by index
+  int begin_index = 1;       // the index, or the keyword's startfrom
   int last_key = 0;
   int key_step = 1;
   int limit = 0;
@@ -200,6 +205,11 @@ void xadd(CommandContext&);
 void xlen(CommandContext&);
 void xrange(CommandContext&);
 void xrevrange(CommandContext&);
+void xdel(CommandContext&);
+void xtrim(CommandContext&);
+void xsetid(CommandContext&);
+void xinfo_stream(CommandContext&);
+void xinfo_help(CommandContext&);
 }  // namespace cmd
 
 // Helpers shared by handlers.

@@ -16,10 +16,10 @@ constexpr std::string_view kClientCats = "@slow @connection";
 constexpr std::string_view kClientAdminCats = "@admin @slow @dangerous @connection";
 constexpr std::string_view kAdminCats = "@admin @slow @dangerous";
 
-KeySpec one_key(std::string_view flags, std::string_view notes = {}) {
-  return KeySpec{flags, 1, 0, 1, 0, notes};
+KeySpec one_key(std::string_view flags, std::string_view notes = {}, int index = 1) {
+  return KeySpec{flags, {}, index, 0, 1, 0, notes};
 }
-KeySpec all_keys(std::string_view flags) { return KeySpec{flags, 1, -1, 1, 0, {}}; }
+KeySpec all_keys(std::string_view flags) { return KeySpec{flags, {}, 1, -1, 1, 0, {}}; }
 
 // A command that touches no keys.
 CommandSpec plain(std::string_view name, int arity, std::uint32_t flags, std::string_view cats,
@@ -262,6 +262,55 @@ std::vector<CommandSpec> build_table() {
                      "(e.g. always asking for the first 10 elements with COUNT), you can "
                      "consider it O(1)."},
                     cmd::xrevrange));
+  t.push_back(keyed("xdel", -3, kWrite | kFast, "@write @stream @fast", {}, one_key("RW delete"),
+                    {"Removes the specified entries from the stream. Returns the number of items "
+                     "actually deleted, that may be different from the number of IDs passed in "
+                     "case certain IDs do not exist.",
+                     "5.0.0", "stream",
+                     "O(1) for each single item to delete in the stream, regardless of the stream "
+                     "size."},
+                    cmd::xdel));
+  t.push_back(keyed("xtrim", -4, kWrite, "@write @stream @slow", "nondeterministic_output",
+                    one_key("RW delete"),
+                    {"Trims the stream to (approximately if '~' is passed) a certain size", "5.0.0",
+                     "stream",
+                     "O(N), with N being the number of evicted entries. Constant times are very "
+                     "small however, since entries are organized in macro nodes containing "
+                     "multiple entries that can be released with a single deallocation."},
+                    cmd::xtrim));
+  t.push_back(keyed("xsetid", -3, kWrite | kDenyOom | kFast, "@write @stream @fast", {},
+                    one_key("RW update"),
+                    {"An internal command for replicating stream values", "5.0.0", "stream", "O(1)"},
+                    cmd::xsetid));
+  {
+    CommandSpec xread{"xread", -4, kReadonly | kBlocking | kMovableKeys, 0, 0, 0,
+                      "@read @stream @slow @blocking", {},
+                      {KeySpec{"RO access", "STREAMS", 1, -1, 1, 2, {}}},
+                      {"Return never seen elements in multiple streams, with IDs greater than the "
+                       "ones reported by the caller for each stream. Can block.",
+                       "5.0.0", "stream",
+                       "For each stream mentioned: O(N) with N being the number of elements being "
+                       "returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that "
+                       "when the BLOCK option is used, XADD will pay O(M) time in order to serve "
+                       "the M clients blocked on the stream getting new data."},
+                      Route::kStreamRead, nullptr, nullptr, {}};
+    t.push_back(std::move(xread));
+  }
+  {
+    CommandSpec stream = keyed("xinfo|stream", -3, kReadonly, "@read @stream @slow", {},
+                               one_key("RO access", {}, 2),
+                               {"Get information about a stream", "5.0.0", "stream", "O(1)"},
+                               cmd::xinfo_stream);
+    stream.first_key = stream.last_key = 2;
+    t.push_back(container(
+        "xinfo", -2, "@slow",
+        {"A container for stream introspection commands", "5.0.0", "stream",
+         "Depends on subcommand."},
+        {std::move(stream),
+         plain("xinfo|help", 2, kLoading | kStale, "@stream @slow", {},
+               {"Show helpful text about the different subcommands", "5.0.0", "stream", "O(1)"},
+               cmd::xinfo_help)}));
+  }
   return t;
 }
 
@@ -282,6 +331,7 @@ void write_flags(std::uint32_t flags, protocol::ReplyWriter& reply) {
       {kAdmin, "admin"},       {kNoScript, "noscript"}, {kBlocking, "blocking"},
       {kLoading, "loading"},   {kStale, "stale"},       {kFast, "fast"},
       {kNoAuth, "no_auth"},    {kNoMulti, "no_multi"},  {kAllowBusy, "allow_busy"},
+      {kMovableKeys, "movablekeys"},
   };
   std::size_t count = 0;
   for (const auto& [flag, name] : kNames) count += (flags & flag) ? 1 : 0;
@@ -304,11 +354,21 @@ void write_key_spec(const KeySpec& spec, protocol::ReplyWriter& reply) {
   reply.bulk("begin_search");
   reply.map(2);
   reply.bulk("type");
-  reply.bulk("index");
-  reply.bulk("spec");
-  reply.map(1);
-  reply.bulk("index");
-  reply.integer(spec.begin_index);
+  if (spec.keyword.empty()) {
+    reply.bulk("index");
+    reply.bulk("spec");
+    reply.map(1);
+    reply.bulk("index");
+    reply.integer(spec.begin_index);
+  } else {
+    reply.bulk("keyword");
+    reply.bulk("spec");
+    reply.map(2);
+    reply.bulk("keyword");
+    reply.bulk(spec.keyword);
+    reply.bulk("startfrom");
+    reply.integer(spec.begin_index);
+  }
   reply.bulk("find_keys");
   reply.map(2);
   reply.bulk("type");

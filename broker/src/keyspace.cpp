@@ -10,6 +10,8 @@ std::uint64_t key_hash(std::string_view key) { return XXH3_64bits(key.data(), ke
 
 Stream::Stream() : entries_(std::make_unique<storage::MemoryEntryStore>()) {}
 
+void Stream::refresh_first_id() { first_id = entries_->first_id().value_or(StreamId::min()); }
+
 Stream* Keyspace::find(std::string_view key) {
   auto it = streams_.find(KeyRef{key_hash(key), key});
   return it == streams_.end() ? nullptr : it->second.get();

@@ -26,10 +26,14 @@ class Stream {
   [[nodiscard]] std::uint64_t length() const { return entries_->size(); }
 
   // Redis's stream metadata: the top ID ever generated, how many entries were ever added,
-  // and the largest deleted ID.
+  // the largest ID XDEL removed, and the first entry's ID as last recorded (0-0 if empty).
   StreamId last_id;
   std::uint64_t entries_added = 0;
   StreamId max_deleted_id;
+  StreamId first_id;
+
+  // Sets first_id from the entries (after deletes and trims).
+  void refresh_first_id();
 
  private:
   std::unique_ptr<storage::EntryStore> entries_;

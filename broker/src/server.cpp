@@ -17,6 +17,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -31,6 +32,7 @@
 
 #include "command.hpp"
 #include "log.hpp"
+#include "stream_read.hpp"
 #include "version.hpp"
 
 namespace runnel {
@@ -105,7 +107,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         socket_(std::move(socket)),
         home_(home),
         writer_wakeup_(socket_.get_executor()),
-        reader_wakeup_(socket_.get_executor()) {
+        reader_wakeup_(socket_.get_executor()),
+        block_timer_(socket_.get_executor()) {
     writer_wakeup_.expires_at(asio::steady_timer::time_point::max());
     reader_wakeup_.expires_at(asio::steady_timer::time_point::max());
   }
@@ -152,6 +155,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.cancel(ec);
     wake(writer_wakeup_);
     wake(reader_wakeup_);
+    wake(block_timer_);
+  }
+
+  // A shard answered this connection's blocked read (posted to this thread).
+  void on_blocked_reply(std::string reply) {
+    blocked_reply_ = std::move(reply);
+    wake(block_timer_);
   }
 
  private:
@@ -300,6 +310,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         spec->handler(ctx);
         break;
       }
+      case Route::kStreamRead:
+        return spec;  // may block: always the coroutine path
       case Route::kEachShard: {
         if (state.shard_count != 1) return spec;
         Gather gather;
@@ -318,7 +330,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> execute_remote(const CommandSpec& spec, std::span<const std::string_view> args) {
     ServerState& state = server_.state;
     const std::size_t before = out_.size();
-    if (spec.route == Route::kKey) {
+    if (spec.route == Route::kStreamRead) {
+      co_await stream_read(args);
+    } else if (spec.route == Route::kKey) {
       co_await run_on(owner_of(args[static_cast<std::size_t>(spec.first_key)]), spec, args);
     } else {
       Gather gather;
@@ -341,6 +355,130 @@ class Connection : public std::enable_shared_from_this<Connection> {
       spec.handler(ctx);
     }
     after_command(before);
+  }
+
+  // XREAD: reads each key on its owning shard (in shard order, one hop per shard); replies
+  // with what it found, or blocks.
+  awaitable<void> stream_read(std::span<const std::string_view> args) {
+    xread::Request request;
+    if (const std::string error = xread::parse(args, request); !error.empty()) {
+      protocol::ReplyWriter(out_, session_.resp).error(error);
+      co_return;
+    }
+    std::shared_ptr<StreamWaiter> waiter;
+    if (request.block_ms) {
+      waiter = std::make_shared<StreamWaiter>();
+      waiter->keys = request.keys;
+      waiter->after.resize(request.keys.size());
+      // Redis's default COUNT for a blocked read, so a low ID cannot flood the client.
+      waiter->count = request.count > 0 ? static_cast<std::size_t>(request.count) : 1000;
+      waiter->resp = session_.resp;
+      std::weak_ptr<Connection> weak = shared_from_this();
+      auto executor = socket_.get_executor();
+      waiter->deliver = [weak, executor](std::string reply) {
+        asio::post(executor, [weak, reply = std::move(reply)]() mutable {
+          if (auto self = weak.lock()) self->on_blocked_reply(std::move(reply));
+        });
+      };
+    }
+    std::vector<std::vector<std::size_t>> by_shard(server_.shards.size());
+    for (std::size_t i = 0; i < request.keys.size(); ++i) {
+      by_shard[owner_of(request.keys[i])].push_back(i);
+    }
+    std::vector<std::string> results(request.keys.size());
+    const protocol::RespVersion resp = session_.resp;
+    for (unsigned s = 0; s < by_shard.size(); ++s) {
+      if (by_shard[s].empty()) continue;
+      Shard& shard = server_.shards[s]->shard;
+      if (s == home_) {
+        xread::run_on_shard(shard, request, by_shard[s], results, resp, waiter);
+      } else {
+        co_await asio::co_spawn(
+            server_.shards[s]->io,
+            [&]() -> awaitable<void> {
+              xread::run_on_shard(shard, request, by_shard[s], results, resp, waiter);
+              co_return;
+            },
+            asio::use_awaitable);
+      }
+    }
+    if (request.found_elsewhere) {
+      // Entries were found; answer with them unless a shard already answered the waiter it
+      // registered before the entries turned up elsewhere.
+      if (request.registered_shards.empty() || waiter->try_claim()) {
+        protocol::ReplyWriter reply(out_, session_.resp);
+        xread::write_reply(reply, request, results);
+        unregister(waiter, request.registered_shards);
+        co_return;
+      }
+    } else if (!waiter) {
+      protocol::ReplyWriter(out_, session_.resp).null_array();
+      co_return;
+    }
+    co_await wait_blocked(waiter, request);
+  }
+
+  // Waits for a shard's answer, the timeout, or the client going away. Input that arrives
+  // meanwhile is kept for after the block; a closed socket ends the wait.
+  awaitable<void> wait_blocked(const std::shared_ptr<StreamWaiter>& waiter,
+                               const xread::Request& request) {
+    using namespace asio::experimental::awaitable_operators;
+    wake(writer_wakeup_);  // replies to earlier pipelined commands go out now
+    server_.state.blocked_clients.fetch_add(1, std::memory_order_relaxed);
+    blocked_reply_.reset();
+    if (*request.block_ms > 0) {
+      block_timer_.expires_after(std::chrono::milliseconds(*request.block_ms));
+    } else {
+      block_timer_.expires_at(asio::steady_timer::time_point::max());
+    }
+    while (!blocked_reply_) {
+      if (closing_) {
+        waiter->try_claim();  // nobody answers a closed connection
+        break;
+      }
+      auto woke = co_await (block_timer_.async_wait(kNoThrow) ||
+                            socket_.async_wait(tcp::socket::wait_read, kNoThrow));
+      if (blocked_reply_) break;
+      if (woke.index() == 0) {
+        const auto [ec] = std::get<0>(woke);
+        if (ec) continue;  // woken to look again (reply or close)
+        if (waiter->try_claim()) {
+          protocol::ReplyWriter(out_, session_.resp).null_array();
+          break;
+        }
+        // A shard claimed it as the time ran out: its reply is on the way.
+        block_timer_.expires_at(asio::steady_timer::time_point::max());
+        continue;
+      }
+      const auto [ec] = std::get<1>(woke);
+      boost::system::error_code read_error;
+      std::size_t n = 0;
+      if (!ec && prepare_input()) {
+        n = socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), read_error);
+      }
+      if (ec || read_error || n == 0) {
+        closing_ = true;  // the client went away (or sent past the query buffer limit)
+        continue;
+      }
+      in_end_ += n;
+      server_.state.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
+    }
+    if (blocked_reply_) out_.append(*blocked_reply_);
+    blocked_reply_.reset();
+    unregister(waiter, request.registered_shards);
+    server_.state.blocked_clients.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // Drops a waiter's registrations from the shards it was registered on.
+  void unregister(const std::shared_ptr<StreamWaiter>& waiter, const std::vector<unsigned>& shards) {
+    for (const unsigned s : shards) {
+      ShardRuntime* runtime = server_.shards[s].get();
+      if (s == home_) {
+        runtime->shard.blocked.remove(waiter.get());
+      } else {
+        asio::post(runtime->io, [runtime, waiter] { runtime->shard.blocked.remove(waiter.get()); });
+      }
+    }
   }
 
   void after_command(std::size_t reply_start) {
@@ -403,6 +541,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   unsigned home_;
   asio::steady_timer writer_wakeup_;
   asio::steady_timer reader_wakeup_;
+  asio::steady_timer block_timer_;  // a blocked read's timeout; cancelled to wake it
+  std::optional<std::string> blocked_reply_;
   Session session_;
   protocol::RequestParser parser_;
   Config config_;

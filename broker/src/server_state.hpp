@@ -108,6 +108,7 @@ struct ServerState {
   std::chrono::steady_clock::time_point started_steady = std::chrono::steady_clock::now();
   std::uint16_t port = 0;
   unsigned shard_count = 1;
+  std::atomic<std::int64_t> blocked_clients{0};  // connections waiting in XREAD BLOCK
   std::string executable;
   std::string config_file;
   // Set by SHUTDOWN; the server stops once the reply is out.

@@ -47,6 +47,21 @@ struct EntryView {
 // Return false to stop the scan.
 using EntryVisitor = std::function<bool(const EntryView&)>;
 
+// A trim request, with Redis's semantics (t_stream.c streamTrim):
+// - kMaxLen keeps the newest `max_len` entries; kMinId drops entries below `min_id`.
+// - Entries are kept in nodes (a segment, or an in-memory chunk). `approx` removes whole
+//   nodes only, so it may keep more than asked; exact trimming also trims inside a node.
+// - `limit` (0: none) caps the entries removed: a node whose removal would pass it stops the
+//   trim.
+struct TrimSpec {
+  enum class Strategy { kMaxLen, kMinId };
+  Strategy strategy = Strategy::kMaxLen;
+  std::uint64_t max_len = 0;
+  StreamId min_id;
+  bool approx = false;
+  std::uint64_t limit = 0;
+};
+
 // Lifecycle: owned by one stream, used only on the shard that owns that stream.
 class EntryStore {
  public:
@@ -61,9 +76,16 @@ class EntryStore {
   [[nodiscard]] virtual std::optional<StreamId> last_id() const = 0;
 
   // Visits entries with start <= id <= end, ascending (or descending when `reverse`), until
-  // the visitor returns false.
+  // the visitor returns false. Deleted entries are skipped.
   virtual void scan(StreamId start, StreamId end, bool reverse,
                     const EntryVisitor& visit) const = 0;
+
+  // Deletes one entry (leaving a tombstone until its node goes); false if there was none.
+  virtual bool erase(StreamId id) = 0;
+  // Removes entries from the front as `spec` says; returns how many were removed.
+  virtual std::uint64_t trim(const TrimSpec& spec) = 0;
+  // Nodes the entries are kept in (XINFO's radix-tree-keys).
+  [[nodiscard]] virtual std::uint64_t node_count() const = 0;
 };
 
 }  // namespace runnel::storage

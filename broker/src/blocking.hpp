@@ -1,0 +1,64 @@
+// Blocked stream readers (XREAD BLOCK): what a blocked client waits for, and the registry of
+// waiters each shard keeps for the streams it owns.
+//
+// A StreamWaiter may be registered on several shards (one per shard owning one of its keys).
+// Whoever first claims it (a shard with new data, the timeout, a disconnect) answers it;
+// every other registration is then dead and is removed by BlockedReaders::remove or skipped
+// when met. This is what makes "first stream to answer wins" free of double replies.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <runnel/protocol/reply_writer.hpp>
+#include <runnel/storage/stream_id.hpp>
+
+namespace runnel {
+
+class Stream;
+
+// Shared between the blocked connection and the shards it is registered on.
+struct StreamWaiter {
+  std::vector<std::string> keys;             // every key waited on, in argument order
+  std::vector<storage::StreamId> after;      // per key: serve entries above this ID
+  std::size_t count = 0;                     // most entries per reply
+  protocol::RespVersion resp = protocol::RespVersion::kResp2;
+  // Hands the reply to the connection; callable from any thread, at most once.
+  std::function<void(std::string reply)> deliver;
+
+  // True for exactly one caller: the one that answers this waiter.
+  bool try_claim() { return !claimed_.exchange(true, std::memory_order_acq_rel); }
+  [[nodiscard]] bool claimed() const { return claimed_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<bool> claimed_{false};
+};
+
+// The waiters on one shard's streams, per key in the order they blocked (FIFO).
+// Runs on the owning shard only.
+class BlockedReaders {
+ public:
+  void add(const std::string& key, std::size_t key_index, std::shared_ptr<StreamWaiter> waiter);
+  // Drops every registration of `waiter` on this shard.
+  void remove(const StreamWaiter* waiter);
+  // Entries were added to `key`: answer, in FIFO order, every live waiter the stream now
+  // has entries for.
+  void serve(std::string_view key, const Stream& stream);
+  [[nodiscard]] std::size_t registrations() const { return registrations_; }
+
+ private:
+  struct Registration {
+    std::shared_ptr<StreamWaiter> waiter;
+    std::size_t key_index;
+  };
+  std::unordered_map<std::string, std::deque<Registration>> by_key_;
+  std::size_t registrations_ = 0;
+};
+
+}  // namespace runnel

@@ -1,0 +1,50 @@
+// XREAD, split into what runs where: parse() on the connection's thread; run_on_shard() on
+// each shard that owns some of the keys, in shard order; write_reply() back on the connection.
+// When nothing is found and BLOCK was given, run_on_shard() registers the waiter on its shard
+// in the same step that found nothing, so no XADD can slip in between (no lost wake-up).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <runnel/protocol/reply_writer.hpp>
+#include <runnel/storage/stream_id.hpp>
+
+namespace runnel {
+
+struct Shard;
+struct StreamWaiter;
+
+namespace xread {
+
+struct Request {
+  std::int64_t count = 0;                 // 0: no limit
+  std::optional<std::int64_t> block_ms;   // BLOCK's milliseconds (0: forever)
+  std::vector<std::string> keys;
+  std::vector<std::optional<storage::StreamId>> ids;  // nullopt: '$'
+  // Filled while running on the shards:
+  bool found_elsewhere = false;           // an earlier shard found entries
+  std::vector<unsigned> registered_shards;  // shards the waiter was registered on
+};
+
+// Returns the error to reply with, or an empty string.
+std::string parse(std::span<const std::string_view> args, Request& out);
+
+// Reads the keys listed in `indices` (all owned by `shard`) into results[i], as entry arrays
+// in `resp`. If none has entries, no earlier shard found any, and `waiter` is given, registers
+// the waiter for those keys. Returns whether it found entries.
+bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
+                  std::vector<std::string>& results, protocol::RespVersion resp,
+                  const std::shared_ptr<StreamWaiter>& waiter);
+
+// The reply for the keys that have entries, or a null array when none has.
+void write_reply(protocol::ReplyWriter& reply, const Request& request,
+                 const std::vector<std::string>& results);
+
+}  // namespace xread
+}  // namespace runnel
