@@ -87,13 +87,12 @@ std::string parse_add_trim(std::span<const std::string_view> args, bool xadd, Ad
     return "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy";
   }
   if (!xadd && !out.trim) return "ERR syntax error, XTRIM must be called with a trimming strategy";
+  if (limit_given && !(out.trim && out.trim->approx)) {
+    return "ERR syntax error, LIMIT cannot be used without the special ~ option";
+  }
   if (out.trim) {
-    if (limit_given) {
-      if (!out.trim->approx) return "ERR syntax error, LIMIT cannot be used without the special ~ option";
-      out.trim->limit = static_cast<std::uint64_t>(limit);
-    } else {
-      out.trim->limit = out.trim->approx ? kDefaultApproxLimit : 0;
-    }
+    out.trim->limit = limit_given ? static_cast<std::uint64_t>(limit)
+                                  : (out.trim->approx ? kDefaultApproxLimit : 0);
   }
   out.id_pos = i;
   return {};

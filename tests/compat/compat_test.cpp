@@ -55,6 +55,20 @@ std::string unordered(const Reply& r) {
   return out;
 }
 
+// Blanks the value after each named field, at any depth (flat RESP2 maps and RESP3 maps).
+void blank_fields(Reply& r, const std::vector<std::string>& names) {
+  if (!r.is_aggregate()) return;
+  for (std::size_t i = 0; i + 1 < r.elements.size(); ++i) {
+    const Reply& key = r.elements[i];
+    if ((key.type == Reply::Type::kBulk || key.type == Reply::Type::kSimple) &&
+        std::find(names.begin(), names.end(), key.str) != names.end()) {
+      r.elements[i + 1] = Reply{Reply::Type::kSimple, "<ignored>", 0, {}};
+      ++i;
+    }
+  }
+  for (Reply& e : r.elements) blank_fields(e, names);
+}
+
 std::string unescape_raw(std::string_view text) {
   std::vector<std::string> parts;
   if (!runnel::protocol::split_inline_args(text, parts) || parts.size() != 1) {
@@ -66,6 +80,7 @@ std::string unescape_raw(std::string_view text) {
 struct Side {
   std::uint16_t port;
   std::unique_ptr<Connection> conn;
+  std::vector<std::string> ignored;  // fields whose values !ignore leaves out
   void connect() { conn = std::make_unique<Connection>("127.0.0.1", port, 10s); }
 
   // Runs one scenario line; returns what is compared.
@@ -86,6 +101,11 @@ struct Side {
     if (!views.empty() && (args[0] == "QUIT" || args[0] == "quit")) connect();
     if (mode == "shape") return shape(reply);
     if (mode == "unordered") return unordered(reply);
+    if (!ignored.empty()) {
+      Reply copy = reply;
+      blank_fields(copy, ignored);
+      return std::to_string(static_cast<int>(copy.type)) + runnel::protocol::to_display_string(copy);
+    }
     return raw;
   }
 };
@@ -114,12 +134,38 @@ void run_scenario(const std::filesystem::path& file, Side& redis, Side& runnel) 
       }
       if (mode == "raw") payload = unescape_raw(payload);
     }
-    const std::string expected = redis.run(mode, payload);
-    const std::string actual = runnel.run(mode, payload);
-    INFO(file.filename().string() << ":" << number << ": " << line);
-    INFO("redis:  " << escape(expected));
-    INFO("runnel: " << escape(actual));
-    CHECK(actual == expected);
+    int repeat = 1;
+    if (mode == "repeat") {
+      const auto space = payload.find(' ');
+      repeat = std::stoi(payload.substr(0, space));
+      payload = payload.substr(space + 1);
+      mode = "exact";
+    }
+    redis.ignored.clear();
+    if (mode == "ignore") {
+      const auto space = payload.find(' ');
+      std::string list = payload.substr(0, space);
+      payload = payload.substr(space + 1);
+      for (std::size_t at = 0; at != std::string::npos;) {
+        const auto comma = list.find(',', at);
+        redis.ignored.push_back(list.substr(at, comma == std::string::npos ? comma : comma - at));
+        at = comma == std::string::npos ? comma : comma + 1;
+      }
+      mode = "exact";
+    }
+    runnel.ignored = redis.ignored;
+    for (int i = 1; i <= repeat; ++i) {
+      std::string command = payload;
+      for (auto at = command.find("{i}"); at != std::string::npos; at = command.find("{i}")) {
+        command.replace(at, 3, std::to_string(i));
+      }
+      const std::string expected = redis.run(mode, command);
+      const std::string actual = runnel.run(mode, command);
+      INFO(file.filename().string() << ":" << number << ": " << command);
+      INFO("redis:  " << escape(expected));
+      INFO("runnel: " << escape(actual));
+      CHECK(actual == expected);
+    }
   }
 }
 
@@ -137,8 +183,8 @@ TEST_CASE("Runnel replies byte for byte as redis-server does", "[compat]") {
     runnel::test::RunnelServer runnel_server({}, threads);
     for (const auto& file : files) {
       DYNAMIC_SECTION(file.filename().string() << " at --threads " << threads) {
-        Side redis{redis_server.port, nullptr};
-        Side runnel{runnel_server.port, nullptr};
+        Side redis{redis_server.port, nullptr, {}};
+        Side runnel{runnel_server.port, nullptr, {}};
         run_scenario(file, redis, runnel);
       }
     }
