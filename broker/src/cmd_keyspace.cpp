@@ -68,6 +68,11 @@ void dbsize_part(ShardPartContext& ctx) {
   ctx.gather.count += static_cast<std::int64_t>(ctx.shard.keyspace.size());
 }
 
+void info_part(ShardPartContext& ctx) {
+  dbsize_part(ctx);
+  ctx.gather.blocked_registrations += ctx.shard.blocked.registrations();
+}
+
 void del_part(ShardPartContext& ctx) {
   for (std::size_t i = 1; i < ctx.args.size(); ++i) {
     if (owner_of(ctx.args[i], ctx.shard_count) != ctx.shard.index) continue;

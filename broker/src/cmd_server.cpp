@@ -144,6 +144,7 @@ const ConfigParam* find_param(std::string_view name) {
 struct InfoInputs {
   const ServerState& server;
   std::int64_t keys;
+  std::uint64_t blocked_registrations;
 };
 
 void section_server(const InfoInputs& in, std::string& out) {
@@ -174,6 +175,8 @@ void section_clients(const InfoInputs& in, std::string& out) {
   out += "connected_clients:" + std::to_string(in.server.clients.size()) + "\r\n";
   out += "maxclients:" + std::to_string(in.server.config.snapshot().maxclients) + "\r\n";
   out += "blocked_clients:" + std::to_string(in.server.blocked_clients.load()) + "\r\n";
+  // Runnel's own: how many (stream, blocked reader) pairs the shards hold.
+  out += "blocked_reader_registrations:" + std::to_string(in.blocked_registrations) + "\r\n";
 }
 
 void section_memory(const InfoInputs&, std::string& out) {
@@ -335,7 +338,8 @@ void info(CommandContext& ctx) {
                    std::find_if(wanted.begin(), wanted.end(), [](const std::string& w) {
                      return w == "all" || w == "everything" || w == "default";
                    }) != wanted.end();
-  const InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0};
+  const InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0,
+                          ctx.gather ? ctx.gather->blocked_registrations : 0};
   std::string text;
   for (const InfoSection& section : kSections) {
     if (!all && std::find(wanted.begin(), wanted.end(), section.name) == wanted.end()) continue;

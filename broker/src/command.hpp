@@ -69,6 +69,7 @@ struct Gather {
   std::int64_t count = 0;
   std::vector<std::string> keys;
   std::uint64_t cursor = 0;  // SCAN: where the next call resumes
+  std::uint64_t blocked_registrations = 0;  // INFO: blocked-reader registrations
   bool done = false;         // SCAN: the later shards have nothing to add
 };
 
@@ -190,6 +191,7 @@ void time(CommandContext&);
 void shutdown(CommandContext&);
 // keyspace
 void dbsize_part(ShardPartContext&);
+void info_part(ShardPartContext&);
 void del_part(ShardPartContext&);
 void exists_part(ShardPartContext&);
 void keys_part(ShardPartContext&);

@@ -145,7 +145,7 @@ std::vector<CommandSpec> build_table() {
                      "nondeterministic_output request_policy:all_shards response_policy:special",
                      {}, {"Get information and statistics about the server", "1.0.0", "server",
                           "O(1)"},
-                     cmd::dbsize_part, cmd::info));
+                     cmd::info_part, cmd::info));
   t.push_back(container(
       "config", -2, "@slow",
       {"A container for server configuration commands", "2.0.0", "server",

@@ -1,6 +1,8 @@
 """redis-py against a running server: connect with and without a password, PING, XADD and
 XRANGE, in RESP2 and (where redis-py supports it) RESP3. Usage: redis_py_smoke.py PORT [PASSWORD]"""
 import sys
+import threading
+import time
 
 import redis
 
@@ -33,4 +35,30 @@ assert r.exists("orders") == 1
 assert r.delete("orders") == 1
 info = r.info()
 assert "redis_version" in info, info
+
+# XREAD BLOCK, woken by an XADD from another connection.
+other = redis.Redis(port=port, password=password, decode_responses=True)
+got = {}
+reader = threading.Thread(target=lambda: got.update(v=other.xread({"events": "$"}, block=10000)))
+reader.start()
+for _ in range(500):  # bounded: at most 5 s until the reader is blocked
+    if r.info("clients")["blocked_clients"] == 1:
+        break
+    time.sleep(0.01)
+else:
+    raise SystemExit("the reader never blocked")
+event_id = r.xadd("events", {"kind": "signup"})
+reader.join(timeout=10)
+assert not reader.is_alive(), "XREAD BLOCK was not woken"
+assert got["v"] == [["events", [(event_id, {"kind": "signup"})]]], got
+
+# XTRIM, exact and approximate.
+for i in range(10):
+    r.xadd("trimmed", {"i": str(i)}, id="%d-1" % (i + 1))
+assert r.xtrim("trimmed", maxlen=3, approximate=False) == 7
+assert [e[0] for e in r.xrange("trimmed")] == ["8-1", "9-1", "10-1"]
+assert r.xtrim("trimmed", minid="10-1", approximate=False) == 2
+assert r.xlen("trimmed") == 1
+assert r.xtrim("trimmed", maxlen=0, approximate=True) == 1  # the whole node can go
+assert r.exists("trimmed") == 1 and r.xlen("trimmed") == 0
 print("redis-py OK")
