@@ -83,9 +83,25 @@ class Generator {
     const int fields = pick(1, 3);
     for (int f = 0; f < fields; ++f) {
       cmd.push_back("f" + std::to_string(pick(0, 3)));
-      cmd.push_back(std::string(static_cast<std::size_t>(pick(0, 12)), static_cast<char>('a' + pick(0, 25))));
+      cmd.push_back(value());
     }
     return cmd;
+  }
+
+  // Values of every shape Redis's node sizing distinguishes: short and long strings, and
+  // strings it stores as integers (or that only look like them: "007", "-0", "+1").
+  std::string value() {
+    switch (pick(0, 9)) {
+      case 0: return std::to_string(pick(-70000, 70000));
+      case 1: {
+        static const char* kNearInts[] = {"0", "-0", "007", "+1", "127", "128", "-4097",
+                                          "9223372036854775807", "9223372036854775808", ""};
+        return kNearInts[pick(0, 9)];
+      }
+      case 2: return std::string(static_cast<std::size_t>(pick(50, 400)), 'L');
+      default:
+        return std::string(static_cast<std::size_t>(pick(0, 12)), static_cast<char>('a' + pick(0, 25)));
+    }
   }
 
   std::vector<std::string> xtrim(const std::string& key) {
@@ -196,5 +212,55 @@ TEST_CASE("Random stream command sequences get the same replies as redis-server"
     redis.call({"XRANGE", key, "-", "+"}, &expected);
     runnel.call({"XRANGE", key, "-", "+"}, &actual);
     REQUIRE(actual == expected);
+  }
+}
+
+
+TEST_CASE("Streams are split into nodes where redis-server splits them", "[random]") {
+  runnel::test::RedisServer redis_server;
+  runnel::test::RunnelServer runnel_server;
+  Connection redis("127.0.0.1", redis_server.port);
+  Connection runnel("127.0.0.1", runnel_server.port);
+  // Value shapes around every threshold of the listpack encoding: string lengths near 63/64
+  // and 4095/4096 bytes, integers near each encoding width, and the 4096-byte node limit.
+  std::vector<std::string> values;
+  for (int len : {0, 1, 10, 40, 61, 62, 63, 64, 65, 100, 126, 127, 128, 129, 500, 1000, 2000,
+                  4000, 4094, 4095, 4096, 4097, 5000}) {
+    values.push_back(std::string(static_cast<std::size_t>(len), 'v'));
+  }
+  for (long long v : {0LL, 127LL, 128LL, -1LL, -4096LL, -4097LL, 4095LL, 4096LL, 32767LL, 32768LL,
+                      -8388608LL, 8388608LL, 2147483647LL, 2147483648LL, -9223372036854775807LL - 1}) {
+    values.push_back(std::to_string(v));
+  }
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::string key = "n" + std::to_string(i);
+    // After each XADD, the node count: a boundary one entry off shows at once.
+    std::string wire;
+    for (int n = 1; n <= 260; ++n) {
+      // Every seventh entry has its own field names, so entries are not all "same fields".
+      const std::string field = n % 7 == 0 ? "other" : "field";
+      wire += encode_command({"XADD", key, std::to_string(n) + "-" + std::to_string(n % 3), field,
+                              values[i], "f2", values[i]});
+      wire += encode_command({"XINFO", "STREAM", key});
+    }
+    redis.send_raw(wire);
+    runnel.send_raw(wire);
+    INFO("value of " << values[i].size() << " bytes: " << values[i].substr(0, 20));
+    for (int n = 1; n <= 260; ++n) {
+      std::string a, b;
+      redis.read_reply(&a);
+      runnel.read_reply(&b);
+      REQUIRE(a == b);
+      const auto nodes = [](const runnel::protocol::Reply& info) {
+        for (std::size_t k = 0; k + 1 < info.elements.size(); k += 2) {
+          if (info.elements[k].str == "radix-tree-keys") return info.elements[k + 1].integer;
+        }
+        return std::int64_t{-1};
+      };
+      const auto redis_nodes = nodes(redis.read_reply());
+      const auto runnel_nodes = nodes(runnel.read_reply());
+      INFO("after entry " << n);
+      REQUIRE(runnel_nodes == redis_nodes);
+    }
   }
 }
