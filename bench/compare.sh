@@ -44,6 +44,7 @@ workloads=(
   "PING -P 1|-t ping_mbulk -P 1 -c 50"
   "XADD -P 1|-P 1 -c 50 XADD s * f v"
   "XADD -P 16|-P 16 -c 50 XADD s * f v"
+  "XRANGE COUNT 10 -P 1|-P 1 -c 50 XRANGE s - + COUNT 10"
   "XRANGE COUNT 10 -P 16|-P 16 -c 50 XRANGE s - + COUNT 10"
 )
 

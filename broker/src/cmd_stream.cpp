@@ -188,8 +188,8 @@ void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::siz
   r.map(full ? 9 : 10);
   r.bulk("length");
   r.integer(static_cast<std::int64_t>(s.length()));
-  // Runnel's equivalents of Redis's radix tree figures: both count the nodes (chunks of at
-  // most 100 entries) the stream is kept in. See docs/compatibility.md.
+  // radix-tree-keys is Redis's node count, which Runnel's nodes reproduce. radix-tree-nodes
+  // counts Redis's rax internals; Runnel has no rax and reports the node count there too.
   r.bulk("radix-tree-keys");
   r.integer(static_cast<std::int64_t>(s.entries().node_count()));
   r.bulk("radix-tree-nodes");
