@@ -141,3 +141,43 @@ TEST_CASE("CLIENT KILL and SHUTDOWN end blocked reads", "[blocking]") {
   REQUIRE(server.process.terminate() == 0);
   REQUIRE(again.peer_closed(5s));
 }
+
+namespace {
+
+// One timeline of a blocked reader, run against a server: what the reader saw at each step.
+std::vector<std::string> blocked_reader_timeline(std::uint16_t port) {
+  Connection admin("127.0.0.1", port);
+  Connection reader("127.0.0.1", port);
+  std::vector<std::string> seen;
+  auto observe = [&] {
+    reader.set_timeout(300ms);
+    try {
+      seen.push_back(runnel::protocol::to_display_string(reader.read_reply()));
+    } catch (const runnel::client::ConnectionError&) {
+      seen.push_back("(still blocked)");
+    }
+  };
+  admin.call({"FLUSHALL"});
+  admin.call({"XADD", "s", "5-1", "f", "v"});
+  reader.send({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"});
+  REQUIRE(wait_for(admin, "blocked_clients", 1));
+  admin.call({"DEL", "s"});
+  observe();
+  admin.call({"XADD", "s", "3-1", "f", "v"});  // a new stream, but not above 5-1
+  observe();
+  admin.call({"FLUSHALL"});
+  observe();
+  admin.call({"XADD", "s", "6-1", "f", "v"});  // above the ID the reader resolved '$' to
+  observe();
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("DEL and FLUSHALL leave a blocked reader as redis-server does", "[blocking]") {
+  runnel::test::RedisServer redis;
+  RunnelServer runnel({}, 2);
+  const auto expected = blocked_reader_timeline(redis.port);
+  REQUIRE(expected.back() != "(still blocked)");  // the timeline ends with a wake-up
+  REQUIRE(blocked_reader_timeline(runnel.port) == expected);
+}
