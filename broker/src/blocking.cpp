@@ -1,6 +1,7 @@
 #include "blocking.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "keyspace.hpp"
 #include "stream_reply.hpp"
@@ -27,33 +28,71 @@ void BlockedReaders::remove(const StreamWaiter* waiter) {
   }
 }
 
-void BlockedReaders::serve(std::string_view key, const Stream& stream) {
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The reply a woken reader gets: only this stream, as Redis's does.
+void write_header(protocol::ReplyWriter& out, std::string_view key) {
+  if (out.version() == protocol::RespVersion::kResp3) {
+    out.map(1);
+  } else {
+    out.array(1);
+    out.array(2);
+  }
+  out.bulk(key);
+}
+
+}  // namespace
+
+void BlockedReaders::serve(std::string_view key, Stream& stream) {
   if (by_key_.empty()) return;  // the common case: nobody is blocked on this shard
   auto it = by_key_.find(std::string(key));
   if (it == by_key_.end()) return;
   const auto last = stream.entries().last_id();
-  if (!last) return;
   auto& queue = it->second;
   std::deque<Registration> still_waiting;
   for (Registration& r : queue) {
     StreamWaiter& w = *r.waiter;
     if (w.claimed()) continue;  // answered elsewhere; forget it
+    if (w.group_mode) {
+      auto group = stream.groups.find(w.group);
+      if (group == stream.groups.end()) {
+        if (w.try_claim()) {
+          w.deliver("-NOGROUP the consumer group this client was blocked on no longer exists\r\n");
+        }
+        continue;
+      }
+      if (!last || !(*last > group->second.last_delivered)) {
+        still_waiting.push_back(std::move(r));
+        continue;
+      }
+      if (!w.try_claim()) continue;
+      std::string reply;
+      protocol::ReplyWriter out(reply, w.resp);
+      write_header(out, key);
+      Consumer& consumer = *group->second.consumer(w.consumer, true, now_ms());
+      deliver_new(out, stream, group->second, consumer, w.count, w.noack);
+      w.deliver(std::move(reply));
+      continue;
+    }
+    if (!last) {
+      still_waiting.push_back(std::move(r));
+      continue;
+    }
     const storage::StreamId after = w.after[r.key_index];
     if (!(*last > after)) {
       still_waiting.push_back(std::move(r));
       continue;
     }
     if (!w.try_claim()) continue;
-    // The reply names only this stream, as Redis's does for a woken reader.
     std::string reply;
     protocol::ReplyWriter out(reply, w.resp);
-    if (w.resp == protocol::RespVersion::kResp3) {
-      out.map(1);
-    } else {
-      out.array(1);
-      out.array(2);
-    }
-    out.bulk(key);
+    write_header(out, key);
     write_range(out, stream.entries(), *after.next(), storage::StreamId::max(), false, w.count);
     w.deliver(std::move(reply));
   }

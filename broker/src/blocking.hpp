@@ -29,6 +29,11 @@ struct StreamWaiter {
   std::vector<storage::StreamId> after;      // per key: serve entries above this ID
   std::size_t count = 0;                     // most entries per reply
   protocol::RespVersion resp = protocol::RespVersion::kResp2;
+  // XREADGROUP: read new entries as this group's consumer (instead of `after`).
+  bool group_mode = false;
+  std::string group;
+  std::string consumer;
+  bool noack = false;
   // Hands the reply to the connection; callable from any thread, at most once.
   std::function<void(std::string reply)> deliver;
 
@@ -47,9 +52,9 @@ class BlockedReaders {
   void add(const std::string& key, std::size_t key_index, std::shared_ptr<StreamWaiter> waiter);
   // Drops every registration of `waiter` on this shard.
   void remove(const StreamWaiter* waiter);
-  // Entries were added to `key`: answer, in FIFO order, every live waiter the stream now
-  // has entries for.
-  void serve(std::string_view key, const Stream& stream);
+  // `key` changed (entries added, or a group destroyed): answer, in FIFO order, every live
+  // waiter the stream now has entries for (or whose group is gone).
+  void serve(std::string_view key, Stream& stream);
   [[nodiscard]] std::size_t registrations() const { return registrations_; }
 
  private:

@@ -369,7 +369,9 @@ void xinfo_stream(CommandContext& ctx) {
 }
 
 void xinfo_help(CommandContext& ctx) {
-  reply_help(ctx, {"STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream."});
+  reply_help(ctx, {"CONSUMERS <key> <groupname>", "    Show consumers of <groupname>.",
+                   "GROUPS <key>", "    Show the stream consumer groups.",
+                   "STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream."});
 }
 
 }  // namespace cmd
@@ -378,7 +380,9 @@ void xinfo_help(CommandContext& ctx) {
 
 namespace xread {
 
-std::string parse(std::span<const std::string_view> args, Request& out) {
+std::string parse(std::span<const std::string_view> args, bool xreadgroup, Request& out) {
+  out.group_mode = xreadgroup;
+  bool has_group = false;
   std::size_t streams_at = 0;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::size_t more = args.size() - i - 1;
@@ -393,25 +397,53 @@ std::string parse(std::span<const std::string_view> args, Request& out) {
       if (out.count < 0) out.count = 0;
     } else if (equals_ignore_case(opt, "STREAMS") && more) {
       streams_at = i + 1;
+      if ((args.size() - streams_at) % 2 != 0) {
+        return "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
+               "specified.";
+      }
       break;
     } else if (equals_ignore_case(opt, "GROUP") && more >= 2) {
-      return "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.";
+      if (!xreadgroup) {
+        return "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.";
+      }
+      out.group = args[i + 1];
+      out.consumer = args[i + 2];
+      has_group = true;
+      i += 2;
     } else if (equals_ignore_case(opt, "NOACK")) {
-      return "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
+      if (!xreadgroup) {
+        return "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
+      }
+      out.noack = true;
     } else {
       return "ERR syntax error";
     }
   }
   if (streams_at == 0) return "ERR syntax error";
+  if (xreadgroup && !has_group) return "ERR Missing GROUP option for XREADGROUP";
   const std::size_t n = args.size() - streams_at;
-  if (n % 2 != 0) {
-    return "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
-           "specified.";
-  }
   for (std::size_t k = 0; k < n / 2; ++k) {
     out.keys.emplace_back(args[streams_at + k]);
     const std::string_view id = args[streams_at + n / 2 + k];
-    if (id == "$") {
+    if (xreadgroup) {
+      std::string error;
+      std::optional<StreamId> parsed;
+      if (id == "$") {
+        error =
+            "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the "
+            "history of this consumer by specifying a proper ID, or use the > ID to get new "
+            "messages. The $ ID would just return an empty result set.";
+      } else if (id != ">") {
+        const auto p = parse_id_arg(id, 0, true);
+        if (p) {
+          parsed = p->id;
+        } else {
+          error = std::string(kInvalidStreamId);
+        }
+      }
+      out.ids.push_back(parsed);
+      out.id_errors.push_back(std::move(error));
+    } else if (id == "$") {
       out.ids.emplace_back(std::nullopt);
     } else if (id == ">") {
       return "ERR The > ID can be specified only when calling XREADGROUP using the GROUP "
@@ -425,13 +457,60 @@ std::string parse(std::span<const std::string_view> args, Request& out) {
   return {};
 }
 
-bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
-                  std::vector<std::string>& results, protocol::RespVersion resp,
-                  const std::shared_ptr<StreamWaiter>& waiter) {
+void check_groups(Shard& shard, const Request& request, std::span<const std::size_t> indices,
+                  std::vector<char>& ok) {
+  for (const std::size_t i : indices) {
+    const Stream* stream = shard.keyspace.find(request.keys[i]);
+    ok[i] = stream != nullptr && stream->groups.find(request.group) != stream->groups.end();
+  }
+}
+
+std::string first_error(const Request& request, const std::vector<char>& ok) {
+  for (std::size_t i = 0; i < request.keys.size(); ++i) {
+    if (!ok[i]) {
+      return "NOGROUP No such key '" + request.keys[i] + "' or consumer group '" +
+             request.group + "' in XREADGROUP with GROUP option";
+    }
+    if (!request.id_errors[i].empty()) return request.id_errors[i];
+  }
+  return {};
+}
+
+namespace {
+
+// XREADGROUP's part on a shard: new entries for '>', the consumer's history for an ID.
+bool read_groups_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
+                          std::vector<std::string>& results, protocol::RespVersion resp) {
+  bool found = false;
+  const auto now = static_cast<std::int64_t>(now_ms());
+  const auto count = static_cast<std::size_t>(request.count);
+  for (const std::size_t i : indices) {
+    Stream* stream = shard.keyspace.find(request.keys[i]);
+    if (stream == nullptr) continue;  // deleted since the check
+    auto it = stream->groups.find(request.group);
+    if (it == stream->groups.end()) continue;  // destroyed since the check
+    ConsumerGroup& group = it->second;
+    protocol::ReplyWriter out(results[i], resp);
+    if (request.ids[i]) {  // history: always answered, even when empty
+      Consumer& consumer = *group.consumer(request.consumer, true, now);
+      deliver_history(out, *stream, group, consumer, *request.ids[i], count);
+      found = true;
+    } else if (stream->length() > 0 && *stream->entries().last_id() > group.last_delivered) {
+      Consumer& consumer = *group.consumer(request.consumer, true, now);
+      deliver_new(out, *stream, group, consumer, count, request.noack);
+      found = true;
+    }
+  }
+  return found;
+}
+
+// XREAD's part on a shard: entries above each key's ID ('$': the top as it is now).
+bool read_streams_on_shard(Shard& shard, const Request& request,
+                           std::span<const std::size_t> indices, std::vector<std::string>& results,
+                           protocol::RespVersion resp, const std::shared_ptr<StreamWaiter>& waiter) {
   bool found = false;
   for (const std::size_t i : indices) {
     const Stream* stream = shard.keyspace.find(request.keys[i]);
-    // '$' means: above the top as it is now (0-0 for a missing stream).
     const StreamId after = request.ids[i].value_or(stream ? stream->last_id : StreamId::min());
     if (waiter) waiter->after[i] = after;
     if (stream == nullptr || stream->length() == 0 || !(*stream->entries().last_id() > after)) {
@@ -442,6 +521,17 @@ bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> i
                 static_cast<std::size_t>(request.count));
     found = true;
   }
+  return found;
+}
+
+}  // namespace
+
+bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
+                  std::vector<std::string>& results, protocol::RespVersion resp,
+                  const std::shared_ptr<StreamWaiter>& waiter) {
+  const bool found = request.group_mode
+                         ? read_groups_on_shard(shard, request, indices, results, resp)
+                         : read_streams_on_shard(shard, request, indices, results, resp, waiter);
   if (!found && waiter && !request.found_elsewhere) {
     for (const std::size_t i : indices) shard.blocked.add(request.keys[i], i, waiter);
     request.registered_shards.push_back(shard.index);

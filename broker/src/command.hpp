@@ -212,6 +212,17 @@ void xtrim(CommandContext&);
 void xsetid(CommandContext&);
 void xinfo_stream(CommandContext&);
 void xinfo_help(CommandContext&);
+// consumer groups
+void xgroup_create(CommandContext&);
+void xgroup_setid(CommandContext&);
+void xgroup_destroy(CommandContext&);
+void xgroup_createconsumer(CommandContext&);
+void xgroup_delconsumer(CommandContext&);
+void xgroup_help(CommandContext&);
+void xack(CommandContext&);
+void xpending(CommandContext&);
+void xinfo_groups(CommandContext&);
+void xinfo_consumers(CommandContext&);
 }  // namespace cmd
 
 // Helpers shared by handlers.

@@ -35,6 +35,15 @@ CommandSpec keyed(std::string_view name, int arity, std::uint32_t flags, std::st
                      Route::kKey, handler, nullptr, {}};
 }
 
+// A subcommand whose key is its second argument (XGROUP CREATE <key>, XINFO STREAM <key>).
+CommandSpec keyed_sub(std::string_view name, int arity, std::uint32_t flags, std::string_view cats,
+                      std::string_view tips, std::string_view key_flags, CommandDocs docs,
+                      Handler handler) {
+  CommandSpec spec = keyed(name, arity, flags, cats, tips, one_key(key_flags, {}, 2), docs, handler);
+  spec.first_key = spec.last_key = 2;
+  return spec;
+}
+
 // A command whose work is split over every shard.
 CommandSpec fanned(std::string_view name, int arity, std::uint32_t flags, int first_key,
                    int last_key, std::string_view cats, std::string_view tips,
@@ -296,21 +305,80 @@ std::vector<CommandSpec> build_table() {
                       Route::kStreamRead, nullptr, nullptr, {}};
     t.push_back(std::move(xread));
   }
+  t.push_back(container(
+      "xinfo", -2, "@slow",
+      {"A container for stream introspection commands", "5.0.0", "stream",
+       "Depends on subcommand."},
+      {keyed_sub("xinfo|stream", -3, kReadonly, "@read @stream @slow", {}, "RO access",
+                 {"Get information about a stream", "5.0.0", "stream", "O(1)"},
+                 cmd::xinfo_stream),
+       keyed_sub("xinfo|groups", 3, kReadonly, "@read @stream @slow", {}, "RO access",
+                 {"List the consumer groups of a stream", "5.0.0", "stream", "O(1)"},
+                 cmd::xinfo_groups),
+       keyed_sub("xinfo|consumers", 4, kReadonly, "@read @stream @slow",
+                 "nondeterministic_output", "RO access",
+                 {"List the consumers in a consumer group", "5.0.0", "stream", "O(1)"},
+                 cmd::xinfo_consumers),
+       plain("xinfo|help", 2, kLoading | kStale, "@stream @slow", {},
+             {"Show helpful text about the different subcommands", "5.0.0", "stream", "O(1)"},
+             cmd::xinfo_help)}));
+  t.push_back(container(
+      "xgroup", -2, "@slow",
+      {"A container for consumer groups commands", "5.0.0", "stream", "Depends on subcommand."},
+      {keyed_sub("xgroup|create", -5, kWrite | kDenyOom, "@write @stream @slow", {}, "RW insert",
+                 {"Create a consumer group.", "5.0.0", "stream", "O(1)"}, cmd::xgroup_create),
+       keyed_sub("xgroup|createconsumer", 5, kWrite | kDenyOom, "@write @stream @slow", {},
+                 "RW insert", {"Create a consumer in a consumer group.", "6.2.0", "stream", "O(1)"},
+                 cmd::xgroup_createconsumer),
+       keyed_sub("xgroup|destroy", 4, kWrite, "@write @stream @slow", {}, "RW delete",
+                 {"Destroy a consumer group.", "5.0.0", "stream",
+                  "O(N) where N is the number of entries in the group's pending entries list "
+                  "(PEL)."},
+                 cmd::xgroup_destroy),
+       keyed_sub("xgroup|delconsumer", 5, kWrite, "@write @stream @slow", {}, "RW delete",
+                 {"Delete a consumer from a consumer group.", "5.0.0", "stream", "O(1)"},
+                 cmd::xgroup_delconsumer),
+       keyed_sub("xgroup|setid", -5, kWrite, "@write @stream @slow", {}, "RW update",
+                 {"Set a consumer group to an arbitrary last delivered ID value.", "5.0.0",
+                  "stream", "O(1)"},
+                 cmd::xgroup_setid),
+       plain("xgroup|help", 2, kLoading | kStale, "@stream @slow", {},
+             {"Show helpful text about the different subcommands", "5.0.0", "stream", "O(1)"},
+             cmd::xgroup_help)}));
   {
-    CommandSpec stream = keyed("xinfo|stream", -3, kReadonly, "@read @stream @slow", {},
-                               one_key("RO access", {}, 2),
-                               {"Get information about a stream", "5.0.0", "stream", "O(1)"},
-                               cmd::xinfo_stream);
-    stream.first_key = stream.last_key = 2;
-    t.push_back(container(
-        "xinfo", -2, "@slow",
-        {"A container for stream introspection commands", "5.0.0", "stream",
-         "Depends on subcommand."},
-        {std::move(stream),
-         plain("xinfo|help", 2, kLoading | kStale, "@stream @slow", {},
-               {"Show helpful text about the different subcommands", "5.0.0", "stream", "O(1)"},
-               cmd::xinfo_help)}));
+    CommandSpec xreadgroup{"xreadgroup", -7, kWrite | kBlocking | kMovableKeys, 0, 0, 0,
+                           "@write @stream @slow @blocking", {},
+                           {KeySpec{"RO access", "STREAMS", 4, -1, 1, 2, {}}},
+                           {"Return new entries from a stream using a consumer group, or access "
+                            "the history of the pending entries for a given consumer. Can block.",
+                            "5.0.0", "stream",
+                            "For each stream mentioned: O(M) with M being the number of elements "
+                            "returned. If M is constant (e.g. always asking for the first 10 "
+                            "elements with COUNT), you can consider it O(1). On the other side "
+                            "when XREADGROUP blocks, XADD will pay the O(N) time in order to "
+                            "serve the N clients blocked on the stream getting new data."},
+                           Route::kStreamRead, nullptr, nullptr, {}};
+    t.push_back(std::move(xreadgroup));
   }
+  t.push_back(keyed("xack", -4, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update"),
+                    {"Marks a pending message as correctly processed, effectively removing it "
+                     "from the pending entries list of the consumer group. Return value of the "
+                     "command is the number of messages successfully acknowledged, that is, the "
+                     "IDs we were actually able to resolve in the PEL.",
+                     "5.0.0", "stream", "O(1) for each message ID processed."},
+                    cmd::xack));
+  t.push_back(keyed("xpending", -3, kReadonly, "@read @stream @slow", "nondeterministic_output",
+                    one_key("RO access"),
+                    {"Return information and entries from a stream consumer group pending "
+                     "entries list, that are messages fetched but never acknowledged.",
+                     "5.0.0", "stream",
+                     "O(N) with N being the number of elements returned, so asking for a small "
+                     "fixed number of entries per call is O(1). O(M), where M is the total "
+                     "number of entries scanned when used with the IDLE filter. When the command "
+                     "returns just the summary and the list of consumers is small, it runs in "
+                     "O(1) time; otherwise, an additional O(N) time for iterating every "
+                     "consumer."},
+                    cmd::xpending));
   return t;
 }
 

@@ -13,6 +13,8 @@
 #include <runnel/storage/entry_store.hpp>
 #include <runnel/storage/stream_id.hpp>
 
+#include "groups.hpp"
+
 namespace runnel {
 
 using storage::StreamId;
@@ -31,6 +33,9 @@ class Stream {
   std::uint64_t entries_added = 0;
   StreamId max_deleted_id;
   StreamId first_id;
+
+  // Consumer groups by name (byte order, as Redis lists them).
+  std::map<std::string, ConsumerGroup, std::less<>> groups;
 
   // Sets first_id from the entries (after deletes and trims).
   void refresh_first_id();

@@ -348,7 +348,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ServerState& state = server_.state;
     const std::size_t before = out_.size();
     if (spec.route == Route::kStreamRead) {
-      co_await stream_read(args);
+      co_await stream_read(spec, args);
     } else if (spec.route == Route::kKey) {
       co_await run_on(owner_of(args[static_cast<std::size_t>(spec.first_key)]), spec, args);
     } else {
@@ -374,13 +374,47 @@ class Connection : public std::enable_shared_from_this<Connection> {
     after_command(before);
   }
 
-  // XREAD: reads each key on its owning shard (in shard order, one hop per shard); replies
-  // with what it found, or blocks.
-  awaitable<void> stream_read(std::span<const std::string_view> args) {
+  // Runs `part` on `shard` for the keys it owns: here if it is this thread's shard, else there.
+  template <typename Part>
+  awaitable<void> on_shard(unsigned shard, Part&& part) {
+    if (shard == home_) {
+      part(server_.shards[shard]->shard);
+      co_return;
+    }
+    ShardRuntime& runtime = *server_.shards[shard];
+    co_await asio::co_spawn(
+        runtime.io,
+        [&]() -> awaitable<void> {
+          part(runtime.shard);
+          co_return;
+        },
+        asio::use_awaitable);
+  }
+
+  // XREAD and XREADGROUP: read each key on its owning shard (in shard order, one hop per
+  // shard); reply with what was found, or block.
+  awaitable<void> stream_read(const CommandSpec& spec, std::span<const std::string_view> args) {
     xread::Request request;
-    if (const std::string error = xread::parse(args, request); !error.empty()) {
+    const bool group_mode = spec.name == "xreadgroup";
+    if (const std::string error = xread::parse(args, group_mode, request); !error.empty()) {
       protocol::ReplyWriter(out_, session_.resp).error(error);
       co_return;
+    }
+    std::vector<std::vector<std::size_t>> by_shard(server_.shards.size());
+    for (std::size_t i = 0; i < request.keys.size(); ++i) {
+      by_shard[owner_of(request.keys[i])].push_back(i);
+    }
+    if (group_mode) {
+      // Redis checks every key's group (and ID) before it delivers anything.
+      std::vector<char> ok(request.keys.size(), 0);
+      for (unsigned s = 0; s < by_shard.size(); ++s) {
+        if (by_shard[s].empty()) continue;
+        co_await on_shard(s, [&](Shard& shard) { xread::check_groups(shard, request, by_shard[s], ok); });
+      }
+      if (const std::string error = xread::first_error(request, ok); !error.empty()) {
+        protocol::ReplyWriter(out_, session_.resp).error(error);
+        co_return;
+      }
     }
     std::shared_ptr<StreamWaiter> waiter;
     if (request.block_ms) {
@@ -390,6 +424,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // Redis's default COUNT for a blocked read, so a low ID cannot flood the client.
       waiter->count = request.count > 0 ? static_cast<std::size_t>(request.count) : 1000;
       waiter->resp = session_.resp;
+      waiter->group_mode = group_mode;
+      waiter->group = request.group;
+      waiter->consumer = request.consumer;
+      waiter->noack = request.noack;
       std::weak_ptr<Connection> weak = shared_from_this();
       auto executor = socket_.get_executor();
       waiter->deliver = [weak, executor](std::string reply) {
@@ -398,26 +436,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
         });
       };
     }
-    std::vector<std::vector<std::size_t>> by_shard(server_.shards.size());
-    for (std::size_t i = 0; i < request.keys.size(); ++i) {
-      by_shard[owner_of(request.keys[i])].push_back(i);
-    }
     std::vector<std::string> results(request.keys.size());
     const protocol::RespVersion resp = session_.resp;
     for (unsigned s = 0; s < by_shard.size(); ++s) {
       if (by_shard[s].empty()) continue;
-      Shard& shard = server_.shards[s]->shard;
-      if (s == home_) {
+      co_await on_shard(s, [&](Shard& shard) {
         xread::run_on_shard(shard, request, by_shard[s], results, resp, waiter);
-      } else {
-        co_await asio::co_spawn(
-            server_.shards[s]->io,
-            [&]() -> awaitable<void> {
-              xread::run_on_shard(shard, request, by_shard[s], results, resp, waiter);
-              co_return;
-            },
-            asio::use_awaitable);
-      }
+      });
     }
     if (request.found_elsewhere) {
       // Entries were found; answer with them unless a shard already answered the waiter it

@@ -26,14 +26,28 @@ struct Request {
   std::int64_t count = 0;                 // 0: no limit
   std::optional<std::int64_t> block_ms;   // BLOCK's milliseconds (0: forever)
   std::vector<std::string> keys;
-  std::vector<std::optional<storage::StreamId>> ids;  // nullopt: '$'
+  std::vector<std::optional<storage::StreamId>> ids;  // nullopt: '$' (XREAD) or '>' (XREADGROUP)
+  // XREADGROUP only:
+  bool group_mode = false;
+  std::string group;
+  std::string consumer;
+  bool noack = false;
+  std::vector<std::string> id_errors;     // per key: its ID's error, reported in key order
   // Filled while running on the shards:
   bool found_elsewhere = false;           // an earlier shard found entries
   std::vector<unsigned> registered_shards;  // shards the waiter was registered on
 };
 
-// Returns the error to reply with, or an empty string.
-std::string parse(std::span<const std::string_view> args, Request& out);
+// Returns the error to reply with, or an empty string. For XREADGROUP, errors that Redis
+// reports key by key (after checking each key's group) are left in out.id_errors.
+std::string parse(std::span<const std::string_view> args, bool xreadgroup, Request& out);
+
+// XREADGROUP: sets ok[i] for each key of `indices` (owned by `shard`) whose stream has the
+// group.
+void check_groups(Shard& shard, const Request& request, std::span<const std::size_t> indices,
+                  std::vector<char>& ok);
+// The error Redis reports first, going key by key: a missing group, then a bad ID.
+std::string first_error(const Request& request, const std::vector<char>& ok);
 
 // Reads the keys listed in `indices` (all owned by `shard`) into results[i], as entry arrays
 // in `resp`. If none has entries, no earlier shard found any, and `waiter` is given, registers

@@ -18,7 +18,8 @@ void write_entry(protocol::ReplyWriter& reply, const storage::EntryView& entry) 
 
 std::size_t write_range(protocol::ReplyWriter& reply, const storage::EntryStore& entries,
                         storage::StreamId start, storage::StreamId end, bool reverse,
-                        std::size_t count) {
+                        std::size_t count,
+                        const std::function<void(storage::StreamId)>& on_entry) {
   // The array header needs the count, known only after the scan: write the entries to a
   // side buffer first.
   std::string body;
@@ -26,6 +27,7 @@ std::size_t write_range(protocol::ReplyWriter& reply, const storage::EntryStore&
   std::size_t emitted = 0;
   entries.scan(start, end, reverse, [&](const storage::EntryView& entry) {
     write_entry(out, entry);
+    if (on_entry) on_entry(entry.id);
     ++emitted;
     return count == 0 || emitted < count;
   });

@@ -1,0 +1,81 @@
+// Consumer groups: each group's consumers and its pending-entry list (PEL), with Redis 7.0's
+// bookkeeping of entries-read and lag. Lives in its Stream, on the stream's shard only.
+//
+//   Stream ── groups (by name) ──> ConsumerGroup
+//                                   ├─ last_delivered, entries_read
+//                                   ├─ pel:       id -> PendingEntry { owner, delivery time, count }
+//                                   └─ consumers (by name) -> Consumer { seen time, ids it owns }
+//
+// Every PendingEntry is in the group's pel and in exactly its owner's `pending` set.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include <runnel/protocol/reply_writer.hpp>
+#include <runnel/storage/stream_id.hpp>
+
+namespace runnel {
+
+using storage::StreamId;
+class Stream;
+
+// Redis's SCG_INVALID_ENTRIES_READ: the group's read counter is unknown.
+inline constexpr std::int64_t kEntriesReadUnknown = -1;
+
+struct Consumer;
+
+struct PendingEntry {
+  Consumer* owner;
+  std::int64_t delivery_time_ms;
+  std::uint64_t delivery_count;
+};
+
+struct Consumer {
+  std::string name;
+  std::int64_t seen_time_ms = 0;
+  std::set<StreamId> pending;
+};
+
+struct ConsumerGroup {
+  StreamId last_delivered;
+  std::int64_t entries_read = kEntriesReadUnknown;
+  std::map<StreamId, PendingEntry> pel;
+  std::map<std::string, Consumer, std::less<>> consumers;
+
+  // Finds a consumer, creating it (seen now) when `create` is set; refreshes its seen time.
+  Consumer* consumer(std::string_view name, bool create, std::int64_t now_ms, bool* created = nullptr);
+  // Removes a consumer and its pending entries; returns how many it had.
+  std::uint64_t delete_consumer(std::string_view name);
+  // Records that `id` was delivered to `to` now: a new pending entry, or (if the entry was
+  // pending already, e.g. after SETID moved the group back) one moved to `to` and reset.
+  void add_pending(StreamId id, Consumer& to, std::int64_t now_ms);
+  // Acknowledges `id`; false if it was not pending.
+  bool ack(StreamId id);
+};
+
+// Redis 7.0's counters (t_stream.c), used by delivery, XINFO and XGROUP.
+// The logical number of the entry `id` ("how many entries were added up to it"), or
+// kEntriesReadUnknown when fragmentation makes it unknowable.
+std::int64_t estimate_entries_read(const Stream& s, StreamId id);
+// Whether an XDEL tombstone lies in [start, end].
+bool range_has_tombstones(const Stream& s, StreamId start, StreamId end);
+// Moves the group's last-delivered ID up to `id` (delivering it), keeping entries_read.
+void advance_group(const Stream& s, ConsumerGroup& g, StreamId id);
+// The group's lag, or nullopt when it cannot be computed.
+std::optional<std::int64_t> group_lag(const Stream& s, const ConsumerGroup& g);
+
+// XREADGROUP's deliveries (cmd_groups.cpp), each writing an array of entries:
+// New entries after the group's last-delivered ID, at most `count` (0: all), added to the
+// consumer's pending entries unless `noack`.
+std::size_t deliver_new(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
+                        Consumer& consumer, std::size_t count, bool noack);
+// The consumer's pending entries above `after`, delivered again (deleted ones as [id, nil]).
+std::size_t deliver_history(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
+                            Consumer& consumer, StreamId after, std::size_t count);
+
+}  // namespace runnel
