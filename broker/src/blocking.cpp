@@ -49,6 +49,35 @@ void write_header(protocol::ReplyWriter& out, std::string_view key) {
 
 }  // namespace
 
+void BlockedReaders::key_deleted(std::string_view key) {
+  if (by_key_.empty()) return;
+  auto it = by_key_.find(std::string(key));
+  if (it == by_key_.end()) return;
+  auto& queue = it->second;
+  std::deque<Registration> still_waiting;
+  for (Registration& r : queue) {
+    StreamWaiter& w = *r.waiter;
+    if (w.claimed()) continue;
+    if (!w.group_mode) {
+      still_waiting.push_back(std::move(r));
+    } else if (w.try_claim()) {
+      w.deliver("-UNBLOCKED the stream key no longer exists\r\n");
+    }
+  }
+  registrations_ -= queue.size() - still_waiting.size();
+  if (still_waiting.empty()) {
+    by_key_.erase(it);
+  } else {
+    queue.swap(still_waiting);
+  }
+}
+
+void BlockedReaders::all_deleted() {
+  std::vector<std::string> keys;
+  for (const auto& [key, queue] : by_key_) keys.push_back(key);
+  for (const std::string& key : keys) key_deleted(key);
+}
+
 void BlockedReaders::serve(std::string_view key, Stream& stream) {
   if (by_key_.empty()) return;  // the common case: nobody is blocked on this shard
   auto it = by_key_.find(std::string(key));

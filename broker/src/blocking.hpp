@@ -55,6 +55,10 @@ class BlockedReaders {
   // `key` changed (entries added, or a group destroyed): answer, in FIFO order, every live
   // waiter the stream now has entries for (or whose group is gone).
   void serve(std::string_view key, Stream& stream);
+  // `key` was deleted (DEL, UNLINK, FLUSHALL): blocked XREADGROUP readers get Redis's
+  // -UNBLOCKED error; XREAD readers keep waiting, as in Redis 7.0.
+  void key_deleted(std::string_view key);
+  void all_deleted();
   [[nodiscard]] std::size_t registrations() const { return registrations_; }
 
  private:

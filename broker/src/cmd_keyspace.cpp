@@ -76,7 +76,10 @@ void info_part(ShardPartContext& ctx) {
 void del_part(ShardPartContext& ctx) {
   for (std::size_t i = 1; i < ctx.args.size(); ++i) {
     if (owner_of(ctx.args[i], ctx.shard_count) != ctx.shard.index) continue;
-    if (ctx.shard.keyspace.erase(ctx.args[i])) ++ctx.gather.count;
+    if (ctx.shard.keyspace.erase(ctx.args[i])) {
+      ++ctx.gather.count;
+      ctx.shard.blocked.key_deleted(ctx.args[i]);
+    }
   }
 }
 
@@ -102,6 +105,7 @@ void flush_part(ShardPartContext& ctx) {
     return;
   }
   ctx.shard.keyspace.clear();
+  ctx.shard.blocked.all_deleted();
 }
 
 void reply_count(CommandContext& ctx) { ctx.reply.integer(ctx.gather->count); }

@@ -181,3 +181,59 @@ TEST_CASE("DEL and FLUSHALL leave a blocked reader as redis-server does", "[bloc
   REQUIRE(expected.back() != "(still blocked)");  // the timeline ends with a wake-up
   REQUIRE(blocked_reader_timeline(runnel.port) == expected);
 }
+
+namespace {
+
+// A blocked XREADGROUP reader's timeline: woken by XADD, then ended by XGROUP DESTROY, by
+// DEL and by FLUSHALL; a blocked XREAD beside it through the same DEL.
+std::vector<std::string> group_reader_timeline(std::uint16_t port) {
+  Connection admin("127.0.0.1", port);
+  Connection reader("127.0.0.1", port);
+  Connection plain("127.0.0.1", port);
+  std::vector<std::string> seen;
+  auto observe = [&](Connection& c) {
+    c.set_timeout(300ms);
+    try {
+      seen.push_back(runnel::protocol::to_display_string(c.read_reply()));
+    } catch (const runnel::client::ConnectionError&) {
+      seen.push_back("(still blocked)");
+    }
+  };
+  auto block = [&](int expected_blocked) {
+    reader.send({"XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">"});
+    REQUIRE(wait_for(admin, "blocked_clients", expected_blocked));
+  };
+  admin.call({"FLUSHALL"});
+  admin.call({"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"});
+  block(1);
+  admin.call({"XADD", "s", "1-1", "f", "v"});
+  observe(reader);
+  seen.push_back(runnel::protocol::to_display_string(admin.call({"XPENDING", "s", "g"})));
+  block(1);
+  admin.call({"XGROUP", "DESTROY", "s", "g"});
+  observe(reader);
+  admin.call({"XGROUP", "CREATE", "s", "g", "$"});
+  block(1);
+  plain.send({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"});
+  REQUIRE(wait_for(admin, "blocked_clients", 2));
+  admin.call({"DEL", "s"});
+  observe(reader);
+  observe(plain);
+  admin.call({"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"});
+  block(2);
+  admin.call({"FLUSHALL"});
+  observe(reader);
+  admin.call({"XADD", "s", "5-1", "f", "v"});
+  observe(plain);
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("Blocked XREADGROUP readers end as redis-server's do", "[blocking]") {
+  runnel::test::RedisServer redis;
+  RunnelServer runnel({}, 2);
+  const auto expected = group_reader_timeline(redis.port);
+  REQUIRE(std::count(expected.begin(), expected.end(), "(still blocked)") == 1);
+  REQUIRE(group_reader_timeline(runnel.port) == expected);
+}
