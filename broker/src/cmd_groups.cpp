@@ -327,6 +327,206 @@ void xpending(CommandContext& ctx) {
   ctx.reply.buffer().append(body);
 }
 
+namespace {
+
+// Whether the stream still holds the entry `id`.
+bool entry_exists(const Stream& stream, StreamId id) {
+  bool found = false;
+  stream.entries().scan(id, id, false, [&](const storage::EntryView&) {
+    found = true;
+    return false;
+  });
+  return found;
+}
+
+// Gives the pending entry `id` to `to` (creating `to` on first use), as XCLAIM and XAUTOCLAIM
+// do, and writes it: the entry, or only its ID.
+void claim(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it, Consumer*& to,
+           std::string_view to_name, std::int64_t now, std::int64_t delivery_time,
+           std::int64_t retry_count, bool justid, const Stream& stream,
+           protocol::ReplyWriter& out) {
+  if (to == nullptr) to = group.consumer(to_name, true, now);
+  PendingEntry& p = it->second;
+  if (p.owner != to) {
+    if (p.owner != nullptr) p.owner->pending.erase(it->first);
+    to->pending.insert(it->first);
+    p.owner = to;
+  }
+  p.delivery_time_ms = delivery_time;
+  if (retry_count >= 0) {
+    p.delivery_count = static_cast<std::uint64_t>(retry_count);
+  } else if (!justid) {
+    ++p.delivery_count;
+  }
+  if (justid) {
+    write_stream_id(out, it->first);
+  } else {
+    stream.entries().scan(it->first, it->first, false, [&](const storage::EntryView& e) {
+      write_entry(out, e);
+      return false;
+    });
+  }
+}
+
+void drop_pending(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it) {
+  if (it->second.owner != nullptr) it->second.owner->pending.erase(it->first);
+  group.pel.erase(it);
+}
+
+}  // namespace
+
+void xclaim(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  Stream* stream = nullptr;
+  ConsumerGroup* group = find_group(*ctx.shard, args[1], args[2], &stream);
+  if (group == nullptr) {
+    return ctx.reply.error("NOGROUP No such key '" + std::string(args[1]) +
+                           "' or consumer group '" + std::string(args[2]) + "'");
+  }
+  std::int64_t min_idle = 0;
+  if (!parse_int64(args[4], min_idle)) {
+    return ctx.reply.error("ERR Invalid min-idle-time argument for XCLAIM");
+  }
+  if (min_idle < 0) min_idle = 0;
+  // The IDs run until the first argument that is not one; options follow.
+  std::vector<StreamId> ids;
+  std::size_t j = 5;
+  for (; j < args.size(); ++j) {
+    const auto id = parse_id_arg(args[j], 0, true);
+    if (!id) break;
+    ids.push_back(id->id);
+  }
+  const std::int64_t now = now_ms();
+  std::int64_t delivery_time = -1, retry_count = -1;
+  bool force = false, justid = false;
+  StreamId last_id;
+  for (; j < args.size(); ++j) {
+    const bool more = j + 1 < args.size();
+    const std::string_view opt = args[j];
+    auto number = [&](std::string_view what, std::int64_t& value) {
+      if (parse_int64(args[++j], value)) return true;
+      ctx.reply.error("ERR Invalid " + std::string(what) + " option argument for XCLAIM");
+      return false;
+    };
+    if (equals_ignore_case(opt, "FORCE")) {
+      force = true;
+    } else if (equals_ignore_case(opt, "JUSTID")) {
+      justid = true;
+    } else if (equals_ignore_case(opt, "IDLE") && more) {
+      if (!number("IDLE", delivery_time)) return;
+      delivery_time = now - delivery_time;
+    } else if (equals_ignore_case(opt, "TIME") && more) {
+      if (!number("TIME", delivery_time)) return;
+    } else if (equals_ignore_case(opt, "RETRYCOUNT") && more) {
+      if (!number("RETRYCOUNT", retry_count)) return;
+    } else if (equals_ignore_case(opt, "LASTID") && more) {
+      const auto id = parse_id_arg(args[++j], 0, true);
+      if (!id) return ctx.reply.error(kInvalidStreamId);
+      last_id = id->id;
+    } else {
+      return ctx.reply.error("ERR Unrecognized XCLAIM option '" + std::string(opt) + "'");
+    }
+  }
+  if (last_id > group->last_delivered) group->last_delivered = last_id;
+  // A time in the future or before 1970 is taken as now, as Redis does.
+  if (delivery_time < 0 || delivery_time > now) delivery_time = now;
+  std::string body;
+  protocol::ReplyWriter out(body, ctx.reply.version());
+  std::size_t claimed = 0;
+  Consumer* consumer = nullptr;
+  for (const StreamId id : ids) {
+    auto it = group->pel.find(id);
+    if (!entry_exists(*stream, id)) {
+      if (it != group->pel.end()) drop_pending(*group, it);  // 7.0: gone from the stream
+      continue;
+    }
+    if (it == group->pel.end()) {
+      if (!force) continue;
+      it = group->pel.emplace(id, PendingEntry{nullptr, now, 1}).first;
+    } else if (it->second.owner != nullptr && min_idle != 0 &&
+               now - it->second.delivery_time_ms < min_idle) {
+      continue;
+    }
+    claim(*group, it, consumer, args[3], now, delivery_time, retry_count, justid, *stream, out);
+    ++claimed;
+  }
+  ctx.reply.array(claimed);
+  ctx.reply.buffer().append(body);
+}
+
+void xautoclaim(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  std::int64_t min_idle = 0;
+  if (!parse_int64(args[4], min_idle)) {
+    return ctx.reply.error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
+  }
+  if (min_idle < 0) min_idle = 0;
+  StreamId start;
+  const bool exclusive = args[5].size() > 1 && args[5][0] == '(';
+  const auto parsed = exclusive ? parse_id_arg(args[5].substr(1), 0, true)
+                                : parse_id_arg(args[5], 0, false);
+  if (!parsed) return ctx.reply.error(kInvalidStreamId);
+  start = parsed->id;
+  if (exclusive) {
+    if (!start.next()) return ctx.reply.error("ERR invalid start ID for the interval");
+    start = *start.next();
+  }
+  std::int64_t count = 100;
+  bool justid = false;
+  for (std::size_t j = 6; j < args.size(); ++j) {
+    if (equals_ignore_case(args[j], "COUNT") && j + 1 < args.size()) {
+      // Redis bounds COUNT so that its buffer of COUNT stream IDs (16 bytes each) fits.
+      if (!parse_int64(args[j + 1], count) || count < 1 || count > INT64_MAX / 16) {
+        return ctx.reply.error("ERR COUNT must be > 0");
+      }
+      ++j;
+    } else if (equals_ignore_case(args[j], "JUSTID")) {
+      justid = true;
+    } else {
+      return ctx.reply.error("ERR syntax error");
+    }
+  }
+  Stream* stream = nullptr;
+  ConsumerGroup* group = find_group(*ctx.shard, args[1], args[2], &stream);
+  if (group == nullptr) {
+    return ctx.reply.error("NOGROUP No such key '" + std::string(args[1]) +
+                           "' or consumer group '" + std::string(args[2]) + "'");
+  }
+  const std::int64_t now = now_ms();
+  std::int64_t attempts = count * 10;  // PEL entries looked at, at most
+  std::string body;
+  protocol::ReplyWriter out(body, ctx.reply.version());
+  std::size_t claimed = 0;
+  std::vector<StreamId> deleted;
+  Consumer* consumer = nullptr;
+  auto it = group->pel.lower_bound(start);
+  while (attempts > 0 && count > 0 && it != group->pel.end()) {
+    --attempts;
+    if (!entry_exists(*stream, it->first)) {  // gone from the stream: gone from the PEL
+      deleted.push_back(it->first);
+      auto next = std::next(it);
+      drop_pending(*group, it);
+      it = next;
+      --count;  // Redis 7.0.15 counts these against COUNT too
+      continue;
+    }
+    if (min_idle != 0 && now - it->second.delivery_time_ms < min_idle) {
+      ++it;
+      continue;
+    }
+    claim(*group, it, consumer, args[3], now, now, -1, justid, *stream, out);
+    ++claimed;
+    --count;
+    ++it;
+  }
+  ctx.reply.array(3);
+  write_stream_id(ctx.reply, it == group->pel.end() ? StreamId::min() : it->first);
+  ctx.reply.array(claimed);
+  ctx.reply.buffer().append(body);
+  ctx.reply.array(deleted.size());
+  for (const StreamId id : deleted) write_stream_id(ctx.reply, id);
+}
+
 void xinfo_groups(CommandContext& ctx) {
   const Stream* stream = ctx.shard->keyspace.find(ctx.args[2]);
   if (stream == nullptr) return ctx.reply.error("ERR no such key");

@@ -221,6 +221,8 @@ void xgroup_delconsumer(CommandContext&);
 void xgroup_help(CommandContext&);
 void xack(CommandContext&);
 void xpending(CommandContext&);
+void xclaim(CommandContext&);
+void xautoclaim(CommandContext&);
 void xinfo_groups(CommandContext&);
 void xinfo_consumers(CommandContext&);
 }  // namespace cmd

@@ -367,6 +367,20 @@ std::vector<CommandSpec> build_table() {
                      "IDs we were actually able to resolve in the PEL.",
                      "5.0.0", "stream", "O(1) for each message ID processed."},
                     cmd::xack));
+  t.push_back(keyed("xclaim", -6, kWrite | kFast, "@write @stream @fast", "nondeterministic_output",
+                    one_key("RW update"),
+                    {"Changes (or acquires) ownership of a message in a consumer group, as if the "
+                     "message was delivered to the specified consumer.",
+                     "5.0.0", "stream",
+                     "O(log N) with N being the number of messages in the PEL of the consumer "
+                     "group."},
+                    cmd::xclaim));
+  t.push_back(keyed("xautoclaim", -6, kWrite | kFast, "@write @stream @fast",
+                    "nondeterministic_output", one_key("RW delete"),
+                    {"Changes (or acquires) ownership of messages in a consumer group, as if the "
+                     "messages were delivered to the specified consumer.",
+                     "6.2.0", "stream", "O(1) if COUNT is small."},
+                    cmd::xautoclaim));
   t.push_back(keyed("xpending", -3, kReadonly, "@read @stream @slow", "nondeterministic_output",
                     one_key("RO access"),
                     {"Return information and entries from a stream consumer group pending "
