@@ -183,6 +183,63 @@ void range(CommandContext& ctx, bool reverse) {
 
 // --- XINFO STREAM --------------------------------------------------------------------------
 
+// A group as XINFO STREAM FULL shows it: its pending entries and its consumers, each list cut
+// at `count` (0: all). Times are absolute milliseconds.
+void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::string& name,
+                      const ConsumerGroup& group, std::size_t count) {
+  auto limit = [&](std::size_t n) { return count == 0 ? n : std::min(n, count); };
+  r.map(7);
+  r.bulk("name");
+  r.bulk(name);
+  r.bulk("last-delivered-id");
+  write_stream_id(r, group.last_delivered);
+  r.bulk("entries-read");
+  if (group.entries_read != kEntriesReadUnknown) {
+    r.integer(group.entries_read);
+  } else {
+    r.null();
+  }
+  r.bulk("lag");
+  if (const auto lag = group_lag(s, group)) {
+    r.integer(*lag);
+  } else {
+    r.null();
+  }
+  r.bulk("pel-count");
+  r.integer(static_cast<std::int64_t>(group.pel.size()));
+  r.bulk("pending");
+  r.array(limit(group.pel.size()));
+  std::size_t n = 0;
+  for (auto it = group.pel.begin(); it != group.pel.end() && n < limit(group.pel.size()); ++it, ++n) {
+    r.array(4);
+    write_stream_id(r, it->first);
+    r.bulk(it->second.owner->name);
+    r.integer(it->second.delivery_time_ms);
+    r.integer(static_cast<std::int64_t>(it->second.delivery_count));
+  }
+  r.bulk("consumers");
+  r.array(group.consumers.size());
+  for (const auto& [consumer_name, c] : group.consumers) {
+    r.map(4);
+    r.bulk("name");
+    r.bulk(consumer_name);
+    r.bulk("seen-time");
+    r.integer(c.seen_time_ms);
+    r.bulk("pel-count");
+    r.integer(static_cast<std::int64_t>(c.pending.size()));
+    r.bulk("pending");
+    r.array(limit(c.pending.size()));
+    std::size_t k = 0;
+    for (auto id = c.pending.begin(); id != c.pending.end() && k < limit(c.pending.size()); ++id, ++k) {
+      const PendingEntry& p = group.pel.at(*id);
+      r.array(3);
+      write_stream_id(r, *id);
+      r.integer(p.delivery_time_ms);
+      r.integer(static_cast<std::int64_t>(p.delivery_count));
+    }
+  }
+}
+
 void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::size_t count) {
   auto& r = ctx.reply;
   r.map(full ? 9 : 10);
@@ -206,11 +263,12 @@ void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::siz
     r.bulk("entries");
     write_range(r, s.entries(), StreamId::min(), StreamId::max(), false, count);
     r.bulk("groups");
-    r.array(0);  // consumer groups arrive with their own issue
+    r.array(s.groups.size());
+    for (const auto& [name, group] : s.groups) write_group_full(r, s, name, group, count);
     return;
   }
   r.bulk("groups");
-  r.integer(0);
+  r.integer(static_cast<std::int64_t>(s.groups.size()));
   for (const bool last : {false, true}) {
     r.bulk(last ? "last-entry" : "first-entry");
     bool emitted = false;

@@ -80,6 +80,15 @@ std::string pending_without_idle(Reply r) {
   return std::to_string(static_cast<int>(r.type)) + runnel::protocol::to_display_string(r);
 }
 
+// Blanks absolute times (milliseconds since 1970, so at least 10^12): they differ between
+// two servers. Counts and lengths in these replies are far smaller.
+void blank_times(Reply& r) {
+  if (r.type == Reply::Type::kInteger && r.integer >= 1000000000000) {
+    r = Reply{Reply::Type::kSimple, "<time>", 0, {}};
+  }
+  for (Reply& e : r.elements) blank_times(e);
+}
+
 std::string unescape_raw(std::string_view text) {
   std::vector<std::string> parts;
   if (!runnel::protocol::split_inline_args(text, parts) || parts.size() != 1) {
@@ -113,9 +122,11 @@ struct Side {
     if (mode == "shape") return shape(reply);
     if (mode == "unordered") return unordered(reply);
     if (mode == "pending") return pending_without_idle(reply);
+
     if (!ignored.empty()) {
       Reply copy = reply;
       blank_fields(copy, ignored);
+      if (std::find(ignored.begin(), ignored.end(), "<times>") != ignored.end()) blank_times(copy);
       return std::to_string(static_cast<int>(copy.type)) + runnel::protocol::to_display_string(copy);
     }
     return raw;
