@@ -418,6 +418,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     std::shared_ptr<StreamWaiter> waiter;
     if (request.block_ms) {
+      // Cleared here, before any shard can see the waiter: a shard may answer it (and its
+      // reply arrive) before this coroutine even resumes from its last hop.
+      blocked_reply_.reset();
       waiter = std::make_shared<StreamWaiter>();
       waiter->keys = request.keys;
       waiter->after.resize(request.keys.size());
@@ -467,7 +470,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     using namespace asio::experimental::awaitable_operators;
     flush_or_wake_writer();  // replies to earlier pipelined commands go out now
     server_.state.blocked_clients.fetch_add(1, std::memory_order_relaxed);
-    blocked_reply_.reset();
     if (*request.block_ms > 0) {
       block_timer_.expires_after(std::chrono::milliseconds(*request.block_ms));
     } else {

@@ -13,7 +13,7 @@ using runnel::test::RunnelServer;
 
 namespace {
 int run(const std::string& command) {
-  const int status = std::system(("timeout 60 " + command).c_str());
+  const int status = std::system(("timeout 280 " + command).c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 std::string script(const std::string& name) {
@@ -65,4 +65,11 @@ TEST_CASE("What ioredis and node-redis send on connect is accepted", "[clients]"
   REQUIRE(info.str.find("loading:0") != std::string::npos);
   const std::string list = c.call({"CLIENT", "LIST"}).str;
   REQUIRE(list.find("lib-name=ioredis lib-ver=5.3.2") != std::string::npos);
+}
+
+TEST_CASE("A work queue of 100,000 jobs survives a killed consumer (redis-py)", "[clients]") {
+  RunnelServer server({}, 2);
+  runnel::test::TempDir work("work-queue");
+  REQUIRE(run("/usr/bin/python3 " + script("work_queue.py") + " " + std::to_string(server.port) +
+              " " + work.path().string()) == 0);
 }
