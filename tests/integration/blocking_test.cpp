@@ -237,3 +237,40 @@ TEST_CASE("Blocked XREADGROUP readers end as redis-server's do", "[blocking]") {
   REQUIRE(std::count(expected.begin(), expected.end(), "(still blocked)") == 1);
   REQUIRE(group_reader_timeline(runnel.port) == expected);
 }
+
+TEST_CASE("XREADGROUP blocked on streams of several shards takes from one and cancels the rest",
+          "[blocking]") {
+  RunnelServer server({}, 2);
+  Connection c("127.0.0.1", server.port);
+  Connection admin("127.0.0.1", server.port);
+  std::vector<std::string> args{"XREADGROUP", "GROUP", "g", "worker", "BLOCK", "0", "STREAMS"};
+  for (int i = 0; i < 8; ++i) {
+    const std::string key = "jobs" + std::to_string(i);
+    REQUIRE(admin.call({"XGROUP", "CREATE", key, "g", "$", "MKSTREAM"}).str == "OK");
+    args.push_back(key);
+  }
+  for (int i = 0; i < 8; ++i) args.push_back(">");
+  std::vector<std::string_view> views(args.begin(), args.end());
+  c.send(views);
+  REQUIRE(wait_for(admin, "blocked_clients", 1));
+  REQUIRE(info_field(admin, "blocked_reader_registrations") == 8);
+  std::string burst;
+  for (int i = 0; i < 8; ++i) burst += encode_command({"XADD", "jobs" + std::to_string(i), "*", "n", std::to_string(i)});
+  admin.send_raw(burst);
+  for (int i = 0; i < 8; ++i) REQUIRE(admin.read_reply().type == Reply::Type::kBulk);
+  const Reply reply = c.read_reply();
+  REQUIRE(reply.elements.size() == 1);  // one stream answered
+  const std::string winner = reply.elements[0].elements[0].str;
+  REQUIRE(reply.elements[0].elements[1].elements.size() == 1);
+  REQUIRE(wait_for(admin, "blocked_reader_registrations", 0));
+  // Only the winner's entry was delivered: it is pending; the others are still to be read.
+  for (int i = 0; i < 8; ++i) {
+    const std::string key = "jobs" + std::to_string(i);
+    const auto pending = admin.call({"XPENDING", key, "g"});
+    CHECK(pending.elements[0].integer == (key == winner ? 1 : 0));
+  }
+  const auto rest = c.call({"XREADGROUP", "GROUP", "g", "worker", "STREAMS", "jobs0", "jobs1",
+                            "jobs2", "jobs3", "jobs4", "jobs5", "jobs6", "jobs7", ">", ">", ">",
+                            ">", ">", ">", ">", ">"});
+  REQUIRE(rest.elements.size() == 7);
+}
