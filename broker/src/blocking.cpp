@@ -50,26 +50,11 @@ void write_header(protocol::ReplyWriter& out, std::string_view key) {
 }  // namespace
 
 void BlockedReaders::key_deleted(std::string_view key) {
-  if (by_key_.empty()) return;
-  auto it = by_key_.find(std::string(key));
-  if (it == by_key_.end()) return;
-  auto& queue = it->second;
-  std::deque<Registration> still_waiting;
-  for (Registration& r : queue) {
-    StreamWaiter& w = *r.waiter;
-    if (w.claimed()) continue;
-    if (!w.group_mode) {
-      still_waiting.push_back(std::move(r));
-    } else if (w.try_claim()) {
-      w.deliver("-UNBLOCKED the stream key no longer exists\r\n");
-    }
-  }
-  registrations_ -= queue.size() - still_waiting.size();
-  if (still_waiting.empty()) {
-    by_key_.erase(it);
-  } else {
-    queue.swap(still_waiting);
-  }
+  settle(key, [](StreamWaiter& w, std::size_t) {
+    if (!w.group_mode) return true;
+    if (w.try_claim()) w.deliver("-UNBLOCKED the stream key no longer exists\r\n");
+    return false;
+  });
 }
 
 void BlockedReaders::all_deleted() {
@@ -79,58 +64,37 @@ void BlockedReaders::all_deleted() {
 }
 
 void BlockedReaders::serve(std::string_view key, Stream& stream) {
-  if (by_key_.empty()) return;  // the common case: nobody is blocked on this shard
-  auto it = by_key_.find(std::string(key));
-  if (it == by_key_.end()) return;
+  if (registrations_ == 0) return;  // XADD's common case: nobody is blocked on this shard
   const auto last = stream.entries().last_id();
-  auto& queue = it->second;
-  std::deque<Registration> still_waiting;
-  for (Registration& r : queue) {
-    StreamWaiter& w = *r.waiter;
-    if (w.claimed()) continue;  // answered elsewhere; forget it
+  settle(key, [&](StreamWaiter& w, std::size_t key_index) {
     if (w.group_mode) {
       auto group = stream.groups.find(w.group);
       if (group == stream.groups.end()) {
         if (w.try_claim()) {
           w.deliver("-NOGROUP the consumer group this client was blocked on no longer exists\r\n");
         }
-        continue;
+        return false;
       }
-      if (!last || !(*last > group->second.last_delivered)) {
-        still_waiting.push_back(std::move(r));
-        continue;
-      }
-      if (!w.try_claim()) continue;
+      if (!last || !(*last > group->second.last_delivered)) return true;
+      if (!w.try_claim()) return false;
       std::string reply;
       protocol::ReplyWriter out(reply, w.resp);
       write_header(out, key);
       Consumer& consumer = *group->second.consumer(w.consumer, true, now_ms());
       deliver_new(out, stream, group->second, consumer, w.count, w.noack);
       w.deliver(std::move(reply));
-      continue;
+      return false;
     }
-    if (!last) {
-      still_waiting.push_back(std::move(r));
-      continue;
-    }
-    const storage::StreamId after = w.after[r.key_index];
-    if (!(*last > after)) {
-      still_waiting.push_back(std::move(r));
-      continue;
-    }
-    if (!w.try_claim()) continue;
+    const storage::StreamId after = w.after[key_index];
+    if (!last || !(*last > after)) return true;
+    if (!w.try_claim()) return false;
     std::string reply;
     protocol::ReplyWriter out(reply, w.resp);
     write_header(out, key);
     write_range(out, stream.entries(), *after.next(), storage::StreamId::max(), false, w.count);
     w.deliver(std::move(reply));
-  }
-  registrations_ -= queue.size() - still_waiting.size();
-  if (still_waiting.empty()) {
-    by_key_.erase(it);
-  } else {
-    queue.swap(still_waiting);
-  }
+    return false;
+  });
 }
 
 }  // namespace runnel

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -66,6 +67,27 @@ class BlockedReaders {
     std::shared_ptr<StreamWaiter> waiter;
     std::size_t key_index;
   };
+
+  // Goes through `key`'s waiters in FIFO order, dropping the ones answered elsewhere and
+  // asking `keep(waiter, key_index)` about the others: true keeps one waiting.
+  template <typename Keep>
+  void settle(std::string_view key, Keep&& keep) {
+    if (by_key_.empty()) return;  // the common case: nobody is blocked on this shard
+    auto it = by_key_.find(std::string(key));
+    if (it == by_key_.end()) return;
+    auto& queue = it->second;
+    std::deque<Registration> still_waiting;
+    for (Registration& r : queue) {
+      if (r.waiter->claimed()) continue;
+      if (keep(*r.waiter, r.key_index)) still_waiting.push_back(std::move(r));
+    }
+    registrations_ -= queue.size() - still_waiting.size();
+    if (still_waiting.empty()) {
+      by_key_.erase(it);
+    } else {
+      queue.swap(still_waiting);
+    }
+  }
   std::unordered_map<std::string, std::deque<Registration>> by_key_;
   std::size_t registrations_ = 0;
 };

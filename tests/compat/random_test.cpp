@@ -80,10 +80,18 @@ class Generator {
       top_ms_ += static_cast<std::uint64_t>(pick(1, 3));
       cmd.push_back(std::to_string(top_ms_) + "-" + std::to_string(pick(0, 3)));
     }
+    // Each stream has its own value profile, so both node rules get exercised: k0's small
+    // values fill nodes to 100 entries, k2's long ones close them at 4096 bytes.
     const int fields = pick(1, 3);
     for (int f = 0; f < fields; ++f) {
       cmd.push_back("f" + std::to_string(pick(0, 3)));
-      cmd.push_back(value());
+      if (key == "k0") {
+        cmd.push_back(std::string(static_cast<std::size_t>(pick(0, 12)), 'a'));
+      } else if (key == "k2" && pick(0, 1) == 0) {
+        cmd.push_back(std::string(static_cast<std::size_t>(pick(50, 400)), 'L'));
+      } else {
+        cmd.push_back(value());
+      }
     }
     return cmd;
   }
@@ -155,13 +163,49 @@ std::string escape(const std::string& bytes) {
   return out;
 }
 
+// Sends `operations` commands from `next()` to both servers, pipelined in batches of 200, and
+// requires each pair of replies to be equal once passed through `comparable(command, reply,
+// raw)`. `seen(command, redis_reply)` gathers the run's statistics.
+template <typename Next, typename Comparable, typename Seen>
+void run_against_both(Connection& redis, Connection& runnel, int operations, Next&& next,
+                      Comparable&& comparable, Seen&& seen) {
+  constexpr int kBatch = 200;
+  for (int done = 0; done < operations; done += kBatch) {
+    std::vector<std::vector<std::string>> batch;
+    std::string wire;
+    for (int i = 0; i < kBatch; ++i) {
+      batch.push_back(next());
+      std::vector<std::string_view> views(batch.back().begin(), batch.back().end());
+      runnel::client::encode_command(views, wire);
+    }
+    redis.send_raw(wire);
+    runnel.send_raw(wire);
+    for (int i = 0; i < kBatch; ++i) {
+      const auto& cmd = batch[static_cast<std::size_t>(i)];
+      std::string expected_raw, actual_raw;
+      const auto expected_reply = redis.read_reply(&expected_raw);
+      const auto actual_reply = runnel.read_reply(&actual_raw);
+      seen(cmd, expected_reply);
+      const std::string expected = comparable(cmd, expected_reply, expected_raw);
+      const std::string actual = comparable(cmd, actual_reply, actual_raw);
+      if (expected != actual) {
+        std::string command;
+        for (const auto& a : cmd) command += a + " ";
+        INFO("operation " << done + i << ": " << command);
+        INFO("redis:  " << escape(expected));
+        INFO("runnel: " << escape(actual));
+        REQUIRE(actual == expected);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("Random stream command sequences get the same replies as redis-server", "[random]") {
   std::uint64_t seed = std::random_device{}();
   if (const char* env = std::getenv("RUNNEL_SEED")) seed = std::strtoull(env, nullptr, 10);
   constexpr int kOperations = 24000;
-  constexpr int kBatch = 200;
   INFO("seed " << seed << " (replay with RUNNEL_SEED=" << seed << ")");
 
   runnel::test::RedisServer redis_server;
@@ -171,35 +215,16 @@ TEST_CASE("Random stream command sequences get the same replies as redis-server"
   Generator gen(seed);
   // What the replies were, so the test shows it exercised the streams and not only errors.
   int errors = 0, ids = 0, nonempty_arrays = 0, trimmed = 0;
-  for (int done = 0; done < kOperations; done += kBatch) {
-    std::vector<std::vector<std::string>> batch;
-    std::string wire;
-    for (int i = 0; i < kBatch; ++i) {
-      batch.push_back(gen.next());
-      std::vector<std::string_view> views(batch.back().begin(), batch.back().end());
-      runnel::client::encode_command(views, wire);
-    }
-    redis.send_raw(wire);
-    runnel.send_raw(wire);
-    for (int i = 0; i < kBatch; ++i) {
-      std::string expected, actual;
-      const auto reply = redis.read_reply(&expected);
-      runnel.read_reply(&actual);
-      using Type = runnel::protocol::Reply::Type;
-      errors += reply.type == Type::kError;
-      ids += reply.type == Type::kBulk;
-      nonempty_arrays += reply.type == Type::kArray && !reply.elements.empty();
-      trimmed += batch[static_cast<std::size_t>(i)][0] == "XTRIM" && reply.integer > 0;
-      if (expected != actual) {
-        std::string command;
-        for (const auto& a : batch[static_cast<std::size_t>(i)]) command += a + " ";
-        INFO("operation " << done + i << ": " << command);
-        INFO("redis:  " << escape(expected));
-        INFO("runnel: " << escape(actual));
-        REQUIRE(actual == expected);
-      }
-    }
-  }
+  using Type = runnel::protocol::Reply::Type;
+  run_against_both(
+      redis, runnel, kOperations, [&] { return gen.next(); },
+      [](const auto&, const auto&, const std::string& raw) { return raw; },
+      [&](const std::vector<std::string>& cmd, const runnel::protocol::Reply& reply) {
+        errors += reply.type == Type::kError;
+        ids += reply.type == Type::kBulk;
+        nonempty_arrays += reply.type == Type::kArray && !reply.elements.empty();
+        trimmed += cmd[0] == "XTRIM" && reply.integer > 0;
+      });
   INFO("errors " << errors << ", ids " << ids << ", non-empty arrays " << nonempty_arrays
                  << ", trims that removed entries " << trimmed);
   CHECK(ids > kOperations / 5);
@@ -370,7 +395,6 @@ TEST_CASE("Random consumer-group sequences get the same replies as redis-server"
   std::uint64_t seed = std::random_device{}();
   if (const char* env = std::getenv("RUNNEL_SEED")) seed = std::strtoull(env, nullptr, 10);
   constexpr int kOperations = 24000;
-  constexpr int kBatch = 200;
   INFO("seed " << seed << " (replay with RUNNEL_SEED=" << seed << ")");
 
   runnel::test::RedisServer redis_server;
@@ -379,37 +403,14 @@ TEST_CASE("Random consumer-group sequences get the same replies as redis-server"
   Connection runnel("127.0.0.1", runnel_server.port, std::chrono::seconds(30));
   GroupGenerator gen(seed);
   int delivered = 0, acked = 0, claimed = 0, errors = 0;
-  for (int done = 0; done < kOperations; done += kBatch) {
-    std::vector<std::vector<std::string>> batch;
-    std::string wire;
-    for (int i = 0; i < kBatch; ++i) {
-      batch.push_back(gen.next());
-      std::vector<std::string_view> views(batch.back().begin(), batch.back().end());
-      runnel::client::encode_command(views, wire);
-    }
-    redis.send_raw(wire);
-    runnel.send_raw(wire);
-    for (int i = 0; i < kBatch; ++i) {
-      const auto& cmd = batch[static_cast<std::size_t>(i)];
-      std::string expected_raw, actual_raw;
-      const auto expected_reply = redis.read_reply(&expected_raw);
-      const auto actual_reply = runnel.read_reply(&actual_raw);
-      errors += expected_reply.is_error();
-      if (cmd[0] == "XREADGROUP" && expected_reply.type == runnel::protocol::Reply::Type::kArray) ++delivered;
-      if (cmd[0] == "XACK") acked += static_cast<int>(expected_reply.integer);
-      if (cmd[0] == "XCLAIM" || cmd[0] == "XAUTOCLAIM") claimed += !expected_reply.is_error();
-      const std::string expected = comparable(cmd, expected_reply, expected_raw);
-      const std::string actual = comparable(cmd, actual_reply, actual_raw);
-      if (expected != actual) {
-        std::string command;
-        for (const auto& a : cmd) command += a + " ";
-        INFO("operation " << done + i << ": " << command);
-        INFO("redis:  " << escape(expected));
-        INFO("runnel: " << escape(actual));
-        REQUIRE(actual == expected);
-      }
-    }
-  }
+  run_against_both(
+      redis, runnel, kOperations, [&] { return gen.next(); }, comparable,
+      [&](const std::vector<std::string>& cmd, const runnel::protocol::Reply& reply) {
+        errors += reply.is_error();
+        delivered += cmd[0] == "XREADGROUP" && reply.type == runnel::protocol::Reply::Type::kArray;
+        if (cmd[0] == "XACK") acked += static_cast<int>(reply.integer);
+        claimed += (cmd[0] == "XCLAIM" || cmd[0] == "XAUTOCLAIM") && !reply.is_error();
+      });
   INFO("reads that delivered " << delivered << ", acknowledged " << acked << ", claims " << claimed
                                << ", errors " << errors);
   CHECK(delivered > 1000);
