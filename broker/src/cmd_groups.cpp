@@ -541,18 +541,7 @@ void xinfo_groups(CommandContext& ctx) {
     ctx.reply.integer(static_cast<std::int64_t>(group.pel.size()));
     ctx.reply.bulk("last-delivered-id");
     write_stream_id(ctx.reply, group.last_delivered);
-    ctx.reply.bulk("entries-read");
-    if (group.entries_read != kEntriesReadUnknown) {
-      ctx.reply.integer(group.entries_read);
-    } else {
-      ctx.reply.null();
-    }
-    ctx.reply.bulk("lag");
-    if (const auto lag = group_lag(*stream, group)) {
-      ctx.reply.integer(*lag);
-    } else {
-      ctx.reply.null();
-    }
+    write_entries_read_and_lag(ctx.reply, *stream, group);
   }
 }
 

@@ -193,18 +193,7 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
   r.bulk(name);
   r.bulk("last-delivered-id");
   write_stream_id(r, group.last_delivered);
-  r.bulk("entries-read");
-  if (group.entries_read != kEntriesReadUnknown) {
-    r.integer(group.entries_read);
-  } else {
-    r.null();
-  }
-  r.bulk("lag");
-  if (const auto lag = group_lag(s, group)) {
-    r.integer(*lag);
-  } else {
-    r.null();
-  }
+  write_entries_read_and_lag(r, s, group);
   r.bulk("pel-count");
   r.integer(static_cast<std::int64_t>(group.pel.size()));
   r.bulk("pending");

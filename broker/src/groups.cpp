@@ -75,6 +75,22 @@ void advance_group(const Stream& s, ConsumerGroup& g, StreamId id) {
   g.last_delivered = id;
 }
 
+void write_entries_read_and_lag(protocol::ReplyWriter& reply, const Stream& s,
+                                const ConsumerGroup& g) {
+  reply.bulk("entries-read");
+  if (g.entries_read != kEntriesReadUnknown) {
+    reply.integer(g.entries_read);
+  } else {
+    reply.null();
+  }
+  reply.bulk("lag");
+  if (const auto lag = group_lag(s, g)) {
+    reply.integer(*lag);
+  } else {
+    reply.null();
+  }
+}
+
 std::optional<std::int64_t> group_lag(const Stream& s, const ConsumerGroup& g) {
   const auto added = static_cast<std::int64_t>(s.entries_added);
   if (added == 0) return 0;

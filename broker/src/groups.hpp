@@ -69,6 +69,11 @@ void advance_group(const Stream& s, ConsumerGroup& g, StreamId id);
 // The group's lag, or nullopt when it cannot be computed.
 std::optional<std::int64_t> group_lag(const Stream& s, const ConsumerGroup& g);
 
+// Writes the "entries-read" and "lag" fields (names and values; null when unknown), as XINFO
+// GROUPS and XINFO STREAM FULL show them.
+void write_entries_read_and_lag(protocol::ReplyWriter& reply, const Stream& s,
+                                const ConsumerGroup& g);
+
 // XREADGROUP's deliveries (cmd_groups.cpp), each writing an array of entries:
 // New entries after the group's last-delivered ID, at most `count` (0: all), added to the
 // consumer's pending entries unless `noack`.

@@ -163,6 +163,19 @@ std::string escape(const std::string& bytes) {
   return out;
 }
 
+// What every random test starts with: the seed (RUNNEL_SEED replays one), and redis-server
+// and runnel-server --threads 2 with a connection to each.
+struct RandomRun {
+  std::uint64_t seed = [] {
+    const char* env = std::getenv("RUNNEL_SEED");
+    return env ? std::strtoull(env, nullptr, 10) : std::uint64_t{std::random_device{}()};
+  }();
+  runnel::test::RedisServer redis_server;
+  runnel::test::RunnelServer runnel_server{{}, 2};
+  Connection redis{"127.0.0.1", redis_server.port, std::chrono::seconds(30)};
+  Connection runnel{"127.0.0.1", runnel_server.port, std::chrono::seconds(30)};
+};
+
 // Sends `operations` commands from `next()` to both servers, pipelined in batches of 200, and
 // requires each pair of replies to be equal once passed through `comparable(command, reply,
 // raw)`. `seen(command, redis_reply)` gathers the run's statistics.
@@ -203,21 +216,15 @@ void run_against_both(Connection& redis, Connection& runnel, int operations, Nex
 }  // namespace
 
 TEST_CASE("Random stream command sequences get the same replies as redis-server", "[random]") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("RUNNEL_SEED")) seed = std::strtoull(env, nullptr, 10);
   constexpr int kOperations = 24000;
-  INFO("seed " << seed << " (replay with RUNNEL_SEED=" << seed << ")");
-
-  runnel::test::RedisServer redis_server;
-  runnel::test::RunnelServer runnel_server({}, 2);
-  Connection redis("127.0.0.1", redis_server.port, std::chrono::seconds(30));
-  Connection runnel("127.0.0.1", runnel_server.port, std::chrono::seconds(30));
-  Generator gen(seed);
+  RandomRun run;
+  INFO("seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
+  Generator gen(run.seed);
   // What the replies were, so the test shows it exercised the streams and not only errors.
   int errors = 0, ids = 0, nonempty_arrays = 0, trimmed = 0;
   using Type = runnel::protocol::Reply::Type;
   run_against_both(
-      redis, runnel, kOperations, [&] { return gen.next(); },
+      run.redis, run.runnel, kOperations, [&] { return gen.next(); },
       [](const auto&, const auto&, const std::string& raw) { return raw; },
       [&](const std::vector<std::string>& cmd, const runnel::protocol::Reply& reply) {
         errors += reply.type == Type::kError;
@@ -234,8 +241,8 @@ TEST_CASE("Random stream command sequences get the same replies as redis-server"
   // Bounded in count (above) and compared to the end: the final states agree too.
   for (const char* key : {"k0", "k1", "k2"}) {
     std::string expected, actual;
-    redis.call({"XRANGE", key, "-", "+"}, &expected);
-    runnel.call({"XRANGE", key, "-", "+"}, &actual);
+    run.redis.call({"XRANGE", key, "-", "+"}, &expected);
+    run.runnel.call({"XRANGE", key, "-", "+"}, &actual);
     REQUIRE(actual == expected);
   }
 }
@@ -392,19 +399,13 @@ std::string comparable(const std::vector<std::string>& cmd, const runnel::protoc
 }  // namespace
 
 TEST_CASE("Random consumer-group sequences get the same replies as redis-server", "[random]") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("RUNNEL_SEED")) seed = std::strtoull(env, nullptr, 10);
   constexpr int kOperations = 24000;
-  INFO("seed " << seed << " (replay with RUNNEL_SEED=" << seed << ")");
-
-  runnel::test::RedisServer redis_server;
-  runnel::test::RunnelServer runnel_server({}, 2);
-  Connection redis("127.0.0.1", redis_server.port, std::chrono::seconds(30));
-  Connection runnel("127.0.0.1", runnel_server.port, std::chrono::seconds(30));
-  GroupGenerator gen(seed);
+  RandomRun run;
+  INFO("seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
+  GroupGenerator gen(run.seed);
   int delivered = 0, acked = 0, claimed = 0, errors = 0;
   run_against_both(
-      redis, runnel, kOperations, [&] { return gen.next(); }, comparable,
+      run.redis, run.runnel, kOperations, [&] { return gen.next(); }, comparable,
       [&](const std::vector<std::string>& cmd, const runnel::protocol::Reply& reply) {
         errors += reply.is_error();
         delivered += cmd[0] == "XREADGROUP" && reply.type == runnel::protocol::Reply::Type::kArray;
