@@ -1,16 +1,34 @@
+// Glob matching in O(pattern x text) time and no recursion: on a mismatch, only the most
+// recent '*' needs to take one more character, so a hostile pattern ("*a*a*a*...b") cannot
+// make a KEYS or SCAN MATCH run for exponential time.
 #include "glob.hpp"
 
-#include <cctype>
+#include <utility>
 
 namespace runnel {
 namespace {
 
 char fold(char c, bool nocase) {
-  return nocase ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : c;
+  return nocase && c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
 }
 
-// Matches a [...] class at pattern[p] (just after '['); advances p past the closing ']'.
-bool match_class(std::string_view pattern, std::size_t& p, char c, bool nocase) {
+// Matches one pattern element at pattern[p] against c; sets `next` past the element.
+// Elements: '?', "[...]" (with '^' negation, ranges and '\' quoting), "\x", or a character.
+bool match_one(std::string_view pattern, std::size_t p, char c, bool nocase, std::size_t& next) {
+  const char x = fold(c, nocase);
+  if (pattern[p] == '?') {
+    next = p + 1;
+    return true;
+  }
+  if (pattern[p] == '\\' && p + 1 < pattern.size()) {
+    next = p + 2;
+    return fold(pattern[p + 1], nocase) == x;
+  }
+  if (pattern[p] != '[') {
+    next = p + 1;
+    return fold(pattern[p], nocase) == x;
+  }
+  ++p;
   bool negate = false;
   if (p < pattern.size() && pattern[p] == '^') {
     negate = true;
@@ -20,66 +38,47 @@ bool match_class(std::string_view pattern, std::size_t& p, char c, bool nocase) 
   while (p < pattern.size() && pattern[p] != ']') {
     if (pattern[p] == '\\' && p + 1 < pattern.size()) {
       ++p;
-      if (fold(pattern[p], nocase) == fold(c, nocase)) matched = true;
+      matched = matched || fold(pattern[p], nocase) == x;
     } else if (p + 2 < pattern.size() && pattern[p + 1] == '-') {
       char lo = fold(pattern[p], nocase);
       char hi = fold(pattern[p + 2], nocase);
       if (lo > hi) std::swap(lo, hi);
-      const char x = fold(c, nocase);
-      if (x >= lo && x <= hi) matched = true;
+      matched = matched || (x >= lo && x <= hi);
       p += 2;
-    } else if (fold(pattern[p], nocase) == fold(c, nocase)) {
-      matched = true;
+    } else {
+      matched = matched || fold(pattern[p], nocase) == x;
     }
     ++p;
   }
-  if (p < pattern.size()) ++p;  // the ']'; an unterminated class ends at the pattern's end
+  next = p < pattern.size() ? p + 1 : p;  // an unterminated class ends at the pattern's end
   return negate ? !matched : matched;
-}
-
-bool match(std::string_view pattern, std::string_view text, bool nocase, int depth) {
-  if (depth > 1000) return false;  // bounds the recursion on patterns like "*a*a*a*..."
-  std::size_t p = 0;
-  std::size_t t = 0;
-  while (p < pattern.size()) {
-    switch (pattern[p]) {
-      case '*': {
-        while (p + 1 < pattern.size() && pattern[p + 1] == '*') ++p;
-        if (p + 1 == pattern.size()) return true;
-        for (std::size_t k = t; k <= text.size(); ++k) {
-          if (match(pattern.substr(p + 1), text.substr(k), nocase, depth + 1)) return true;
-        }
-        return false;
-      }
-      case '?':
-        if (t >= text.size()) return false;
-        ++t;
-        ++p;
-        break;
-      case '[': {
-        if (t >= text.size()) return false;
-        ++p;
-        if (!match_class(pattern, p, text[t], nocase)) return false;
-        ++t;
-        break;
-      }
-      case '\\':
-        if (p + 1 < pattern.size()) ++p;
-        [[fallthrough]];
-      default:
-        if (t >= text.size() || fold(pattern[p], nocase) != fold(text[t], nocase)) return false;
-        ++t;
-        ++p;
-        break;
-    }
-  }
-  return t == text.size();
 }
 
 }  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view text, bool nocase) {
-  return match(pattern, text, nocase, 0);
+  std::size_t p = 0, t = 0;
+  std::size_t star = std::string_view::npos;  // the pattern position after the last '*'
+  std::size_t star_text = 0;                  // where that '*' started matching in the text
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      while (p < pattern.size() && pattern[p] == '*') ++p;
+      star = p;
+      star_text = t;
+      continue;
+    }
+    std::size_t next = p;
+    if (p < pattern.size() && match_one(pattern, p, text[t], nocase, next)) {
+      p = next;
+      ++t;
+      continue;
+    }
+    if (star == std::string_view::npos) return false;
+    p = star;  // let the last '*' take one more character, and retry from there
+    t = ++star_text;
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
 }
 
 }  // namespace runnel
