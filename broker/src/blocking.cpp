@@ -1,9 +1,9 @@
 #include "blocking.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 #include "keyspace.hpp"
+#include "server_state.hpp"
 #include "stream_reply.hpp"
 
 namespace runnel {
@@ -29,12 +29,6 @@ void BlockedReaders::remove(const StreamWaiter* waiter) {
 }
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The reply a woken reader gets: only this stream, as Redis's does.
 void write_header(protocol::ReplyWriter& out, std::string_view key) {
@@ -80,7 +74,7 @@ void BlockedReaders::serve(std::string_view key, Stream& stream) {
       std::string reply;
       protocol::ReplyWriter out(reply, w.resp);
       write_header(out, key);
-      Consumer& consumer = *group->second.consumer(w.consumer, true, now_ms());
+      Consumer& consumer = *group->second.consumer(w.consumer, true, wall_now_ms());
       deliver_new(out, stream, group->second, consumer, w.count, w.noack);
       w.deliver(std::move(reply));
       return false;

@@ -188,7 +188,7 @@ void auth(CommandContext& ctx) {
 void select(CommandContext& ctx) {
   std::int64_t db = 0;
   if (!parse_int64(ctx.args[1], db)) {
-    return ctx.reply.error("ERR value is not an integer or out of range");
+    return ctx.reply.error(std::string(kNotInteger));
   }
   // Runnel has one database. Redis's own error for an index it does not have.
   if (db != 0) return ctx.reply.error("ERR DB index is out of range");

@@ -1,7 +1,6 @@
 // Consumer-group commands: XGROUP, XACK, XPENDING, XINFO GROUPS and XINFO CONSUMERS, and the
 // deliveries XREADGROUP makes. All run on the shard that owns the stream. Argument checks
 // follow Redis 7.0's order (t_stream.c), since that decides which error a client sees.
-#include <chrono>
 
 #include "command.hpp"
 #include "stream_args.hpp"
@@ -10,19 +9,6 @@
 namespace runnel {
 namespace {
 
-constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-void reply_subcommand_syntax_error(CommandContext& ctx) {
-  ctx.reply.error("ERR unknown subcommand or wrong number of arguments for '" +
-                  std::string(ctx.args[1].substr(0, 128)) + "'. Try " + to_upper(ctx.args[0]) +
-                  " HELP.");
-}
 
 // The group `name` of the stream at `key`, or null when either is missing.
 ConsumerGroup* find_group(Shard& shard, std::string_view key, std::string_view name,
@@ -96,7 +82,7 @@ Stream* group_target(CommandContext& ctx, bool group_required, ConsumerGroup** g
 
 std::size_t deliver_new(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
                         Consumer& consumer, std::size_t count, bool noack) {
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_now_ms();
   std::vector<StreamId> delivered;
   const std::size_t n =
       write_range(reply, stream.entries(), *group.last_delivered.next(), StreamId::max(), false,
@@ -110,7 +96,7 @@ std::size_t deliver_new(protocol::ReplyWriter& reply, Stream& stream, ConsumerGr
 
 std::size_t deliver_history(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
                             Consumer& consumer, StreamId after, std::size_t count) {
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_now_ms();
   std::string body;
   protocol::ReplyWriter out(body, reply.version());
   std::size_t n = 0;
@@ -197,7 +183,7 @@ void xgroup_createconsumer(CommandContext& ctx) {
   ConsumerGroup* group = nullptr;
   if (group_target(ctx, true, &group) == nullptr) return;
   bool created = false;
-  group->consumer(ctx.args[4], true, now_ms(), &created);
+  group->consumer(ctx.args[4], true, wall_now_ms(), &created);
   ctx.reply.integer(created ? 1 : 0);
 }
 
@@ -306,7 +292,7 @@ void xpending(CommandContext& ctx) {
     if (c == group.consumers.end()) return ctx.reply.array(0);
     only = &c->second;
   }
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_now_ms();
   std::string body;
   protocol::ReplyWriter out(body, ctx.reply.version());
   std::size_t n = 0;
@@ -396,7 +382,7 @@ void xclaim(CommandContext& ctx) {
     if (!id) break;
     ids.push_back(id->id);
   }
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_now_ms();
   std::int64_t delivery_time = -1, retry_count = -1;
   bool force = false, justid = false;
   StreamId last_id;
@@ -492,7 +478,7 @@ void xautoclaim(CommandContext& ctx) {
     return ctx.reply.error("NOGROUP No such key '" + std::string(args[1]) +
                            "' or consumer group '" + std::string(args[2]) + "'");
   }
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_now_ms();
   std::int64_t attempts = count * 10;  // PEL entries looked at, at most
   std::string body;
   protocol::ReplyWriter out(body, ctx.reply.version());
@@ -550,7 +536,7 @@ void xinfo_consumers(CommandContext& ctx) {
   if (stream == nullptr) return ctx.reply.error("ERR no such key");
   const auto it = stream->groups.find(ctx.args[3]);
   if (it == stream->groups.end()) return reply_no_group(ctx, ctx.args[3], ctx.args[2]);
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_now_ms();
   ctx.reply.array(it->second.consumers.size());
   for (const auto& [name, c] : it->second.consumers) {
     ctx.reply.map(3);

@@ -46,7 +46,7 @@ std::string parse_scan_args(std::span<const std::string_view> args, ScanArgs& ou
     if (i + 1 >= args.size()) return "ERR syntax error";
     if (equals_ignore_case(args[i], "COUNT")) {
       if (!parse_int64(args[i + 1], out.count)) {
-        return "ERR value is not an integer or out of range";
+        return std::string(kNotInteger);
       }
       if (out.count < 1) return "ERR syntax error";
     } else if (equals_ignore_case(args[i], "MATCH")) {

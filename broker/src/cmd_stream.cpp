@@ -1,7 +1,6 @@
 // Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM, XSETID, XINFO STREAM, and
 // the per-shard parts of XREAD. Each runs on the shard that owns its key. Argument checks
 // follow Redis 7.0's order, since that decides which error a client sees.
-#include <chrono>
 
 #include "command.hpp"
 #include "stream_args.hpp"
@@ -13,15 +12,8 @@ namespace {
 
 using storage::TrimSpec;
 
-constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
 // Redis's default LIMIT for '~' trims: 100 nodes of stream-node-max-entries.
 constexpr std::uint64_t kDefaultApproxLimit = 100 * 100;
-
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 // --- XADD / XTRIM options ------------------------------------------------------------------
 
@@ -111,7 +103,7 @@ enum class NewIdError { kNone, kExhausted, kNotGreater, kSeqOverflow };
 NewIdError next_id(StreamId last, const ParsedId* explicit_id, StreamId& out) {
   if (last == StreamId::max()) return NewIdError::kExhausted;
   if (explicit_id == nullptr) {
-    const std::uint64_t ms = now_ms();
+    const auto ms = static_cast<std::uint64_t>(wall_now_ms());
     if (ms > last.ms) {
       out = {ms, 0};
       return NewIdError::kNone;
@@ -268,12 +260,6 @@ void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::siz
     });
     if (!emitted) r.null();
   }
-}
-
-void reply_subcommand_syntax_error(CommandContext& ctx) {
-  ctx.reply.error("ERR unknown subcommand or wrong number of arguments for '" +
-                  std::string(ctx.args[1].substr(0, 128)) + "'. Try " + to_upper(ctx.args[0]) +
-                  " HELP.");
 }
 
 }  // namespace
@@ -529,7 +515,7 @@ namespace {
 bool read_groups_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
                           std::vector<std::string>& results, protocol::RespVersion resp) {
   bool found = false;
-  const auto now = static_cast<std::int64_t>(now_ms());
+  const std::int64_t now = wall_now_ms();
   const auto count = static_cast<std::size_t>(request.count);
   for (const std::size_t i : indices) {
     Stream* stream = shard.keyspace.find(request.keys[i]);

@@ -234,8 +234,12 @@ std::string to_lower(std::string_view text);
 std::string to_upper(std::string_view text);
 // Parses a whole signed 64-bit integer as Redis's getLongLongFromObject does.
 bool parse_int64(std::string_view text, std::int64_t& value);
+inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+
 // "ERR wrong number of arguments for '<name>' command"
 void reply_arity_error(protocol::ReplyWriter& reply, std::string_view name);
+// Redis's addReplySubcommandSyntaxError: a container's subcommand with bad arguments.
+void reply_subcommand_syntax_error(CommandContext& ctx);
 // A container's HELP reply, framed as Redis frames it: the usage line with the container's
 // name as typed (upper-cased), then `lines`, then HELP itself.
 void reply_help(CommandContext& ctx, std::initializer_list<std::string_view> lines);

@@ -630,6 +630,12 @@ void reply_help(CommandContext& ctx, std::initializer_list<std::string_view> lin
   ctx.reply.simple("    Prints this help.");
 }
 
+void reply_subcommand_syntax_error(CommandContext& ctx) {
+  ctx.reply.error("ERR unknown subcommand or wrong number of arguments for '" +
+                  std::string(ctx.args[1].substr(0, 128)) + "'. Try " + to_upper(ctx.args[0]) +
+                  " HELP.");
+}
+
 void reply_arity_error(protocol::ReplyWriter& reply, std::string_view name) {
   std::string message = "ERR wrong number of arguments for '";
   message.append(name);

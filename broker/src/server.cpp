@@ -350,22 +350,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (spec.route == Route::kStreamRead) {
       co_await stream_read(spec, args);
     } else if (spec.route == Route::kKey) {
-      co_await run_on(owner_of(args[static_cast<std::size_t>(spec.first_key)]), spec, args);
+      // The reply is built on the owner's thread in a scratch buffer and appended here, so
+      // out_ is only ever touched by this connection's thread.
+      std::string scratch;
+      co_await on_shard(owner_of(args[static_cast<std::size_t>(spec.first_key)]), [&](Shard& shard) {
+        protocol::ReplyWriter reply(scratch, session_.resp);
+        CommandContext ctx{args, reply, session_, state, spec, &shard};
+        ++shard.commands;
+        spec.handler(ctx);
+      });
+      out_.append(scratch);
     } else {
       Gather gather;
-      for (auto& runtime : server_.shards) {
-        ShardPartContext part{args, runtime->shard, state.shard_count, gather};
-        if (runtime->shard.index == home_) {
+      for (unsigned s = 0; s < server_.shards.size(); ++s) {
+        co_await on_shard(s, [&](Shard& shard) {
+          ShardPartContext part{args, shard, state.shard_count, gather};
           spec.shard_part(part);
-        } else {
-          co_await asio::co_spawn(
-              runtime->io,
-              [&]() -> awaitable<void> {
-                spec.shard_part(part);
-                co_return;
-              },
-              asio::use_awaitable);
-        }
+        });
       }
       protocol::ReplyWriter reply(out_, session_.resp);
       CommandContext ctx{args, reply, session_, state, spec, nullptr, &gather};
@@ -534,25 +535,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   unsigned owner_of(std::string_view key) const {
     return static_cast<unsigned>(key_hash(key) % server_.state.shard_count);
-  }
-
-  // Runs a handler on another shard's thread. The reply is built there in a scratch buffer
-  // and appended here, so out_ is only ever touched by the home thread.
-  awaitable<void> run_on(unsigned shard, const CommandSpec& spec,
-                         std::span<const std::string_view> args) {
-    ShardRuntime& runtime = *server_.shards[shard];
-    std::string scratch;
-    co_await asio::co_spawn(
-        runtime.io,
-        [&]() -> awaitable<void> {
-          protocol::ReplyWriter reply(scratch, session_.resp);
-          CommandContext ctx{args, reply, session_, server_.state, spec, &runtime.shard};
-          ++runtime.shard.commands;
-          spec.handler(ctx);
-          co_return;
-        },
-        asio::use_awaitable);
-    out_.append(scratch);
   }
 
   awaitable<void> writer() {

@@ -8,6 +8,12 @@ std::int64_t steady_now_ms() {
       .count();
 }
 
+std::int64_t wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::uint64_t ClientRegistry::add(const std::shared_ptr<ClientInfo>& client) {
   std::lock_guard lock(mutex_);
   client->id = next_id_++;

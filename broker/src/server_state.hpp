@@ -116,5 +116,7 @@ struct ServerState {
 };
 
 std::int64_t steady_now_ms();
+// Milliseconds since 1970: stream IDs, delivery and seen times.
+std::int64_t wall_now_ms();
 
 }  // namespace runnel
