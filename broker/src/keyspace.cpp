@@ -2,13 +2,13 @@
 
 #include <xxhash.h>
 
-#include <runnel/storage/memory_entry_store.hpp>
+#include <runnel/storage/log_entry_store.hpp>
 
 namespace runnel {
 
 std::uint64_t key_hash(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
-Stream::Stream() : entries_(std::make_unique<storage::MemoryEntryStore>()) {}
+Stream::Stream() : entries_(std::make_unique<storage::LogEntryStore>()) {}
 
 void Stream::refresh_first_id() { first_id = entries_->first_id().value_or(StreamId::min()); }
 

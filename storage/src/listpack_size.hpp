@@ -1,5 +1,5 @@
 // How many bytes Redis's listpack encoding (listpack.c) gives each element, and so how large
-// a Redis stream node grows. MemoryEntryStore uses it only to close nodes where Redis would.
+// a Redis stream node grows. LogEntryStore uses it only to close nodes where Redis would.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // BlockedReaders: waiters on a stream are answered in the order they blocked, each once.
 #include <catch2/catch.hpp>
 
-#include <runnel/storage/memory_entry_store.hpp>
+#include <runnel/storage/log_entry_store.hpp>
 
 #include "command.hpp"
 

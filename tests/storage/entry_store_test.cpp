@@ -1,7 +1,7 @@
 // The entry payload encoding and the in-memory EntryStore.
 #include <catch2/catch.hpp>
 
-#include <runnel/storage/memory_entry_store.hpp>
+#include <runnel/storage/log_entry_store.hpp>
 
 using namespace runnel::storage;
 
@@ -38,7 +38,7 @@ TEST_CASE("A truncated payload ends the iteration instead of reading past it", "
 }
 
 TEST_CASE("Scans visit the inclusive range in either direction and stop on request", "[storage]") {
-  MemoryEntryStore store;
+  LogEntryStore store;
   std::vector<std::string_view> fields{"f", "v"};
   for (std::uint64_t i = 1; i <= 10; ++i) store.append(StreamId{i, 0}, fields);
   std::vector<std::uint64_t> seen;

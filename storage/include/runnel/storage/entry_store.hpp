@@ -1,7 +1,6 @@
 // EntryStore: where a stream's entries live. The broker owns stream semantics (ID rules,
 // trimming policy, groups); a store only keeps entries in ID order and finds them again.
-// Today's implementation is in memory (MemoryEntryStore); segment files come next, behind
-// this same interface.
+// The implementation is LogEntryStore: nodes in memory, backed by segment files.
 #pragma once
 
 #include <cstdint>
@@ -86,6 +85,12 @@ class EntryStore {
   virtual std::uint64_t trim(const TrimSpec& spec) = 0;
   // Nodes the entries are kept in (XINFO's radix-tree-keys).
   [[nodiscard]] virtual std::uint64_t node_count() const = 0;
+
+  // Records the stream's metadata where it is kept durably (a no-op for a memory store).
+  virtual void record_meta(StreamId last_id, std::uint64_t entries_added, StreamId max_deleted_id) = 0;
+  // The last storage error a read, trim or segment change met ("" if none): a scan that met
+  // one stopped early.
+  [[nodiscard]] virtual std::string storage_error() const = 0;
 };
 
 }  // namespace runnel::storage

@@ -1,0 +1,55 @@
+// Small POSIX file helpers for the storage formats: an owned descriptor, whole reads and
+// writes that retry on EINTR and short transfers, and atomic replacement of a small file.
+// Errors are returned as errno values (0 is success); nothing here throws.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace runnel::storage {
+
+// An open file. Shared (std::shared_ptr) between a log and the writes in flight on it, so a
+// stream deleted while its batch is being written keeps the descriptor until the write ends.
+class File {
+ public:
+  File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~File();
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+// Opens `path` read-write (creating it when `create`); null and `error` set on failure.
+std::shared_ptr<File> open_file(const std::string& path, bool create, int& error);
+
+// Writes all of `bytes` at `offset`; 0 or an errno value.
+int write_at(int fd, std::uint64_t offset, std::string_view bytes);
+// Reads up to `length` bytes at `offset` into `out` (resized to what was read: short at the
+// end of the file); 0 or an errno value.
+int read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out);
+// The file's size in bytes, or -1 (errno set).
+std::int64_t file_size(int fd);
+
+// fsync of a directory, so that files created, renamed or removed in it stay so.
+int sync_directory(const std::string& dir);
+// Replaces `path` with `bytes` atomically (a temporary file, fdatasync, rename, directory
+// sync): after a crash the file holds either the old or the new bytes.
+int replace_file(const std::string& path, std::string_view bytes);
+// Reads a whole (small) file; 0 or an errno value.
+int read_file(const std::string& path, std::string& out);
+
+// Little-endian fixed-width integers for the on-disk headers.
+void put_u32(std::string& out, std::uint32_t v);
+void put_u64(std::string& out, std::uint64_t v);
+std::uint32_t get_u32(const char* p);
+std::uint64_t get_u64(const char* p);
+
+}  // namespace runnel::storage

@@ -1,0 +1,224 @@
+// SegmentLog: one stream's folder of segment files, the durable form of its entries.
+//
+//   streams/<encoded key>/
+//     meta                 manifest: the key and the segments the folder holds
+//     <ms>-<seq>.log       segment: header, then batches of records; named by its first ID
+//     <ms>-<seq>.idx       index of a sealed segment (written once the segment is full)
+//
+// Segment file (all integers little-endian; varints are LEB128):
+//
+//   +----------------------------------------------------------------------------+
+//   | header, 40 bytes                                                           |
+//   |   magic "RUNNELSG" (8) | version u32 (1) | reserved u32 (0)                |
+//   |   base ms u64 | base seq u64 | XXH3-64 of the 32 bytes before it (8)      |
+//   +----------------------------------------------------------------------------+
+//   | batch: the records of one flush (one group commit), at most ~1 MiB         |
+//   |   +--------------+--------------+----------------+------------------------+ |
+//   |   | magic u32    | body len u32 | record count   | checksum u64           | |
+//   |   | "RBAT"       |              | u32            | XXH3-64 of the body,   | |
+//   |   |              |              |                | seeded with len|count<<32| |
+//   |   +--------------+--------------+----------------+------------------------+ |
+//   |   | body: records, back to back                                          | |
+//   +----------------------------------------------------------------------------+
+//   | batch ...                                                                  |
+//
+//   record: | type u8 | fields by type                                           |
+//     1 entry:     ms varint, seq varint, payload length varint, payload (entry_store.hpp)
+//     2 tombstone: ms varint, seq varint                   (XDEL)
+//     3 meta:      last ms, last seq, entries added, max deleted ms, max deleted seq,
+//                  trim floor ms, trim floor seq           (7 varints: StreamMeta)
+//
+// A meta record is written whenever the stream's metadata changes other than by an append
+// (an entry sets last ID to its own and adds one to entries-added), and first in every
+// segment, so the last segment alone says what the stream's metadata is.
+//
+// Index file (.idx) of a sealed segment:
+//
+//   | magic "RUNNELIX" | version u32 | reserved u32 | log bytes u64 | meta (7 x u64)     |
+//   | tombstone count u32 | tombstones (ms u64, seq u64)... | blob length u32 | blob ... |
+//   | XXH3-64 of everything before it                                                   |
+//
+// "log bytes" is the segment's size when sealed: an index whose size disagrees, or whose
+// checksum fails, is rebuilt by scanning the segment. The blob belongs to the entry store
+// (its node table, see log_entry_store.hpp).
+//
+// Recovery (open): the manifest names the segments. Sealed segments are read from their
+// indexes; the last segment is scanned. In the last segment, the first batch that is short,
+// zero-filled or fails its checksum ends the log when no whole batch follows it: that torn
+// tail is truncated and reported in `notes`. A bad batch with a good one after it, or any
+// bad byte in a sealed segment, is corruption: open() fails naming it, and nothing behind
+// the damage is dropped.
+//
+// Lifecycle: create() or open() once, then appends and flushes. One thread (the stream's
+// shard) uses it; the writes it hands out (take_writes) may run on another thread or in the
+// kernel, and are reported back with mark_written() on the owning thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <runnel/storage/file.hpp>
+#include <runnel/storage/stream_id.hpp>
+
+namespace runnel::storage {
+
+// A stream's metadata as the log records it.
+struct StreamMeta {
+  StreamId last_id;
+  std::uint64_t entries_added = 0;
+  StreamId max_deleted_id;
+  StreamId trim_floor;  // every entry below this ID has been trimmed away
+  friend bool operator==(const StreamMeta&, const StreamMeta&) = default;
+};
+
+// Where a record went: a segment (numbered in order, from 0 at open) and its batch's offset.
+struct LogPosition {
+  std::uint32_t segment = 0;
+  std::uint64_t batch = 0;
+};
+
+// Bytes to write at an offset of a segment, handed to the I/O layer.
+struct WriteOp {
+  std::shared_ptr<File> file;
+  std::uint64_t offset = 0;
+  std::string bytes;
+  std::uint32_t segment = 0;
+};
+
+struct LogOptions {
+  std::uint64_t segment_bytes = 64ull * 1024 * 1024;
+};
+
+// What the log finds while it opens, for the entry store to rebuild its node table.
+class RecoverySink {
+ public:
+  virtual ~RecoverySink() = default;
+  // A sealed segment with a good index: the blob the store gave at seal time.
+  virtual bool on_index(std::uint32_t segment, std::string_view blob) = 0;
+  // An entry found by scanning a segment (a sealed one without a good index, or the last).
+  virtual void on_entry(LogPosition pos, StreamId id, std::string_view payload) = 0;
+  // The scan of `segment` ended; nothing more goes into it.
+  virtual void on_segment_end(std::uint32_t segment) = 0;
+  // The blob for the index of the sealed `segment`, rebuilt after scanning it.
+  virtual std::string index_blob(std::uint32_t segment) = 0;
+};
+
+// Turns a binary-safe key into a folder name: bytes outside [A-Za-z0-9_.-] become %XX
+// (and a leading '.'); a name that would pass 200 bytes is cut and ends with '~' and the
+// key's hash. The manifest keeps the real key.
+std::string encode_key(std::string_view key);
+
+class SegmentLog {
+ public:
+  static constexpr std::size_t kSegmentHeaderBytes = 40;
+  static constexpr std::size_t kBatchHeaderBytes = 20;
+  static constexpr std::size_t kBatchSealBytes = 1024 * 1024;
+
+  SegmentLog(std::string dir, std::string key, LogOptions options);
+
+  // A new stream: creates the folder, the manifest and the first segment. Returns an error
+  // text, or "" on success.
+  std::string create(StreamId first_base);
+  // An existing folder; an error text (damage, unreadable files) or "". `notes` gets a line
+  // per repair (a truncated torn tail, a rebuilt index).
+  std::string open(RecoverySink& sink, std::vector<std::string>& notes);
+  // The key a folder's manifest names; false if the manifest is missing or bad.
+  static bool read_key(const std::string& dir, std::string& key);
+
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] const std::string& key() const { return key_; }
+  [[nodiscard]] const StreamMeta& meta() const { return meta_; }
+
+  // Appends. An entry may first roll to a new segment (see needs_roll): the store closes its
+  // node and calls roll() before appending.
+  [[nodiscard]] bool needs_roll() const;
+  // Returns an error text (the stream then goes on in the old segment) or "".
+  std::string roll(StreamId base, std::string index_blob);
+  LogPosition append_entry(StreamId id, std::string_view payload);
+  void append_tombstone(StreamId id);
+  // Records `meta` if it differs from the last recorded.
+  void set_meta(const StreamMeta& meta);
+
+  // True when appends wait to be written.
+  [[nodiscard]] bool dirty() const { return !batch_.empty() || !out_.empty() || !sealed_.empty(); }
+  // Seals what was appended and moves it to `ops` (in file order).
+  void take_writes(std::vector<WriteOp>& ops);
+  // The I/O layer finished `op` (on this thread). Sealed segments get their index once they
+  // are wholly written.
+  void mark_written(const WriteOp& op);
+
+  // Reads the entries of the batches from `first_batch` up to and including the batch at
+  // `last_batch` of `segment` (written bytes only). Returns an error text or "".
+  std::string read_entries(std::uint32_t segment, std::uint64_t first_batch, std::uint64_t last_batch,
+                           const std::function<void(StreamId, std::string_view)>& visit) const;
+  // Whether the batch at `batch` of `segment` has been written.
+  [[nodiscard]] bool written(std::uint32_t segment, std::uint64_t batch) const;
+
+  // Tombstones found by open(), for the store to apply; then forgotten.
+  std::vector<StreamId> take_recovered_tombstones() { return std::move(recovered_tombstones_); }
+
+  // Deletes the segments numbered below `segment` (never the last). Returns an error text or "".
+  std::string drop_segments_before(std::uint32_t segment);
+  [[nodiscard]] std::uint32_t first_segment() const { return first_number_; }
+  [[nodiscard]] std::uint32_t last_segment() const {
+    return first_number_ + static_cast<std::uint32_t>(segments_.size()) - 1;
+  }
+  [[nodiscard]] std::size_t segment_count() const { return segments_.size(); }
+  // Bytes of segment files (written or waiting to be).
+  [[nodiscard]] std::uint64_t bytes() const;
+
+ private:
+  struct Segment {
+    StreamId base;
+    std::shared_ptr<File> file;
+    std::uint64_t end = 0;      // bytes sealed (written or handed out)
+    std::uint64_t written = 0;  // bytes the I/O layer has written
+    std::uint64_t entries = 0;  // entry records
+    std::vector<StreamId> tombstones;  // recorded in this segment, for its index
+    StreamMeta meta_at_end;            // for its index, set when it is sealed
+    std::string index_blob;            // waiting for the segment to be written
+    bool index_pending = false;
+  };
+
+  [[nodiscard]] std::string segment_path(StreamId base, std::string_view ext) const;
+  [[nodiscard]] Segment& tail() { return segments_.back(); }
+  [[nodiscard]] const Segment* segment(std::uint32_t number) const;
+  void seal_batch();
+  std::string write_manifest();
+  std::string start_segment(StreamId base);
+  void put_meta_record(const StreamMeta& meta);
+  std::string write_index(const Segment& s);
+  std::string load_index(Segment& s, RecoverySink& sink, std::uint32_t number);
+  std::string scan(Segment& s, std::uint32_t number, bool last, RecoverySink& sink,
+                   std::vector<std::string>& notes);
+
+  std::string dir_;
+  std::string key_;
+  LogOptions options_;
+  StreamMeta meta_;
+  std::deque<Segment> segments_;
+  std::uint32_t first_number_ = 0;
+  std::string batch_;          // records not yet sealed (they go at the tail's end)
+  std::uint32_t batch_records_ = 0;
+  std::string out_;            // sealed bytes for the tail, from out_offset_
+  std::uint64_t out_offset_ = 0;
+  std::vector<WriteOp> sealed_;  // sealed bytes of segments rolled away from
+  std::vector<StreamId> recovered_tombstones_;
+};
+
+// Parses the records of one batch body; false when a record is malformed.
+struct LogRecord {
+  enum class Type : std::uint8_t { kEntry = 1, kTombstone = 2, kMeta = 3 };
+  Type type = Type::kEntry;
+  StreamId id;
+  std::string_view payload;
+  StreamMeta meta;
+};
+bool parse_records(std::string_view body, const std::function<void(const LogRecord&)>& visit);
+
+}  // namespace runnel::storage

@@ -1,0 +1,543 @@
+// The node table over segment files, as drawn in log_entry_store.hpp.
+#include <runnel/storage/log_entry_store.hpp>
+
+#include <algorithm>
+#include <cassert>
+
+#include "listpack_size.hpp"
+#include "varint.hpp"
+
+namespace runnel::storage {
+namespace {
+
+// Redis stores ID differences from the master ID as int64, wrapping as C does.
+std::int64_t diff(std::uint64_t a, std::uint64_t b) { return static_cast<std::int64_t>(a - b); }
+
+void sorted_insert(std::vector<StreamId>& ids, StreamId id) {
+  auto it = std::lower_bound(ids.begin(), ids.end(), id);
+  if (it == ids.end() || *it != id) ids.insert(it, id);
+}
+
+bool contains(const std::vector<StreamId>* ids, StreamId id) {
+  return ids != nullptr && std::binary_search(ids->begin(), ids->end(), id);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// TailCache
+
+std::uint64_t TailCache::enroll(LogEntryStore* store) {
+  const std::uint64_t id = next_id_++;
+  stores_.emplace(id, store);
+  return id;
+}
+
+void TailCache::withdraw(std::uint64_t store_id) { stores_.erase(store_id); }
+
+void TailCache::evict() {
+  while (used_ > budget_ && !closed_.empty()) {
+    const Closed c = closed_.front();
+    auto it = stores_.find(c.store);
+    if (it != stores_.end()) {
+      std::size_t freed = 0;
+      if (it->second->evict(c.master, freed) == LogEntryStore::Evicted::kNotWritten) return;
+    }
+    closed_.pop_front();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// A node's records: in place when resident, else read back from the log into a buffer.
+
+class LogEntryStore::NodeRecords {
+ public:
+  NodeRecords(const LogEntryStore& store, const Node& node) : node_(node) {
+    if (node.resident) return;
+    std::vector<std::pair<StreamId, std::pair<std::size_t, std::size_t>>> found;
+    const std::string error = store.log_->read_entries(
+        node.segment, node.first_batch, node.last_batch, [&](StreamId id, std::string_view payload) {
+          if (id < node.master || id > node.last) return;
+          found.push_back({id, {buffer_.size(), payload.size()}});
+          buffer_.append(payload);
+        });
+    if (!error.empty() || found.size() != node.entries) {
+      store.error_ = error.empty() ? "node " + node.master.to_string() + " lost entries in " +
+                                         store.log_->dir()
+                                   : error;
+      ok_ = false;
+      return;
+    }
+    loaded_.reserve(found.size());
+    for (const auto& [id, span] : found) {
+      loaded_.push_back(Record{id, contains(node.deleted.get(), id),
+                               std::string_view(buffer_).substr(span.first, span.second)});
+    }
+  }
+
+  [[nodiscard]] bool ok() const { return ok_; }
+  [[nodiscard]] std::size_t size() const { return node_.resident ? node_.entries : loaded_.size(); }
+  [[nodiscard]] Record at(std::size_t i) const { return node_.resident ? record(node_, i) : loaded_[i]; }
+  // Index of the first record with id >= `id` (size() if none).
+  [[nodiscard]] std::size_t lower_bound(StreamId id) const {
+    std::size_t lo = 0, hi = size();
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (at(mid).id < id) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+
+ private:
+  const Node& node_;
+  std::string buffer_;
+  std::vector<Record> loaded_;
+  bool ok_ = true;
+};
+
+// ---------------------------------------------------------------------------------------
+
+LogEntryStore::LogEntryStore(std::unique_ptr<SegmentLog> log, TailCache* cache)
+    : log_(std::move(log)), cache_(cache) {
+  if (cache_ != nullptr) cache_id_ = cache_->enroll(this);
+}
+
+LogEntryStore::~LogEntryStore() {
+  if (cache_ == nullptr) return;
+  cache_->withdraw(cache_id_);
+  for (const Node& node : nodes_) cache_->charge(-static_cast<std::int64_t>(resident_bytes(node)));
+}
+
+LogEntryStore::Record LogEntryStore::record(const Node& node, std::size_t i) {
+  const Resident& r = *node.resident;
+  const std::size_t begin = r.offsets[i];
+  const std::size_t end = i + 1 < r.offsets.size() ? r.offsets[i + 1] : r.data.size();
+  std::string_view rest(r.data.data() + begin, end - begin);
+  const auto flags = static_cast<unsigned char>(rest.front());
+  rest.remove_prefix(1);
+  std::uint64_t ms_delta = 0, seq = 0;
+  get_varint(rest, ms_delta);
+  get_varint(rest, seq);
+  return Record{StreamId{node.master.ms + ms_delta, seq}, (flags & 1) != 0, rest};
+}
+
+std::size_t LogEntryStore::resident_bytes(const Node& node) {
+  if (!node.resident) return 0;
+  return sizeof(Resident) + node.resident->data.capacity() +
+         node.resident->offsets.capacity() * sizeof(std::uint32_t);
+}
+
+void LogEntryStore::close_node(Node& node) {
+  if (!node.resident) return;
+  const std::size_t before = resident_bytes(node);
+  node.resident->data.shrink_to_fit();
+  node.resident->offsets.shrink_to_fit();
+  if (cache_ != nullptr) {
+    cache_->charge(static_cast<std::int64_t>(resident_bytes(node)) - static_cast<std::int64_t>(before));
+    cache_->closed(cache_id_, node.master);
+  }
+}
+
+bool LogEntryStore::make_resident(Node& node) {
+  if (node.resident) return true;
+  NodeRecords records(*this, node);
+  if (!records.ok()) return false;
+  auto resident = std::make_unique<Resident>();
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const Record r = records.at(i);
+    resident->offsets.push_back(static_cast<std::uint32_t>(resident->data.size()));
+    resident->data.push_back(r.deleted ? 1 : 0);
+    put_varint(r.id.ms - node.master.ms, resident->data);
+    put_varint(r.id.seq, resident->data);
+    resident->data.append(r.payload);
+  }
+  node.resident = std::move(resident);
+  node.deleted.reset();
+  if (cache_ != nullptr) cache_->charge(static_cast<std::int64_t>(resident_bytes(node)));
+  return true;
+}
+
+LogEntryStore::Node& LogEntryStore::node_for_append(StreamId id,
+                                                    std::span<const std::string_view> fields) {
+  if (log_ && log_->needs_roll()) {
+    if (std::string error = log_->roll(id, index_blob_for(log_->last_segment())); !error.empty()) {
+      error_ = error;
+    }
+  }
+  if (!nodes_.empty()) {
+    Node& last = nodes_.back();
+    std::size_t raw_bytes = 0;
+    for (auto f : fields) raw_bytes += f.size();
+    const bool same_segment = !log_ || last.segment == log_->last_segment();
+    if (same_segment && last.listpack_bytes + raw_bytes < kNodeMaxBytes &&
+        last.entries < kNodeMaxEntries && make_resident(last)) {
+      return last;
+    }
+    close_node(last);
+  }
+  Node& node = nodes_.emplace_back();
+  node.resident = std::make_unique<Resident>();
+  return node;
+}
+
+void LogEntryStore::append(StreamId id, std::span<const std::string_view> fields) {
+  assert(nodes_.empty() || nodes_.back().last < id);
+  Node& node = node_for_append(id, fields);
+  const std::size_t before = resident_bytes(node);
+  if (node.entries == 0) {
+    node.master = id;
+    node.listpack_bytes = listpack::kEmptyBytes + listpack::master_entry_size(fields);
+  }
+  // Redis omits the field names when they equal the master entry's (the node's first entry).
+  bool same_fields = node.entries == 0;
+  if (!same_fields) {
+    FieldCursor master(record(node, 0).payload);
+    same_fields = master.count() == fields.size();
+    std::string_view name, value;
+    for (std::size_t i = 0; same_fields && i < fields.size(); i += 2) {
+      same_fields = master.next(name) && master.next(value) && name == fields[i];
+    }
+  }
+  node.listpack_bytes += listpack::entry_size(diff(id.ms, node.master.ms),
+                                              diff(id.seq, node.master.seq), fields, same_fields);
+  scratch_.clear();
+  encode_fields(fields, scratch_);
+  if (log_) {
+    const LogPosition pos = log_->append_entry(id, scratch_);
+    if (node.entries == 0) {
+      node.segment = pos.segment;
+      node.first_batch = pos.batch;
+    }
+    node.last_batch = pos.batch;
+  }
+  Resident& r = *node.resident;
+  r.offsets.push_back(static_cast<std::uint32_t>(r.data.size()));
+  r.data.push_back(0);
+  put_varint(id.ms - node.master.ms, r.data);
+  put_varint(id.seq, r.data);
+  r.data += scratch_;
+  node.last = id;
+  ++node.entries;
+  ++node.live;
+  ++size_;
+  if (cache_ != nullptr) {
+    cache_->charge(static_cast<std::int64_t>(resident_bytes(node)) - static_cast<std::int64_t>(before));
+  }
+}
+
+std::optional<StreamId> LogEntryStore::first_id() const {
+  if (nodes_.empty()) return std::nullopt;
+  const Node& node = nodes_.front();
+  if (!node.resident && !node.deleted) return node.master;
+  NodeRecords records(*this, node);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const Record r = records.at(i);
+    if (!r.deleted) return r.id;
+  }
+  return node.master;  // unreadable: the node's bound
+}
+
+std::optional<StreamId> LogEntryStore::last_id() const {
+  if (nodes_.empty()) return std::nullopt;
+  const Node& node = nodes_.back();
+  if (!node.resident && !node.deleted) return node.last;
+  NodeRecords records(*this, node);
+  for (std::size_t i = records.size(); i-- > 0;) {
+    const Record r = records.at(i);
+    if (!r.deleted) return r.id;
+  }
+  return node.last;
+}
+
+void LogEntryStore::scan(StreamId start, StreamId end, bool reverse, const EntryVisitor& visit) const {
+  if (start > end || nodes_.empty()) return;
+  // The last node whose first entry is <= `id`: where `id` would be.
+  auto node_holding = [&](StreamId id) {
+    auto it = std::upper_bound(nodes_.begin(), nodes_.end(), id,
+                               [](const StreamId& x, const Node& n) { return x < n.master; });
+    return it == nodes_.begin() ? it : std::prev(it);
+  };
+  if (!reverse) {
+    for (auto node = node_holding(start); node != nodes_.end(); ++node) {
+      if (node->last < start) continue;
+      if (node->master > end) return;
+      NodeRecords records(*this, *node);
+      if (!records.ok()) return;
+      for (std::size_t i = records.lower_bound(start); i < records.size(); ++i) {
+        const Record r = records.at(i);
+        if (r.id > end) return;
+        if (!r.deleted && !visit(EntryView{r.id, r.payload})) return;
+      }
+    }
+    return;
+  }
+  auto node = node_holding(end);
+  if (node->master > end) return;  // every entry is above the range
+  while (true) {
+    if (node->last >= start) {
+      NodeRecords records(*this, *node);
+      if (!records.ok()) return;
+      // Start just past the last record <= end.
+      std::size_t i = end == StreamId::max() ? records.size() : records.lower_bound(*end.next());
+      while (i-- > 0) {
+        const Record r = records.at(i);
+        if (r.id < start) return;
+        if (!r.deleted && !visit(EntryView{r.id, r.payload})) return;
+      }
+    } else {
+      return;
+    }
+    if (node == nodes_.begin()) return;
+    --node;
+  }
+}
+
+void LogEntryStore::mark_deleted(Node& node, std::size_t i, StreamId id) {
+  if (node.resident) {
+    node.resident->data[node.resident->offsets[i]] |= 1;
+  } else {
+    if (!node.deleted) node.deleted = std::make_unique<std::vector<StreamId>>();
+    sorted_insert(*node.deleted, id);
+  }
+  --node.live;
+  --size_;
+}
+
+void LogEntryStore::drop_node(std::deque<Node>::iterator node) {
+  if (cache_ != nullptr) cache_->charge(-static_cast<std::int64_t>(resident_bytes(*node)));
+  nodes_.erase(node);
+}
+
+void LogEntryStore::drop_empty_segments() {
+  if (!log_) return;
+  const std::uint32_t keep = nodes_.empty() ? log_->last_segment() : nodes_.front().segment;
+  if (keep <= log_->first_segment()) return;
+  if (std::string error = log_->drop_segments_before(keep); !error.empty()) error_ = error;
+}
+
+bool LogEntryStore::erase(StreamId id) {
+  auto node = std::upper_bound(nodes_.begin(), nodes_.end(), id,
+                               [](const StreamId& x, const Node& n) { return x < n.master; });
+  if (node == nodes_.begin()) return false;
+  --node;
+  if (id > node->last) return false;
+  std::size_t i = 0;
+  {
+    NodeRecords records(*this, *node);
+    if (!records.ok()) return false;
+    i = records.lower_bound(id);
+    if (i == records.size()) return false;
+    const Record r = records.at(i);
+    if (r.id != id || r.deleted) return false;
+  }
+  mark_deleted(*node, i, id);
+  if (log_) log_->append_tombstone(id);
+  if (node->live == 0) {
+    drop_node(node);
+    drop_empty_segments();
+  }
+  return true;
+}
+
+std::uint64_t LogEntryStore::trim(const TrimSpec& spec) {
+  using Strategy = TrimSpec::Strategy;
+  std::uint64_t removed = 0;
+  const StreamId floor_before = floor_;
+  while (!nodes_.empty()) {
+    if (spec.strategy == Strategy::kMaxLen && size_ <= spec.max_len) break;
+    Node& node = nodes_.front();
+    if (spec.limit != 0 && removed + node.live > spec.limit) break;
+    // The whole node goes if what remains still satisfies the request.
+    const bool whole = spec.strategy == Strategy::kMaxLen ? size_ - node.live >= spec.max_len
+                                                          : node.last < spec.min_id;
+    if (whole) {
+      size_ -= node.live;
+      removed += node.live;
+      floor_ = std::max(floor_, node.last.next().value_or(StreamId::max()));
+      drop_node(nodes_.begin());
+      continue;
+    }
+    if (spec.approx) break;
+    // Exact: delete entries inside this node until the request is met; some stay.
+    NodeRecords records(*this, node);
+    if (!records.ok()) break;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const Record r = records.at(i);
+      const bool stop = spec.strategy == Strategy::kMaxLen ? size_ <= spec.max_len : r.id >= spec.min_id;
+      if (stop) break;
+      floor_ = std::max(floor_, r.id.next().value_or(StreamId::max()));
+      if (r.deleted) continue;
+      mark_deleted(node, i, r.id);
+      ++removed;
+    }
+    break;  // the rest of the stream is newer than what the request removes
+  }
+  if (log_ && floor_ != floor_before) {
+    StreamMeta meta = log_->meta();
+    meta.trim_floor = floor_;
+    log_->set_meta(meta);
+    drop_empty_segments();
+  }
+  return removed;
+}
+
+void LogEntryStore::record_meta(StreamId last_id, std::uint64_t entries_added, StreamId max_deleted_id) {
+  if (!log_) return;
+  log_->set_meta(StreamMeta{last_id, entries_added, max_deleted_id, floor_});
+}
+
+LogEntryStore::Evicted LogEntryStore::evict(StreamId master, std::size_t& freed) {
+  freed = 0;
+  auto node = std::lower_bound(nodes_.begin(), nodes_.end(), master,
+                               [](const Node& n, const StreamId& x) { return n.master < x; });
+  if (node == nodes_.end() || node->master != master || !node->resident || &*node == &nodes_.back()) {
+    return Evicted::kGone;
+  }
+  if (!log_ || !log_->written(node->segment, node->last_batch)) return Evicted::kNotWritten;
+  std::vector<StreamId> deleted;
+  for (std::size_t i = 0; i < node->entries; ++i) {
+    const Record r = record(*node, i);
+    if (r.deleted) deleted.push_back(r.id);
+  }
+  if (!deleted.empty()) node->deleted = std::make_unique<std::vector<StreamId>>(std::move(deleted));
+  freed = resident_bytes(*node);
+  node->resident.reset();
+  if (cache_ != nullptr) cache_->charge(-static_cast<std::int64_t>(freed));
+  return Evicted::kFreed;
+}
+
+// ---------------------------------------------------------------------------------------
+// Recovery
+
+std::string LogEntryStore::index_blob_for(std::uint32_t segment) const {
+  std::string blob;
+  std::uint32_t count = 0;
+  put_u32(blob, 0);
+  for (const Node& n : nodes_) {
+    if (n.segment != segment) continue;
+    for (std::uint64_t v : {n.master.ms, n.master.seq, n.last.ms, n.last.seq}) put_u64(blob, v);
+    put_u32(blob, n.entries);
+    put_u32(blob, n.listpack_bytes);
+    put_u64(blob, n.first_batch);
+    put_u64(blob, n.last_batch);
+    ++count;
+  }
+  const std::string n = [&] {
+    std::string c;
+    put_u32(c, count);
+    return c;
+  }();
+  blob.replace(0, 4, n);
+  return blob;
+}
+
+bool LogEntryStore::on_index(std::uint32_t segment, std::string_view blob) {
+  constexpr std::size_t kNodeBytes = 56;
+  if (blob.size() < 4) return false;
+  const std::uint32_t count = get_u32(blob.data());
+  if (4 + std::uint64_t{count} * kNodeBytes != blob.size()) return false;
+  std::vector<Node> found;
+  StreamId prev = nodes_.empty() ? StreamId::min() : nodes_.back().last;
+  const bool any_before = !nodes_.empty();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const char* p = blob.data() + 4 + i * kNodeBytes;
+    Node n;
+    n.master = {get_u64(p), get_u64(p + 8)};
+    n.last = {get_u64(p + 16), get_u64(p + 24)};
+    n.entries = n.live = get_u32(p + 32);
+    n.listpack_bytes = get_u32(p + 36);
+    n.first_batch = get_u64(p + 40);
+    n.last_batch = get_u64(p + 48);
+    n.segment = segment;
+    const bool ordered = (found.empty() && !any_before) ? true : n.master > prev;
+    if (!ordered || n.last < n.master || n.entries == 0 || n.first_batch > n.last_batch) return false;
+    prev = n.last;
+    found.push_back(std::move(n));
+  }
+  for (Node& n : found) nodes_.push_back(std::move(n));
+  return true;
+}
+
+void LogEntryStore::on_entry(LogPosition pos, StreamId id, std::string_view payload) {
+  std::vector<std::string_view> fields;
+  FieldCursor cursor(payload);
+  for (std::string_view f; cursor.next(f);) fields.push_back(f);
+  std::size_t raw_bytes = 0;
+  for (auto f : fields) raw_bytes += f.size();
+  bool fresh = nodes_.empty();
+  if (!fresh) {
+    const Node& last = nodes_.back();
+    fresh = last.segment != pos.segment || last.listpack_bytes + raw_bytes >= kNodeMaxBytes ||
+            last.entries >= kNodeMaxEntries;
+  }
+  if (fresh) {
+    Node& n = nodes_.emplace_back();
+    n.master = id;
+    n.segment = pos.segment;
+    n.first_batch = pos.batch;
+    n.listpack_bytes = listpack::kEmptyBytes + listpack::master_entry_size(fields);
+    scratch_.assign(payload);  // the master entry's fields, for the entries after it
+  }
+  Node& node = nodes_.back();
+  bool same_fields = fresh;
+  if (!same_fields) {
+    FieldCursor master(scratch_);
+    same_fields = master.count() == fields.size();
+    std::string_view name, value;
+    for (std::size_t i = 0; same_fields && i < fields.size(); i += 2) {
+      same_fields = master.next(name) && master.next(value) && name == fields[i];
+    }
+  }
+  node.listpack_bytes += listpack::entry_size(diff(id.ms, node.master.ms),
+                                              diff(id.seq, node.master.seq), fields, same_fields);
+  node.last = id;
+  node.last_batch = pos.batch;
+  ++node.entries;
+  ++node.live;
+}
+
+void LogEntryStore::on_segment_end(std::uint32_t) {}
+
+std::string LogEntryStore::open(std::vector<std::string>& notes) {
+  if (std::string error = log_->open(*this, notes); !error.empty()) return error;
+  scratch_.clear();
+  // Tombstones, then the trim floor, decide which entries are gone.
+  for (StreamId id : log_->take_recovered_tombstones()) {
+    auto node = std::upper_bound(nodes_.begin(), nodes_.end(), id,
+                                 [](const StreamId& x, const Node& n) { return x < n.master; });
+    if (node == nodes_.begin()) continue;
+    --node;
+    if (id > node->last) continue;
+    if (!node->deleted) node->deleted = std::make_unique<std::vector<StreamId>>();
+    const std::size_t before = node->deleted->size();
+    sorted_insert(*node->deleted, id);
+    if (node->deleted->size() != before) --node->live;
+  }
+  floor_ = log_->meta().trim_floor;
+  while (!nodes_.empty() && nodes_.front().last < floor_) nodes_.pop_front();
+  if (!nodes_.empty() && nodes_.front().master < floor_) {
+    Node& node = nodes_.front();
+    NodeRecords records(*this, node);
+    if (!records.ok()) return error_;
+    std::vector<StreamId> below;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const Record r = records.at(i);
+      if (r.id < floor_ && !r.deleted) below.push_back(r.id);
+    }
+    if (!node.deleted) node.deleted = std::make_unique<std::vector<StreamId>>();
+    for (StreamId id : below) {
+      sorted_insert(*node.deleted, id);
+      --node.live;
+    }
+  }
+  std::erase_if(nodes_, [](const Node& n) { return n.live == 0; });
+  size_ = 0;
+  for (const Node& n : nodes_) size_ += n.live;
+  return {};
+}
+
+}  // namespace runnel::storage

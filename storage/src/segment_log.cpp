@@ -1,0 +1,598 @@
+// Segment files, their indexes and the manifest, as drawn in segment_log.hpp.
+#include <runnel/storage/segment_log.hpp>
+
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "varint.hpp"
+
+namespace runnel::storage {
+namespace {
+
+constexpr std::string_view kSegmentMagic = "RUNNELSG";
+constexpr std::string_view kIndexMagic = "RUNNELIX";
+constexpr std::string_view kManifestMagic = "RUNNELMF";
+constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kBatchMagic = 0x54414252;  // "RBAT" little-endian
+// A batch body longer than this is taken as damage, never allocated.
+constexpr std::uint32_t kMaxBatchBody = 1u << 30;
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+std::uint64_t batch_seed(std::uint32_t len, std::uint32_t count) {
+  return static_cast<std::uint64_t>(len) | (static_cast<std::uint64_t>(count) << 32);
+}
+
+void put_id(std::string& out, StreamId id) {
+  put_varint(id.ms, out);
+  put_varint(id.seq, out);
+}
+
+bool get_id(std::string_view& in, StreamId& id) { return get_varint(in, id.ms) && get_varint(in, id.seq); }
+
+void put_fixed_meta(std::string& out, const StreamMeta& m) {
+  for (std::uint64_t v : {m.last_id.ms, m.last_id.seq, m.entries_added, m.max_deleted_id.ms,
+                          m.max_deleted_id.seq, m.trim_floor.ms, m.trim_floor.seq}) {
+    put_u64(out, v);
+  }
+}
+
+StreamMeta get_fixed_meta(const char* p) {
+  StreamMeta m;
+  m.last_id = {get_u64(p), get_u64(p + 8)};
+  m.entries_added = get_u64(p + 16);
+  m.max_deleted_id = {get_u64(p + 24), get_u64(p + 32)};
+  m.trim_floor = {get_u64(p + 40), get_u64(p + 48)};
+  return m;
+}
+
+std::string segment_header(StreamId base) {
+  std::string h(kSegmentMagic);
+  put_u32(h, kFormatVersion);
+  put_u32(h, 0);
+  put_u64(h, base.ms);
+  put_u64(h, base.seq);
+  put_u64(h, XXH3_64bits(h.data(), h.size()));
+  return h;
+}
+
+bool segment_header_ok(std::string_view h, StreamId base) {
+  return h.size() == SegmentLog::kSegmentHeaderBytes && h == segment_header(base);
+}
+
+// Reads a segment front to back in large chunks, handing out whole checked batches.
+class BatchReader {
+ public:
+  BatchReader(int fd, std::uint64_t from, std::uint64_t size) : fd_(fd), pos_(from), size_(size) {}
+
+  enum class Result { kBatch, kEnd, kBad, kIoError };
+
+  // The next batch at pos(): its body and record count.
+  Result next(std::string_view& body, int& error) {
+    if (pos_ == size_) return Result::kEnd;
+    if (!ensure(SegmentLog::kBatchHeaderBytes, error)) return error ? Result::kIoError : Result::kBad;
+    const char* h = buf_.data() + (pos_ - buf_at_);
+    if (get_u32(h) != kBatchMagic) return Result::kBad;
+    const std::uint32_t len = get_u32(h + 4);
+    const std::uint32_t count = get_u32(h + 8);
+    const std::uint64_t sum = get_u64(h + 12);
+    if (len > kMaxBatchBody || pos_ + SegmentLog::kBatchHeaderBytes + len > size_) return Result::kBad;
+    if (!ensure(SegmentLog::kBatchHeaderBytes + len, error)) {
+      return error ? Result::kIoError : Result::kBad;
+    }
+    body = std::string_view(buf_.data() + (pos_ - buf_at_) + SegmentLog::kBatchHeaderBytes, len);
+    if (XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, count)) != sum) {
+      return Result::kBad;
+    }
+    batch_at_ = pos_;
+    pos_ += SegmentLog::kBatchHeaderBytes + len;
+    return Result::kBatch;
+  }
+
+  [[nodiscard]] std::uint64_t pos() const { return pos_; }
+  [[nodiscard]] std::uint64_t batch_at() const { return batch_at_; }
+  void seek(std::uint64_t pos) { pos_ = pos; }
+
+ private:
+  // Makes bytes [pos_, pos_ + n) available in buf_; false at the end of the file or on error.
+  bool ensure(std::size_t n, int& error) {
+    error = 0;
+    if (pos_ >= buf_at_ && pos_ + n <= buf_at_ + buf_.size()) return true;
+    if (pos_ + n > size_) return false;
+    const std::size_t want = std::max<std::size_t>(n, kChunk);
+    const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - pos_));
+    error = read_at(fd_, pos_, len, buf_);
+    buf_at_ = pos_;
+    return error == 0 && buf_.size() >= n;
+  }
+
+  static constexpr std::size_t kChunk = 1024 * 1024;
+  int fd_;
+  std::uint64_t pos_;
+  std::uint64_t size_;
+  std::string buf_;
+  std::uint64_t buf_at_ = 0;
+  std::uint64_t batch_at_ = 0;
+};
+
+// Whether a whole, checksummed batch starts anywhere after `from`: what tells damage in the
+// middle of a segment from a torn tail.
+bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size) {
+  std::string chunk;
+  constexpr std::size_t kChunk = 1024 * 1024;
+  for (std::uint64_t at = from + 1; at + SegmentLog::kBatchHeaderBytes <= size;) {
+    if (read_at(fd, at, static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size - at)), chunk) != 0) {
+      return false;
+    }
+    for (std::size_t i = 0; i + 4 <= chunk.size(); ++i) {
+      if (get_u32(chunk.data() + i) != kBatchMagic) continue;
+      BatchReader reader(fd, at + i, size);
+      std::string_view body;
+      int error = 0;
+      if (reader.next(body, error) == BatchReader::Result::kBatch) return true;
+    }
+    if (chunk.size() < 4) break;
+    at += chunk.size() - 3;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool parse_records(std::string_view body, const std::function<void(const LogRecord&)>& visit) {
+  while (!body.empty()) {
+    LogRecord r;
+    r.type = static_cast<LogRecord::Type>(static_cast<unsigned char>(body.front()));
+    body.remove_prefix(1);
+    switch (r.type) {
+      case LogRecord::Type::kEntry: {
+        std::uint64_t len = 0;
+        if (!get_id(body, r.id) || !get_varint(body, len) || len > body.size()) return false;
+        r.payload = body.substr(0, len);
+        body.remove_prefix(len);
+        break;
+      }
+      case LogRecord::Type::kTombstone:
+        if (!get_id(body, r.id)) return false;
+        break;
+      case LogRecord::Type::kMeta:
+        if (!get_id(body, r.meta.last_id) || !get_varint(body, r.meta.entries_added) ||
+            !get_id(body, r.meta.max_deleted_id) || !get_id(body, r.meta.trim_floor)) {
+          return false;
+        }
+        break;
+      default:
+        return false;
+    }
+    visit(r);
+  }
+  return true;
+}
+
+std::string encode_key(std::string_view key) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    const bool plain = std::isalnum(c) || c == '_' || c == '-' || (c == '.' && i > 0);
+    if (plain) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+    if (out.size() > 200) break;
+  }
+  if (out.empty()) return "%";  // the empty key
+  if (out.size() > 200) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx",
+                  static_cast<unsigned long long>(XXH3_64bits(key.data(), key.size())));
+    out.resize(180);
+    out += "~";
+    out += hash;
+  }
+  return out;
+}
+
+SegmentLog::SegmentLog(std::string dir, std::string key, LogOptions options)
+    : dir_(std::move(dir)), key_(std::move(key)), options_(options) {}
+
+std::string SegmentLog::segment_path(StreamId base, std::string_view ext) const {
+  return dir_ + "/" + base.to_string() + std::string(ext);
+}
+
+const SegmentLog::Segment* SegmentLog::segment(std::uint32_t number) const {
+  if (number < first_number_ || number - first_number_ >= segments_.size()) return nullptr;
+  return &segments_[number - first_number_];
+}
+
+std::string SegmentLog::write_manifest() {
+  std::string m(kManifestMagic);
+  put_u32(m, kFormatVersion);
+  put_u32(m, 0);
+  put_u64(m, key_.size());
+  m += key_;
+  put_u32(m, static_cast<std::uint32_t>(segments_.size()));
+  for (const Segment& s : segments_) {
+    put_u64(m, s.base.ms);
+    put_u64(m, s.base.seq);
+  }
+  put_u64(m, XXH3_64bits(m.data(), m.size()));
+  if (const int rc = replace_file(dir_ + "/meta", m); rc != 0) {
+    return "cannot write " + dir_ + "/meta: " + errno_text(rc);
+  }
+  return {};
+}
+
+namespace {
+
+// Parses a manifest; false if it is damaged.
+bool parse_manifest(std::string_view m, std::string& key, std::vector<StreamId>& bases) {
+  constexpr std::size_t kFixed = 8 + 4 + 4 + 8;
+  if (m.size() < kFixed + 4 + 8 || m.substr(0, 8) != kManifestMagic) return false;
+  if (XXH3_64bits(m.data(), m.size() - 8) != get_u64(m.data() + m.size() - 8)) return false;
+  if (get_u32(m.data() + 8) != kFormatVersion) return false;
+  const std::uint64_t key_len = get_u64(m.data() + 16);
+  if (key_len > m.size() - kFixed - 12) return false;
+  key.assign(m.substr(kFixed, key_len));
+  const char* p = m.data() + kFixed + key_len;
+  const std::uint32_t count = get_u32(p);
+  p += 4;
+  if (kFixed + key_len + 4 + std::uint64_t{count} * 16 + 8 != m.size()) return false;
+  bases.clear();
+  for (std::uint32_t i = 0; i < count; ++i, p += 16) bases.push_back({get_u64(p), get_u64(p + 8)});
+  return true;
+}
+
+}  // namespace
+
+bool SegmentLog::read_key(const std::string& dir, std::string& key) {
+  std::string m;
+  std::vector<StreamId> bases;
+  return read_file(dir + "/meta", m) == 0 && parse_manifest(m, key, bases);
+}
+
+std::string SegmentLog::start_segment(StreamId base) {
+  int error = 0;
+  const std::string path = segment_path(base, ".log");
+  auto file = open_file(path, true, error);
+  if (!file) return "cannot create " + path + ": " + errno_text(error);
+  if (::ftruncate(file->fd(), 0) != 0) return "cannot truncate " + path + ": " + errno_text(errno);
+  Segment s;
+  s.base = base;
+  s.file = std::move(file);
+  s.end = kSegmentHeaderBytes;
+  segments_.push_back(std::move(s));
+  out_ = segment_header(base);
+  out_offset_ = 0;
+  return write_manifest();
+}
+
+std::string SegmentLog::create(StreamId first_base) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return "cannot create " + dir_ + ": " + ec.message();
+  return start_segment(first_base);
+}
+
+bool SegmentLog::needs_roll() const {
+  const Segment& s = segments_.back();
+  return s.entries > 0 && s.end + batch_.size() >= options_.segment_bytes;
+}
+
+std::string SegmentLog::roll(StreamId base, std::string index_blob) {
+  seal_batch();
+  Segment& old = tail();
+  if (!out_.empty()) {
+    sealed_.push_back(WriteOp{old.file, out_offset_, std::move(out_), last_segment()});
+    out_.clear();
+  }
+  old.meta_at_end = meta_;
+  old.index_blob = std::move(index_blob);
+  old.index_pending = true;
+  if (old.written == old.end) (void)write_index(old);
+  const std::size_t before = segments_.size();
+  std::string error = start_segment(base);
+  if (segments_.size() == before) {
+    // No new segment: the stream goes on in the old one, whose index (if written) no longer
+    // matches its size and is rebuilt at the next start.
+    old.index_pending = false;
+    old.index_blob.clear();
+    out_offset_ = old.end;
+  }
+  put_meta_record(meta_);
+  return error;
+}
+
+void SegmentLog::put_meta_record(const StreamMeta& m) {
+  batch_.push_back(static_cast<char>(LogRecord::Type::kMeta));
+  put_id(batch_, m.last_id);
+  put_varint(m.entries_added, batch_);
+  put_id(batch_, m.max_deleted_id);
+  put_id(batch_, m.trim_floor);
+  ++batch_records_;
+}
+
+LogPosition SegmentLog::append_entry(StreamId id, std::string_view payload) {
+  const LogPosition pos{last_segment(), tail().end};
+  batch_.push_back(static_cast<char>(LogRecord::Type::kEntry));
+  put_id(batch_, id);
+  put_varint(payload.size(), batch_);
+  batch_.append(payload);
+  ++batch_records_;
+  meta_.last_id = id;
+  ++meta_.entries_added;
+  ++tail().entries;
+  if (batch_.size() >= kBatchSealBytes) seal_batch();
+  return pos;
+}
+
+void SegmentLog::append_tombstone(StreamId id) {
+  batch_.push_back(static_cast<char>(LogRecord::Type::kTombstone));
+  put_id(batch_, id);
+  ++batch_records_;
+  tail().tombstones.push_back(id);
+}
+
+void SegmentLog::set_meta(const StreamMeta& meta) {
+  if (meta == meta_) return;
+  meta_ = meta;
+  put_meta_record(meta_);
+}
+
+void SegmentLog::seal_batch() {
+  if (batch_.empty()) return;
+  Segment& s = tail();
+  if (out_.empty()) out_offset_ = s.end;
+  const auto len = static_cast<std::uint32_t>(batch_.size());
+  put_u32(out_, kBatchMagic);
+  put_u32(out_, len);
+  put_u32(out_, batch_records_);
+  put_u64(out_, XXH3_64bits_withSeed(batch_.data(), batch_.size(), batch_seed(len, batch_records_)));
+  out_ += batch_;
+  s.end += kBatchHeaderBytes + len;
+  batch_.clear();
+  batch_records_ = 0;
+}
+
+void SegmentLog::take_writes(std::vector<WriteOp>& ops) {
+  seal_batch();
+  for (WriteOp& op : sealed_) ops.push_back(std::move(op));
+  sealed_.clear();
+  if (!out_.empty()) {
+    ops.push_back(WriteOp{tail().file, out_offset_, std::move(out_), last_segment()});
+    out_.clear();
+    out_offset_ = tail().end;
+  }
+}
+
+void SegmentLog::mark_written(const WriteOp& op) {
+  auto* s = const_cast<Segment*>(segment(op.segment));
+  if (s == nullptr || s->file != op.file) return;  // dropped meanwhile
+  s->written = std::max(s->written, op.offset + op.bytes.size());
+  if (s->index_pending && s->written == s->end) {
+    (void)write_index(*s);
+    s->index_pending = false;
+    s->index_blob.clear();
+    s->index_blob.shrink_to_fit();
+    s->tombstones.clear();
+    s->tombstones.shrink_to_fit();
+  }
+}
+
+bool SegmentLog::written(std::uint32_t number, std::uint64_t batch) const {
+  const Segment* s = segment(number);
+  return s != nullptr && s->written > batch;
+}
+
+std::uint64_t SegmentLog::bytes() const {
+  std::uint64_t total = batch_.size();
+  for (const Segment& s : segments_) total += s.end;
+  return total;
+}
+
+std::string SegmentLog::write_index(const Segment& s) {
+  std::string x(kIndexMagic);
+  put_u32(x, kFormatVersion);
+  put_u32(x, 0);
+  put_u64(x, s.end);
+  put_fixed_meta(x, s.meta_at_end);
+  put_u32(x, static_cast<std::uint32_t>(s.tombstones.size()));
+  for (StreamId id : s.tombstones) {
+    put_u64(x, id.ms);
+    put_u64(x, id.seq);
+  }
+  put_u32(x, static_cast<std::uint32_t>(s.index_blob.size()));
+  x += s.index_blob;
+  put_u64(x, XXH3_64bits(x.data(), x.size()));
+  const std::string path = segment_path(s.base, ".idx");
+  if (const int rc = replace_file(path, x); rc != 0) return "cannot write " + path + ": " + errno_text(rc);
+  return {};
+}
+
+std::string SegmentLog::load_index(Segment& s, RecoverySink& sink, std::uint32_t number) {
+  std::string x;
+  const std::string path = segment_path(s.base, ".idx");
+  if (const int rc = read_file(path, x); rc != 0) return "cannot read " + path + ": " + errno_text(rc);
+  constexpr std::size_t kFixed = 8 + 4 + 4 + 8 + 56;
+  if (x.size() < kFixed + 4 + 4 + 8 || x.substr(0, 8) != kIndexMagic) return path + " is damaged";
+  if (XXH3_64bits(x.data(), x.size() - 8) != get_u64(x.data() + x.size() - 8)) {
+    return path + " fails its checksum";
+  }
+  if (get_u32(x.data() + 8) != kFormatVersion) return path + " has an unknown version";
+  if (get_u64(x.data() + 16) != s.end) return path + " describes a segment of another size";
+  const StreamMeta meta = get_fixed_meta(x.data() + 24);
+  const char* p = x.data() + kFixed;
+  const std::uint32_t tombstones = get_u32(p);
+  p += 4;
+  if (kFixed + 4 + std::uint64_t{tombstones} * 16 + 4 + 8 > x.size()) return path + " is damaged";
+  std::vector<StreamId> found;
+  for (std::uint32_t i = 0; i < tombstones; ++i, p += 16) found.push_back({get_u64(p), get_u64(p + 8)});
+  const std::uint32_t blob_len = get_u32(p);
+  p += 4;
+  if (static_cast<std::size_t>(p - x.data()) + blob_len + 8 != x.size()) return path + " is damaged";
+  if (!sink.on_index(number, std::string_view(p, blob_len))) return path + " has a bad node table";
+  meta_ = meta;
+  recovered_tombstones_.insert(recovered_tombstones_.end(), found.begin(), found.end());
+  return {};
+}
+
+std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, RecoverySink& sink,
+                             std::vector<std::string>& notes) {
+  const std::string path = segment_path(s.base, ".log");
+  const int fd = s.file->fd();
+  std::uint64_t size = static_cast<std::uint64_t>(file_size(fd));
+  std::string header;
+  if (const int rc = read_at(fd, 0, kSegmentHeaderBytes, header); rc != 0) {
+    return "cannot read " + path + ": " + errno_text(rc);
+  }
+  std::uint64_t good_end = kSegmentHeaderBytes;
+  bool torn = false;
+  if (!segment_header_ok(header, s.base)) {
+    // A header never completely written is a torn tail, if nothing follows it.
+    if (!last || whole_batch_after(fd, 0, size)) return path + ": bad segment header";
+    good_end = 0;
+    torn = true;
+  }
+  BatchReader reader(fd, kSegmentHeaderBytes, size);
+  while (!torn) {
+    std::string_view body;
+    int error = 0;
+    const auto result = reader.next(body, error);
+    if (result == BatchReader::Result::kEnd) break;
+    if (result == BatchReader::Result::kIoError) return "cannot read " + path + ": " + errno_text(error);
+    if (result == BatchReader::Result::kBad) {
+      if (!last) return path + ": damaged batch at offset " + std::to_string(reader.pos());
+      if (whole_batch_after(fd, reader.pos(), size)) {
+        return path + ": damaged batch at offset " + std::to_string(reader.pos()) +
+               " with whole batches after it";
+      }
+      torn = true;
+      break;
+    }
+    const LogPosition pos{number, reader.batch_at()};
+    const bool ok = parse_records(body, [&](const LogRecord& r) {
+      switch (r.type) {
+        case LogRecord::Type::kEntry:
+          meta_.last_id = r.id;
+          ++meta_.entries_added;
+          ++s.entries;
+          sink.on_entry(pos, r.id, r.payload);
+          break;
+        case LogRecord::Type::kTombstone:
+          s.tombstones.push_back(r.id);
+          recovered_tombstones_.push_back(r.id);
+          break;
+        case LogRecord::Type::kMeta:
+          meta_ = r.meta;
+          break;
+      }
+    });
+    if (!ok) return path + ": malformed record in the batch at offset " + std::to_string(pos.batch);
+    good_end = reader.pos();
+  }
+  if (torn) {
+    notes.push_back("truncated the torn tail of " + path + ": " + std::to_string(size - good_end) +
+                    " bytes after offset " + std::to_string(good_end));
+    if (good_end == 0) {
+      const std::string h = segment_header(s.base);
+      if (const int rc = write_at(fd, 0, h); rc != 0) return "cannot repair " + path + ": " + errno_text(rc);
+      good_end = h.size();
+    }
+    if (::ftruncate(fd, static_cast<off_t>(good_end)) != 0 || ::fdatasync(fd) != 0) {
+      return "cannot truncate " + path + ": " + errno_text(errno);
+    }
+    size = good_end;
+  }
+  s.end = s.written = size;
+  if (!last) sink.on_segment_end(number);
+  return {};
+}
+
+std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes) {
+  std::string m;
+  std::vector<StreamId> bases;
+  if (const int rc = read_file(dir_ + "/meta", m); rc != 0) {
+    return "cannot read " + dir_ + "/meta: " + errno_text(rc);
+  }
+  if (!parse_manifest(m, key_, bases) || bases.empty()) return dir_ + "/meta is damaged";
+  for (StreamId base : bases) {
+    int error = 0;
+    const std::string path = segment_path(base, ".log");
+    auto file = open_file(path, false, error);
+    if (!file) return "cannot open " + path + " (listed in the manifest): " + errno_text(error);
+    Segment s;
+    s.base = base;
+    s.end = s.written = static_cast<std::uint64_t>(file_size(file->fd()));
+    s.file = std::move(file);
+    segments_.push_back(std::move(s));
+  }
+  for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
+    Segment& s = segments_[i];
+    const auto number = static_cast<std::uint32_t>(i);
+    const std::string why = load_index(s, sink, number);
+    if (why.empty()) continue;
+    if (std::string error = scan(s, number, false, sink, notes); !error.empty()) return error;
+    s.meta_at_end = meta_;
+    s.index_blob = sink.index_blob(number);
+    if (std::string error = write_index(s); !error.empty()) return error;
+    s.index_blob.clear();
+    s.tombstones.clear();
+    notes.push_back("rebuilt the index of " + segment_path(s.base, ".log") + " (" + why + ")");
+  }
+  if (std::string error = scan(segments_.back(), last_segment(), true, sink, notes); !error.empty()) {
+    return error;
+  }
+  out_offset_ = tail().end;
+  return {};
+}
+
+std::string SegmentLog::drop_segments_before(std::uint32_t number) {
+  bool dropped = false;
+  while (first_number_ < number && segments_.size() > 1) {
+    const Segment& s = segments_.front();
+    ::unlink(segment_path(s.base, ".log").c_str());
+    ::unlink(segment_path(s.base, ".idx").c_str());
+    segments_.pop_front();
+    ++first_number_;
+    dropped = true;
+  }
+  return dropped ? write_manifest() : std::string();
+}
+
+std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch,
+                                     std::uint64_t last_batch,
+                                     const std::function<void(StreamId, std::string_view)>& visit) const {
+  const Segment* s = segment(number);
+  if (s == nullptr) return "segment " + std::to_string(number) + " is gone";
+  if (last_batch >= s->written) return "batch at " + std::to_string(last_batch) + " is not written yet";
+  // The last batch's length is in its header: read through that header, then the rest.
+  std::string header;
+  if (const int rc = read_at(s->file->fd(), last_batch, kBatchHeaderBytes, header); rc != 0) {
+    return "cannot read " + s->file->path() + ": " + errno_text(rc);
+  }
+  if (header.size() != kBatchHeaderBytes) return s->file->path() + ": short batch header";
+  const std::uint64_t end = last_batch + kBatchHeaderBytes + get_u32(header.data() + 4);
+  BatchReader reader(s->file->fd(), first_batch, std::min(end, s->written));
+  while (true) {
+    std::string_view body;
+    int error = 0;
+    const auto result = reader.next(body, error);
+    if (result == BatchReader::Result::kEnd) return {};
+    if (result != BatchReader::Result::kBatch) {
+      return s->file->path() + ": damaged batch at offset " + std::to_string(reader.pos());
+    }
+    const bool ok = parse_records(body, [&](const LogRecord& r) {
+      if (r.type == LogRecord::Type::kEntry) visit(r.id, r.payload);
+    });
+    if (!ok) return s->file->path() + ": malformed record at offset " + std::to_string(reader.batch_at());
+  }
+}
+
+}  // namespace runnel::storage

@@ -1,0 +1,336 @@
+// Segment files under the entry store: restarts, rolls, indexes, torn tails and corruption,
+// with real files in a temporary folder.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <runnel/storage/file.hpp>
+#include <runnel/storage/log_entry_store.hpp>
+#include <runnel/storage/segment_log.hpp>
+
+using namespace runnel::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/runnel-segment-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+// Writes what the store appended, as the broker's flush does (synchronously here).
+void flush(LogEntryStore& store) {
+  std::vector<WriteOp> ops;
+  store.log()->take_writes(ops);
+  for (const WriteOp& op : ops) {
+    REQUIRE(write_at(op.file->fd(), op.offset, op.bytes) == 0);
+    store.log()->mark_written(op);
+  }
+}
+
+std::unique_ptr<LogEntryStore> create_store(const std::string& dir, std::uint64_t segment_bytes,
+                                            TailCache* cache = nullptr) {
+  auto log = std::make_unique<SegmentLog>(dir, "key", LogOptions{segment_bytes});
+  REQUIRE(log->create(StreamId::min()) == "");
+  return std::make_unique<LogEntryStore>(std::move(log), cache);
+}
+
+std::unique_ptr<LogEntryStore> open_store(const std::string& dir, std::vector<std::string>& notes,
+                                          std::string& error, TailCache* cache = nullptr) {
+  auto log = std::make_unique<SegmentLog>(dir, "", LogOptions{64 * 1024});
+  auto store = std::make_unique<LogEntryStore>(std::move(log), cache);
+  error = store->open(notes);
+  return store;
+}
+
+std::string value_of(std::uint64_t i) { return "value-" + std::to_string(i * 7919 % 100003); }
+
+void append_n(LogEntryStore& store, std::uint64_t from, std::uint64_t to) {
+  for (std::uint64_t i = from; i < to; ++i) {
+    const std::string v = value_of(i);
+    std::vector<std::string_view> fields{"field", v};
+    store.append(StreamId{i, 0}, fields);
+  }
+}
+
+// Every entry as "<ms>=<value>", in order.
+std::vector<std::string> contents(const LogEntryStore& store, bool reverse = false) {
+  std::vector<std::string> out;
+  store.scan(StreamId::min(), StreamId::max(), reverse, [&](const EntryView& e) {
+    FieldCursor c(e.payload);
+    std::string_view f, v;
+    c.next(f);
+    c.next(v);
+    out.push_back(std::to_string(e.id.ms) + "=" + std::string(v));
+    return true;
+  });
+  return out;
+}
+
+std::vector<std::string> expected(std::uint64_t from, std::uint64_t to) {
+  std::vector<std::string> out;
+  for (std::uint64_t i = from; i < to; ++i) out.push_back(std::to_string(i) + "=" + value_of(i));
+  return out;
+}
+
+std::vector<fs::path> files_with(const std::string& dir, const std::string& ext) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ext) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
+    return parse_stream_id(a.stem().string()) < parse_stream_id(b.stem().string());
+  });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Entries, deletes, trims and metadata survive a reopen", "[storage][log]") {
+  TempDir dir;
+  {
+    auto store = create_store(dir.path, 1 << 20);
+    append_n(*store, 1, 451);  // 5 nodes, the last one half full
+    CHECK(store->erase(StreamId{250, 0}));
+    CHECK(store->erase(StreamId{251, 0}));
+    TrimSpec spec;
+    spec.strategy = TrimSpec::Strategy::kMinId;
+    spec.min_id = StreamId{42, 0};
+    CHECK(store->trim(spec) == 41);
+    store->record_meta(StreamId{900, 5}, 777, StreamId{251, 0});
+    flush(*store);
+  }
+  std::vector<std::string> notes;
+  std::string error;
+  auto store = open_store(dir.path, notes, error);
+  REQUIRE(error == "");
+  CHECK(notes.empty());
+  auto want = expected(42, 451);
+  want.erase(want.begin() + (250 - 42), want.begin() + (252 - 42));
+  CHECK(contents(*store) == want);
+  CHECK(store->size() == want.size());
+  CHECK(store->first_id() == StreamId{42, 0});
+  CHECK(store->log()->meta().last_id == StreamId{900, 5});
+  CHECK(store->log()->meta().entries_added == 777);
+  CHECK(store->log()->meta().max_deleted_id == StreamId{251, 0});
+  // Appends go on after the reopen, into the node that was open.
+  const auto nodes = store->node_count();
+  std::vector<std::string_view> fields{"field", "x"};
+  store->append(StreamId{1000, 0}, fields);
+  CHECK(store->node_count() == nodes);
+}
+
+TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or bad", "[storage][log]") {
+  TempDir dir;
+  {
+    auto store = create_store(dir.path, 8 * 1024);
+    for (std::uint64_t i = 1; i <= 3000; i += 100) {
+      append_n(*store, i, i + 100);
+      flush(*store);
+    }
+    CHECK(store->log()->segment_count() > 5);
+  }
+  const auto logs = files_with(dir.path, ".log");
+  const auto indexes = files_with(dir.path, ".idx");
+  REQUIRE(indexes.size() == logs.size() - 1);
+  {
+    std::vector<std::string> notes;
+    std::string error;
+    auto store = open_store(dir.path, notes, error);
+    REQUIRE(error == "");
+    CHECK(notes.empty());  // every index was good
+    CHECK(contents(*store) == expected(1, 3001));
+    auto reversed = expected(1, 3001);
+    std::reverse(reversed.begin(), reversed.end());
+    CHECK(contents(*store, true) == reversed);
+  }
+  fs::remove(indexes[0]);
+  {
+    std::ofstream(indexes[1], std::ios::binary | std::ios::in | std::ios::out).write("X", 1);
+  }
+  std::vector<std::string> notes;
+  std::string error;
+  auto store = open_store(dir.path, notes, error);
+  REQUIRE(error == "");
+  CHECK(notes.size() == 2);
+  CHECK(contents(*store) == expected(1, 3001));
+  CHECK(fs::exists(indexes[0]));
+}
+
+TEST_CASE("Trimming deletes whole segment files and nothing else", "[storage][log]") {
+  TempDir dir;
+  auto store = create_store(dir.path, 8 * 1024);
+  append_n(*store, 1, 2001);
+  flush(*store);
+  const auto before = files_with(dir.path, ".log").size();
+  TrimSpec spec;
+  spec.strategy = TrimSpec::Strategy::kMaxLen;
+  spec.max_len = 500;
+  spec.approx = true;
+  store->trim(spec);
+  flush(*store);
+  const auto after = files_with(dir.path, ".log").size();
+  CHECK(after < before);
+  const auto left = contents(*store);
+  REQUIRE(!left.empty());
+  CHECK(left.back() == "2000=" + value_of(2000));
+  std::vector<std::string> notes;
+  std::string error;
+  auto reopened = open_store(dir.path, notes, error);
+  REQUIRE(error == "");
+  CHECK(contents(*reopened) == left);
+}
+
+TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole batches", "[storage][log]") {
+  TempDir dir;
+  std::uint64_t whole_batches_end = 0;
+  std::string last_segment;
+  {
+    auto store = create_store(dir.path, 1 << 20);
+    append_n(*store, 1, 11);
+    flush(*store);
+    append_n(*store, 11, 16);  // the last batch: entries 11..15
+    flush(*store);
+  }
+  last_segment = files_with(dir.path, ".log").back().string();
+  std::string full;
+  REQUIRE(read_file(last_segment, full) == 0);
+  // Find where the last batch starts: reopen a copy cut before its end and see what is kept.
+  const auto size = full.size();
+  whole_batches_end = 0;
+  for (std::size_t cut = size; cut-- > SegmentLog::kSegmentHeaderBytes;) {
+    if (std::string_view(full).substr(cut, 4) == std::string_view("RBAT", 4)) {
+      whole_batches_end = cut;
+      break;
+    }
+  }
+  REQUIRE(whole_batches_end > 0);
+  std::size_t cases = 0;
+  for (std::size_t cut = whole_batches_end; cut < size; ++cut) {
+    TempDir copy;
+    fs::copy(dir.path, copy.path, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    const std::string seg = copy.path + "/" + fs::path(last_segment).filename().string();
+    fs::resize_file(seg, cut);
+    std::vector<std::string> notes;
+    std::string error;
+    auto store = open_store(copy.path, notes, error);
+    REQUIRE(error == "");
+    CHECK(contents(*store) == expected(1, 11));
+    CHECK(fs::file_size(seg) == whole_batches_end);
+    CHECK(notes.size() == (cut == whole_batches_end ? 0u : 1u));
+    // Appends continue after the cut, and survive another reopen.
+    append_n(*store, 11, 13);
+    flush(*store);
+    store.reset();
+    auto again = open_store(copy.path, notes, error);
+    REQUIRE(error == "");
+    CHECK(contents(*again) == expected(1, 13));
+    ++cases;
+  }
+  CHECK(cases == size - whole_batches_end);
+}
+
+TEST_CASE("Flipped or zeroed bytes in the last batch end the log there", "[storage][log]") {
+  TempDir dir;
+  {
+    auto store = create_store(dir.path, 1 << 20);
+    append_n(*store, 1, 11);
+    flush(*store);
+    append_n(*store, 11, 16);
+    flush(*store);
+  }
+  const std::string seg = files_with(dir.path, ".log").back().string();
+  std::string full;
+  REQUIRE(read_file(seg, full) == 0);
+  const std::size_t last_batch = full.rfind("RBAT");
+  std::mt19937 rng(7);
+  for (int round = 0; round < 40; ++round) {
+    TempDir copy;
+    fs::copy(dir.path, copy.path, fs::copy_options::recursive);
+    const std::string path = copy.path + "/" + fs::path(seg).filename().string();
+    std::string bytes = full;
+    if (round % 2 == 0) {
+      const std::size_t at = last_batch + rng() % (full.size() - last_batch);
+      bytes[at] = static_cast<char>(bytes[at] ^ (1 + rng() % 255));
+    } else {
+      const std::size_t from = last_batch + rng() % (full.size() - last_batch);
+      std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(from), bytes.end(), '\0');
+    }
+    {
+      std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+    std::vector<std::string> notes;
+    std::string error;
+    auto store = open_store(copy.path, notes, error);
+    REQUIRE(error == "");
+    CHECK(contents(*store) == expected(1, 11));
+    CHECK(notes.size() == 1);
+  }
+}
+
+TEST_CASE("Damage before the last batch is reported, never dropped silently", "[storage][log]") {
+  TempDir dir;
+  {
+    auto store = create_store(dir.path, 1 << 20);
+    for (std::uint64_t i = 1; i <= 30; i += 10) {
+      append_n(*store, i, i + 10);
+      flush(*store);
+    }
+  }
+  const std::string seg = files_with(dir.path, ".log").back().string();
+  std::string full;
+  REQUIRE(read_file(seg, full) == 0);
+  const std::size_t first_batch = full.find("RBAT");
+  const std::size_t second_batch = full.find("RBAT", first_batch + 4);
+  for (std::size_t at = first_batch; at < second_batch; at += 7) {
+    std::string bytes = full;
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x5a);
+    {
+      std::ofstream(seg, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+    std::vector<std::string> notes;
+    std::string error;
+    auto store = open_store(dir.path, notes, error);
+    CHECK(error.find("damaged batch") != std::string::npos);
+    std::string now;
+    REQUIRE(read_file(seg, now) == 0);
+    CHECK(now.size() == full.size());  // nothing was truncated
+  }
+}
+
+TEST_CASE("A small tail cache evicts old nodes and reads them back from the files", "[storage][log]") {
+  TempDir dir;
+  TailCache cache(16 * 1024);
+  auto store = create_store(dir.path, 256 * 1024, &cache);
+  for (std::uint64_t i = 1; i <= 20000; i += 500) {
+    append_n(*store, i, i + 500);
+    flush(*store);
+    cache.evict();
+  }
+  CHECK(cache.used() <= 16 * 1024 + 8 * 1024);  // the budget, plus the open node
+  CHECK(contents(*store) == expected(1, 20001));
+  CHECK(store->erase(StreamId{5, 0}));
+  CHECK(store->erase(StreamId{19999, 0}));
+  auto want = expected(1, 20001);
+  want.erase(want.end() - 2);
+  want.erase(want.begin() + 4);
+  CHECK(contents(*store) == want);
+  flush(*store);
+  std::vector<std::string> notes;
+  std::string error;
+  store.reset();
+  auto reopened = open_store(dir.path, notes, error, &cache);
+  REQUIRE(error == "");
+  CHECK(contents(*reopened) == want);
+}
