@@ -2,6 +2,7 @@
 // with real files in a temporary folder.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <random>
 
 #include <runnel/storage/file.hpp>
+#include <runnel/storage/io_queue.hpp>
 #include <runnel/storage/log_entry_store.hpp>
 #include <runnel/storage/segment_log.hpp>
 
@@ -29,14 +31,41 @@ struct TempDir {
   std::string path;
 };
 
-// Writes what the store appended, as the broker's flush does (synchronously here).
-void flush(LogEntryStore& store) {
-  std::vector<WriteOp> ops;
-  store.log()->take_writes(ops);
-  for (const WriteOp& op : ops) {
-    REQUIRE(write_at(op.file->fd(), op.offset, op.bytes) == 0);
-    store.log()->mark_written(op);
+// The I/O path the current test case runs on: each test case runs once with io_uring and
+// once with the helper thread (GENERATE in use_backend).
+std::unique_ptr<IoQueue> g_queue;
+
+void use_backend(bool uring) {
+  std::string note;
+  g_queue = IoQueue::create(uring, note);
+  REQUIRE(std::string(g_queue->backend()) == (uring ? "io_uring" : "threads"));
+}
+
+// Runs `batch` through the queue and waits (at most 10 s) for its result.
+IoResult run_batch(IoBatch batch, IoBatch* done = nullptr) {
+  g_queue->submit(std::move(batch));
+  for (int i = 0; i < 1000; ++i) {
+    pollfd p{g_queue->event_fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10) >= 0);
+    if (auto finished = g_queue->reap()) {
+      if (done != nullptr) *done = std::move(finished->first);
+      return finished->second;
+    }
   }
+  FAIL("the I/O queue did not finish a batch in 10 s");
+  return {};
+}
+
+// Writes and syncs what the store appended, as the broker's flush does.
+void flush(LogEntryStore& store) {
+  IoBatch batch;
+  store.log()->take_writes(batch.writes);
+  for (const WriteOp& op : batch.writes) {
+    if (batch.syncs.empty() || batch.syncs.back() != op.file) batch.syncs.push_back(op.file);
+  }
+  IoBatch done;
+  REQUIRE(run_batch(std::move(batch), &done).error == 0);
+  for (const WriteOp& op : done.writes) store.log()->mark_written(op);
 }
 
 std::unique_ptr<LogEntryStore> create_store(const std::string& dir, std::uint64_t segment_bytes,
@@ -98,6 +127,7 @@ std::vector<fs::path> files_with(const std::string& dir, const std::string& ext)
 }  // namespace
 
 TEST_CASE("Entries, deletes, trims and metadata survive a reopen", "[storage][log]") {
+  use_backend(GENERATE(true, false));
   TempDir dir;
   {
     auto store = create_store(dir.path, 1 << 20);
@@ -132,6 +162,7 @@ TEST_CASE("Entries, deletes, trims and metadata survive a reopen", "[storage][lo
 }
 
 TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or bad", "[storage][log]") {
+  use_backend(GENERATE(true, false));
   TempDir dir;
   {
     auto store = create_store(dir.path, 8 * 1024);
@@ -169,6 +200,7 @@ TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or 
 }
 
 TEST_CASE("Trimming deletes whole segment files and nothing else", "[storage][log]") {
+  use_backend(GENERATE(true, false));
   TempDir dir;
   auto store = create_store(dir.path, 8 * 1024);
   append_n(*store, 1, 2001);
@@ -193,6 +225,7 @@ TEST_CASE("Trimming deletes whole segment files and nothing else", "[storage][lo
 }
 
 TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole batches", "[storage][log]") {
+  use_backend(GENERATE(true, false));
   TempDir dir;
   std::uint64_t whole_batches_end = 0;
   std::string last_segment;
@@ -242,6 +275,7 @@ TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole bat
 }
 
 TEST_CASE("Flipped or zeroed bytes in the last batch end the log there", "[storage][log]") {
+  use_backend(GENERATE(true, false));
   TempDir dir;
   {
     auto store = create_store(dir.path, 1 << 20);
@@ -280,6 +314,7 @@ TEST_CASE("Flipped or zeroed bytes in the last batch end the log there", "[stora
 }
 
 TEST_CASE("Damage before the last batch is reported, never dropped silently", "[storage][log]") {
+  use_backend(GENERATE(true, false));
   TempDir dir;
   {
     auto store = create_store(dir.path, 1 << 20);
@@ -310,6 +345,7 @@ TEST_CASE("Damage before the last batch is reported, never dropped silently", "[
 }
 
 TEST_CASE("A small tail cache evicts old nodes and reads them back from the files", "[storage][log]") {
+  use_backend(GENERATE(true, false));
   TempDir dir;
   TailCache cache(16 * 1024);
   auto store = create_store(dir.path, 256 * 1024, &cache);
@@ -333,4 +369,27 @@ TEST_CASE("A small tail cache evicts old nodes and reads them back from the file
   auto reopened = open_store(dir.path, notes, error, &cache);
   REQUIRE(error == "");
   CHECK(contents(*reopened) == want);
+}
+
+TEST_CASE("An injected write error fails the batch and leaves the file alone", "[storage][log]") {
+  use_backend(GENERATE(true, false));
+  TempDir dir;
+  const std::string fault = dir.path + "/fault";
+  REQUIRE(::setenv("RUNNEL_TEST_IO_FAULT", fault.c_str(), 1) == 0);
+  auto store = create_store(dir.path + "/s", 1 << 20);
+  append_n(*store, 1, 11);
+  flush(*store);
+  const auto size = fs::file_size(files_with(dir.path + "/s", ".log").back());
+  {
+    std::ofstream(fault) << "ENOSPC";
+  }
+  append_n(*store, 11, 21);
+  IoBatch batch;
+  store->log()->take_writes(batch.writes);
+  const IoResult result = run_batch(std::move(batch));
+  fs::remove(fault);
+  CHECK(result.error == ENOSPC);
+  CHECK_FALSE(result.in_sync);
+  CHECK(result.what.find("No space left on device") != std::string::npos);
+  CHECK(fs::file_size(files_with(dir.path + "/s", ".log").back()) == size);
 }

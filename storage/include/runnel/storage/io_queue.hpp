@@ -1,0 +1,49 @@
+// IoQueue: runs a shard's log writes and fsyncs off its thread, one batch at a time.
+//
+// Two backends do the same work: io_uring (one submission per batch: the writes, then the
+// fdatasyncs, linked so they run in order and a failure cancels the rest), and a helper
+// thread with pwrite/fdatasync, for where io_uring is refused (some container sandboxes) or
+// forced with RUNNEL_IO=threads. Both signal completion on an eventfd, which the shard's
+// event loop watches; reap() then hands the finished batch back on the shard's thread.
+//
+// Lifecycle: one queue per shard; submit() only when no batch is in flight; the destructor
+// waits for a batch in flight. Test hook: when RUNNEL_TEST_IO_FAULT names a file, and that
+// file exists, each write fails with the error its text names (ENOSPC or EIO) instead of
+// reaching the disk.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <runnel/storage/segment_log.hpp>
+
+namespace runnel::storage {
+
+struct IoBatch {
+  std::vector<WriteOp> writes;             // in order
+  std::vector<std::shared_ptr<File>> syncs;  // fdatasync'd after every write succeeded
+};
+
+struct IoResult {
+  int error = 0;      // the first failure's errno, 0 if all went well
+  bool in_sync = false;  // the failure was an fsync's (the page cache state is unknown then)
+  std::string what;   // which file and operation failed
+};
+
+class IoQueue {
+ public:
+  virtual ~IoQueue() = default;
+  // io_uring when `prefer_uring` and the kernel allows it, else the helper thread; `note`
+  // says which, and why.
+  static std::unique_ptr<IoQueue> create(bool prefer_uring, std::string& note);
+
+  [[nodiscard]] virtual const char* backend() const = 0;
+  [[nodiscard]] virtual int event_fd() const = 0;
+  virtual void submit(IoBatch batch) = 0;
+  // Called when event_fd() is readable: the batch in flight and its result once it is done.
+  virtual std::optional<std::pair<IoBatch, IoResult>> reap() = 0;
+};
+
+}  // namespace runnel::storage
