@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "keyspace.hpp"
+#include "persistence.hpp"
 #include "server_state.hpp"
 #include "stream_reply.hpp"
 
@@ -26,6 +27,13 @@ void BlockedReaders::remove(const StreamWaiter* waiter) {
     registrations_ -= before - queue.size();
     if (queue.empty()) by_key_.erase(it);
   }
+}
+
+void BlockedReaders::answer(StreamWaiter& w, std::string reply) {
+  if (durability_ == nullptr || !durability_->replies_wait()) return w.deliver(std::move(reply));
+  durability_->when_durable([deliver = w.deliver, reply = std::move(reply)](bool ok) {
+    deliver(ok ? reply : "-MISCONF Errors writing to the stream log; see the server log\r\n");
+  });
 }
 
 namespace {
@@ -76,7 +84,7 @@ void BlockedReaders::serve(std::string_view key, Stream& stream) {
       write_header(out, key);
       Consumer& consumer = *group->second.consumer(w.consumer, true, wall_now_ms());
       deliver_new(out, stream, group->second, consumer, w.count, w.noack);
-      w.deliver(std::move(reply));
+      answer(w, std::move(reply));
       return false;
     }
     const storage::StreamId after = w.after[key_index];
@@ -86,7 +94,7 @@ void BlockedReaders::serve(std::string_view key, Stream& stream) {
     protocol::ReplyWriter out(reply, w.resp);
     write_header(out, key);
     write_range(out, stream.entries(), *after.next(), storage::StreamId::max(), false, w.count);
-    w.deliver(std::move(reply));
+    answer(w, std::move(reply));
     return false;
   });
 }

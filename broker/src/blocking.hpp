@@ -23,6 +23,7 @@
 namespace runnel {
 
 class Stream;
+class Durability;
 
 // Shared between the blocked connection and the shards it is registered on.
 struct StreamWaiter {
@@ -50,6 +51,8 @@ struct StreamWaiter {
 // Runs on the owning shard only.
 class BlockedReaders {
  public:
+  // Under fsync always, answers go out once the shard's appends are durable.
+  void attach(Durability* durability) { durability_ = durability; }
   void add(const std::string& key, std::size_t key_index, std::shared_ptr<StreamWaiter> waiter);
   // Drops every registration of `waiter` on this shard.
   void remove(const StreamWaiter* waiter);
@@ -63,6 +66,9 @@ class BlockedReaders {
   [[nodiscard]] std::size_t registrations() const { return registrations_; }
 
  private:
+  // Hands `reply` to the waiter, after the disk has what produced it when replies wait.
+  void answer(StreamWaiter& w, std::string reply);
+
   struct Registration {
     std::shared_ptr<StreamWaiter> waiter;
     std::size_t key_index;
@@ -90,6 +96,7 @@ class BlockedReaders {
   }
   std::unordered_map<std::string, std::deque<Registration>> by_key_;
   std::size_t registrations_ = 0;
+  Durability* durability_ = nullptr;
 };
 
 }  // namespace runnel

@@ -141,7 +141,11 @@ void xgroup_create(CommandContext& ctx) {
     if (!parsed) return ctx.reply.error(kInvalidStreamId);
     id = parsed->id;
   }
-  if (stream == nullptr) stream = &ctx.shard->keyspace.find_or_create(ctx.args[2]);
+  if (stream == nullptr) {
+    std::string error;
+    stream = ctx.shard->keyspace.find_or_create(ctx.args[2], error);
+    if (stream == nullptr) return ctx.reply.error("MISCONF " + error);
+  }
   auto [it, created] = stream->groups.try_emplace(std::string(ctx.args[3]));
   if (!created) return ctx.reply.error("BUSYGROUP Consumer Group name already exists");
   it->second.last_delivered = id;

@@ -294,7 +294,10 @@ void xadd(CommandContext& ctx) {
       return ctx.reply.error(
           "ERR The ID specified in XADD is equal or smaller than the target stream top item");
   }
-  Stream& stream = existing ? *existing : ctx.shard->keyspace.find_or_create(args[1]);
+  std::string error;
+  Stream* created = existing ? existing : ctx.shard->keyspace.find_or_create(args[1], error);
+  if (created == nullptr) return ctx.reply.error("MISCONF " + error);
+  Stream& stream = *created;
   stream.entries().append(id, args.subspan(fields_pos));
   stream.last_id = id;
   ++stream.entries_added;

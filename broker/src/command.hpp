@@ -16,6 +16,7 @@
 
 #include "blocking.hpp"
 #include "keyspace.hpp"
+#include "persistence.hpp"
 #include "server_state.hpp"
 
 namespace runnel {
@@ -26,6 +27,15 @@ struct Shard {
   Keyspace keyspace;
   BlockedReaders blocked;
   std::uint64_t commands = 0;  // commands this shard ran
+  ShardStorage* storage = nullptr;    // null: streams live in memory only
+  Durability* durability = nullptr;   // the shard's Flusher, with storage
+
+  // After a write command on `key`: its changes go to disk with the next flush.
+  void wrote(std::string_view key);
+  // Whether the reply to that write must wait for the disk.
+  [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(); }
+  // A damaged stream's error reply text, or "" if `key` is fine.
+  [[nodiscard]] std::string damage_of(std::string_view key);
 };
 
 // A connection's own state, as commands see and change it. Lives on the connection's thread;

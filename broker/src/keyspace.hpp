@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include <runnel/storage/entry_store.hpp>
+#include <runnel/storage/log_entry_store.hpp>
 #include <runnel/storage/stream_id.hpp>
 
 #include "groups.hpp"
@@ -19,13 +19,18 @@ namespace runnel {
 
 using storage::StreamId;
 
+class ShardStorage;
+
 class Stream {
  public:
-  Stream();
+  // In memory only, or over `store` (a stream in the data dir).
+  explicit Stream(std::unique_ptr<storage::LogEntryStore> store = nullptr);
+  ~Stream();
 
   [[nodiscard]] storage::EntryStore& entries() { return *entries_; }
   [[nodiscard]] const storage::EntryStore& entries() const { return *entries_; }
   [[nodiscard]] std::uint64_t length() const { return entries_->size(); }
+  [[nodiscard]] storage::LogEntryStore& store() { return *entries_; }
 
   // Redis's stream metadata: the top ID ever generated, how many entries were ever added,
   // the largest ID XDEL removed, and the first entry's ID as last recorded (0-0 if empty).
@@ -40,8 +45,13 @@ class Stream {
   // Sets first_id from the entries (after deletes and trims).
   void refresh_first_id();
 
+  // Storage bookkeeping (persistence.hpp): listed for the next flush; why the stream's files
+  // could not be loaded (a damaged stream refuses commands).
+  bool listed = false;
+  std::string damage;
+
  private:
-  std::unique_ptr<storage::EntryStore> entries_;
+  std::unique_ptr<storage::LogEntryStore> entries_;
 };
 
 // The order in which SCAN walks a shard: by a 64-bit hash of the key, then the key, so a
@@ -65,11 +75,17 @@ struct KeyOrderLess {
 
 class Keyspace {
  public:
+  // Streams created from now on live in `storage`'s data dir (null: in memory).
+  void attach(ShardStorage* storage) { storage_ = storage; }
   [[nodiscard]] Stream* find(std::string_view key);
-  // Finds the stream or creates an empty one.
-  Stream& find_or_create(std::string_view key);
+  // Finds the stream or creates an empty one; null (and `error` set) when its folder cannot
+  // be made.
+  Stream* find_or_create(std::string_view key, std::string& error);
+  // Adds a stream loaded from the data dir.
+  void insert(std::string_view key, std::unique_ptr<Stream> stream);
+  // Deletes a stream, and its folder.
   bool erase(std::string_view key);
-  void clear() { streams_.clear(); }
+  void clear();
   [[nodiscard]] std::size_t size() const { return streams_.size(); }
 
   // Visits keys whose hash is >= `from_hash`, in hash order, until `visit` returns false.
@@ -97,6 +113,7 @@ class Keyspace {
 
  private:
   std::map<KeyOrder, std::unique_ptr<Stream>, KeyOrderLess> streams_;
+  ShardStorage* storage_ = nullptr;
 };
 
 // The hash that places a key on a shard and in SCAN order.

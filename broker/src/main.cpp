@@ -23,6 +23,16 @@ int main(int argc, char** argv) {
   app.add_option("--loglevel", config.loglevel, "debug, verbose, notice or warning")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "verbose", "notice", "warning"}));
+  app.add_option("--fsync", config.fsync,
+                 "When the stream log is fsync'ed: always (before replying), everysec, no")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"always", "everysec", "no"}));
+  app.add_option("--segment-bytes", config.segment_bytes, "A segment file rolls at this size")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 40));
+  app.add_option("--cache-bytes", config.cache_bytes,
+                 "Memory for the newest entries of all streams (older ones are read from disk)")
+      ->capture_default_str();
   app.add_option("--proto-max-bulk-len", config.proto_max_bulk_len,
                  "Largest bulk string a client may send, in bytes")
       ->capture_default_str()

@@ -31,7 +31,9 @@
 #include <vector>
 
 #include "command.hpp"
+#include "flusher.hpp"
 #include "log.hpp"
+#include "persistence.hpp"
 #include "stream_read.hpp"
 #include "version.hpp"
 
@@ -42,6 +44,27 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// Waits, on `shard`'s thread, until what the shard appended (including the command that just
+// ran) is durable; false if writing it failed.
+awaitable<bool> durable(Shard& shard) {
+  asio::use_awaitable_t<> token;
+  const bool ok = co_await asio::async_initiate<asio::use_awaitable_t<>, void(bool)>(
+      [&shard](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        shard.durability->when_durable([h](bool ok) {
+          auto executor = asio::get_associated_executor(*h);
+          asio::post(executor, [h, ok]() mutable { std::move(*h)(ok); });
+        });
+      },
+      token);
+  co_return ok;
+}
+
+std::string misconf_text(const ServerState& state) {
+  return "MISCONF Errors writing to the stream log: " + state.storage.cause() +
+         ". Commands that may modify the data set are disabled; see the server log.";
+}
 
 constexpr std::size_t kInitialInputBuffer = 16 * 1024;
 constexpr std::size_t kShrinkInputAbove = 1024 * 1024;
@@ -61,8 +84,12 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 }  // namespace
 
+// Declared so that the shard (whose streams use the storage's cache) goes before the
+// storage, and the Flusher before the io_context it waits on.
 struct ShardRuntime {
   asio::io_context io{1};
+  std::unique_ptr<ShardStorage> storage;
+  std::unique_ptr<Flusher> flusher;
   Shard shard;
   std::thread thread;
 };
@@ -87,6 +114,8 @@ struct Server::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
 
   void lock_data_dir();
+  void open_storage();
+  void finish_storage();
   awaitable<void> accept_loop();
   void connection_closed() {
     if (live_connections.fetch_sub(1) == 1) {
@@ -294,7 +323,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     if (session_.close_after_reply) closing_ = true;
+    co_await settle_durability();
     co_return paused;
+  }
+
+  // Under fsync always: holds this batch of replies until the writes among them are on disk.
+  // If the disk refused them, the replies from the first such write on are dropped, the
+  // client gets -MISCONF, and the connection closes: a write is never answered with OK
+  // unless it is durable.
+  awaitable<void> settle_durability() {
+    if (!wait_durable_) co_return;
+    wait_durable_ = false;
+    const bool ok = co_await durable(server_.shards[home_]->shard);
+    if (!ok) {
+      out_.resize(durable_mark_);
+      protocol::ReplyWriter(out_, session_.resp).error(misconf_text(server_.state));
+      closing_ = true;
+    }
+  }
+
+  // After a write command that ran here: its reply may have to wait for the disk.
+  void wrote_here(Shard& shard, std::string_view key, std::size_t reply_start) {
+    shard.wrote(key);
+    if (!wait_durable_ && shard.reply_must_wait()) {
+      wait_durable_ = true;
+      durable_mark_ = reply_start;
+    }
   }
 
   // Runs a command if it can run on this thread, which is the common case: connection
@@ -312,6 +366,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return nullptr;
     }
     session_.info->last_command.store(spec->name.data(), std::memory_order_relaxed);
+    if ((spec->flags & kWrite) && !state.storage.ok()) {
+      reply.error(misconf_text(state));
+      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
     Shard& home = server_.shards[home_]->shard;
     const std::size_t before = out_.size();
     switch (spec->route) {
@@ -321,10 +380,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         break;
       }
       case Route::kKey: {
-        if (owner_of(args[static_cast<std::size_t>(spec->first_key)]) != home_) return spec;
+        const std::string_view key = args[static_cast<std::size_t>(spec->first_key)];
+        if (owner_of(key) != home_) return spec;
+        if (const std::string damage = home.damage_of(key); !damage.empty()) {
+          reply.error(damage);
+          break;
+        }
         CommandContext ctx{args, reply, session_, state, *spec, &home};
         ++home.commands;
         spec->handler(ctx);
+        if (spec->flags & kWrite) wrote_here(home, key, before);
         break;
       }
       case Route::kStreamRead:
@@ -353,12 +418,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // The reply is built on the owner's thread in a scratch buffer and appended here, so
       // out_ is only ever touched by this connection's thread.
       std::string scratch;
-      co_await on_shard(owner_of(args[static_cast<std::size_t>(spec.first_key)]), [&](Shard& shard) {
+      const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
+      const bool ok = co_await on_shard(owner_of(key), [&](Shard& shard) {
         protocol::ReplyWriter reply(scratch, session_.resp);
+        if (const std::string damage = shard.damage_of(key); !damage.empty()) {
+          reply.error(damage);
+          return false;
+        }
         CommandContext ctx{args, reply, session_, state, spec, &shard};
         ++shard.commands;
         spec.handler(ctx);
+        if (!(spec.flags & kWrite)) return false;
+        shard.wrote(key);
+        return shard.reply_must_wait();
       });
+      if (!ok) {
+        scratch.clear();
+        protocol::ReplyWriter(scratch, session_.resp).error(misconf_text(state));
+      }
       out_.append(scratch);
     } else {
       Gather gather;
@@ -376,20 +453,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Runs `part` on `shard` for the keys it owns: here if it is this thread's shard, else there.
+  // A part that returns true wrote, and its reply must wait for the disk: the hop ends once
+  // the shard's flush is durable. Returns false if that flush failed.
   template <typename Part>
-  awaitable<void> on_shard(unsigned shard, Part&& part) {
+  awaitable<bool> on_shard(unsigned shard, Part&& part) {
+    Shard& target = server_.shards[shard]->shard;
+    bool ok = true;
     if (shard == home_) {
-      part(server_.shards[shard]->shard);
-      co_return;
+      ok = co_await run_part(target, part);
+    } else {
+      ok = co_await asio::co_spawn(server_.shards[shard]->io, run_part(target, part), asio::use_awaitable);
     }
-    ShardRuntime& runtime = *server_.shards[shard];
-    co_await asio::co_spawn(
-        runtime.io,
-        [&]() -> awaitable<void> {
-          part(runtime.shard);
-          co_return;
-        },
-        asio::use_awaitable);
+    co_return ok;
+  }
+
+  template <typename Part>
+  static awaitable<bool> run_part(Shard& shard, Part& part) {
+    bool wait = false;
+    if constexpr (std::is_same_v<decltype(part(shard)), bool>) {
+      wait = part(shard);
+    } else {
+      part(shard);
+    }
+    bool ok = true;
+    if (wait) ok = co_await durable(shard);
+    co_return ok;
   }
 
   // XREAD and XREADGROUP: read each key on its owning shard (in shard order, one hop per
@@ -444,9 +532,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const protocol::RespVersion resp = session_.resp;
     for (unsigned s = 0; s < by_shard.size(); ++s) {
       if (by_shard[s].empty()) continue;
-      co_await on_shard(s, [&](Shard& shard) {
+      const bool ok = co_await on_shard(s, [&](Shard& shard) {
         xread::run_on_shard(shard, request, by_shard[s], results, resp, waiter);
+        if (!group_mode) return false;
+        for (const std::size_t i : by_shard[s]) shard.wrote(request.keys[i]);
+        return shard.reply_must_wait();
       });
+      if (!ok) {
+        // The deliveries' group state is not on disk: no entries are handed out.
+        if (waiter) {
+          waiter->try_claim();
+          unregister(waiter, request.registered_shards);
+        }
+        protocol::ReplyWriter(out_, session_.resp).error(misconf_text(server_.state));
+        co_return;
+      }
     }
     if (request.found_elsewhere) {
       // Entries were found; answer with them unless a shard already answered the waiter it
@@ -469,6 +569,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> wait_blocked(const std::shared_ptr<StreamWaiter>& waiter,
                                const xread::Request& request) {
     using namespace asio::experimental::awaitable_operators;
+    co_await settle_durability();
     flush_or_wake_writer();  // replies to earlier pipelined commands go out now
     server_.state.blocked_clients.fetch_add(1, std::memory_order_relaxed);
     if (*request.block_ms > 0) {
@@ -575,6 +676,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t config_version_ = 0;
   bool config_loaded_ = false;
 
+  bool wait_durable_ = false;     // replies from durable_mark_ on wait for the disk
+  std::size_t durable_mark_ = 0;
   std::string in_;  // input; bytes [in_begin_, in_end_) are received and not yet consumed
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
@@ -606,6 +709,66 @@ void Server::Impl::lock_data_dir() {
                                "' is in use by another runnel-server (" + path + " is locked)");
     }
     throw std::runtime_error("cannot lock '" + path + "': " + std::strerror(err));
+  }
+}
+
+// Gives every shard its storage and Flusher, and loads the streams in the data dir (the
+// shards load their own folders in parallel) before any connection is taken.
+void Server::Impl::open_storage() {
+  StorageOptions options;
+  options.dir = initial.dir;
+  if (initial.fsync == "always") {
+    options.fsync = FsyncPolicy::kAlways;
+  } else if (initial.fsync == "everysec") {
+    options.fsync = FsyncPolicy::kEverysec;
+  } else if (initial.fsync == "no") {
+    options.fsync = FsyncPolicy::kNo;
+  } else {
+    throw std::runtime_error("invalid --fsync '" + initial.fsync + "' (always, everysec, no)");
+  }
+  if (initial.segment_bytes < 4096) throw std::runtime_error("--segment-bytes must be at least 4096");
+  options.segment_bytes = initial.segment_bytes;
+  options.cache_bytes = initial.cache_bytes / shards.size();
+  const auto started = std::chrono::steady_clock::now();
+  const auto folders = list_stream_folders(initial.dir, static_cast<unsigned>(shards.size()));
+  std::vector<std::thread> loaders;
+  for (unsigned i = 0; i < shards.size(); ++i) {
+    ShardRuntime& runtime = *shards[i];
+    runtime.storage = std::make_unique<ShardStorage>(options, i);
+    runtime.flusher = std::make_unique<Flusher>(runtime.io, *runtime.storage, state);
+    runtime.shard.storage = runtime.storage.get();
+    runtime.shard.durability = runtime.flusher.get();
+    runtime.shard.blocked.attach(runtime.flusher.get());
+    loaders.emplace_back([&runtime, &list = folders[i]] {
+      runtime.storage->load(runtime.shard.keyspace, list);
+      runtime.shard.keyspace.attach(runtime.storage.get());
+    });
+  }
+  for (auto& t : loaders) t.join();
+  std::size_t streams = 0;
+  for (const auto& list : folders) streams += list.size();
+  for (auto& runtime : shards) runtime->flusher->start();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started).count();
+  log::notice("Loaded " + std::to_string(streams) + " stream(s) from " + initial.dir + " in " +
+              std::to_string(ms) + " ms; fsync " + initial.fsync + ", I/O " +
+              shards[0]->flusher->backend_note());
+}
+
+// Writes and syncs what every shard still holds; the shards' threads must still run.
+void Server::Impl::finish_storage() {
+  std::vector<std::future<void>> done;
+  for (auto& runtime : shards) {
+    auto promise = std::make_shared<std::promise<void>>();
+    done.push_back(promise->get_future());
+    asio::post(runtime->io, [flusher = runtime->flusher.get(), promise] {
+      flusher->finish([promise] { promise->set_value(); });
+    });
+  }
+  for (auto& d : done) {
+    if (d.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      log::warning("A shard did not finish writing to the data dir in 30 s");
+    }
   }
 }
 
@@ -661,6 +824,7 @@ void Server::start() {
     s.guards.push_back(asio::make_work_guard(runtime->io));
     s.shards.push_back(std::move(runtime));
   }
+  s.open_storage();
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(s.initial.bind, ec);
   if (ec) throw std::runtime_error("invalid bind address '" + s.initial.bind + "'");
@@ -729,6 +893,7 @@ void Server::stop() {
     s.drained_cv.wait_for(drained, std::chrono::seconds(5),
                           [&] { return s.live_connections.load() == 0; });
   }
+  s.finish_storage();
   s.guards.clear();
   for (auto& runtime : s.shards) runtime->io.stop();
   for (auto& runtime : s.shards) {

@@ -70,4 +70,21 @@ void ServerStats::reset() {
   protocol_errors = 0;
 }
 
+void StorageHealth::failed(unsigned shard, const std::string& cause) {
+  std::lock_guard lock(mutex_);
+  if (causes_.insert_or_assign(shard, cause).second) failing_.fetch_add(1, std::memory_order_release);
+  last_cause_ = cause;
+  failures_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void StorageHealth::recovered(unsigned shard) {
+  std::lock_guard lock(mutex_);
+  if (causes_.erase(shard) != 0) failing_.fetch_sub(1, std::memory_order_release);
+}
+
+std::string StorageHealth::cause() const {
+  std::lock_guard lock(mutex_);
+  return causes_.empty() ? last_cause_ : causes_.begin()->second;
+}
+
 }  // namespace runnel

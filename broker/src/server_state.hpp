@@ -97,6 +97,24 @@ class LiveConfig {
   std::atomic<std::uint64_t> version_{0};
 };
 
+// Whether the shards can write to the data dir, as their Flushers found. While a shard's
+// writes fail, the server refuses write commands with -MISCONF naming the cause.
+class StorageHealth {
+ public:
+  void failed(unsigned shard, const std::string& cause);
+  void recovered(unsigned shard);
+  [[nodiscard]] bool ok() const { return failing_.load(std::memory_order_acquire) == 0; }
+  [[nodiscard]] std::string cause() const;
+  [[nodiscard]] std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int> failing_{0};
+  std::atomic<std::uint64_t> failures_{0};
+  mutable std::mutex mutex_;
+  std::map<unsigned, std::string> causes_;  // by failing shard
+  std::string last_cause_;
+};
+
 struct ServerState {
   explicit ServerState(const Config& config) : config(config) {}
 
@@ -109,6 +127,7 @@ struct ServerState {
   std::uint16_t port = 0;
   unsigned shard_count = 1;
   std::atomic<std::int64_t> blocked_clients{0};  // connections waiting in XREAD BLOCK
+  StorageHealth storage;
   std::string executable;
   std::string config_file;
   // Set by SHUTDOWN; the server stops once the reply is out.

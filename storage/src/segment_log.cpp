@@ -296,7 +296,7 @@ std::string SegmentLog::roll(StreamId base, std::string index_blob) {
   old.meta_at_end = meta_;
   old.index_blob = std::move(index_blob);
   old.index_pending = true;
-  if (old.written == old.end) (void)write_index(old);
+  index_pending_ = true;
   const std::size_t before = segments_.size();
   std::string error = start_segment(base);
   if (segments_.size() == before) {
@@ -361,7 +361,27 @@ void SegmentLog::seal_batch() {
   batch_records_ = 0;
 }
 
+void SegmentLog::write_pending_indexes() {
+  if (!index_pending_) return;
+  index_pending_ = false;
+  for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
+    Segment& s = segments_[i];
+    if (!s.index_pending) continue;
+    if (s.file->written() < s.end) {
+      index_pending_ = true;  // next time
+      continue;
+    }
+    (void)write_index(s);  // a failure only costs a rebuild at the next start
+    s.index_pending = false;
+    s.index_blob.clear();
+    s.index_blob.shrink_to_fit();
+    s.tombstones.clear();
+    s.tombstones.shrink_to_fit();
+  }
+}
+
 void SegmentLog::take_writes(std::vector<WriteOp>& ops) {
+  write_pending_indexes();
   seal_batch();
   for (WriteOp& op : sealed_) ops.push_back(std::move(op));
   sealed_.clear();
@@ -372,23 +392,9 @@ void SegmentLog::take_writes(std::vector<WriteOp>& ops) {
   }
 }
 
-void SegmentLog::mark_written(const WriteOp& op) {
-  auto* s = const_cast<Segment*>(segment(op.segment));
-  if (s == nullptr || s->file != op.file) return;  // dropped meanwhile
-  s->written = std::max(s->written, op.offset + op.bytes.size());
-  if (s->index_pending && s->written == s->end) {
-    (void)write_index(*s);
-    s->index_pending = false;
-    s->index_blob.clear();
-    s->index_blob.shrink_to_fit();
-    s->tombstones.clear();
-    s->tombstones.shrink_to_fit();
-  }
-}
-
 bool SegmentLog::written(std::uint32_t number, std::uint64_t batch) const {
   const Segment* s = segment(number);
-  return s != nullptr && s->written > batch;
+  return s != nullptr && s->file->written() > batch;
 }
 
 std::uint64_t SegmentLog::bytes() const {
@@ -510,7 +516,8 @@ std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, Recove
     }
     size = good_end;
   }
-  s.end = s.written = size;
+  s.end = size;
+  s.file->note_written(size);
   if (!last) sink.on_segment_end(number);
   return {};
 }
@@ -529,7 +536,8 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
     if (!file) return "cannot open " + path + " (listed in the manifest): " + errno_text(error);
     Segment s;
     s.base = base;
-    s.end = s.written = static_cast<std::uint64_t>(file_size(file->fd()));
+    s.end = static_cast<std::uint64_t>(file_size(file->fd()));
+    file->note_written(s.end);
     s.file = std::move(file);
     segments_.push_back(std::move(s));
   }
@@ -571,7 +579,8 @@ std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_b
                                      const std::function<void(StreamId, std::string_view)>& visit) const {
   const Segment* s = segment(number);
   if (s == nullptr) return "segment " + std::to_string(number) + " is gone";
-  if (last_batch >= s->written) return "batch at " + std::to_string(last_batch) + " is not written yet";
+  const std::uint64_t written = s->file->written();
+  if (last_batch >= written) return "batch at " + std::to_string(last_batch) + " is not written yet";
   // The last batch's length is in its header: read through that header, then the rest.
   std::string header;
   if (const int rc = read_at(s->file->fd(), last_batch, kBatchHeaderBytes, header); rc != 0) {
@@ -579,7 +588,7 @@ std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_b
   }
   if (header.size() != kBatchHeaderBytes) return s->file->path() + ": short batch header";
   const std::uint64_t end = last_batch + kBatchHeaderBytes + get_u32(header.data() + 4);
-  BatchReader reader(s->file->fd(), first_batch, std::min(end, s->written));
+  BatchReader reader(s->file->fd(), first_batch, std::min(end, written));
   while (true) {
     std::string_view body;
     int error = 0;

@@ -164,14 +164,18 @@ std::string escape(const std::string& bytes) {
 }
 
 // What every random test starts with: the seed (RUNNEL_SEED replays one), and redis-server
-// and runnel-server --threads 2 with a connection to each.
+// and runnel-server --threads 2 with a connection to each. Runnel runs with a tiny tail cache
+// and fsync always, so the sequences also evict nodes and read them back from the segment
+// files, and wait for group commits. (Segments keep their default size: a node closes where
+// its segment rolls, which makes '~' trims differ from Redis's there; docs/storage.md.)
 struct RandomRun {
   std::uint64_t seed = [] {
     const char* env = std::getenv("RUNNEL_SEED");
     return env ? std::strtoull(env, nullptr, 10) : std::uint64_t{std::random_device{}()};
   }();
   runnel::test::RedisServer redis_server;
-  runnel::test::RunnelServer runnel_server{{}, 2};
+  runnel::test::RunnelServer runnel_server{
+      {"--fsync", "always", "--cache-bytes", "16384"}, 2};
   Connection redis{"127.0.0.1", redis_server.port, std::chrono::seconds(30)};
   Connection runnel{"127.0.0.1", runnel_server.port, std::chrono::seconds(30)};
 };

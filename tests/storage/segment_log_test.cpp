@@ -65,7 +65,7 @@ void flush(LogEntryStore& store) {
   }
   IoBatch done;
   REQUIRE(run_batch(std::move(batch), &done).error == 0);
-  for (const WriteOp& op : done.writes) store.log()->mark_written(op);
+  for (const WriteOp& op : done.writes) SegmentLog::mark_written(op);
 }
 
 std::unique_ptr<LogEntryStore> create_store(const std::string& dir, std::uint64_t segment_bytes,

@@ -16,6 +16,11 @@ struct Config {
   std::uint32_t maxclients = 10000;
   std::string loglevel = "notice";  // debug, verbose, notice, warning
 
+  // Storage (docs/storage.md). Streams live in <dir>/streams as segment files.
+  std::string fsync = "everysec";  // always, everysec or no (Redis's appendfsync)
+  std::uint64_t segment_bytes = 64ull * 1024 * 1024;  // a segment file rolls at this size
+  std::uint64_t cache_bytes = 128ull * 1024 * 1024;   // tail cache, all streams together
+
   // Protocol limits, checked before allocating.
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
   std::uint64_t proto_max_multibulk_len = 1024 * 1024;

@@ -22,9 +22,15 @@ class File {
   [[nodiscard]] int fd() const { return fd_; }
   [[nodiscard]] const std::string& path() const { return path_; }
 
+  // How many bytes from the start are known written (by the owning shard's I/O completions;
+  // used on that thread only).
+  [[nodiscard]] std::uint64_t written() const { return written_; }
+  void note_written(std::uint64_t end) { written_ = end > written_ ? end : written_; }
+
  private:
   int fd_;
   std::string path_;
+  std::uint64_t written_ = 0;
 };
 
 // Opens `path` read-write (creating it when `create`); null and `error` set on failure.

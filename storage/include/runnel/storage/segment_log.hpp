@@ -145,12 +145,15 @@ class SegmentLog {
   void set_meta(const StreamMeta& meta);
 
   // True when appends wait to be written.
-  [[nodiscard]] bool dirty() const { return !batch_.empty() || !out_.empty() || !sealed_.empty(); }
-  // Seals what was appended and moves it to `ops` (in file order).
+  [[nodiscard]] bool dirty() const {
+    return !batch_.empty() || !out_.empty() || !sealed_.empty() || index_pending_;
+  }
+  // Seals what was appended and moves it to `ops` (in file order). Also writes the index of
+  // a sealed segment once the segment is wholly written.
   void take_writes(std::vector<WriteOp>& ops);
-  // The I/O layer finished `op` (on this thread). Sealed segments get their index once they
-  // are wholly written.
-  void mark_written(const WriteOp& op);
+  // The I/O layer finished `op`: call on the owning thread (it needs no log, as the stream
+  // may be gone by then).
+  static void mark_written(const WriteOp& op) { op.file->note_written(op.offset + op.bytes.size()); }
 
   // Reads the entries of the batches from `first_batch` up to and including the batch at
   // `last_batch` of `segment` (written bytes only). Returns an error text or "".
@@ -176,8 +179,7 @@ class SegmentLog {
   struct Segment {
     StreamId base;
     std::shared_ptr<File> file;
-    std::uint64_t end = 0;      // bytes sealed (written or handed out)
-    std::uint64_t written = 0;  // bytes the I/O layer has written
+    std::uint64_t end = 0;      // bytes sealed (written or handed out); file->written() <= end
     std::uint64_t entries = 0;  // entry records
     std::vector<StreamId> tombstones;  // recorded in this segment, for its index
     StreamMeta meta_at_end;            // for its index, set when it is sealed
@@ -189,6 +191,7 @@ class SegmentLog {
   [[nodiscard]] Segment& tail() { return segments_.back(); }
   [[nodiscard]] const Segment* segment(std::uint32_t number) const;
   void seal_batch();
+  void write_pending_indexes();
   std::string write_manifest();
   std::string start_segment(StreamId base);
   void put_meta_record(const StreamMeta& meta);
@@ -209,6 +212,7 @@ class SegmentLog {
   std::uint64_t out_offset_ = 0;
   std::vector<WriteOp> sealed_;  // sealed bytes of segments rolled away from
   std::vector<StreamId> recovered_tombstones_;
+  bool index_pending_ = false;  // a sealed segment waits for its index
 };
 
 // Parses the records of one batch body; false when a record is malformed.

@@ -1,0 +1,208 @@
+// The shard's group commit (flusher.hpp): batches to the IoQueue, fsync policy, retries.
+#include "flusher.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+
+#include "log.hpp"
+#include "server_state.hpp"
+
+namespace runnel {
+
+namespace asio = boost::asio;
+
+struct Flusher::Impl {
+  explicit Impl(asio::io_context& io) : io(io), event(io), timer(io) {}
+  asio::io_context& io;
+  std::unique_ptr<storage::IoQueue> queue;
+  asio::posix::stream_descriptor event;  // the queue's eventfd
+  asio::steady_timer timer;              // once a second: everysec syncs, retries
+  std::chrono::steady_clock::time_point submitted_at;
+  storage::IoBatch failed;  // a batch that failed, kept for the retry
+};
+
+namespace {
+
+void add_file(std::vector<std::shared_ptr<storage::File>>& files, const std::shared_ptr<storage::File>& f) {
+  if (std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
+}
+
+}  // namespace
+
+Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state)
+    : impl_(std::make_unique<Impl>(io)), storage_(storage), state_(state) {
+  impl_->queue = storage::IoQueue::create(true, backend_note_);
+  const int fd = ::dup(impl_->queue->event_fd());
+  if (fd < 0) throw std::runtime_error("cannot dup the I/O queue's eventfd");
+  impl_->event.assign(fd);
+}
+
+Flusher::~Flusher() = default;
+
+const char* Flusher::backend() const { return impl_->queue->backend(); }
+
+void Flusher::start() {
+  // The completion watch and the timer re-arm themselves until the io_context stops.
+  struct Watch {
+    Flusher* self;
+    void operator()(const boost::system::error_code& ec) const {
+      if (ec) return;
+      self->completed();
+      self->impl_->event.async_wait(asio::posix::stream_descriptor::wait_read, *this);
+    }
+  };
+  impl_->event.async_wait(asio::posix::stream_descriptor::wait_read, Watch{this});
+  struct Tick {
+    Flusher* self;
+    void operator()(const boost::system::error_code& ec) const {
+      if (ec) return;
+      Flusher& f = *self;
+      if (f.failed_ && f.retryable_ && !f.in_flight_) {
+        f.in_flight_ = true;
+        f.impl_->submitted_at = std::chrono::steady_clock::now();
+        f.impl_->queue->submit(std::move(f.impl_->failed));
+        f.impl_->failed = {};
+      } else if (f.storage_.options().fsync == FsyncPolicy::kEverysec && !f.unsynced_.empty()) {
+        f.sync_due_ = true;
+        f.request();
+      }
+      f.impl_->timer.expires_after(std::chrono::seconds(1));
+      f.impl_->timer.async_wait(*this);
+    }
+  };
+  impl_->timer.expires_after(std::chrono::seconds(1));
+  impl_->timer.async_wait(Tick{this});
+}
+
+void Flusher::request() {
+  if (posted_ || in_flight_ || failed_) return;
+  posted_ = true;
+  // Posted, so it runs after the handlers that are ready now: their appends join this batch.
+  asio::post(impl_->io, [this] {
+    posted_ = false;
+    flush();
+  });
+}
+
+bool Flusher::replies_wait() const { return storage_.options().fsync == FsyncPolicy::kAlways; }
+
+bool Flusher::must_wait() const {
+  return storage_.options().fsync == FsyncPolicy::kAlways && (storage_.pending() || failed_);
+}
+
+void Flusher::when_durable(std::function<void(bool ok)> done) {
+  if (failed_) return done(false);
+  // The next batch carries what was appended (or is being appended by the command running
+  // now); a flush that finds nothing to write releases every waiter.
+  waiters_.emplace_back(collected_ + 1, std::move(done));
+  request();
+}
+
+void Flusher::finish(std::function<void()> done) {
+  finish_ = std::move(done);
+  if (failed_) {
+    log::warning("Stopping with writes that could not be made durable: " + state_.storage.cause());
+    auto f = std::move(finish_);
+    finish_ = nullptr;
+    return f();
+  }
+  flush();
+}
+
+void Flusher::flush() {
+  if (in_flight_ || failed_) return;
+  storage::IoBatch batch;
+  storage_.collect(batch.writes);
+  const FsyncPolicy policy = storage_.options().fsync;
+  const bool sync_all = sync_due_ || finish_ != nullptr;
+  sync_due_ = false;
+  if (policy == FsyncPolicy::kAlways || sync_all) {
+    for (const auto& op : batch.writes) add_file(batch.syncs, op.file);
+  }
+  if (sync_all) {
+    for (const auto& f : unsynced_) add_file(batch.syncs, f);
+    unsynced_.clear();
+  }
+  if (batch.writes.empty() && batch.syncs.empty()) {
+    // Nothing in flight and nothing to write: all that was appended is durable.
+    release(collected_ + 1, true);
+    durable_ = collected_;
+    if (finish_) {
+      auto f = std::move(finish_);
+      finish_ = nullptr;
+      f();
+    }
+    return;
+  }
+  ++collected_;
+  in_flight_ = true;
+  impl_->submitted_at = std::chrono::steady_clock::now();
+  impl_->queue->submit(std::move(batch));
+}
+
+void Flusher::completed() {
+  auto done = impl_->queue->reap();
+  if (!done) return;
+  in_flight_ = false;
+  storage::IoBatch& batch = done->first;
+  const storage::IoResult& result = done->second;
+  if (result.error != 0) {
+    impl_->failed = std::move(batch);
+    fail(result.what, !result.in_sync);
+    return;
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - impl_->submitted_at;
+  if (!batch.syncs.empty()) {
+    last_fsync_us_ = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  }
+  storage_.written(batch.writes);
+  if (storage_.options().fsync == FsyncPolicy::kEverysec) {
+    for (const auto& op : batch.writes) {
+      if (std::find(batch.syncs.begin(), batch.syncs.end(), op.file) == batch.syncs.end()) {
+        add_file(unsynced_, op.file);
+      }
+    }
+  }
+  ++flushes_;
+  if (failed_) {
+    failed_ = false;
+    state_.storage.recovered(storage_.shard());
+    log::notice("Writing to the data dir works again; taking writes");
+  }
+  release(collected_, true);
+  if (storage_.pending() || sync_due_ || finish_ || !waiters_.empty()) flush();
+}
+
+void Flusher::fail(const std::string& what, bool retry) {
+  failed_ = true;
+  retryable_ = retry;
+  state_.storage.failed(storage_.shard(), what);
+  log::warning("Writing to the data dir failed (" + what + "); refusing writes " +
+               (retry ? "until a retry succeeds (every second)"
+                      : "until a restart: after a failed fsync the file's state is unknown"));
+  release(collected_, false);
+}
+
+void Flusher::release(std::uint64_t up_to, bool ok) {
+  if (ok) durable_ = std::max(durable_, up_to);
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& [batch, done] : waiters) {
+    if (!ok) {
+      done(false);
+    } else if (batch <= durable_) {
+      done(true);
+    } else {
+      waiters_.emplace_back(batch, std::move(done));
+    }
+  }
+}
+
+}  // namespace runnel

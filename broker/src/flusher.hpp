@@ -1,0 +1,82 @@
+// Flusher: a shard's group commit. Commands append to their streams' logs; once the shard
+// has run the handlers that are ready, the Flusher hands everything appended to the IoQueue
+// as one batch (writes, then fdatasyncs under `--fsync always`). While that batch is in
+// flight, appends gather for the next one. Under `always`, a writer's reply waits for the
+// batch that carries its data (when_durable); under `everysec` a timer adds the fdatasyncs
+// once a second; under `no` the kernel decides.
+//
+// A failed write or fsync is never papered over: writers waiting on it are told (their
+// connections close without an OK), the server turns read-only (-MISCONF, INFO shows the
+// cause), and the failed batch is retried every second. When a retry succeeds the server
+// takes writes again. After a failed fsync the state of the page cache is unknown, so
+// there is no retry: the server stays read-only until it is restarted.
+//
+// Lifecycle: made and started before the shard's thread runs; used on that thread only;
+// finish() before the io_context stops.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "persistence.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace runnel {
+
+struct ServerState;
+
+class Flusher final : public Durability {
+ public:
+  Flusher(boost::asio::io_context& io, ShardStorage& storage, ServerState& state);
+  ~Flusher() override;
+  Flusher(const Flusher&) = delete;
+  Flusher& operator=(const Flusher&) = delete;
+
+  void start();
+  [[nodiscard]] const char* backend() const;
+  [[nodiscard]] const std::string& backend_note() const { return backend_note_; }
+
+  void request() override;
+  [[nodiscard]] bool must_wait() const override;
+  [[nodiscard]] bool replies_wait() const override;
+  void when_durable(std::function<void(bool ok)> done) override;
+
+  // Writes and syncs everything (whatever the policy), then calls `done`.
+  void finish(std::function<void()> done);
+
+  // For INFO: flushes done, and the last and largest fsync time.
+  [[nodiscard]] std::uint64_t flushes() const { return flushes_; }
+  [[nodiscard]] std::uint64_t last_fsync_us() const { return last_fsync_us_; }
+
+ private:
+  struct Impl;
+  void flush();
+  void completed();
+  void fail(const std::string& what, bool retry);
+  void release(std::uint64_t up_to, bool ok);
+
+  std::unique_ptr<Impl> impl_;
+  ShardStorage& storage_;
+  ServerState& state_;
+  std::string backend_note_;
+  bool posted_ = false;
+  bool in_flight_ = false;
+  bool sync_due_ = false;   // everysec: the timer asked for fdatasyncs
+  bool failed_ = false;     // a batch failed; writes wait for the retry
+  bool retryable_ = true;
+  std::uint64_t collected_ = 0;  // batches handed to the queue
+  std::uint64_t durable_ = 0;    // batches done
+  std::uint64_t flushes_ = 0;
+  std::uint64_t last_fsync_us_ = 0;
+  std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> waiters_;
+  std::vector<std::shared_ptr<storage::File>> unsynced_;  // everysec: written since the last sync
+  std::function<void()> finish_;
+};
+
+}  // namespace runnel

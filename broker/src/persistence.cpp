@@ -1,0 +1,170 @@
+// Stream folders in the data dir, and what goes into each flush (persistence.hpp).
+#include "persistence.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include <runnel/storage/file.hpp>
+
+#include "command.hpp"
+#include "keyspace.hpp"
+#include "log.hpp"
+
+namespace runnel {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string streams_dir(const std::string& dir) { return (fs::path(dir) / "streams").string(); }
+
+}  // namespace
+
+std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& dir, unsigned shards) {
+  std::vector<std::vector<StreamFolder>> by_shard(shards);
+  const std::string root = streams_dir(dir);
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) throw std::runtime_error("cannot create " + root + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".trash-", 0) == 0) {
+      fs::remove_all(entry.path(), ec);  // a deletion a crash interrupted
+      continue;
+    }
+    if (!entry.is_directory() || name.empty() || name[0] == '.') continue;
+    std::string key;
+    if (!storage::SegmentLog::read_key(entry.path().string(), key)) {
+      log::warning("Skipping " + entry.path().string() + ": its manifest (meta) is missing or damaged");
+      continue;
+    }
+    by_shard[key_hash(key) % shards].push_back(StreamFolder{std::move(key), entry.path().string()});
+  }
+  if (ec) throw std::runtime_error("cannot list " + root + ": " + ec.message());
+  return by_shard;
+}
+
+ShardStorage::ShardStorage(StorageOptions options, unsigned shard)
+    : options_(std::move(options)), shard_(shard), cache_(options_.cache_bytes) {}
+
+std::string ShardStorage::folder_for(std::string_view key) const {
+  return (fs::path(streams_dir(options_.dir)) / storage::encode_key(key)).string();
+}
+
+void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& folders) {
+  for (const StreamFolder& folder : folders) {
+    auto log = std::make_unique<storage::SegmentLog>(
+        folder.path, folder.key, storage::LogOptions{options_.segment_bytes});
+    auto store = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
+    std::vector<std::string> notes;
+    const std::string error = store->open(notes);
+    for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
+    if (!error.empty()) {
+      log::warning("Stream '" + log::escape_sample(folder.key) + "' is damaged and will not be served: " + error);
+      auto stream = std::make_unique<Stream>();
+      stream->damage = error;
+      keyspace.insert(folder.key, std::move(stream));
+      damaged_folders_[folder.key] = folder.path;
+      ++damaged_;
+      continue;
+    }
+    auto stream = std::make_unique<Stream>(std::move(store));
+    const storage::StreamMeta& meta = stream->store().log()->meta();
+    stream->last_id = meta.last_id;
+    stream->entries_added = meta.entries_added;
+    stream->max_deleted_id = meta.max_deleted_id;
+    stream->refresh_first_id();
+    keyspace.insert(folder.key, std::move(stream));
+  }
+  cache_.evict();
+}
+
+std::unique_ptr<storage::LogEntryStore> ShardStorage::create_store(std::string_view key, std::string& error) {
+  const std::string path = folder_for(key);
+  std::error_code ec;
+  if (fs::exists(path, ec)) delete_folder(path);  // left by a deletion that could not finish
+  auto log = std::make_unique<storage::SegmentLog>(path, std::string(key),
+                                                   storage::LogOptions{options_.segment_bytes});
+  error = log->create(storage::StreamId::min());
+  if (error.empty() && options_.fsync != FsyncPolicy::kNo) {
+    if (const int rc = storage::sync_directory(streams_dir(options_.dir)); rc != 0) {
+      error = "cannot sync " + streams_dir(options_.dir) + ": " + std::strerror(rc);
+    }
+  }
+  if (!error.empty()) {
+    log::warning("Cannot create the folder of stream '" + log::escape_sample(key) + "': " + error);
+    fs::remove_all(path, ec);
+    return nullptr;
+  }
+  return std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
+}
+
+void ShardStorage::remove(std::string_view key, Stream& stream) {
+  if (stream.listed) {
+    dirty_.erase(std::find(dirty_.begin(), dirty_.end(), &stream));
+    stream.listed = false;
+  }
+  if (!stream.damage.empty()) {
+    auto it = damaged_folders_.find(std::string(key));
+    if (it != damaged_folders_.end()) {
+      delete_folder(it->second);
+      damaged_folders_.erase(it);
+      --damaged_;
+    }
+    return;
+  }
+  if (const storage::SegmentLog* log = stream.store().log()) delete_folder(log->dir());
+}
+
+void ShardStorage::delete_folder(const std::string& path) {
+  // Renamed first, so a crash mid-way never leaves half a stream under its key.
+  const std::string trash =
+      streams_dir(options_.dir) + "/.trash-" + std::to_string(shard_) + "-" + std::to_string(trash_counter_++);
+  std::error_code ec;
+  fs::rename(path, trash, ec);
+  if (ec) {
+    log::warning("Cannot delete the folder " + path + ": " + ec.message());
+    return;
+  }
+  if (options_.fsync != FsyncPolicy::kNo) (void)storage::sync_directory(streams_dir(options_.dir));
+  fs::remove_all(trash, ec);
+}
+
+void ShardStorage::touched(Stream& stream) {
+  storage::LogEntryStore& store = stream.store();
+  if (store.log() == nullptr) return;
+  store.record_meta(stream.last_id, stream.entries_added, stream.max_deleted_id);
+  if (!stream.listed && store.log()->dirty()) {
+    stream.listed = true;
+    dirty_.push_back(&stream);
+  }
+}
+
+void ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
+  for (Stream* stream : dirty_) {
+    stream->store().log()->take_writes(writes);
+    stream->listed = false;
+  }
+  dirty_.clear();
+}
+
+void ShardStorage::written(const std::vector<storage::WriteOp>& writes) {
+  for (const storage::WriteOp& op : writes) storage::SegmentLog::mark_written(op);
+  cache_.evict();
+}
+
+void Shard::wrote(std::string_view key) {
+  if (storage == nullptr) return;
+  if (Stream* stream = keyspace.find(key)) storage->touched(*stream);
+  if (storage->pending()) durability->request();
+}
+
+std::string Shard::damage_of(std::string_view key) {
+  if (storage == nullptr || storage->damaged() == 0) return {};
+  const Stream* stream = keyspace.find(key);
+  if (stream == nullptr || stream->damage.empty()) return {};
+  return "DAMAGED the stream's files could not be loaded (" + stream->damage +
+         "); DEL the key to drop it";
+}
+
+}  // namespace runnel

@@ -1,0 +1,103 @@
+// ShardStorage: one shard's part of the data dir. It creates, opens and deletes the folders
+// of the streams the shard owns, and gathers what their logs appended for the next flush.
+// The flush itself (I/O submission, fsync policy, replies waiting for durability) is the
+// Flusher's (flusher.hpp); this file has no Asio.
+//
+//   <dir>/streams/<encoded key>/   one folder per stream: segment_log.hpp, group_journal.hpp
+//   <dir>/streams/.trash-*         folders being deleted (removed again at start-up)
+//
+// Runs on its shard's thread only, except load_folders(), which runs before the shards start.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <runnel/storage/io_queue.hpp>
+#include <runnel/storage/log_entry_store.hpp>
+
+namespace runnel {
+
+class Keyspace;
+class Stream;
+
+enum class FsyncPolicy { kAlways, kEverysec, kNo };
+
+struct StorageOptions {
+  std::string dir;  // the data dir; streams live in <dir>/streams
+  FsyncPolicy fsync = FsyncPolicy::kEverysec;
+  std::uint64_t segment_bytes = 64ull * 1024 * 1024;
+  std::uint64_t cache_bytes = 64ull * 1024 * 1024;  // this shard's share
+};
+
+// What a shard finds in the data dir at start-up: the stream folders it owns.
+struct StreamFolder {
+  std::string key;
+  std::string path;
+};
+// Lists <dir>/streams, reading each folder's key from its manifest, and sorts the folders
+// by owning shard. Clears out .trash-* folders left by a crash. Folders with an unreadable
+// manifest are logged and skipped (left on disk).
+std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& dir, unsigned shards);
+
+// What a write may have to wait for: the shard's Flusher (flusher.hpp).
+class Durability {
+ public:
+  virtual ~Durability() = default;
+  // Something was appended: flush once the shard has run its ready handlers.
+  virtual void request() = 0;
+  // Whether a reply to a write must wait for the disk (fsync always, and data is pending).
+  [[nodiscard]] virtual bool must_wait() const = 0;
+  // Whether replies to writes wait for the disk at all (fsync always).
+  [[nodiscard]] virtual bool replies_wait() const = 0;
+  // Calls `done(true)` once everything appended so far, and whatever the command running
+  // now appends, is durable; `done(false)` if the write failed. Runs `done` on the shard's
+  // thread, maybe at once.
+  virtual void when_durable(std::function<void(bool ok)> done) = 0;
+};
+
+class ShardStorage {
+ public:
+  ShardStorage(StorageOptions options, unsigned shard);
+
+  [[nodiscard]] const StorageOptions& options() const { return options_; }
+  [[nodiscard]] unsigned shard() const { return shard_; }
+  [[nodiscard]] storage::TailCache& cache() { return cache_; }
+
+  // Opens the streams in `folders` into `keyspace`. A stream whose files are damaged is
+  // loaded as damaged (refused to commands, kept on disk). Logs what it repaired.
+  void load(Keyspace& keyspace, const std::vector<StreamFolder>& folders);
+  // A new stream's store, in a new folder; null if the folder could not be made (logged).
+  std::unique_ptr<storage::LogEntryStore> create_store(std::string_view key, std::string& error);
+  // The stream `key` goes: its folder is deleted, and any write it had pending is dropped.
+  void remove(std::string_view key, Stream& stream);
+
+  // After a write command on `stream`: records its metadata and lists it for the next flush.
+  void touched(Stream& stream);
+  [[nodiscard]] bool pending() const { return !dirty_.empty(); }
+  // Moves the listed streams' appended bytes into `writes`, in order.
+  void collect(std::vector<storage::WriteOp>& writes);
+  // The writes of a flush are done: they count as written, and the cache may evict.
+  void written(const std::vector<storage::WriteOp>& writes);
+
+  // Streams damaged on disk, loaded as such.
+  [[nodiscard]] std::size_t damaged() const { return damaged_; }
+
+ private:
+  [[nodiscard]] std::string folder_for(std::string_view key) const;
+  void delete_folder(const std::string& path);
+
+  StorageOptions options_;
+  unsigned shard_;
+  storage::TailCache cache_;
+  std::vector<Stream*> dirty_;
+  std::size_t damaged_ = 0;
+  std::unordered_map<std::string, std::string> damaged_folders_;  // key -> folder
+  std::uint64_t trash_counter_ = 0;
+};
+
+}  // namespace runnel
