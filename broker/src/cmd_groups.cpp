@@ -113,6 +113,7 @@ std::size_t deliver_history(protocol::ReplyWriter& reply, Stream& stream, Consum
       PendingEntry& p = group.pel.at(*it);
       p.delivery_time_ms = now;
       ++p.delivery_count;
+      group.touch_pending(*it);
     } else {
       // Deleted since delivery: Redis reports the ID with no fields.
       out.array(2);
@@ -146,10 +147,11 @@ void xgroup_create(CommandContext& ctx) {
     stream = ctx.shard->keyspace.find_or_create(ctx.args[2], error);
     if (stream == nullptr) return ctx.reply.error("MISCONF " + error);
   }
-  auto [it, created] = stream->groups.try_emplace(std::string(ctx.args[3]));
-  if (!created) return ctx.reply.error("BUSYGROUP Consumer Group name already exists");
-  it->second.last_delivered = id;
-  it->second.entries_read = options.entries_read;
+  ConsumerGroup* group = stream->create_group(ctx.args[3]);
+  if (group == nullptr) return ctx.reply.error("BUSYGROUP Consumer Group name already exists");
+  group->last_delivered = id;
+  group->entries_read = options.entries_read;
+  group->touch();
   ctx.reply.ok();
 }
 
@@ -170,6 +172,7 @@ void xgroup_setid(CommandContext& ctx) {
   }
   group->last_delivered = id;
   group->entries_read = options.entries_read;
+  group->touch();
   ctx.reply.ok();
 }
 
@@ -178,7 +181,7 @@ void xgroup_destroy(CommandContext& ctx) {
   Stream* stream = group_target(ctx, false, &group);
   if (stream == nullptr) return;
   if (group == nullptr) return ctx.reply.integer(0);
-  stream->groups.erase(stream->groups.find(ctx.args[3]));
+  stream->destroy_group(ctx.args[3]);
   ctx.reply.integer(1);
   ctx.shard->blocked.serve(ctx.args[2], *stream);  // its blocked readers get -NOGROUP
 }
@@ -348,6 +351,7 @@ void claim(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it, 
   } else if (!justid) {
     ++p.delivery_count;
   }
+  group.touch_pending(it->first);
   if (justid) {
     write_stream_id(out, it->first);
   } else {
@@ -360,6 +364,7 @@ void claim(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it, 
 
 void drop_pending(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it) {
   if (it->second.owner != nullptr) it->second.owner->pending.erase(it->first);
+  group.touch_pending(it->first);
   group.pel.erase(it);
 }
 
@@ -417,7 +422,10 @@ void xclaim(CommandContext& ctx) {
       return ctx.reply.error("ERR Unrecognized XCLAIM option '" + std::string(opt) + "'");
     }
   }
-  if (last_id > group->last_delivered) group->last_delivered = last_id;
+  if (last_id > group->last_delivered) {
+    group->last_delivered = last_id;
+    group->touch();
+  }
   // A time in the future or before 1970 is taken as now, as Redis does.
   if (delivery_time < 0 || delivery_time > now) delivery_time = now;
   std::string body;

@@ -118,7 +118,11 @@ void Flusher::finish(std::function<void()> done) {
 void Flusher::flush() {
   if (in_flight_ || failed_) return;
   storage::IoBatch batch;
-  storage_.collect(batch.writes);
+  if (std::string error = storage_.collect(batch.writes); !error.empty()) {
+    impl_->failed = std::move(batch);  // retried with what the next flush collects
+    fail(error, true);
+    return;
+  }
   const FsyncPolicy policy = storage_.options().fsync;
   const bool sync_all = sync_due_ || finish_ != nullptr;
   sync_due_ = false;

@@ -15,6 +15,7 @@ Consumer* ConsumerGroup::consumer(std::string_view name, bool create, std::int64
     if (created) *created = true;
   }
   it->second.seen_time_ms = now_ms;
+  touch_consumer(name);
   return &it->second;
 }
 
@@ -22,7 +23,11 @@ std::uint64_t ConsumerGroup::delete_consumer(std::string_view name) {
   auto it = consumers.find(name);
   if (it == consumers.end()) return 0;
   const std::uint64_t pending = it->second.pending.size();
-  for (const StreamId id : it->second.pending) pel.erase(id);
+  for (const StreamId id : it->second.pending) {
+    pel.erase(id);
+    touch_pending(id);
+  }
+  touch_consumer(name);
   consumers.erase(it);
   return pending;
 }
@@ -34,6 +39,7 @@ void ConsumerGroup::add_pending(StreamId id, Consumer& to, std::int64_t now_ms) 
     it->second = PendingEntry{&to, now_ms, 1};
   }
   to.pending.insert(id);
+  touch_pending(id);
 }
 
 bool ConsumerGroup::ack(StreamId id) {
@@ -41,6 +47,7 @@ bool ConsumerGroup::ack(StreamId id) {
   if (it == pel.end()) return false;
   it->second.owner->pending.erase(id);
   pel.erase(it);
+  touch_pending(id);
   return true;
 }
 
@@ -73,6 +80,7 @@ void advance_group(const Stream& s, ConsumerGroup& g, StreamId id) {
     g.entries_read = estimate_entries_read(s, id);
   }
   g.last_delivered = id;
+  g.touch();
 }
 
 void write_entries_read_and_lag(protocol::ReplyWriter& reply, const Stream& s,
@@ -101,6 +109,141 @@ std::optional<std::int64_t> group_lag(const Stream& s, const ConsumerGroup& g) {
   const std::int64_t read = estimate_entries_read(s, g.last_delivered);
   if (read == kEntriesReadUnknown) return std::nullopt;
   return added - read;
+}
+
+// --- the group journal -----------------------------------------------------------------------
+
+namespace {
+
+using storage::GroupRecord;
+
+GroupRecord group_set(std::string_view name, const ConsumerGroup& g) {
+  GroupRecord r;
+  r.type = GroupRecord::Type::kGroupSet;
+  r.group = name;
+  r.id = g.last_delivered;
+  r.entries_read = g.entries_read;
+  return r;
+}
+
+GroupRecord consumer_set(std::string_view group, const Consumer& c) {
+  GroupRecord r;
+  r.type = GroupRecord::Type::kConsumerSet;
+  r.group = group;
+  r.consumer = c.name;
+  r.time_ms = c.seen_time_ms;
+  return r;
+}
+
+GroupRecord pending_set(std::string_view group, StreamId id, const PendingEntry& p) {
+  GroupRecord r;
+  r.type = GroupRecord::Type::kPendingSet;
+  r.group = group;
+  r.id = id;
+  r.consumer = p.owner != nullptr ? std::string_view(p.owner->name) : std::string_view();
+  r.time_ms = p.delivery_time_ms;
+  r.count = p.delivery_count;
+  return r;
+}
+
+}  // namespace
+
+void journal_group_changes(Stream& stream, storage::GroupJournal& journal) {
+  GroupChanges& changes = *stream.group_changes;
+  // Deletions of whole groups first: a group destroyed and created again starts empty.
+  for (const std::string& name : changes.destroyed) {
+    GroupRecord r;
+    r.type = GroupRecord::Type::kGroupDelete;
+    r.group = name;
+    journal.append(r);
+  }
+  for (const std::string& name : changes.groups) {
+    auto it = stream.groups.find(name);
+    if (it != stream.groups.end()) {
+      journal.append(group_set(name, it->second));
+    } else if (!changes.destroyed.contains(name)) {
+      GroupRecord r;
+      r.type = GroupRecord::Type::kGroupDelete;
+      r.group = name;
+      journal.append(r);
+    }
+  }
+  // Consumers before the pending entries that name them as owners.
+  for (const auto& [group, consumer] : changes.consumers) {
+    auto g = stream.groups.find(group);
+    if (g == stream.groups.end()) continue;  // the group's deletion covers its consumers
+    auto c = g->second.consumers.find(consumer);
+    if (c != g->second.consumers.end()) {
+      journal.append(consumer_set(group, c->second));
+    } else {
+      GroupRecord r;
+      r.type = GroupRecord::Type::kConsumerDelete;
+      r.group = group;
+      r.consumer = consumer;
+      journal.append(r);
+    }
+  }
+  for (const auto& [group, id] : changes.pending) {
+    auto g = stream.groups.find(group);
+    if (g == stream.groups.end()) continue;
+    auto p = g->second.pel.find(id);
+    if (p != g->second.pel.end()) {
+      journal.append(pending_set(group, id, p->second));
+    } else {
+      GroupRecord r;
+      r.type = GroupRecord::Type::kPendingDelete;
+      r.group = group;
+      r.id = id;
+      journal.append(r);
+    }
+  }
+  changes = GroupChanges{};
+}
+
+void emit_group_state(const Stream& stream, const storage::GroupRecordVisitor& emit) {
+  for (const auto& [name, group] : stream.groups) {
+    emit(group_set(name, group));
+    for (const auto& [cname, consumer] : group.consumers) emit(consumer_set(name, consumer));
+    for (const auto& [id, entry] : group.pel) emit(pending_set(name, id, entry));
+  }
+}
+
+void apply_group_record(Stream& stream, const storage::GroupRecord& r) {
+  using Type = GroupRecord::Type;
+  if (r.type == Type::kGroupSet) {
+    ConsumerGroup* group = stream.create_group(r.group);
+    if (group == nullptr) group = &stream.groups.find(r.group)->second;
+    group->last_delivered = r.id;
+    group->entries_read = r.entries_read;
+    return;
+  }
+  auto g = stream.groups.find(r.group);
+  if (g == stream.groups.end()) return;
+  ConsumerGroup& group = g->second;
+  switch (r.type) {
+    case Type::kGroupSet:
+      break;
+    case Type::kGroupDelete:
+      stream.groups.erase(g);
+      break;
+    case Type::kConsumerSet:
+      group.consumer(r.consumer, true, r.time_ms);
+      break;
+    case Type::kConsumerDelete:
+      group.delete_consumer(r.consumer);
+      break;
+    case Type::kPendingSet: {
+      auto owner = group.consumers.find(r.consumer);
+      if (owner == group.consumers.end()) break;  // never written so: consumers come first
+      group.add_pending(r.id, owner->second, r.time_ms);
+      PendingEntry& p = group.pel.at(r.id);
+      p.delivery_count = r.count;
+      break;
+    }
+    case Type::kPendingDelete:
+      group.ack(r.id);
+      break;
+  }
 }
 
 }  // namespace runnel

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include <runnel/protocol/reply_writer.hpp>
+#include <runnel/storage/group_journal.hpp>
 #include <runnel/storage/stream_id.hpp>
 
 namespace runnel {
@@ -41,11 +42,38 @@ struct Consumer {
   std::set<StreamId> pending;
 };
 
+// What changed in a stream's groups since its last flush, by name (a group or consumer may
+// be gone by then): the group journal records the new state of each (persistence.cpp).
+struct GroupChanges {
+  std::set<std::string, std::less<>> destroyed;
+  std::set<std::string, std::less<>> groups;
+  std::set<std::pair<std::string, std::string>> consumers;
+  std::set<std::pair<std::string, StreamId>> pending;
+  [[nodiscard]] bool empty() const {
+    return destroyed.empty() && groups.empty() && consumers.empty() && pending.empty();
+  }
+};
+
 struct ConsumerGroup {
   StreamId last_delivered;
   std::int64_t entries_read = kEntriesReadUnknown;
   std::map<StreamId, PendingEntry> pel;
   std::map<std::string, Consumer, std::less<>> consumers;
+
+  // Where this group notes its changes when the stream is persisted (else null), and its
+  // name (the key of its entry in Stream::groups).
+  GroupChanges* changes = nullptr;
+  const std::string* name = nullptr;
+  // Notes that last_delivered or entries_read changed.
+  void touch() {
+    if (changes) changes->groups.emplace(*name);
+  }
+  void touch_consumer(std::string_view consumer) {
+    if (changes) changes->consumers.emplace(*name, std::string(consumer));
+  }
+  void touch_pending(StreamId id) {
+    if (changes) changes->pending.emplace(*name, id);
+  }
 
   // Finds a consumer, creating it (seen now) when `create` is set; refreshes its seen time.
   Consumer* consumer(std::string_view name, bool create, std::int64_t now_ms, bool* created = nullptr);
@@ -73,6 +101,14 @@ std::optional<std::int64_t> group_lag(const Stream& s, const ConsumerGroup& g);
 // GROUPS and XINFO STREAM FULL show them.
 void write_entries_read_and_lag(protocol::ReplyWriter& reply, const Stream& s,
                                 const ConsumerGroup& g);
+
+// The group journal's side of groups (group_journal.hpp has the records):
+// Appends the new state of what `stream.group_changes` lists to `journal`, and clears it.
+void journal_group_changes(Stream& stream, storage::GroupJournal& journal);
+// Every record of the whole group state (a snapshot).
+void emit_group_state(const Stream& stream, const storage::GroupRecordVisitor& emit);
+// Applies one record read back from a snapshot or journal.
+void apply_group_record(Stream& stream, const storage::GroupRecord& record);
 
 // XREADGROUP's deliveries (cmd_groups.cpp), each writing an array of entries:
 // New entries after the group's last-delivered ID, at most `count` (0: all), added to the

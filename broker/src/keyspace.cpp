@@ -14,6 +14,23 @@ Stream::Stream(std::unique_ptr<storage::LogEntryStore> store)
 
 Stream::~Stream() = default;
 
+ConsumerGroup* Stream::create_group(std::string_view name) {
+  auto [it, created] = groups.try_emplace(std::string(name));
+  if (!created) return nullptr;
+  ConsumerGroup& group = it->second;
+  group.changes = group_changes.get();
+  group.name = &it->first;
+  group.touch();
+  return &group;
+}
+
+void Stream::destroy_group(std::string_view name) {
+  auto it = groups.find(name);
+  if (it == groups.end()) return;
+  if (group_changes) group_changes->destroyed.emplace(name);
+  groups.erase(it);
+}
+
 void Stream::refresh_first_id() { first_id = entries_->first_id().value_or(StreamId::min()); }
 
 Stream* Keyspace::find(std::string_view key) {
@@ -32,6 +49,7 @@ Stream* Keyspace::find_or_create(std::string_view key, std::string& error) {
     }
     it = streams_.emplace_hint(it, KeyOrder{ref.hash, std::string(key)},
                                std::make_unique<Stream>(std::move(store)));
+    if (storage_ != nullptr) storage_->persist_groups(*it->second);
   }
   return it->second.get();
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <runnel/storage/group_journal.hpp>
 #include <runnel/storage/log_entry_store.hpp>
 #include <runnel/storage/stream_id.hpp>
 
@@ -41,6 +42,13 @@ class Stream {
 
   // Consumer groups by name (byte order, as Redis lists them).
   std::map<std::string, ConsumerGroup, std::less<>> groups;
+  // A new group (null if `name` exists), noting its changes when the stream is persisted.
+  ConsumerGroup* create_group(std::string_view name);
+  void destroy_group(std::string_view name);
+  // Set when the stream lives in the data dir: what changed in the groups since the last
+  // flush, and the journal that makes them durable.
+  std::unique_ptr<GroupChanges> group_changes;
+  std::unique_ptr<storage::GroupJournal> journal;
 
   // Sets first_id from the entries (after deletes and trims).
   void refresh_first_id();

@@ -74,6 +74,23 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
     stream->entries_added = meta.entries_added;
     stream->max_deleted_id = meta.max_deleted_id;
     stream->refresh_first_id();
+    stream->journal = std::make_unique<storage::GroupJournal>(folder.path);
+    notes.clear();
+    const std::string journal_error =
+        stream->journal->open([&](const storage::GroupRecord& r) { apply_group_record(*stream, r); }, notes);
+    for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
+    if (!journal_error.empty()) {
+      log::warning("Stream '" + log::escape_sample(folder.key) + "' is damaged and will not be served: " +
+                   journal_error);
+      auto damaged = std::make_unique<Stream>();
+      damaged->damage = journal_error;
+      keyspace.insert(folder.key, std::move(damaged));
+      damaged_folders_[folder.key] = folder.path;
+      ++damaged_;
+      continue;
+    }
+    stream->group_changes = std::make_unique<GroupChanges>();
+    for (auto& [name, group] : stream->groups) group.changes = stream->group_changes.get();
     keyspace.insert(folder.key, std::move(stream));
   }
   cache_.evict();
@@ -97,6 +114,12 @@ std::unique_ptr<storage::LogEntryStore> ShardStorage::create_store(std::string_v
     return nullptr;
   }
   return std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
+}
+
+void ShardStorage::persist_groups(Stream& stream) {
+  if (stream.group_changes) return;
+  stream.group_changes = std::make_unique<GroupChanges>();
+  stream.journal = std::make_unique<storage::GroupJournal>(stream.store().log()->dir());
 }
 
 void ShardStorage::remove(std::string_view key, Stream& stream) {
@@ -134,18 +157,37 @@ void ShardStorage::touched(Stream& stream) {
   storage::LogEntryStore& store = stream.store();
   if (store.log() == nullptr) return;
   store.record_meta(stream.last_id, stream.entries_added, stream.max_deleted_id);
-  if (!stream.listed && store.log()->dirty()) {
+  if (stream.group_changes && !stream.group_changes->empty()) {
+    journal_group_changes(stream, *stream.journal);
+  }
+  if (!stream.listed && (store.log()->dirty() || (stream.journal && stream.journal->dirty()))) {
     stream.listed = true;
     dirty_.push_back(&stream);
   }
 }
 
-void ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
+std::string ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
+  std::string failure;
+  std::vector<Stream*> again;  // streams whose journal could not be written: next flush
   for (Stream* stream : dirty_) {
-    stream->store().log()->take_writes(writes);
     stream->listed = false;
+    // The entries go before the group records that may name them.
+    stream->store().log()->take_writes(writes);
+    if (!stream->journal) continue;
+    if (stream->journal->should_fold()) {
+      const std::string error = stream->journal->fold(
+          [&](const storage::GroupRecordVisitor& emit) { emit_group_state(*stream, emit); });
+      if (error.empty()) continue;
+      log::warning("Cannot fold the group journal (it keeps growing): " + error);
+    }
+    if (std::string error = stream->journal->take_writes(writes); !error.empty()) {
+      failure = error;
+      stream->listed = true;
+      again.push_back(stream);
+    }
   }
-  dirty_.clear();
+  dirty_.swap(again);
+  return failure;
 }
 
 void ShardStorage::written(const std::vector<storage::WriteOp>& writes) {

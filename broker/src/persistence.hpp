@@ -76,11 +76,14 @@ class ShardStorage {
   // The stream `key` goes: its folder is deleted, and any write it had pending is dropped.
   void remove(std::string_view key, Stream& stream);
 
+  // Gives a stream created here its group journal (the stream has a folder).
+  void persist_groups(Stream& stream);
   // After a write command on `stream`: records its metadata and lists it for the next flush.
   void touched(Stream& stream);
   [[nodiscard]] bool pending() const { return !dirty_.empty(); }
-  // Moves the listed streams' appended bytes into `writes`, in order.
-  void collect(std::vector<storage::WriteOp>& writes);
+  // Moves the listed streams' appended bytes into `writes`, in order. Returns an error text
+  // if a group journal could not be written (its stream stays listed), else "".
+  std::string collect(std::vector<storage::WriteOp>& writes);
   // The writes of a flush are done: they count as written, and the cache may evict.
   void written(const std::vector<storage::WriteOp>& writes);
 

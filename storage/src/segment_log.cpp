@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "batch.hpp"
 #include "varint.hpp"
 
 namespace runnel::storage {
@@ -17,15 +18,8 @@ constexpr std::string_view kSegmentMagic = "RUNNELSG";
 constexpr std::string_view kIndexMagic = "RUNNELIX";
 constexpr std::string_view kManifestMagic = "RUNNELMF";
 constexpr std::uint32_t kFormatVersion = 1;
-constexpr std::uint32_t kBatchMagic = 0x54414252;  // "RBAT" little-endian
-// A batch body longer than this is taken as damage, never allocated.
-constexpr std::uint32_t kMaxBatchBody = 1u << 30;
 
 std::string errno_text(int error) { return std::strerror(error); }
-
-std::uint64_t batch_seed(std::uint32_t len, std::uint32_t count) {
-  return static_cast<std::uint64_t>(len) | (static_cast<std::uint64_t>(count) << 32);
-}
 
 void put_id(std::string& out, StreamId id) {
   put_varint(id.ms, out);
@@ -62,83 +56,6 @@ std::string segment_header(StreamId base) {
 
 bool segment_header_ok(std::string_view h, StreamId base) {
   return h.size() == SegmentLog::kSegmentHeaderBytes && h == segment_header(base);
-}
-
-// Reads a segment front to back in large chunks, handing out whole checked batches.
-class BatchReader {
- public:
-  BatchReader(int fd, std::uint64_t from, std::uint64_t size) : fd_(fd), pos_(from), size_(size) {}
-
-  enum class Result { kBatch, kEnd, kBad, kIoError };
-
-  // The next batch at pos(): its body and record count.
-  Result next(std::string_view& body, int& error) {
-    if (pos_ == size_) return Result::kEnd;
-    if (!ensure(SegmentLog::kBatchHeaderBytes, error)) return error ? Result::kIoError : Result::kBad;
-    const char* h = buf_.data() + (pos_ - buf_at_);
-    if (get_u32(h) != kBatchMagic) return Result::kBad;
-    const std::uint32_t len = get_u32(h + 4);
-    const std::uint32_t count = get_u32(h + 8);
-    const std::uint64_t sum = get_u64(h + 12);
-    if (len > kMaxBatchBody || pos_ + SegmentLog::kBatchHeaderBytes + len > size_) return Result::kBad;
-    if (!ensure(SegmentLog::kBatchHeaderBytes + len, error)) {
-      return error ? Result::kIoError : Result::kBad;
-    }
-    body = std::string_view(buf_.data() + (pos_ - buf_at_) + SegmentLog::kBatchHeaderBytes, len);
-    if (XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, count)) != sum) {
-      return Result::kBad;
-    }
-    batch_at_ = pos_;
-    pos_ += SegmentLog::kBatchHeaderBytes + len;
-    return Result::kBatch;
-  }
-
-  [[nodiscard]] std::uint64_t pos() const { return pos_; }
-  [[nodiscard]] std::uint64_t batch_at() const { return batch_at_; }
-  void seek(std::uint64_t pos) { pos_ = pos; }
-
- private:
-  // Makes bytes [pos_, pos_ + n) available in buf_; false at the end of the file or on error.
-  bool ensure(std::size_t n, int& error) {
-    error = 0;
-    if (pos_ >= buf_at_ && pos_ + n <= buf_at_ + buf_.size()) return true;
-    if (pos_ + n > size_) return false;
-    const std::size_t want = std::max<std::size_t>(n, kChunk);
-    const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - pos_));
-    error = read_at(fd_, pos_, len, buf_);
-    buf_at_ = pos_;
-    return error == 0 && buf_.size() >= n;
-  }
-
-  static constexpr std::size_t kChunk = 1024 * 1024;
-  int fd_;
-  std::uint64_t pos_;
-  std::uint64_t size_;
-  std::string buf_;
-  std::uint64_t buf_at_ = 0;
-  std::uint64_t batch_at_ = 0;
-};
-
-// Whether a whole, checksummed batch starts anywhere after `from`: what tells damage in the
-// middle of a segment from a torn tail.
-bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size) {
-  std::string chunk;
-  constexpr std::size_t kChunk = 1024 * 1024;
-  for (std::uint64_t at = from + 1; at + SegmentLog::kBatchHeaderBytes <= size;) {
-    if (read_at(fd, at, static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size - at)), chunk) != 0) {
-      return false;
-    }
-    for (std::size_t i = 0; i + 4 <= chunk.size(); ++i) {
-      if (get_u32(chunk.data() + i) != kBatchMagic) continue;
-      BatchReader reader(fd, at + i, size);
-      std::string_view body;
-      int error = 0;
-      if (reader.next(body, error) == BatchReader::Result::kBatch) return true;
-    }
-    if (chunk.size() < 4) break;
-    at += chunk.size() - 3;
-  }
-  return false;
 }
 
 }  // namespace
@@ -350,13 +267,8 @@ void SegmentLog::seal_batch() {
   if (batch_.empty()) return;
   Segment& s = tail();
   if (out_.empty()) out_offset_ = s.end;
-  const auto len = static_cast<std::uint32_t>(batch_.size());
-  put_u32(out_, kBatchMagic);
-  put_u32(out_, len);
-  put_u32(out_, batch_records_);
-  put_u64(out_, XXH3_64bits_withSeed(batch_.data(), batch_.size(), batch_seed(len, batch_records_)));
-  out_ += batch_;
-  s.end += kBatchHeaderBytes + len;
+  append_batch(out_, batch_, batch_records_);
+  s.end += kBatchHeaderBytes + batch_.size();
   batch_.clear();
   batch_records_ = 0;
 }
@@ -466,42 +378,41 @@ std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, Recove
     good_end = 0;
     torn = true;
   }
-  BatchReader reader(fd, kSegmentHeaderBytes, size);
-  while (!torn) {
-    std::string_view body;
-    int error = 0;
-    const auto result = reader.next(body, error);
-    if (result == BatchReader::Result::kEnd) break;
-    if (result == BatchReader::Result::kIoError) return "cannot read " + path + ": " + errno_text(error);
-    if (result == BatchReader::Result::kBad) {
-      if (!last) return path + ": damaged batch at offset " + std::to_string(reader.pos());
-      if (whole_batch_after(fd, reader.pos(), size)) {
-        return path + ": damaged batch at offset " + std::to_string(reader.pos()) +
-               " with whole batches after it";
-      }
-      torn = true;
-      break;
-    }
-    const LogPosition pos{number, reader.batch_at()};
-    const bool ok = parse_records(body, [&](const LogRecord& r) {
-      switch (r.type) {
-        case LogRecord::Type::kEntry:
-          meta_.last_id = r.id;
-          ++meta_.entries_added;
-          ++s.entries;
-          sink.on_entry(pos, r.id, r.payload);
-          break;
-        case LogRecord::Type::kTombstone:
-          s.tombstones.push_back(r.id);
-          recovered_tombstones_.push_back(r.id);
-          break;
-        case LogRecord::Type::kMeta:
-          meta_ = r.meta;
-          break;
-      }
+  if (!torn) {
+    const BatchScan result = scan_batches(fd, kSegmentHeaderBytes, size, [&](std::uint64_t at, std::string_view body) {
+      const LogPosition pos{number, at};
+      return parse_records(body, [&](const LogRecord& r) {
+        switch (r.type) {
+          case LogRecord::Type::kEntry:
+            meta_.last_id = r.id;
+            ++meta_.entries_added;
+            ++s.entries;
+            sink.on_entry(pos, r.id, r.payload);
+            break;
+          case LogRecord::Type::kTombstone:
+            s.tombstones.push_back(r.id);
+            recovered_tombstones_.push_back(r.id);
+            break;
+          case LogRecord::Type::kMeta:
+            meta_ = r.meta;
+            break;
+        }
+      });
     });
-    if (!ok) return path + ": malformed record in the batch at offset " + std::to_string(pos.batch);
-    good_end = reader.pos();
+    switch (result.outcome) {
+      case BatchScan::Outcome::kClean: break;
+      case BatchScan::Outcome::kIoError: return "cannot read " + path + ": " + errno_text(result.error);
+      case BatchScan::Outcome::kMalformed:
+        return path + ": malformed record in the batch at offset " + std::to_string(result.good_end);
+      case BatchScan::Outcome::kDamaged:
+        return path + ": damaged batch at offset " + std::to_string(result.good_end) +
+               " with whole batches after it";
+      case BatchScan::Outcome::kTorn:
+        if (!last) return path + ": damaged batch at offset " + std::to_string(result.good_end);
+        torn = true;
+        break;
+    }
+    good_end = result.good_end;
   }
   if (torn) {
     notes.push_back("truncated the torn tail of " + path + ": " + std::to_string(size - good_end) +
@@ -605,3 +516,4 @@ std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_b
 }
 
 }  // namespace runnel::storage
+static_assert(runnel::storage::SegmentLog::kBatchHeaderBytes == runnel::storage::kBatchHeaderBytes);

@@ -1,0 +1,60 @@
+// Batch framing shared by the segment files and the group journal: a header with a length,
+// a record count and an XXH3-64 checksum, then the body (segment_log.hpp draws it). Also the
+// recovery scan that tells a torn tail from damage in the middle.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace runnel::storage {
+
+inline constexpr std::size_t kBatchHeaderBytes = 20;
+inline constexpr std::uint32_t kBatchMagic = 0x54414252;  // "RBAT" little-endian
+// A batch body longer than this is taken as damage, never allocated.
+inline constexpr std::uint32_t kMaxBatchBody = 1u << 30;
+
+// Appends one framed batch (header, then `body`) to `out`.
+void append_batch(std::string& out, std::string_view body, std::uint32_t records);
+
+// Reads a file front to back in large chunks, handing out whole checked batches.
+class BatchReader {
+ public:
+  BatchReader(int fd, std::uint64_t from, std::uint64_t size) : fd_(fd), pos_(from), size_(size) {}
+
+  enum class Result { kBatch, kEnd, kBad, kIoError };
+
+  // The next batch at pos(); `body` stays valid until the next call.
+  Result next(std::string_view& body, int& error);
+  [[nodiscard]] std::uint64_t pos() const { return pos_; }
+  [[nodiscard]] std::uint64_t batch_at() const { return batch_at_; }
+
+ private:
+  bool ensure(std::size_t n, int& error);
+
+  static constexpr std::size_t kChunk = 1024 * 1024;
+  int fd_;
+  std::uint64_t pos_;
+  std::uint64_t size_;
+  std::string buf_;
+  std::uint64_t buf_at_ = 0;
+  std::uint64_t batch_at_ = 0;
+};
+
+// The recovery scan of [from, size): visits each whole batch (its offset and body) until one
+// is bad. A bad batch with no whole batch anywhere after it is a torn tail; with one after
+// it, damage. `visit` returns false for a body whose records do not parse.
+struct BatchScan {
+  enum class Outcome { kClean, kTorn, kDamaged, kMalformed, kIoError };
+  Outcome outcome = Outcome::kClean;
+  std::uint64_t good_end = 0;  // end of the last whole batch (where a bad one starts)
+  int error = 0;               // kIoError's errno
+};
+BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
+                       const std::function<bool(std::uint64_t, std::string_view)>& visit);
+
+// Whether a whole, checksummed batch starts anywhere after `from`.
+bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size);
+
+}  // namespace runnel::storage

@@ -1,0 +1,269 @@
+// The group snapshot and journal, as drawn in group_journal.hpp.
+#include <runnel/storage/group_journal.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "batch.hpp"
+#include "varint.hpp"
+
+namespace runnel::storage {
+namespace {
+
+constexpr std::string_view kSnapshotMagic = "RUNNELGS";
+constexpr std::string_view kJournalMagic = "RUNNELGJ";
+constexpr std::uint32_t kVersion = 1;
+constexpr std::size_t kHeaderBytes = 32;
+constexpr std::size_t kSnapshotBatchBytes = 1024 * 1024;
+
+std::string header(std::string_view magic, std::uint64_t generation) {
+  std::string h(magic);
+  put_u32(h, kVersion);
+  put_u32(h, 0);
+  put_u64(h, generation);
+  put_u64(h, XXH3_64bits(h.data(), h.size()));
+  return h;
+}
+
+// The generation in a good header, or false.
+bool parse_header(std::string_view h, std::string_view magic, std::uint64_t& generation) {
+  if (h.size() != kHeaderBytes || h.substr(0, 8) != magic) return false;
+  if (get_u32(h.data() + 8) != kVersion) return false;
+  if (XXH3_64bits(h.data(), 24) != get_u64(h.data() + 24)) return false;
+  generation = get_u64(h.data() + 16);
+  return true;
+}
+
+void put_string(std::string_view s, std::string& out) {
+  put_varint(s.size(), out);
+  out.append(s);
+}
+
+bool get_string(std::string_view& in, std::string_view& s) {
+  std::uint64_t len = 0;
+  if (!get_varint(in, len) || len > in.size()) return false;
+  s = in.substr(0, len);
+  in.remove_prefix(len);
+  return true;
+}
+
+bool get_id(std::string_view& in, StreamId& id) { return get_varint(in, id.ms) && get_varint(in, id.seq); }
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+}  // namespace
+
+void encode_group_record(const GroupRecord& r, std::string& out) {
+  using Type = GroupRecord::Type;
+  out.push_back(static_cast<char>(r.type));
+  put_string(r.group, out);
+  switch (r.type) {
+    case Type::kGroupSet:
+      put_varint(r.id.ms, out);
+      put_varint(r.id.seq, out);
+      put_varint(static_cast<std::uint64_t>(r.entries_read + 1), out);
+      break;
+    case Type::kGroupDelete:
+      break;
+    case Type::kConsumerSet:
+      put_string(r.consumer, out);
+      put_varint(static_cast<std::uint64_t>(r.time_ms), out);
+      break;
+    case Type::kConsumerDelete:
+      put_string(r.consumer, out);
+      break;
+    case Type::kPendingSet:
+      put_varint(r.id.ms, out);
+      put_varint(r.id.seq, out);
+      put_string(r.consumer, out);
+      put_varint(static_cast<std::uint64_t>(r.time_ms), out);
+      put_varint(r.count, out);
+      break;
+    case Type::kPendingDelete:
+      put_varint(r.id.ms, out);
+      put_varint(r.id.seq, out);
+      break;
+  }
+}
+
+bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit) {
+  using Type = GroupRecord::Type;
+  while (!body.empty()) {
+    GroupRecord r;
+    const auto type = static_cast<unsigned char>(body.front());
+    body.remove_prefix(1);
+    if (type < 1 || type > 6 || !get_string(body, r.group)) return false;
+    r.type = static_cast<Type>(type);
+    std::uint64_t v = 0;
+    switch (r.type) {
+      case Type::kGroupSet:
+        if (!get_id(body, r.id) || !get_varint(body, v)) return false;
+        r.entries_read = static_cast<std::int64_t>(v) - 1;
+        break;
+      case Type::kGroupDelete:
+        break;
+      case Type::kConsumerSet:
+        if (!get_string(body, r.consumer) || !get_varint(body, v)) return false;
+        r.time_ms = static_cast<std::int64_t>(v);
+        break;
+      case Type::kConsumerDelete:
+        if (!get_string(body, r.consumer)) return false;
+        break;
+      case Type::kPendingSet:
+        if (!get_id(body, r.id) || !get_string(body, r.consumer) || !get_varint(body, v) ||
+            !get_varint(body, r.count)) {
+          return false;
+        }
+        r.time_ms = static_cast<std::int64_t>(v);
+        break;
+      case Type::kPendingDelete:
+        if (!get_id(body, r.id)) return false;
+        break;
+    }
+    visit(r);
+  }
+  return true;
+}
+
+GroupJournal::GroupJournal(std::string dir) : dir_(std::move(dir)) {}
+
+std::string GroupJournal::replay(const std::string& path, std::string_view magic, bool tail,
+                                 const GroupRecordVisitor& apply, std::uint64_t& generation,
+                                 std::vector<std::string>& notes) {
+  int error = 0;
+  auto file = open_file(path, false, error);
+  if (!file) return "cannot open " + path + ": " + errno_text(error);
+  const auto size = static_cast<std::uint64_t>(file_size(file->fd()));
+  std::string h;
+  if (const int rc = read_at(file->fd(), 0, kHeaderBytes, h); rc != 0) {
+    return "cannot read " + path + ": " + errno_text(rc);
+  }
+  std::uint64_t found = 0;
+  if (!parse_header(h, magic, found)) {
+    if (!tail || whole_batch_after(file->fd(), 0, size)) return path + ": bad header";
+    notes.push_back("replaced " + path + ", whose header was torn (" + std::to_string(size) + " bytes)");
+    return create_journal(generation);
+  }
+  if (tail && found < generation) {
+    // Folded into the snapshot already (a crash came between the two steps of a fold).
+    notes.push_back("replaced " + path + ", which the snapshot already holds");
+    return create_journal(generation);
+  }
+  generation = found;
+  const BatchScan scan = scan_batches(file->fd(), kHeaderBytes, size, [&](std::uint64_t, std::string_view body) {
+    return parse_group_records(body, apply);
+  });
+  switch (scan.outcome) {
+    case BatchScan::Outcome::kClean: break;
+    case BatchScan::Outcome::kIoError: return "cannot read " + path + ": " + errno_text(scan.error);
+    case BatchScan::Outcome::kMalformed:
+      return path + ": malformed record after offset " + std::to_string(scan.good_end);
+    case BatchScan::Outcome::kDamaged:
+      return path + ": damaged batch at offset " + std::to_string(scan.good_end) + " with whole batches after it";
+    case BatchScan::Outcome::kTorn:
+      if (!tail) return path + ": damaged batch at offset " + std::to_string(scan.good_end);
+      notes.push_back("truncated the torn tail of " + path + ": " + std::to_string(size - scan.good_end) +
+                      " bytes after offset " + std::to_string(scan.good_end));
+      if (::ftruncate(file->fd(), static_cast<off_t>(scan.good_end)) != 0 || ::fdatasync(file->fd()) != 0) {
+        return "cannot truncate " + path + ": " + errno_text(errno);
+      }
+      break;
+  }
+  const std::uint64_t end = scan.outcome == BatchScan::Outcome::kTorn ? scan.good_end : size;
+  if (tail) {
+    journal_ = std::move(file);
+    journal_->note_written(end);
+    journal_end_ = end;
+    out_offset_ = end;
+  } else {
+    snapshot_bytes_ = size;
+  }
+  return {};
+}
+
+std::string GroupJournal::open(const GroupRecordVisitor& apply, std::vector<std::string>& notes) {
+  const std::string snapshot = dir_ + "/groups.snapshot";
+  const std::string journal = dir_ + "/groups.journal";
+  generation_ = 0;
+  if (::access(snapshot.c_str(), F_OK) == 0) {
+    if (std::string error = replay(snapshot, kSnapshotMagic, false, apply, generation_, notes); !error.empty()) {
+      return error;
+    }
+  }
+  if (::access(journal.c_str(), F_OK) == 0) {
+    return replay(journal, kJournalMagic, true, apply, generation_, notes);
+  }
+  return {};
+}
+
+// A new, empty journal file of `generation`, in place of any other (synchronous: rare).
+std::string GroupJournal::create_journal(std::uint64_t generation) {
+  const std::string path = dir_ + "/groups.journal";
+  const std::string h = header(kJournalMagic, generation);
+  if (const int rc = replace_file(path, h); rc != 0) return "cannot write " + path + ": " + errno_text(rc);
+  int error = 0;
+  journal_ = open_file(path, false, error);
+  if (!journal_) return "cannot open " + path + ": " + errno_text(error);
+  journal_->note_written(h.size());
+  generation_ = generation;
+  journal_end_ = h.size();
+  out_offset_ = journal_end_;
+  out_.clear();
+  return {};
+}
+
+void GroupJournal::append(const GroupRecord& record) {
+  encode_group_record(record, batch_);
+  ++batch_records_;
+}
+
+std::string GroupJournal::take_writes(std::vector<WriteOp>& ops) {
+  if (!dirty()) return {};
+  if (!journal_) {
+    if (std::string error = create_journal(generation_); !error.empty()) return error;
+  }
+  if (!batch_.empty()) {
+    if (out_.empty()) out_offset_ = journal_end_;
+    append_batch(out_, batch_, batch_records_);
+    journal_end_ += kBatchHeaderBytes + batch_.size();
+    batch_.clear();
+    batch_records_ = 0;
+  }
+  ops.push_back(WriteOp{journal_, out_offset_, std::move(out_), 0});
+  out_.clear();
+  out_offset_ = journal_end_;
+  return {};
+}
+
+bool GroupJournal::should_fold() const {
+  const std::uint64_t journal = journal_end_ + batch_.size();
+  return journal > kMinFoldBytes && journal > 2 * snapshot_bytes_;
+}
+
+std::string GroupJournal::fold(const std::function<void(const GroupRecordVisitor&)>& emit) {
+  std::string snapshot = header(kSnapshotMagic, generation_ + 1);
+  std::string body;
+  std::uint32_t records = 0;
+  emit([&](const GroupRecord& r) {
+    encode_group_record(r, body);
+    ++records;
+    if (body.size() >= kSnapshotBatchBytes) {
+      append_batch(snapshot, body, records);
+      body.clear();
+      records = 0;
+    }
+  });
+  if (!body.empty()) append_batch(snapshot, body, records);
+  const std::string path = dir_ + "/groups.snapshot";
+  if (const int rc = replace_file(path, snapshot); rc != 0) return "cannot write " + path + ": " + errno_text(rc);
+  snapshot_bytes_ = snapshot.size();
+  batch_.clear();
+  batch_records_ = 0;
+  return create_journal(generation_ + 1);
+}
+
+}  // namespace runnel::storage
