@@ -1,0 +1,193 @@
+// The group journal and snapshot: replay, torn tails, damage, and folding.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <runnel/storage/file.hpp>
+#include <runnel/storage/group_journal.hpp>
+
+using namespace runnel::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/runnel-journal-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+// A record as text, to compare replays.
+std::string show(const GroupRecord& r) {
+  return std::to_string(static_cast<int>(r.type)) + ":" + std::string(r.group) + ":" +
+         std::string(r.consumer) + ":" + r.id.to_string() + ":" + std::to_string(r.entries_read) +
+         ":" + std::to_string(r.time_ms) + ":" + std::to_string(r.count);
+}
+
+GroupRecord pending(std::uint64_t i) {
+  GroupRecord r;
+  r.type = GroupRecord::Type::kPendingSet;
+  r.group = "g";
+  r.consumer = "alice";
+  r.id = StreamId{i, 0};
+  r.time_ms = 1700000000000 + static_cast<std::int64_t>(i);
+  r.count = i % 3 + 1;
+  return r;
+}
+
+// Writes the journal's pending records synchronously, as a flush would.
+void flush(GroupJournal& j) {
+  std::vector<WriteOp> ops;
+  REQUIRE(j.take_writes(ops) == "");
+  for (const WriteOp& op : ops) REQUIRE(write_at(op.file->fd(), op.offset, op.bytes) == 0);
+}
+
+std::vector<std::string> replay(const std::string& dir, std::string& error, std::vector<std::string>& notes) {
+  std::vector<std::string> seen;
+  GroupJournal j(dir);
+  error = j.open([&](const GroupRecord& r) { seen.push_back(show(r)); }, notes);
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("Group records replay in order, with every field", "[storage][journal]") {
+  TempDir dir;
+  std::vector<std::string> want;
+  {
+    GroupJournal j(dir.path);
+    GroupRecord g;
+    g.type = GroupRecord::Type::kGroupSet;
+    g.group = std::string_view("g\0x", 3);
+    g.id = StreamId{5, 6};
+    g.entries_read = -1;
+    j.append(g);
+    want.push_back(show(g));
+    GroupRecord c;
+    c.type = GroupRecord::Type::kConsumerSet;
+    c.group = "g";
+    c.consumer = "alice";
+    c.time_ms = 123;
+    j.append(c);
+    want.push_back(show(c));
+    flush(j);
+    for (std::uint64_t i = 1; i <= 3; ++i) {
+      j.append(pending(i));
+      want.push_back(show(pending(i)));
+    }
+    GroupRecord del;
+    del.type = GroupRecord::Type::kPendingDelete;
+    del.group = "g";
+    del.id = StreamId{2, 0};
+    j.append(del);
+    want.push_back(show(del));
+    flush(j);
+  }
+  std::string error;
+  std::vector<std::string> notes;
+  CHECK(replay(dir.path, error, notes) == want);
+  CHECK(error == "");
+  CHECK(notes.empty());
+}
+
+TEST_CASE("A torn journal tail is cut at every byte, keeping the whole batches", "[storage][journal]") {
+  TempDir dir;
+  std::vector<std::string> first;
+  {
+    GroupJournal j(dir.path);
+    for (std::uint64_t i = 1; i <= 5; ++i) {
+      j.append(pending(i));
+      first.push_back(show(pending(i)));
+    }
+    flush(j);
+    for (std::uint64_t i = 6; i <= 8; ++i) j.append(pending(i));
+    flush(j);
+  }
+  const std::string path = dir.path + "/groups.journal";
+  std::string full;
+  REQUIRE(read_file(path, full) == 0);
+  const std::size_t last_batch = full.rfind("RBAT");
+  for (std::size_t cut = last_batch; cut < full.size(); ++cut) {
+    TempDir copy;
+    fs::copy(dir.path, copy.path, fs::copy_options::recursive);
+    fs::resize_file(copy.path + "/groups.journal", cut);
+    std::string error;
+    std::vector<std::string> notes;
+    CHECK(replay(copy.path, error, notes) == first);
+    CHECK(error == "");
+    CHECK(fs::file_size(copy.path + "/groups.journal") == last_batch);
+    // Zero-filled instead of cut: the same.
+    std::string zeroed = full;
+    std::fill(zeroed.begin() + static_cast<std::ptrdiff_t>(cut), zeroed.end(), '\0');
+    std::ofstream(copy.path + "/groups.journal", std::ios::binary | std::ios::trunc)
+        .write(zeroed.data(), static_cast<std::streamsize>(zeroed.size()));
+    CHECK(replay(copy.path, error, notes) == first);
+  }
+}
+
+TEST_CASE("Damage in the middle of the journal is reported", "[storage][journal]") {
+  TempDir dir;
+  {
+    GroupJournal j(dir.path);
+    for (std::uint64_t batch = 0; batch < 3; ++batch) {
+      for (std::uint64_t i = 1; i <= 4; ++i) j.append(pending(batch * 10 + i));
+      flush(j);
+    }
+  }
+  const std::string path = dir.path + "/groups.journal";
+  std::string full;
+  REQUIRE(read_file(path, full) == 0);
+  const std::size_t first = full.find("RBAT");
+  const std::size_t second = full.find("RBAT", first + 4);
+  for (std::size_t at = first; at < second; at += 5) {
+    std::string bytes = full;
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x21);
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::string error;
+    std::vector<std::string> notes;
+    replay(dir.path, error, notes);
+    CHECK(error.find("damaged batch") != std::string::npos);
+  }
+}
+
+TEST_CASE("Folding writes a snapshot and starts an empty journal; an older journal is ignored",
+          "[storage][journal]") {
+  TempDir dir;
+  std::vector<std::string> state;
+  {
+    GroupJournal j(dir.path);
+    for (std::uint64_t i = 1; i <= 20; ++i) j.append(pending(i));
+    flush(j);
+    // Keep the journal as it was before the fold, to put it back afterwards.
+    fs::copy_file(dir.path + "/groups.journal", dir.path + "/old.journal");
+    REQUIRE(j.fold([&](const GroupRecordVisitor& emit) {
+      for (std::uint64_t i = 1; i <= 3; ++i) {
+        emit(pending(i));
+        state.push_back(show(pending(i)));
+      }
+    }) == "");
+    j.append(pending(99));
+    state.push_back(show(pending(99)));
+    flush(j);
+  }
+  std::string error;
+  std::vector<std::string> notes;
+  CHECK(replay(dir.path, error, notes) == state);
+  CHECK(error == "");
+  // A crash between writing the snapshot and replacing the journal leaves the old journal.
+  fs::rename(dir.path + "/old.journal", dir.path + "/groups.journal");
+  notes.clear();
+  const auto seen = replay(dir.path, error, notes);
+  CHECK(error == "");
+  CHECK(seen == std::vector<std::string>(state.begin(), state.begin() + 3));
+  CHECK(notes.size() == 1);
+}
