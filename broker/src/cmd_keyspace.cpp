@@ -71,6 +71,10 @@ void dbsize_part(ShardPartContext& ctx) {
 void info_part(ShardPartContext& ctx) {
   dbsize_part(ctx);
   ctx.gather.blocked_registrations += ctx.shard.blocked.registrations();
+  if (ctx.shard.storage != nullptr) {
+    ctx.shard.storage->add_figures(ctx.shard.keyspace, ctx.gather.storage);
+    ctx.shard.durability->add_figures(ctx.gather.storage);
+  }
 }
 
 void del_part(ShardPartContext& ctx) {

@@ -93,6 +93,10 @@ const std::vector<ConfigParam>& config_params() {
       {"dir", [](const Config& c) { return c.dir; }, nullptr},
       {"threads", [](const Config& c) { return std::to_string(c.threads); }, nullptr},
       {"databases", [](const Config&) { return std::string("1"); }, nullptr},
+      {"fsync", [](const Config& c) { return c.fsync; }, nullptr},
+      {"appendfsync", [](const Config& c) { return c.fsync; }, nullptr},
+      {"segment-bytes", [](const Config& c) { return std::to_string(c.segment_bytes); }, nullptr},
+      {"cache-bytes", [](const Config& c) { return std::to_string(c.cache_bytes); }, nullptr},
       {"requirepass", [](const Config& c) { return c.requirepass; },
        [](Config& c, std::string_view v) {
          c.requirepass.assign(v);
@@ -145,6 +149,7 @@ struct InfoInputs {
   const ServerState& server;
   std::int64_t keys;
   std::uint64_t blocked_registrations;
+  const StorageFigures& storage;
 };
 
 void section_server(const InfoInputs& in, std::string& out) {
@@ -191,10 +196,28 @@ void section_memory(const InfoInputs&, std::string& out) {
   out += "mem_allocator:libc\r\n";
 }
 
-void section_persistence(const InfoInputs&, std::string& out) {
+void section_persistence(const InfoInputs& in, std::string& out) {
+  const StorageFigures& f = in.storage;
+  const Config config = in.server.config.snapshot();
+  const bool ok = in.server.storage.ok();
   out += "# Persistence\r\n";
   out += "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n";
   out += "rdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n";
+  // Runnel's own: the segment files (docs/storage.md).
+  out += "storage_fsync:" + config.fsync + "\r\n";
+  out += "storage_io:" + f.io_backend + "\r\n";
+  out += "storage_streams:" + std::to_string(f.streams) + "\r\n";
+  out += "storage_bytes:" + std::to_string(f.bytes) + "\r\n";
+  out += "storage_bytes_human:" + human_bytes(f.bytes) + "\r\n";
+  out += "storage_segments:" + std::to_string(f.segments) + "\r\n";
+  out += "storage_cache_bytes:" + std::to_string(f.cache_used) + "\r\n";
+  out += "storage_cache_budget:" + std::to_string(f.cache_budget) + "\r\n";
+  out += "storage_damaged_streams:" + std::to_string(f.damaged) + "\r\n";
+  out += "storage_flushes:" + std::to_string(f.flushes) + "\r\n";
+  out += "storage_last_fsync_usec:" + std::to_string(f.last_fsync_us) + "\r\n";
+  out += std::string("storage_write_status:") + (ok ? "ok" : "err") + "\r\n";
+  out += "storage_write_failures:" + std::to_string(in.server.storage.failures()) + "\r\n";
+  out += "storage_last_write_error:" + (in.server.storage.failures() ? in.server.storage.cause() : std::string()) + "\r\n";
 }
 
 void section_stats(const InfoInputs& in, std::string& out) {
@@ -338,8 +361,10 @@ void info(CommandContext& ctx) {
                    std::find_if(wanted.begin(), wanted.end(), [](const std::string& w) {
                      return w == "all" || w == "everything" || w == "default";
                    }) != wanted.end();
+  const StorageFigures none;
   const InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0,
-                          ctx.gather ? ctx.gather->blocked_registrations : 0};
+                          ctx.gather ? ctx.gather->blocked_registrations : 0,
+                          ctx.gather ? ctx.gather->storage : none};
   std::string text;
   for (const InfoSection& section : kSections) {
     if (!all && std::find(wanted.begin(), wanted.end(), section.name) == wanted.end()) continue;

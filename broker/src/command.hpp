@@ -80,6 +80,7 @@ struct Gather {
   std::vector<std::string> keys;
   std::uint64_t cursor = 0;  // SCAN: where the next call resumes
   std::uint64_t blocked_registrations = 0;  // INFO: blocked-reader registrations
+  StorageFigures storage;                   // INFO: the shards' storage, summed
   bool done = false;         // SCAN: the later shards have nothing to add
 };
 

@@ -104,6 +104,12 @@ void Flusher::when_durable(std::function<void(bool ok)> done) {
   request();
 }
 
+void Flusher::add_figures(StorageFigures& figures) const {
+  figures.flushes += flushes_;
+  figures.last_fsync_us = std::max(figures.last_fsync_us, last_fsync_us_);
+  figures.io_backend = backend();
+}
+
 void Flusher::finish(std::function<void()> done) {
   finish_ = std::move(done);
   if (failed_) {

@@ -46,13 +46,11 @@ class Flusher final : public Durability {
   [[nodiscard]] bool must_wait() const override;
   [[nodiscard]] bool replies_wait() const override;
   void when_durable(std::function<void(bool ok)> done) override;
+  void add_figures(StorageFigures& figures) const override;
 
   // Writes and syncs everything (whatever the policy), then calls `done`.
   void finish(std::function<void()> done);
 
-  // For INFO: flushes done, and the last and largest fsync time.
-  [[nodiscard]] std::uint64_t flushes() const { return flushes_; }
-  [[nodiscard]] std::uint64_t last_fsync_us() const { return last_fsync_us_; }
 
  private:
   struct Impl;

@@ -195,6 +195,20 @@ void ShardStorage::written(const std::vector<storage::WriteOp>& writes) {
   cache_.evict();
 }
 
+void ShardStorage::add_figures(const Keyspace& keyspace, StorageFigures& figures) const {
+  keyspace.for_each([&](std::string_view, const Stream& stream) {
+    const storage::SegmentLog* log = const_cast<Stream&>(stream).store().log();
+    if (log == nullptr) return;
+    ++figures.streams;
+    figures.bytes += log->bytes();
+    figures.segments += log->segment_count();
+    if (stream.journal) figures.bytes += stream.journal->bytes();
+  });
+  figures.cache_used += cache_.used();
+  figures.cache_budget += cache_.budget();
+  figures.damaged += damaged_;
+}
+
 void Shard::wrote(std::string_view key) {
   if (storage == nullptr) return;
   if (Stream* stream = keyspace.find(key)) storage->touched(*stream);

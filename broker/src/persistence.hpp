@@ -44,6 +44,19 @@ struct StreamFolder {
 // manifest are logged and skipped (left on disk).
 std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& dir, unsigned shards);
 
+// INFO's storage figures, summed over the shards.
+struct StorageFigures {
+  std::uint64_t streams = 0;     // streams with a folder
+  std::uint64_t bytes = 0;       // segment, journal and snapshot bytes
+  std::uint64_t segments = 0;
+  std::uint64_t cache_used = 0;  // tail cache
+  std::uint64_t cache_budget = 0;
+  std::uint64_t damaged = 0;     // streams refused because their files are damaged
+  std::uint64_t flushes = 0;     // batches written
+  std::uint64_t last_fsync_us = 0;
+  std::string io_backend;
+};
+
 // What a write may have to wait for: the shard's Flusher (flusher.hpp).
 class Durability {
  public:
@@ -58,6 +71,8 @@ class Durability {
   // now appends, is durable; `done(false)` if the write failed. Runs `done` on the shard's
   // thread, maybe at once.
   virtual void when_durable(std::function<void(bool ok)> done) = 0;
+  // Adds the flush figures to `figures`.
+  virtual void add_figures(StorageFigures& figures) const = 0;
 };
 
 class ShardStorage {
@@ -89,6 +104,8 @@ class ShardStorage {
 
   // Streams damaged on disk, loaded as such.
   [[nodiscard]] std::size_t damaged() const { return damaged_; }
+  // Adds this shard's streams, bytes, segments and cache to `figures`.
+  void add_figures(const Keyspace& keyspace, StorageFigures& figures) const;
 
  private:
   [[nodiscard]] std::string folder_for(std::string_view key) const;
