@@ -1,0 +1,225 @@
+// Streams on disk, seen through a real runnel-server: restarts, write errors injected in the
+// I/O layer, damaged files, and streams far larger than the tail cache.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <runnel/client/connection.hpp>
+
+#include "server_process.hpp"
+
+using namespace std::chrono_literals;
+using runnel::client::Connection;
+using runnel::protocol::Reply;
+namespace fs = std::filesystem;
+
+namespace {
+
+// runnel-server on a data dir that outlives it, so the test can restart it.
+struct Restartable {
+  explicit Restartable(std::vector<std::string> flags, std::string env = "")
+      : flags(std::move(flags)), env(std::move(env)) {}
+
+  std::unique_ptr<runnel::test::ServerProcess> start() {
+    if (!env.empty()) ::putenv(env.data());
+    std::vector<std::string> argv = {runnel::test::runnel_server_path(), "--port", std::to_string(port),
+                                     "--dir", (dir.path() / "data").string()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto p = std::make_unique<runnel::test::ServerProcess>(argv, port, (dir.path() / "server.log").string());
+    if (!env.empty()) ::unsetenv(env.substr(0, env.find('=')).c_str());
+    return p;
+  }
+
+  runnel::test::TempDir dir{"runnel-storage"};
+  std::uint16_t port = runnel::test::free_port();
+  std::vector<std::string> flags;
+  std::string env;
+};
+
+std::string info_field(Connection& c, const std::string& name) {
+  const std::string text = c.call({"INFO", "persistence"}).str;
+  const auto at = text.find(name + ":");
+  if (at == std::string::npos) return "?";
+  const auto end = text.find("\r\n", at);
+  return text.substr(at + name.size() + 1, end - at - name.size() - 1);
+}
+
+long rss_kb(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("Streams, groups and metadata survive a restart, with every fsync policy", "[storage]") {
+  for (const char* policy : {"always", "everysec", "no"}) {
+    INFO("fsync " << policy);
+    Restartable r({"--fsync", policy, "--threads", "2"});
+    std::string before_stream, before_groups, before_consumers, before_pending;
+    {
+      auto server = r.start();
+      Connection c("127.0.0.1", r.port);
+      for (int i = 1; i <= 300; ++i) c.call({"XADD", "s", std::to_string(i) + "-1", "f", std::to_string(i)});
+      c.call({"XDEL", "s", "5-1", "6-1"});
+      c.call({"XTRIM", "s", "MINID", "3-0"});
+      c.call({"XSETID", "s", "900-0", "ENTRIESADDED", "500", "MAXDELETEDID", "7-0"});
+      c.call({"XGROUP", "CREATE", "s", "g", "0"});
+      c.call({"XREADGROUP", "GROUP", "g", "alice", "COUNT", "5", "STREAMS", "s", ">"});
+      c.call({"XREADGROUP", "GROUP", "g", "bob", "COUNT", "3", "STREAMS", "s", ">"});
+      c.call({"XACK", "s", "g", "3-1"});
+      c.call({"XCLAIM", "s", "g", "bob", "0", "4-1", "RETRYCOUNT", "7"});
+      c.call({"XGROUP", "CREATE", "s", "gone", "$"});
+      c.call({"XGROUP", "DESTROY", "s", "gone"});
+      c.call({"XADD", "other", "*", "x", "y"});
+      c.call({"DEL", "other"});
+      before_stream = to_display_string(c.call({"XINFO", "STREAM", "s", "FULL"}));
+      before_groups = to_display_string(c.call({"XINFO", "GROUPS", "s"}));
+      before_pending = to_display_string(c.call({"XPENDING", "s", "g", "-", "+", "100"}));
+      REQUIRE(server->terminate() == 0);
+    }
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    // Idle times grow while the server is down; compare the rest.
+    auto no_idle = [](std::string text) {
+      for (std::size_t at = 0; (at = text.find("idle", at)) != std::string::npos; ++at) {
+        const auto num = text.find_first_of("0123456789", at);
+        const auto end = text.find_first_not_of("0123456789", num);
+        text.replace(num, end - num, "N");
+      }
+      return text;
+    };
+    CHECK(no_idle(to_display_string(c.call({"XINFO", "STREAM", "s", "FULL"}))) == no_idle(before_stream));
+    CHECK(to_display_string(c.call({"XINFO", "GROUPS", "s"})) == before_groups);
+    const Reply pending = c.call({"XPENDING", "s", "g", "-", "+", "100"});
+    REQUIRE(pending.elements.size() == 7);
+    CHECK(pending.elements[0].elements[0].str == "4-1");
+    CHECK(pending.elements[0].elements[1].str == "bob");
+    CHECK(pending.elements[0].elements[3].integer == 7);
+    CHECK(c.call({"EXISTS", "other"}).integer == 0);
+    CHECK(c.call({"XADD", "s", "*", "f", "v"}).type == Reply::Type::kBulk);
+    (void)before_pending;
+    (void)before_consumers;
+  }
+}
+
+TEST_CASE("A failed write is never answered OK: -MISCONF, reads go on, writes resume", "[storage]") {
+  for (const char* io : {"RUNNEL_IO=auto", "RUNNEL_IO=threads"}) {
+    INFO(io);
+    Restartable r({"--fsync", "always"});
+    const std::string fault = (r.dir.path() / "fault").string();
+    r.env = "RUNNEL_TEST_IO_FAULT=" + fault;
+    ::putenv(const_cast<char*>(io));
+    auto server = r.start();
+    ::unsetenv("RUNNEL_IO");
+    Connection c("127.0.0.1", r.port);
+    REQUIRE(c.call({"XADD", "s", "1-1", "f", "v"}).str == "1-1");
+    std::ofstream(fault) << "ENOSPC";
+    const Reply failed = c.call({"XADD", "s", "2-1", "f", "v"});
+    CHECK(failed.is_error());
+    CHECK(failed.str.rfind("MISCONF", 0) == 0);
+    CHECK(failed.str.find("No space left on device") != std::string::npos);
+    CHECK(c.peer_closed(2s));  // the connection that waited on the failed write is closed
+    Connection d("127.0.0.1", r.port);
+    const Reply refused = d.call({"XADD", "s", "3-1", "f", "v"});
+    CHECK(refused.str.rfind("MISCONF", 0) == 0);
+    CHECK(d.call({"XRANGE", "s", "1-1", "1-1"}).elements.size() == 1);  // reads are served
+    CHECK(info_field(d, "storage_write_status") == "err");
+    fs::remove(fault);
+    // The retry runs once a second; wait (at most 10 s) for writes to be taken again.
+    Reply after;
+    for (int i = 0; i < 100; ++i) {
+      after = d.call({"XADD", "s", "3-1", "f", "v"});
+      if (!after.is_error()) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    CHECK(after.str == "3-1");
+    CHECK(info_field(d, "storage_write_status") == "ok");
+    server->terminate();
+    server = r.start();
+    Connection e("127.0.0.1", r.port);
+    const Reply all = e.call({"XRANGE", "s", "-", "+"});
+    // 2-1 was refused, then written by the retry: an error reply means "not known durable".
+    REQUIRE(all.elements.size() >= 2);
+    CHECK(all.elements.front().elements[0].str == "1-1");
+    CHECK(all.elements.back().elements[0].str == "3-1");
+  }
+}
+
+TEST_CASE("A stream whose files are damaged is refused, reported and can be dropped", "[storage]") {
+  Restartable r({"--fsync", "always"});
+  {
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    for (int i = 1; i <= 3; ++i) c.call({"XADD", "bad", std::to_string(i) + "-0", "f", "v"});
+    c.call({"XADD", "good", "1-0", "f", "v"});
+  }
+  // Damage the first batch of "bad": the later batches are whole, so this is no torn tail.
+  const fs::path seg = r.dir.path() / "data" / "streams" / "bad" / "0-0.log";
+  std::string bytes;
+  {
+    std::ifstream in(seg, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.find("RBAT") + 22] ^= 0x40;
+  std::ofstream(seg, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  auto server = r.start();
+  Connection c("127.0.0.1", r.port);
+  const Reply refused = c.call({"XRANGE", "bad", "-", "+"});
+  CHECK(refused.is_error());
+  CHECK(refused.str.rfind("DAMAGED", 0) == 0);
+  CHECK(c.call({"XADD", "bad", "*", "f", "v"}).str.rfind("DAMAGED", 0) == 0);
+  CHECK(c.call({"XLEN", "good"}).integer == 1);
+  CHECK(info_field(c, "storage_damaged_streams") == "1");
+  CHECK(server->log().find("is damaged and will not be served") != std::string::npos);
+  CHECK(fs::file_size(seg) == bytes.size());  // nothing was cut
+  CHECK(c.call({"DEL", "bad"}).integer == 1);
+  CHECK(info_field(c, "storage_damaged_streams") == "0");
+  CHECK(c.call({"XADD", "bad", "1-0", "f", "v"}).str == "1-0");
+}
+
+TEST_CASE("A stream far larger than the tail cache is read back whole, in bounded memory", "[storage]") {
+  Restartable r({"--fsync", "no", "--cache-bytes", "1048576", "--segment-bytes", "4194304", "--threads", "1"});
+  auto server = r.start();
+  Connection c("127.0.0.1", r.port, 60s);
+  const std::string value(1000, 'v');
+  constexpr int kEntries = 100000;  // ~100 MB of entries
+  std::string batch;
+  for (int i = 1; i <= kEntries; ++i) {
+    batch += runnel::client::encode_command({"XADD", "big", std::to_string(i) + "-0", "n", std::to_string(i), "pad", value});
+    if (i % 1000 == 0) {
+      c.send_raw(batch);
+      batch.clear();
+      for (int k = 0; k < 1000; ++k) REQUIRE(c.read_reply().type == Reply::Type::kBulk);
+    }
+  }
+  CHECK(c.call({"XLEN", "big"}).integer == kEntries);
+  CHECK(std::stoull(info_field(c, "storage_cache_bytes")) <= 2 * 1048576);
+  CHECK(std::stoi(info_field(c, "storage_segments")) >= 20);
+  // Every entry, read back in order from the files.
+  std::string from = "-";
+  int seen = 0;
+  for (int page = 0; page < 200; ++page) {
+    const Reply r = c.call({"XRANGE", "big", from, "+", "COUNT", "1000"});
+    for (const Reply& e : r.elements) {
+      ++seen;
+      REQUIRE(e.elements[0].str == std::to_string(seen) + "-0");
+      REQUIRE(e.elements[1].elements[1].str == std::to_string(seen));
+    }
+    if (r.elements.size() < 1000) break;
+    from = "(" + r.elements.back().elements[0].str;
+  }
+  CHECK(seen == kEntries);
+  const Reply back = c.call({"XREVRANGE", "big", "+", "-", "COUNT", "3"});
+  CHECK(back.elements[2].elements[0].str == std::to_string(kEntries - 2) + "-0");
+  // The entries are on disk, not in memory: RSS stays well under their 100 MB.
+  CHECK(rss_kb(server->pid()) < 60 * 1024);
+}
