@@ -97,6 +97,8 @@ const std::vector<ConfigParam>& config_params() {
       {"appendfsync", [](const Config& c) { return c.fsync; }, nullptr},
       {"segment-bytes", [](const Config& c) { return std::to_string(c.segment_bytes); }, nullptr},
       {"cache-bytes", [](const Config& c) { return std::to_string(c.cache_bytes); }, nullptr},
+      {"stream-max-bytes", [](const Config& c) { return std::to_string(c.stream_max_bytes); }, nullptr},
+      {"stream-max-age", [](const Config& c) { return std::to_string(c.stream_max_age); }, nullptr},
       {"requirepass", [](const Config& c) { return c.requirepass; },
        [](Config& c, std::string_view v) {
          c.requirepass.assign(v);

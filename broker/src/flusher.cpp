@@ -72,6 +72,10 @@ void Flusher::start() {
         f.sync_due_ = true;
         f.request();
       }
+      if (!f.failed_) {
+        f.storage_.apply_retention(static_cast<std::uint64_t>(wall_now_ms()));
+        if (f.storage_.pending()) f.request();
+      }
       f.impl_->timer.expires_after(std::chrono::seconds(1));
       f.impl_->timer.async_wait(*this);
     }

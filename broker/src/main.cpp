@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
   app.add_option("--cache-bytes", config.cache_bytes,
                  "Memory for the newest entries of all streams (older ones are read from disk)")
       ->capture_default_str();
+  app.add_option("--stream-max-bytes", config.stream_max_bytes,
+                 "Drop a stream's oldest segments while it is larger than this (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--stream-max-age", config.stream_max_age,
+                 "Drop a stream's segments whose entries are all older than this many seconds (0: no limit)")
+      ->capture_default_str();
   app.add_option("--proto-max-bulk-len", config.proto_max_bulk_len,
                  "Largest bulk string a client may send, in bytes")
       ->capture_default_str()

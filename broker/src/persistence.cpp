@@ -52,6 +52,7 @@ std::string ShardStorage::folder_for(std::string_view key) const {
 }
 
 void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& folders) {
+  keyspace_ = &keyspace;
   for (const StreamFolder& folder : folders) {
     auto log = std::make_unique<storage::SegmentLog>(
         folder.path, folder.key, storage::LogOptions{options_.segment_bytes});
@@ -193,6 +194,17 @@ std::string ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
 void ShardStorage::written(const std::vector<storage::WriteOp>& writes) {
   for (const storage::WriteOp& op : writes) storage::SegmentLog::mark_written(op);
   cache_.evict();
+}
+
+void ShardStorage::apply_retention(std::uint64_t now_ms) {
+  if (keyspace_ == nullptr || (options_.stream_max_bytes == 0 && options_.stream_max_age_ms == 0)) return;
+  keyspace_->for_each([&](std::string_view, const Stream& const_stream) {
+    auto& stream = const_cast<Stream&>(const_stream);
+    if (stream.store().log() == nullptr) return;
+    if (stream.store().retain(options_.stream_max_bytes, options_.stream_max_age_ms, now_ms) == 0) return;
+    stream.refresh_first_id();
+    touched(stream);
+  });
 }
 
 void ShardStorage::add_figures(const Keyspace& keyspace, StorageFigures& figures) const {

@@ -32,6 +32,8 @@ struct StorageOptions {
   FsyncPolicy fsync = FsyncPolicy::kEverysec;
   std::uint64_t segment_bytes = 64ull * 1024 * 1024;
   std::uint64_t cache_bytes = 64ull * 1024 * 1024;  // this shard's share
+  std::uint64_t stream_max_bytes = 0;  // retention (0: none)
+  std::uint64_t stream_max_age_ms = 0;
 };
 
 // What a shard finds in the data dir at start-up: the stream folders it owns.
@@ -102,6 +104,9 @@ class ShardStorage {
   // The writes of a flush are done: they count as written, and the cache may evict.
   void written(const std::vector<storage::WriteOp>& writes);
 
+  // Applies --stream-max-bytes and --stream-max-age to every stream (run once a second).
+  void apply_retention(std::uint64_t now_ms);
+
   // Streams damaged on disk, loaded as such.
   [[nodiscard]] std::size_t damaged() const { return damaged_; }
   // Adds this shard's streams, bytes, segments and cache to `figures`.
@@ -114,6 +119,7 @@ class ShardStorage {
   StorageOptions options_;
   unsigned shard_;
   storage::TailCache cache_;
+  Keyspace* keyspace_ = nullptr;  // set by load()
   std::vector<Stream*> dirty_;
   std::size_t damaged_ = 0;
   std::unordered_map<std::string, std::string> damaged_folders_;  // key -> folder

@@ -729,6 +729,8 @@ void Server::Impl::open_storage() {
   if (initial.segment_bytes < 4096) throw std::runtime_error("--segment-bytes must be at least 4096");
   options.segment_bytes = initial.segment_bytes;
   options.cache_bytes = initial.cache_bytes / shards.size();
+  options.stream_max_bytes = initial.stream_max_bytes;
+  options.stream_max_age_ms = initial.stream_max_age * 1000;
   const auto started = std::chrono::steady_clock::now();
   const auto folders = list_stream_folders(initial.dir, static_cast<unsigned>(shards.size()));
   std::vector<std::thread> loaders;

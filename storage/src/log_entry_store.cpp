@@ -385,6 +385,28 @@ std::uint64_t LogEntryStore::trim(const TrimSpec& spec) {
   return removed;
 }
 
+std::uint64_t LogEntryStore::retain(std::uint64_t max_bytes, std::uint64_t max_age_ms, std::uint64_t now_ms) {
+  if (!log_ || (max_bytes == 0 && max_age_ms == 0)) return 0;
+  const auto segments = log_->segments();
+  std::uint64_t total = 0;
+  for (const auto& s : segments) total += s.second;
+  // Segment i's entries all lie below segment i + 1's first ID.
+  std::size_t drop = 0;
+  while (drop + 1 < segments.size()) {
+    const std::uint64_t newest_ms = segments[drop + 1].first.ms;
+    const bool too_big = max_bytes != 0 && total > max_bytes;
+    const bool too_old = max_age_ms != 0 && newest_ms + max_age_ms < now_ms;
+    if (!too_big && !too_old) break;
+    total -= segments[drop].second;
+    ++drop;
+  }
+  if (drop == 0) return 0;
+  TrimSpec spec;
+  spec.strategy = TrimSpec::Strategy::kMinId;
+  spec.min_id = segments[drop].first;
+  return trim(spec);  // whole nodes only (nodes never span segments), and their files go
+}
+
 void LogEntryStore::record_meta(StreamId last_id, std::uint64_t entries_added, StreamId max_deleted_id) {
   if (!log_) return;
   log_->set_meta(StreamMeta{last_id, entries_added, max_deleted_id, floor_});

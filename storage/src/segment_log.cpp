@@ -315,6 +315,12 @@ std::uint64_t SegmentLog::bytes() const {
   return total;
 }
 
+std::vector<std::pair<StreamId, std::uint64_t>> SegmentLog::segments() const {
+  std::vector<std::pair<StreamId, std::uint64_t>> out;
+  for (const Segment& s : segments_) out.emplace_back(s.base, s.end);
+  return out;
+}
+
 std::string SegmentLog::write_index(const Segment& s) {
   std::string x(kIndexMagic);
   put_u32(x, kFormatVersion);

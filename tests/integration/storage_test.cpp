@@ -223,3 +223,42 @@ TEST_CASE("A stream far larger than the tail cache is read back whole, in bounde
   // The entries are on disk, not in memory: RSS stays well under their 100 MB.
   CHECK(rss_kb(server->pid()) < 60 * 1024);
 }
+
+TEST_CASE("Retention drops whole old segments by size and by age, for every stream", "[storage]") {
+  SECTION("by size") {
+    Restartable r({"--segment-bytes", "8192", "--stream-max-bytes", "32768", "--threads", "1"});
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    for (int i = 1; i <= 2000; ++i) c.call({"XADD", "s", std::to_string(i) + "-0", "f", std::string(50, 'x')});
+    // Retention runs once a second; wait (at most 5 s) for it.
+    std::int64_t len = 2000;
+    for (int i = 0; i < 50 && len == 2000; ++i) {
+      std::this_thread::sleep_for(100ms);
+      len = c.call({"XLEN", "s"}).integer;
+    }
+    CHECK(len < 2000);
+    CHECK(std::stoull(info_field(c, "storage_bytes")) <= 32768 + 8192 + 1024);
+    // What is left is the newest entries, from a segment's first one on.
+    const Reply first = c.call({"XRANGE", "s", "-", "+", "COUNT", "1"});
+    CHECK(std::stoll(first.elements[0].elements[0].str) == 2000 - len + 1);
+    const Reply last = c.call({"XREVRANGE", "s", "+", "-", "COUNT", "1"});
+    CHECK(last.elements[0].elements[0].str == "2000-0");
+  }
+  SECTION("by age") {
+    Restartable r({"--segment-bytes", "4096", "--stream-max-age", "60", "--threads", "1"});
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    // Old entries (IDs from 1970), then fresh ones: only the old segments may go.
+    for (int i = 1; i <= 300; ++i) c.call({"XADD", "s", std::to_string(i) + "-0", "f", std::string(50, 'x')});
+    for (int i = 0; i < 300; ++i) c.call({"XADD", "s", "*", "f", std::string(50, 'y')});
+    std::int64_t len = 600;
+    for (int i = 0; i < 50 && len == 600; ++i) {
+      std::this_thread::sleep_for(100ms);
+      len = c.call({"XLEN", "s"}).integer;
+    }
+    CHECK(len < 600);
+    CHECK(len >= 300);  // every fresh entry stays
+    const Reply left = c.call({"XRANGE", "s", "-", "+", "COUNT", "1"});
+    CHECK(left.elements[0].elements[1].elements[1].str.size() == 50);
+  }
+}

@@ -20,6 +20,10 @@ struct Config {
   std::string fsync = "everysec";  // always, everysec or no (Redis's appendfsync)
   std::uint64_t segment_bytes = 64ull * 1024 * 1024;  // a segment file rolls at this size
   std::uint64_t cache_bytes = 128ull * 1024 * 1024;   // tail cache, all streams together
+  // Retention for every stream, beyond Redis (Kafka's retention.bytes and retention.ms):
+  // whole old segments are dropped past these bounds (0: no bound).
+  std::uint64_t stream_max_bytes = 0;
+  std::uint64_t stream_max_age = 0;  // seconds
 
   // Protocol limits, checked before allocating.
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;

@@ -105,6 +105,11 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   void record_meta(StreamId last_id, std::uint64_t entries_added, StreamId max_deleted_id) override;
   [[nodiscard]] std::string storage_error() const override { return error_; }
 
+  // Retention, as Kafka's: drops the oldest whole segments while the stream's segments pass
+  // `max_bytes`, or while a segment's entries are all older than `max_age_ms` before `now_ms`
+  // (0: no bound). The last segment always stays. Returns the entries removed.
+  std::uint64_t retain(std::uint64_t max_bytes, std::uint64_t max_age_ms, std::uint64_t now_ms);
+
   [[nodiscard]] SegmentLog* log() { return log_.get(); }
   [[nodiscard]] const SegmentLog* log() const { return log_.get(); }
   // For TailCache: evicts the node that starts at `master`.

@@ -174,6 +174,8 @@ class SegmentLog {
   [[nodiscard]] std::size_t segment_count() const { return segments_.size(); }
   // Bytes of segment files (written or waiting to be).
   [[nodiscard]] std::uint64_t bytes() const;
+  // Each segment's first ID and size, oldest first.
+  [[nodiscard]] std::vector<std::pair<StreamId, std::uint64_t>> segments() const;
 
  private:
   struct Segment {
