@@ -159,7 +159,7 @@ TEST_CASE("Damage in the middle of the journal is reported", "[storage][journal]
   }
 }
 
-TEST_CASE("Folding writes a snapshot and starts an empty journal; an older journal is ignored",
+TEST_CASE("Folding writes a snapshot and starts an empty journal, and an older journal is ignored",
           "[storage][journal]") {
   TempDir dir;
   std::vector<std::string> state;
