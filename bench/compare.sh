@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side comparison of runnel-server and redis-server with redis-benchmark.
-# Both servers run on free loopback ports with persistence off. Each workload runs
-# interleaved (Runnel, Redis, Runnel, Redis, ...) REPS times, and the median is reported.
+# Both servers run on free loopback ports with the same durability: Runnel's default
+# (--fsync everysec, segment files) against Redis with appendonly yes, appendfsync everysec.
+# Each workload runs interleaved (Runnel, Redis, Runnel, Redis, ...) REPS times, and the
+# median is reported.
 #   bench/compare.sh [--quick] [--threads N]
 # Output: a Markdown table on stdout; raw CSV lines in bench/results/raw-<date>.csv.
 set -euo pipefail
@@ -28,7 +30,7 @@ runnel_port=$(free_port)
   --loglevel warning >"$work/runnel.log" 2>&1 &
 runnel_pid=$!
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec --dir "$work" \
   --loglevel warning >"$work/redis.log" 2>&1 &
 redis_pid=$!
 cleanup() { kill "$runnel_pid" "$redis_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -115,6 +115,7 @@ class ThreadQueue final : public IoQueue {
 class UringQueue final : public IoQueue {
  public:
   static constexpr unsigned kEntries = 256;
+  static constexpr std::size_t kInlineWriteBytes = 256 * 1024;
 
   static std::unique_ptr<UringQueue> make(std::string& why) {
     auto q = std::unique_ptr<UringQueue>(new UringQueue());
@@ -158,6 +159,28 @@ class UringQueue final : public IoQueue {
       return;
     }
     finished_ = false;
+    std::size_t bytes = 0;
+    for (const WriteOp& op : batch_.writes) bytes += op.bytes.size();
+    if (bytes > kInlineWriteBytes) return submit_chunk();
+    // A small batch of buffered writes only copies into the page cache: done here, it saves
+    // the ring a hop to its worker threads (measured: fsync-always XADD -P 1 went from about
+    // 53,000 to 70,000-78,000 per second). The fdatasyncs, which wait for the disk, go to
+    // the ring. Large batches go to the ring whole, so the kernel's dirty-page throttling
+    // never stalls the shard.
+    for (const WriteOp& op : batch_.writes) {
+      if (const int rc = write_at(op.file->fd(), op.offset, op.bytes); rc != 0) {
+        result_ = failure(rc, false, op.file->path());
+        finished_ = true;
+        signal(efd_);
+        return;
+      }
+    }
+    next_ = batch_.writes.size();
+    if (next_ == total()) {
+      finished_ = true;
+      signal(efd_);
+      return;
+    }
     submit_chunk();
   }
 
