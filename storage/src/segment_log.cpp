@@ -186,9 +186,15 @@ std::string SegmentLog::start_segment(StreamId base) {
   s.file = std::move(file);
   s.end = kSegmentHeaderBytes;
   segments_.push_back(std::move(s));
+  if (std::string error = write_manifest(); !error.empty()) {
+    // A segment the manifest does not list would be lost at the next start: not used.
+    segments_.pop_back();
+    ::unlink(path.c_str());
+    return error;
+  }
   out_ = segment_header(base);
   out_offset_ = 0;
-  return write_manifest();
+  return {};
 }
 
 std::string SegmentLog::create(StreamId first_base) {
