@@ -15,13 +15,17 @@
 namespace runnel::storage {
 namespace {
 
-// The test hook: the error to inject into each write, or 0.
-int injected_fault() {
+// The test hook (io_queue.hpp): the error to inject, and whether into fsyncs or writes.
+struct Fault {
+  int error = 0;
+  bool in_sync = false;
+};
+Fault injected_fault() {
   const char* const path = std::getenv("RUNNEL_TEST_IO_FAULT");
-  if (path == nullptr || ::access(path, F_OK) != 0) return 0;
+  if (path == nullptr || ::access(path, F_OK) != 0) return {};
   std::string text;
-  if (read_file(path, text) != 0) return EIO;
-  return text.find("ENOSPC") != std::string::npos ? ENOSPC : EIO;
+  if (read_file(path, text) != 0) return {EIO, false};
+  return {text.find("ENOSPC") != std::string::npos ? ENOSPC : EIO, text.find("fsync") != std::string::npos};
 }
 
 void signal(int efd) {
@@ -42,12 +46,13 @@ IoResult failure(int error, bool in_sync, const std::string& path) {
 // Runs a batch with plain system calls (the helper thread's way, and io_uring's fallback
 // for a short write).
 IoResult run_sync(const IoBatch& batch) {
+  const Fault fault = injected_fault();
   for (const WriteOp& op : batch.writes) {
-    int rc = injected_fault();
-    if (rc == 0) rc = write_at(op.file->fd(), op.offset, op.bytes);
+    const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(op.file->fd(), op.offset, op.bytes);
     if (rc != 0) return failure(rc, false, op.file->path());
   }
   for (const auto& file : batch.syncs) {
+    if (fault.error != 0 && fault.in_sync) return failure(fault.error, true, file->path());
     if (::fdatasync(file->fd()) != 0) return failure(errno, true, file->path());
   }
   return {};
@@ -152,8 +157,8 @@ class UringQueue final : public IoQueue {
     result_ = {};
     next_ = 0;
     resync_ = false;
-    if (const int fault = injected_fault(); fault != 0 && !batch_.writes.empty()) {
-      result_ = failure(fault, false, batch_.writes.front().file->path());
+    if (injected_fault().error != 0) {
+      result_ = run_sync(batch_);  // fails where the hook says
       finished_ = true;
       signal(efd_);
       return;

@@ -113,7 +113,8 @@ TEST_CASE("Streams, groups and metadata survive a restart, with every fsync poli
 
 TEST_CASE("A failed write is never answered OK: -MISCONF, reads go on, writes resume", "[storage]") {
   for (const char* io : {"RUNNEL_IO=auto", "RUNNEL_IO=threads"}) {
-    INFO(io);
+   for (const char* error : {"ENOSPC", "EIO"}) {
+    INFO(io << " " << error);
     Restartable r({"--fsync", "always"});
     const std::string fault = (r.dir.path() / "fault").string();
     r.env = "RUNNEL_TEST_IO_FAULT=" + fault;
@@ -122,11 +123,12 @@ TEST_CASE("A failed write is never answered OK: -MISCONF, reads go on, writes re
     ::unsetenv("RUNNEL_IO");
     Connection c("127.0.0.1", r.port);
     REQUIRE(c.call({"XADD", "s", "1-1", "f", "v"}).str == "1-1");
-    std::ofstream(fault) << "ENOSPC";
+    std::ofstream(fault) << error;
     const Reply failed = c.call({"XADD", "s", "2-1", "f", "v"});
     CHECK(failed.is_error());
     CHECK(failed.str.rfind("MISCONF", 0) == 0);
-    CHECK(failed.str.find("No space left on device") != std::string::npos);
+    CHECK(failed.str.find(std::string(error) == "EIO" ? "Input/output error" : "No space left on device") !=
+          std::string::npos);
     CHECK(c.peer_closed(2s));  // the connection that waited on the failed write is closed
     Connection d("127.0.0.1", r.port);
     const Reply refused = d.call({"XADD", "s", "3-1", "f", "v"});
@@ -151,6 +153,35 @@ TEST_CASE("A failed write is never answered OK: -MISCONF, reads go on, writes re
     REQUIRE(all.elements.size() >= 2);
     CHECK(all.elements.front().elements[0].str == "1-1");
     CHECK(all.elements.back().elements[0].str == "3-1");
+   }
+  }
+}
+
+TEST_CASE("After a failed fsync the server stays read-only until it is restarted", "[storage]") {
+  for (const char* io : {"RUNNEL_IO=auto", "RUNNEL_IO=threads"}) {
+    INFO(io);
+    Restartable r({"--fsync", "always"});
+    const std::string fault = (r.dir.path() / "fault").string();
+    r.env = "RUNNEL_TEST_IO_FAULT=" + fault;
+    ::putenv(const_cast<char*>(io));
+    auto server = r.start();
+    ::unsetenv("RUNNEL_IO");
+    Connection c("127.0.0.1", r.port);
+    REQUIRE(c.call({"XADD", "s", "1-1", "f", "v"}).str == "1-1");
+    std::ofstream(fault) << "EIO fsync";
+    const Reply failed = c.call({"XADD", "s", "2-1", "f", "v"});
+    CHECK(failed.str.rfind("MISCONF", 0) == 0);
+    CHECK(failed.str.find("fdatasync") != std::string::npos);
+    fs::remove(fault);
+    std::this_thread::sleep_for(2500ms);  // past two retry ticks: there must be no retry
+    Connection d("127.0.0.1", r.port);
+    CHECK(d.call({"XADD", "s", "3-1", "f", "v"}).str.rfind("MISCONF", 0) == 0);
+    CHECK(d.call({"XLEN", "s"}).integer == 2);  // reads go on
+    CHECK(server->log().find("until a restart") != std::string::npos);
+    server->terminate();
+    server = r.start();
+    Connection e("127.0.0.1", r.port);
+    CHECK(e.call({"XADD", "s", "3-1", "f", "v"}).str == "3-1");
   }
 }
 

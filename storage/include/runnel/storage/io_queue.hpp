@@ -9,8 +9,8 @@
 //
 // Lifecycle: one queue per shard; submit() only when no batch is in flight; the destructor
 // waits for a batch in flight. Test hook: when RUNNEL_TEST_IO_FAULT names a file, and that
-// file exists, each write fails with the error its text names (ENOSPC or EIO) instead of
-// reaching the disk.
+// file exists, each write fails with the error its text names (ENOSPC, else EIO) instead of
+// reaching the disk; if the text says "fsync", the writes are made and the fdatasyncs fail.
 #pragma once
 
 #include <memory>
