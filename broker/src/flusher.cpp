@@ -9,6 +9,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 #include "log.hpp"
 #include "server_state.hpp"
@@ -16,6 +21,64 @@
 namespace runnel {
 
 namespace asio = boost::asio;
+
+// everysec's fdatasyncs, on a thread of their own (as Redis's background fsync), so that a
+// sync of many dirty pages never holds up the batches behind it.
+class BackgroundSync {
+ public:
+  BackgroundSync() : thread_([this] { run(); }) {}
+  ~BackgroundSync() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // Hands over `files` unless a sync is still running; false if it is (try next time).
+  bool start(std::vector<std::shared_ptr<storage::File>>& files) {
+    std::lock_guard lock(mutex_);
+    if (busy_) return false;
+    files_.swap(files);
+    files.clear();
+    busy_ = true;
+    cv_.notify_all();
+    return true;
+  }
+  // The first failure, once ("" if none).
+  std::string take_error() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(error_, {});
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      cv_.wait(lock, [&] { return stop_ || busy_; });
+      if (!busy_) return;
+      auto files = std::move(files_);
+      lock.unlock();
+      std::string error;
+      for (const auto& f : files) {
+        if (::fdatasync(f->fd()) != 0 && error.empty()) {
+          error = "fdatasync " + f->path() + ": " + std::strerror(errno);
+        }
+      }
+      lock.lock();
+      if (!error.empty() && error_.empty()) error_ = error;
+      busy_ = false;
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<storage::File>> files_;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::string error_;
+  std::thread thread_;  // last: started once the members above exist
+};
 
 struct Flusher::Impl {
   explicit Impl(asio::io_context& io) : io(io), event(io), timer(io) {}
@@ -25,6 +88,7 @@ struct Flusher::Impl {
   asio::steady_timer timer;              // once a second: everysec syncs, retries
   std::chrono::steady_clock::time_point submitted_at;
   storage::IoBatch failed;  // a batch that failed, kept for the retry
+  std::unique_ptr<BackgroundSync> background;  // everysec only
 };
 
 namespace {
@@ -38,6 +102,7 @@ void add_file(std::vector<std::shared_ptr<storage::File>>& files, const std::sha
 Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state)
     : impl_(std::make_unique<Impl>(io)), storage_(storage), state_(state) {
   impl_->queue = storage::IoQueue::create(true, backend_note_);
+  if (storage.options().fsync == FsyncPolicy::kEverysec) impl_->background = std::make_unique<BackgroundSync>();
   const int fd = ::dup(impl_->queue->event_fd());
   if (fd < 0) throw std::runtime_error("cannot dup the I/O queue's eventfd");
   impl_->event.assign(fd);
@@ -68,9 +133,12 @@ void Flusher::start() {
         f.impl_->submitted_at = std::chrono::steady_clock::now();
         f.impl_->queue->submit(std::move(f.impl_->failed));
         f.impl_->failed = {};
-      } else if (f.storage_.options().fsync == FsyncPolicy::kEverysec && !f.unsynced_.empty()) {
-        f.sync_due_ = true;
-        f.request();
+      } else if (f.impl_->background) {
+        if (std::string error = f.impl_->background->take_error(); !error.empty()) {
+          f.fail(error, false);
+        } else if (!f.unsynced_.empty()) {
+          f.impl_->background->start(f.unsynced_);
+        }
       }
       if (!f.failed_) {
         f.storage_.apply_retention(static_cast<std::uint64_t>(wall_now_ms()));
@@ -97,7 +165,11 @@ void Flusher::request() {
 bool Flusher::replies_wait() const { return storage_.options().fsync == FsyncPolicy::kAlways; }
 
 bool Flusher::must_wait() const {
-  return storage_.options().fsync == FsyncPolicy::kAlways && (storage_.pending() || failed_);
+  if (storage_.options().fsync == FsyncPolicy::kAlways) return storage_.pending() || failed_;
+  // Back-pressure under everysec and no: while a large batch is being written (the disk is
+  // behind), writers wait for their own batch, so appends cannot pile up in memory faster
+  // than the disk takes them.
+  return in_flight_ && in_flight_bytes_ >= kBackPressureBytes && storage_.pending();
 }
 
 void Flusher::when_durable(std::function<void(bool ok)> done) {
@@ -134,8 +206,7 @@ void Flusher::flush() {
     return;
   }
   const FsyncPolicy policy = storage_.options().fsync;
-  const bool sync_all = sync_due_ || finish_ != nullptr;
-  sync_due_ = false;
+  const bool sync_all = finish_ != nullptr;
   if (policy == FsyncPolicy::kAlways || sync_all) {
     for (const auto& op : batch.writes) add_file(batch.syncs, op.file);
   }
@@ -156,6 +227,8 @@ void Flusher::flush() {
   }
   ++collected_;
   in_flight_ = true;
+  in_flight_bytes_ = 0;
+  for (const auto& op : batch.writes) in_flight_bytes_ += op.bytes.size();
   impl_->submitted_at = std::chrono::steady_clock::now();
   impl_->queue->submit(std::move(batch));
 }
@@ -191,7 +264,7 @@ void Flusher::completed() {
     log::notice("Writing to the data dir works again; taking writes");
   }
   release(collected_, true);
-  if (storage_.pending() || sync_due_ || finish_ || !waiters_.empty()) flush();
+  if (storage_.pending() || finish_ || !waiters_.empty()) flush();
 }
 
 void Flusher::fail(const std::string& what, bool retry) {

@@ -2,8 +2,9 @@
 // has run the handlers that are ready, the Flusher hands everything appended to the IoQueue
 // as one batch (writes, then fdatasyncs under `--fsync always`). While that batch is in
 // flight, appends gather for the next one. Under `always`, a writer's reply waits for the
-// batch that carries its data (when_durable); under `everysec` a timer adds the fdatasyncs
-// once a second; under `no` the kernel decides.
+// batch that carries its data (when_durable); under `everysec` a background thread
+// fdatasyncs the files written once a second, off the write path; under `no` the kernel
+// decides.
 //
 // A failed write or fsync is never papered over: writers waiting on it are told (their
 // connections close without an OK), the server turns read-only (-MISCONF, INFO shows the
@@ -63,9 +64,10 @@ class Flusher final : public Durability {
   ShardStorage& storage_;
   ServerState& state_;
   std::string backend_note_;
+  static constexpr std::uint64_t kBackPressureBytes = 8 * 1024 * 1024;
   bool posted_ = false;
+  std::uint64_t in_flight_bytes_ = 0;
   bool in_flight_ = false;
-  bool sync_due_ = false;   // everysec: the timer asked for fdatasyncs
   bool failed_ = false;     // a batch failed; writes wait for the retry
   bool retryable_ = true;
   std::uint64_t collected_ = 0;  // batches handed to the queue
