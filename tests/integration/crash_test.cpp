@@ -121,10 +121,9 @@ runnel::test::ServerProcess start(const runnel::test::TempDir& dir, std::uint16_
       port, (dir.path() / "server.log").string());
 }
 
-}  // namespace
-
-TEST_CASE("Nothing acknowledged is lost when the server is killed 20 times under fsync always",
-          "[crash]") {
+// Kills the server `kills` times while clients run, checking the ledger after each restart.
+void crash_cycles(const char* io, int kills) {
+  ::setenv("RUNNEL_IO", io, 1);  // inherited by the server processes
   runnel::test::TempDir dir("runnel-crash");
   const std::uint16_t port = runnel::test::free_port();
   Ledger ledger;
@@ -135,7 +134,7 @@ TEST_CASE("Nothing acknowledged is lost when the server is killed 20 times under
     Connection c("127.0.0.1", port);
     REQUIRE(c.call({"XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"}).str == "OK");
   }
-  for (int run = 0; run < 20; ++run) {
+  for (int run = 0; run < kills; ++run) {
     INFO("run " << run);
     auto server = start(dir, port);
     {
@@ -184,4 +183,16 @@ TEST_CASE("Nothing acknowledged is lost when the server is killed 20 times under
   // The test did work: many writes were acknowledged and many were delivered.
   CHECK(ledger.added.size() > 1000);
   CHECK(ledger.acked.size() > 100);
+  ::unsetenv("RUNNEL_IO");
+}
+
+}  // namespace
+
+TEST_CASE("Nothing acknowledged is lost when the server is killed 20 times under fsync always",
+          "[crash]") {
+  crash_cycles("auto", 20);  // io_uring
+}
+
+TEST_CASE("The same holds on the helper-thread I/O path, killed 10 times", "[crash]") {
+  crash_cycles("threads", 10);
 }
