@@ -11,7 +11,7 @@ gib=${1:-4}
 value=$(head -c 1000 /dev/zero | tr '\0' 'v')
 entries=$((gib * 1024 * 1024 * 1024 / 1040))
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/runnel-big-XXXXXX")
 port=$(free_port)
 ./build/broker/runnel-server --port "$port" --dir "$work/data" --fsync everysec --cache-bytes 67108864 \

@@ -8,25 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-reps=3
-requests=1000000
-threads=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) reps=1; requests=200000 ;;
-    --threads) threads=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--threads N]" >&2; exit 2 ;;
-  esac
-  shift
-done
-
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.05; done; return 1; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rps() { # port, args...
-  local port=$1; shift
-  redis-benchmark -p "$port" -n "$requests" -q --csv "$@" 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"'
-}
+. bench/lib.sh
+parse_bench_args "$@"
 
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/runnel-bench-XXXXXX")
 pids=()

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 entries=10000000
 [ "${1:-}" = "--quick" ] && entries=1000000
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 pong() { [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]; }
 now_ms() { date +%s%3N; }
 

@@ -117,30 +117,31 @@ namespace {
 
 using storage::GroupRecord;
 
-GroupRecord group_set(std::string_view name, const ConsumerGroup& g) {
+GroupRecord record(GroupRecord::Type type, std::string_view group, std::string_view consumer = {},
+                   StreamId id = {}) {
   GroupRecord r;
-  r.type = GroupRecord::Type::kGroupSet;
-  r.group = name;
-  r.id = g.last_delivered;
+  r.type = type;
+  r.group = group;
+  r.consumer = consumer;
+  r.id = id;
+  return r;
+}
+
+GroupRecord group_set(std::string_view name, const ConsumerGroup& g) {
+  GroupRecord r = record(GroupRecord::Type::kGroupSet, name, {}, g.last_delivered);
   r.entries_read = g.entries_read;
   return r;
 }
 
 GroupRecord consumer_set(std::string_view group, const Consumer& c) {
-  GroupRecord r;
-  r.type = GroupRecord::Type::kConsumerSet;
-  r.group = group;
-  r.consumer = c.name;
+  GroupRecord r = record(GroupRecord::Type::kConsumerSet, group, c.name);
   r.time_ms = c.seen_time_ms;
   return r;
 }
 
 GroupRecord pending_set(std::string_view group, StreamId id, const PendingEntry& p) {
-  GroupRecord r;
-  r.type = GroupRecord::Type::kPendingSet;
-  r.group = group;
-  r.id = id;
-  r.consumer = p.owner != nullptr ? std::string_view(p.owner->name) : std::string_view();
+  GroupRecord r = record(GroupRecord::Type::kPendingSet, group,
+                         p.owner != nullptr ? std::string_view(p.owner->name) : std::string_view(), id);
   r.time_ms = p.delivery_time_ms;
   r.count = p.delivery_count;
   return r;
@@ -152,20 +153,14 @@ void journal_group_changes(Stream& stream, storage::GroupJournal& journal) {
   GroupChanges& changes = *stream.group_changes;
   // Deletions of whole groups first: a group destroyed and created again starts empty.
   for (const std::string& name : changes.destroyed) {
-    GroupRecord r;
-    r.type = GroupRecord::Type::kGroupDelete;
-    r.group = name;
-    journal.append(r);
+    journal.append(record(GroupRecord::Type::kGroupDelete, name));
   }
   for (const std::string& name : changes.groups) {
     auto it = stream.groups.find(name);
     if (it != stream.groups.end()) {
       journal.append(group_set(name, it->second));
     } else if (!changes.destroyed.contains(name)) {
-      GroupRecord r;
-      r.type = GroupRecord::Type::kGroupDelete;
-      r.group = name;
-      journal.append(r);
+      journal.append(record(GroupRecord::Type::kGroupDelete, name));
     }
   }
   // Consumers before the pending entries that name them as owners.
@@ -176,11 +171,7 @@ void journal_group_changes(Stream& stream, storage::GroupJournal& journal) {
     if (c != g->second.consumers.end()) {
       journal.append(consumer_set(group, c->second));
     } else {
-      GroupRecord r;
-      r.type = GroupRecord::Type::kConsumerDelete;
-      r.group = group;
-      r.consumer = consumer;
-      journal.append(r);
+      journal.append(record(GroupRecord::Type::kConsumerDelete, group, consumer));
     }
   }
   for (const auto& [group, id] : changes.pending) {
@@ -190,11 +181,7 @@ void journal_group_changes(Stream& stream, storage::GroupJournal& journal) {
     if (p != g->second.pel.end()) {
       journal.append(pending_set(group, id, p->second));
     } else {
-      GroupRecord r;
-      r.type = GroupRecord::Type::kPendingDelete;
-      r.group = group;
-      r.id = id;
-      journal.append(r);
+      journal.append(record(GroupRecord::Type::kPendingDelete, group, {}, id));
     }
   }
   changes = GroupChanges{};

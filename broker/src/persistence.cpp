@@ -61,12 +61,7 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
     const std::string error = store->open(notes);
     for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
     if (!error.empty()) {
-      log::warning("Stream '" + log::escape_sample(folder.key) + "' is damaged and will not be served: " + error);
-      auto stream = std::make_unique<Stream>();
-      stream->damage = error;
-      keyspace.insert(folder.key, std::move(stream));
-      damaged_folders_[folder.key] = folder.path;
-      ++damaged_;
+      load_damaged(keyspace, folder, error);
       continue;
     }
     auto stream = std::make_unique<Stream>(std::move(store));
@@ -81,13 +76,7 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
         stream->journal->open([&](const storage::GroupRecord& r) { apply_group_record(*stream, r); }, notes);
     for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
     if (!journal_error.empty()) {
-      log::warning("Stream '" + log::escape_sample(folder.key) + "' is damaged and will not be served: " +
-                   journal_error);
-      auto damaged = std::make_unique<Stream>();
-      damaged->damage = journal_error;
-      keyspace.insert(folder.key, std::move(damaged));
-      damaged_folders_[folder.key] = folder.path;
-      ++damaged_;
+      load_damaged(keyspace, folder, journal_error);
       continue;
     }
     stream->group_changes = std::make_unique<GroupChanges>();
@@ -95,6 +84,15 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
     keyspace.insert(folder.key, std::move(stream));
   }
   cache_.evict();
+}
+
+void ShardStorage::load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error) {
+  log::warning("Stream '" + log::escape_sample(folder.key) + "' is damaged and will not be served: " + error);
+  auto stream = std::make_unique<Stream>();
+  stream->damage = error;
+  keyspace.insert(folder.key, std::move(stream));
+  damaged_folders_[folder.key] = folder.path;
+  ++damaged_;
 }
 
 std::unique_ptr<storage::LogEntryStore> ShardStorage::create_store(std::string_view key, std::string& error) {

@@ -115,6 +115,8 @@ class ShardStorage {
  private:
   [[nodiscard]] std::string folder_for(std::string_view key) const;
   void delete_folder(const std::string& path);
+  // A stream whose files could not be loaded: kept under its key, refused to commands.
+  void load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error);
 
   StorageOptions options_;
   unsigned shard_;

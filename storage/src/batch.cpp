@@ -3,7 +3,11 @@
 
 #include <xxhash.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <runnel/storage/file.hpp>
 
@@ -72,6 +76,16 @@ bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size) {
     at += chunk.size() - 3;
   }
   return false;
+}
+
+std::string cut_torn_tail(int fd, const std::string& path, std::uint64_t good_end, std::uint64_t size,
+                          std::vector<std::string>& notes) {
+  notes.push_back("truncated the torn tail of " + path + ": " + std::to_string(size - good_end) +
+                  " bytes after offset " + std::to_string(good_end));
+  if (::ftruncate(fd, static_cast<off_t>(good_end)) != 0 || ::fdatasync(fd) != 0) {
+    return "cannot truncate " + path + ": " + std::strerror(errno);
+  }
+  return {};
 }
 
 BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace runnel::storage {
 
@@ -53,6 +54,11 @@ struct BatchScan {
 };
 BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
                        const std::function<bool(std::uint64_t, std::string_view)>& visit);
+
+// Cuts a torn tail: truncates the file at `good_end` and syncs it, noting what went in
+// `notes`. Returns an error text or "".
+std::string cut_torn_tail(int fd, const std::string& path, std::uint64_t good_end, std::uint64_t size,
+                          std::vector<std::string>& notes);
 
 // Whether a whole, checksummed batch starts anywhere after `from`.
 bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size);

@@ -166,10 +166,8 @@ std::string GroupJournal::replay(const std::string& path, std::string_view magic
       return path + ": damaged batch at offset " + std::to_string(scan.good_end) + " with whole batches after it";
     case BatchScan::Outcome::kTorn:
       if (!tail) return path + ": damaged batch at offset " + std::to_string(scan.good_end);
-      notes.push_back("truncated the torn tail of " + path + ": " + std::to_string(size - scan.good_end) +
-                      " bytes after offset " + std::to_string(scan.good_end));
-      if (::ftruncate(file->fd(), static_cast<off_t>(scan.good_end)) != 0 || ::fdatasync(file->fd()) != 0) {
-        return "cannot truncate " + path + ": " + errno_text(errno);
+      if (std::string error = cut_torn_tail(file->fd(), path, scan.good_end, size, notes); !error.empty()) {
+        return error;
       }
       break;
   }

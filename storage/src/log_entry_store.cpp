@@ -161,6 +161,26 @@ bool LogEntryStore::make_resident(Node& node) {
   return true;
 }
 
+void LogEntryStore::count_listpack(Node& node, StreamId id, std::span<const std::string_view> fields,
+                                   std::string_view master_payload) {
+  if (node.entries == 0) {
+    node.master = id;
+    node.listpack_bytes = listpack::kEmptyBytes + listpack::master_entry_size(fields);
+  }
+  // Redis omits the field names when they equal the master entry's (the node's first entry).
+  bool same_fields = node.entries == 0;
+  if (!same_fields) {
+    FieldCursor master(master_payload);
+    same_fields = master.count() == fields.size();
+    std::string_view name, value;
+    for (std::size_t i = 0; same_fields && i < fields.size(); i += 2) {
+      same_fields = master.next(name) && master.next(value) && name == fields[i];
+    }
+  }
+  node.listpack_bytes += listpack::entry_size(diff(id.ms, node.master.ms),
+                                              diff(id.seq, node.master.seq), fields, same_fields);
+}
+
 LogEntryStore::Node& LogEntryStore::node_for_append(StreamId id,
                                                     std::span<const std::string_view> fields) {
   if (log_ && log_->needs_roll()) {
@@ -188,22 +208,7 @@ void LogEntryStore::append(StreamId id, std::span<const std::string_view> fields
   assert(nodes_.empty() || nodes_.back().last < id);
   Node& node = node_for_append(id, fields);
   const std::size_t before = resident_bytes(node);
-  if (node.entries == 0) {
-    node.master = id;
-    node.listpack_bytes = listpack::kEmptyBytes + listpack::master_entry_size(fields);
-  }
-  // Redis omits the field names when they equal the master entry's (the node's first entry).
-  bool same_fields = node.entries == 0;
-  if (!same_fields) {
-    FieldCursor master(record(node, 0).payload);
-    same_fields = master.count() == fields.size();
-    std::string_view name, value;
-    for (std::size_t i = 0; same_fields && i < fields.size(); i += 2) {
-      same_fields = master.next(name) && master.next(value) && name == fields[i];
-    }
-  }
-  node.listpack_bytes += listpack::entry_size(diff(id.ms, node.master.ms),
-                                              diff(id.seq, node.master.seq), fields, same_fields);
+  count_listpack(node, id, fields, node.entries == 0 ? std::string_view() : record(node, 0).payload);
   scratch_.clear();
   encode_fields(fields, scratch_);
   if (log_) {
@@ -498,24 +503,12 @@ void LogEntryStore::on_entry(LogPosition pos, StreamId id, std::string_view payl
   }
   if (fresh) {
     Node& n = nodes_.emplace_back();
-    n.master = id;
     n.segment = pos.segment;
     n.first_batch = pos.batch;
-    n.listpack_bytes = listpack::kEmptyBytes + listpack::master_entry_size(fields);
-    scratch_.assign(payload);  // the master entry's fields, for the entries after it
   }
   Node& node = nodes_.back();
-  bool same_fields = fresh;
-  if (!same_fields) {
-    FieldCursor master(scratch_);
-    same_fields = master.count() == fields.size();
-    std::string_view name, value;
-    for (std::size_t i = 0; same_fields && i < fields.size(); i += 2) {
-      same_fields = master.next(name) && master.next(value) && name == fields[i];
-    }
-  }
-  node.listpack_bytes += listpack::entry_size(diff(id.ms, node.master.ms),
-                                              diff(id.seq, node.master.seq), fields, same_fields);
+  count_listpack(node, id, fields, scratch_);
+  if (fresh) scratch_.assign(payload);  // the master entry's fields, for the entries after it
   node.last = id;
   node.last_batch = pos.batch;
   ++node.entries;

@@ -427,16 +427,12 @@ std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, Recove
     good_end = result.good_end;
   }
   if (torn) {
-    notes.push_back("truncated the torn tail of " + path + ": " + std::to_string(size - good_end) +
-                    " bytes after offset " + std::to_string(good_end));
     if (good_end == 0) {
       const std::string h = segment_header(s.base);
       if (const int rc = write_at(fd, 0, h); rc != 0) return "cannot repair " + path + ": " + errno_text(rc);
       good_end = h.size();
     }
-    if (::ftruncate(fd, static_cast<off_t>(good_end)) != 0 || ::fdatasync(fd) != 0) {
-      return "cannot truncate " + path + ": " + errno_text(errno);
-    }
+    if (std::string error = cut_torn_tail(fd, path, good_end, size, notes); !error.empty()) return error;
     size = good_end;
   }
   s.end = size;

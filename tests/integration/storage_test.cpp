@@ -41,6 +41,18 @@ struct Restartable {
   std::string env;
 };
 
+// Starts a server under --fsync always whose writes fail while the file `fault` exists
+// (the I/O layer's test hook), on the I/O path `io` ("RUNNEL_IO=...").
+std::unique_ptr<runnel::test::ServerProcess> start_with_fault_hook(Restartable& r, const char* io,
+                                                                   std::string& fault) {
+  fault = (r.dir.path() / "fault").string();
+  r.env = "RUNNEL_TEST_IO_FAULT=" + fault;
+  ::putenv(const_cast<char*>(io));
+  auto server = r.start();
+  ::unsetenv("RUNNEL_IO");
+  return server;
+}
+
 std::string info_field(Connection& c, const std::string& name) {
   const std::string text = c.call({"INFO", "persistence"}).str;
   const auto at = text.find(name + ":");
@@ -116,11 +128,8 @@ TEST_CASE("A failed write is never answered OK: -MISCONF, reads go on, writes re
    for (const char* error : {"ENOSPC", "EIO"}) {
     INFO(io << " " << error);
     Restartable r({"--fsync", "always"});
-    const std::string fault = (r.dir.path() / "fault").string();
-    r.env = "RUNNEL_TEST_IO_FAULT=" + fault;
-    ::putenv(const_cast<char*>(io));
-    auto server = r.start();
-    ::unsetenv("RUNNEL_IO");
+    std::string fault;
+    auto server = start_with_fault_hook(r, io, fault);
     Connection c("127.0.0.1", r.port);
     REQUIRE(c.call({"XADD", "s", "1-1", "f", "v"}).str == "1-1");
     std::ofstream(fault) << error;
@@ -161,11 +170,8 @@ TEST_CASE("After a failed fsync the server stays read-only until it is restarted
   for (const char* io : {"RUNNEL_IO=auto", "RUNNEL_IO=threads"}) {
     INFO(io);
     Restartable r({"--fsync", "always"});
-    const std::string fault = (r.dir.path() / "fault").string();
-    r.env = "RUNNEL_TEST_IO_FAULT=" + fault;
-    ::putenv(const_cast<char*>(io));
-    auto server = r.start();
-    ::unsetenv("RUNNEL_IO");
+    std::string fault;
+    auto server = start_with_fault_hook(r, io, fault);
     Connection c("127.0.0.1", r.port);
     REQUIRE(c.call({"XADD", "s", "1-1", "f", "v"}).str == "1-1");
     std::ofstream(fault) << "EIO fsync";

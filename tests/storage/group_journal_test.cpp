@@ -9,22 +9,14 @@
 #include <runnel/storage/file.hpp>
 #include <runnel/storage/group_journal.hpp>
 
+#include "server_process.hpp"
+
 using namespace runnel::storage;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/runnel-journal-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
+using runnel::test::TempDir;
 
 // A record as text, to compare replays.
 std::string show(const GroupRecord& r) {
@@ -64,7 +56,7 @@ TEST_CASE("Group records replay in order, with every field", "[storage][journal]
   TempDir dir;
   std::vector<std::string> want;
   {
-    GroupJournal j(dir.path);
+    GroupJournal j(dir.path().string());
     GroupRecord g;
     g.type = GroupRecord::Type::kGroupSet;
     g.group = std::string_view("g\0x", 3);
@@ -94,7 +86,7 @@ TEST_CASE("Group records replay in order, with every field", "[storage][journal]
   }
   std::string error;
   std::vector<std::string> notes;
-  CHECK(replay(dir.path, error, notes) == want);
+  CHECK(replay(dir.path().string(), error, notes) == want);
   CHECK(error == "");
   CHECK(notes.empty());
 }
@@ -103,7 +95,7 @@ TEST_CASE("A torn journal tail is cut at every byte, keeping the whole batches",
   TempDir dir;
   std::vector<std::string> first;
   {
-    GroupJournal j(dir.path);
+    GroupJournal j(dir.path().string());
     for (std::uint64_t i = 1; i <= 5; ++i) {
       j.append(pending(i));
       first.push_back(show(pending(i)));
@@ -112,38 +104,38 @@ TEST_CASE("A torn journal tail is cut at every byte, keeping the whole batches",
     for (std::uint64_t i = 6; i <= 8; ++i) j.append(pending(i));
     flush(j);
   }
-  const std::string path = dir.path + "/groups.journal";
+  const std::string path = dir.path().string() + "/groups.journal";
   std::string full;
   REQUIRE(read_file(path, full) == 0);
   const std::size_t last_batch = full.rfind("RBAT");
   for (std::size_t cut = last_batch; cut < full.size(); ++cut) {
     TempDir copy;
-    fs::copy(dir.path, copy.path, fs::copy_options::recursive);
-    fs::resize_file(copy.path + "/groups.journal", cut);
+    fs::copy(dir.path().string(), copy.path().string(), fs::copy_options::recursive);
+    fs::resize_file(copy.path().string() + "/groups.journal", cut);
     std::string error;
     std::vector<std::string> notes;
-    CHECK(replay(copy.path, error, notes) == first);
+    CHECK(replay(copy.path().string(), error, notes) == first);
     CHECK(error == "");
-    CHECK(fs::file_size(copy.path + "/groups.journal") == last_batch);
+    CHECK(fs::file_size(copy.path().string() + "/groups.journal") == last_batch);
     // Zero-filled instead of cut: the same.
     std::string zeroed = full;
     std::fill(zeroed.begin() + static_cast<std::ptrdiff_t>(cut), zeroed.end(), '\0');
-    std::ofstream(copy.path + "/groups.journal", std::ios::binary | std::ios::trunc)
+    std::ofstream(copy.path().string() + "/groups.journal", std::ios::binary | std::ios::trunc)
         .write(zeroed.data(), static_cast<std::streamsize>(zeroed.size()));
-    CHECK(replay(copy.path, error, notes) == first);
+    CHECK(replay(copy.path().string(), error, notes) == first);
   }
 }
 
 TEST_CASE("Damage in the middle of the journal is reported", "[storage][journal]") {
   TempDir dir;
   {
-    GroupJournal j(dir.path);
+    GroupJournal j(dir.path().string());
     for (std::uint64_t batch = 0; batch < 3; ++batch) {
       for (std::uint64_t i = 1; i <= 4; ++i) j.append(pending(batch * 10 + i));
       flush(j);
     }
   }
-  const std::string path = dir.path + "/groups.journal";
+  const std::string path = dir.path().string() + "/groups.journal";
   std::string full;
   REQUIRE(read_file(path, full) == 0);
   const std::size_t first = full.find("RBAT");
@@ -154,7 +146,7 @@ TEST_CASE("Damage in the middle of the journal is reported", "[storage][journal]
     std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     std::string error;
     std::vector<std::string> notes;
-    replay(dir.path, error, notes);
+    replay(dir.path().string(), error, notes);
     CHECK(error.find("damaged batch") != std::string::npos);
   }
 }
@@ -164,11 +156,11 @@ TEST_CASE("Folding writes a snapshot and starts an empty journal, and an older j
   TempDir dir;
   std::vector<std::string> state;
   {
-    GroupJournal j(dir.path);
+    GroupJournal j(dir.path().string());
     for (std::uint64_t i = 1; i <= 20; ++i) j.append(pending(i));
     flush(j);
     // Keep the journal as it was before the fold, to put it back afterwards.
-    fs::copy_file(dir.path + "/groups.journal", dir.path + "/old.journal");
+    fs::copy_file(dir.path().string() + "/groups.journal", dir.path().string() + "/old.journal");
     REQUIRE(j.fold([&](const GroupRecordVisitor& emit) {
       for (std::uint64_t i = 1; i <= 3; ++i) {
         emit(pending(i));
@@ -181,12 +173,12 @@ TEST_CASE("Folding writes a snapshot and starts an empty journal, and an older j
   }
   std::string error;
   std::vector<std::string> notes;
-  CHECK(replay(dir.path, error, notes) == state);
+  CHECK(replay(dir.path().string(), error, notes) == state);
   CHECK(error == "");
   // A crash between writing the snapshot and replacing the journal leaves the old journal.
-  fs::rename(dir.path + "/old.journal", dir.path + "/groups.journal");
+  fs::rename(dir.path().string() + "/old.journal", dir.path().string() + "/groups.journal");
   notes.clear();
-  const auto seen = replay(dir.path, error, notes);
+  const auto seen = replay(dir.path().string(), error, notes);
   CHECK(error == "");
   CHECK(seen == std::vector<std::string>(state.begin(), state.begin() + 3));
   CHECK(notes.size() == 1);

@@ -14,22 +14,14 @@
 #include <runnel/storage/log_entry_store.hpp>
 #include <runnel/storage/segment_log.hpp>
 
+#include "server_process.hpp"
+
 using namespace runnel::storage;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/runnel-segment-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
+using runnel::test::TempDir;
 
 // The I/O path the current test case runs on: each test case runs once with io_uring and
 // once with the helper thread (GENERATE in use_backend).
@@ -130,7 +122,7 @@ TEST_CASE("Entries, deletes, trims and metadata survive a reopen", "[storage][lo
   use_backend(GENERATE(true, false));
   TempDir dir;
   {
-    auto store = create_store(dir.path, 1 << 20);
+    auto store = create_store(dir.path().string(), 1 << 20);
     append_n(*store, 1, 451);  // 5 nodes, the last one half full
     CHECK(store->erase(StreamId{250, 0}));
     CHECK(store->erase(StreamId{251, 0}));
@@ -143,7 +135,7 @@ TEST_CASE("Entries, deletes, trims and metadata survive a reopen", "[storage][lo
   }
   std::vector<std::string> notes;
   std::string error;
-  auto store = open_store(dir.path, notes, error);
+  auto store = open_store(dir.path().string(), notes, error);
   REQUIRE(error == "");
   CHECK(notes.empty());
   auto want = expected(42, 451);
@@ -165,20 +157,20 @@ TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or 
   use_backend(GENERATE(true, false));
   TempDir dir;
   {
-    auto store = create_store(dir.path, 8 * 1024);
+    auto store = create_store(dir.path().string(), 8 * 1024);
     for (std::uint64_t i = 1; i <= 3000; i += 100) {
       append_n(*store, i, i + 100);
       flush(*store);
     }
     CHECK(store->log()->segment_count() > 5);
   }
-  const auto logs = files_with(dir.path, ".log");
-  const auto indexes = files_with(dir.path, ".idx");
+  const auto logs = files_with(dir.path().string(), ".log");
+  const auto indexes = files_with(dir.path().string(), ".idx");
   REQUIRE(indexes.size() == logs.size() - 1);
   {
     std::vector<std::string> notes;
     std::string error;
-    auto store = open_store(dir.path, notes, error);
+    auto store = open_store(dir.path().string(), notes, error);
     REQUIRE(error == "");
     CHECK(notes.empty());  // every index was good
     CHECK(contents(*store) == expected(1, 3001));
@@ -192,7 +184,7 @@ TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or 
   }
   std::vector<std::string> notes;
   std::string error;
-  auto store = open_store(dir.path, notes, error);
+  auto store = open_store(dir.path().string(), notes, error);
   REQUIRE(error == "");
   CHECK(notes.size() == 2);
   CHECK(contents(*store) == expected(1, 3001));
@@ -202,24 +194,24 @@ TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or 
 TEST_CASE("Trimming deletes whole segment files and nothing else", "[storage][log]") {
   use_backend(GENERATE(true, false));
   TempDir dir;
-  auto store = create_store(dir.path, 8 * 1024);
+  auto store = create_store(dir.path().string(), 8 * 1024);
   append_n(*store, 1, 2001);
   flush(*store);
-  const auto before = files_with(dir.path, ".log").size();
+  const auto before = files_with(dir.path().string(), ".log").size();
   TrimSpec spec;
   spec.strategy = TrimSpec::Strategy::kMaxLen;
   spec.max_len = 500;
   spec.approx = true;
   store->trim(spec);
   flush(*store);
-  const auto after = files_with(dir.path, ".log").size();
+  const auto after = files_with(dir.path().string(), ".log").size();
   CHECK(after < before);
   const auto left = contents(*store);
   REQUIRE(!left.empty());
   CHECK(left.back() == "2000=" + value_of(2000));
   std::vector<std::string> notes;
   std::string error;
-  auto reopened = open_store(dir.path, notes, error);
+  auto reopened = open_store(dir.path().string(), notes, error);
   REQUIRE(error == "");
   CHECK(contents(*reopened) == left);
 }
@@ -230,13 +222,13 @@ TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole bat
   std::uint64_t whole_batches_end = 0;
   std::string last_segment;
   {
-    auto store = create_store(dir.path, 1 << 20);
+    auto store = create_store(dir.path().string(), 1 << 20);
     append_n(*store, 1, 11);
     flush(*store);
     append_n(*store, 11, 16);  // the last batch: entries 11..15
     flush(*store);
   }
-  last_segment = files_with(dir.path, ".log").back().string();
+  last_segment = files_with(dir.path().string(), ".log").back().string();
   std::string full;
   REQUIRE(read_file(last_segment, full) == 0);
   // Find where the last batch starts: reopen a copy cut before its end and see what is kept.
@@ -252,12 +244,12 @@ TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole bat
   std::size_t cases = 0;
   for (std::size_t cut = whole_batches_end; cut < size; ++cut) {
     TempDir copy;
-    fs::copy(dir.path, copy.path, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
-    const std::string seg = copy.path + "/" + fs::path(last_segment).filename().string();
+    fs::copy(dir.path().string(), copy.path().string(), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    const std::string seg = copy.path().string() + "/" + fs::path(last_segment).filename().string();
     fs::resize_file(seg, cut);
     std::vector<std::string> notes;
     std::string error;
-    auto store = open_store(copy.path, notes, error);
+    auto store = open_store(copy.path().string(), notes, error);
     REQUIRE(error == "");
     CHECK(contents(*store) == expected(1, 11));
     CHECK(fs::file_size(seg) == whole_batches_end);
@@ -266,7 +258,7 @@ TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole bat
     append_n(*store, 11, 13);
     flush(*store);
     store.reset();
-    auto again = open_store(copy.path, notes, error);
+    auto again = open_store(copy.path().string(), notes, error);
     REQUIRE(error == "");
     CHECK(contents(*again) == expected(1, 13));
     ++cases;
@@ -278,21 +270,21 @@ TEST_CASE("Flipped or zeroed bytes in the last batch end the log there", "[stora
   use_backend(GENERATE(true, false));
   TempDir dir;
   {
-    auto store = create_store(dir.path, 1 << 20);
+    auto store = create_store(dir.path().string(), 1 << 20);
     append_n(*store, 1, 11);
     flush(*store);
     append_n(*store, 11, 16);
     flush(*store);
   }
-  const std::string seg = files_with(dir.path, ".log").back().string();
+  const std::string seg = files_with(dir.path().string(), ".log").back().string();
   std::string full;
   REQUIRE(read_file(seg, full) == 0);
   const std::size_t last_batch = full.rfind("RBAT");
   std::mt19937 rng(7);
   for (int round = 0; round < 40; ++round) {
     TempDir copy;
-    fs::copy(dir.path, copy.path, fs::copy_options::recursive);
-    const std::string path = copy.path + "/" + fs::path(seg).filename().string();
+    fs::copy(dir.path().string(), copy.path().string(), fs::copy_options::recursive);
+    const std::string path = copy.path().string() + "/" + fs::path(seg).filename().string();
     std::string bytes = full;
     if (round % 2 == 0) {
       const std::size_t at = last_batch + rng() % (full.size() - last_batch);
@@ -306,7 +298,7 @@ TEST_CASE("Flipped or zeroed bytes in the last batch end the log there", "[stora
     }
     std::vector<std::string> notes;
     std::string error;
-    auto store = open_store(copy.path, notes, error);
+    auto store = open_store(copy.path().string(), notes, error);
     REQUIRE(error == "");
     CHECK(contents(*store) == expected(1, 11));
     CHECK(notes.size() == 1);
@@ -317,13 +309,13 @@ TEST_CASE("Damage before the last batch is reported, never dropped silently", "[
   use_backend(GENERATE(true, false));
   TempDir dir;
   {
-    auto store = create_store(dir.path, 1 << 20);
+    auto store = create_store(dir.path().string(), 1 << 20);
     for (std::uint64_t i = 1; i <= 30; i += 10) {
       append_n(*store, i, i + 10);
       flush(*store);
     }
   }
-  const std::string seg = files_with(dir.path, ".log").back().string();
+  const std::string seg = files_with(dir.path().string(), ".log").back().string();
   std::string full;
   REQUIRE(read_file(seg, full) == 0);
   const std::size_t first_batch = full.find("RBAT");
@@ -336,7 +328,7 @@ TEST_CASE("Damage before the last batch is reported, never dropped silently", "[
     }
     std::vector<std::string> notes;
     std::string error;
-    auto store = open_store(dir.path, notes, error);
+    auto store = open_store(dir.path().string(), notes, error);
     CHECK(error.find("damaged batch") != std::string::npos);
     std::string now;
     REQUIRE(read_file(seg, now) == 0);
@@ -348,7 +340,7 @@ TEST_CASE("A small tail cache evicts old nodes and reads them back from the file
   use_backend(GENERATE(true, false));
   TempDir dir;
   TailCache cache(16 * 1024);
-  auto store = create_store(dir.path, 256 * 1024, &cache);
+  auto store = create_store(dir.path().string(), 256 * 1024, &cache);
   for (std::uint64_t i = 1; i <= 20000; i += 500) {
     append_n(*store, i, i + 500);
     flush(*store);
@@ -366,7 +358,7 @@ TEST_CASE("A small tail cache evicts old nodes and reads them back from the file
   std::vector<std::string> notes;
   std::string error;
   store.reset();
-  auto reopened = open_store(dir.path, notes, error, &cache);
+  auto reopened = open_store(dir.path().string(), notes, error, &cache);
   REQUIRE(error == "");
   CHECK(contents(*reopened) == want);
 }
@@ -374,12 +366,12 @@ TEST_CASE("A small tail cache evicts old nodes and reads them back from the file
 TEST_CASE("An injected write error fails the batch and leaves the file alone", "[storage][log]") {
   use_backend(GENERATE(true, false));
   TempDir dir;
-  const std::string fault = dir.path + "/fault";
+  const std::string fault = dir.path().string() + "/fault";
   REQUIRE(::setenv("RUNNEL_TEST_IO_FAULT", fault.c_str(), 1) == 0);
-  auto store = create_store(dir.path + "/s", 1 << 20);
+  auto store = create_store(dir.path().string() + "/s", 1 << 20);
   append_n(*store, 1, 11);
   flush(*store);
-  const auto size = fs::file_size(files_with(dir.path + "/s", ".log").back());
+  const auto size = fs::file_size(files_with(dir.path().string() + "/s", ".log").back());
   {
     std::ofstream(fault) << "ENOSPC";
   }
@@ -391,5 +383,5 @@ TEST_CASE("An injected write error fails the batch and leaves the file alone", "
   CHECK(result.error == ENOSPC);
   CHECK_FALSE(result.in_sync);
   CHECK(result.what.find("No space left on device") != std::string::npos);
-  CHECK(fs::file_size(files_with(dir.path + "/s", ".log").back()) == size);
+  CHECK(fs::file_size(files_with(dir.path().string() + "/s", ".log").back()) == size);
 }

@@ -144,6 +144,10 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   [[nodiscard]] static Record record(const Node& node, std::size_t i);
   static std::size_t resident_bytes(const Node& node);
   Node& node_for_append(StreamId id, std::span<const std::string_view> fields);
+  // Adds an entry to the listpack size Redis would have for `node` (and makes it the master
+  // of an empty node). `master_payload` is the node's first entry's payload.
+  static void count_listpack(Node& node, StreamId id, std::span<const std::string_view> fields,
+                             std::string_view master_payload);
   void close_node(Node& node);
   // Loads an evicted node's records into memory (the open node after a restart).
   bool make_resident(Node& node);
