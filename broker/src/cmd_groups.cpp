@@ -146,6 +146,7 @@ void xgroup_create(CommandContext& ctx) {
     std::string error;
     stream = ctx.shard->keyspace.find_or_create(ctx.args[2], error);
     if (stream == nullptr) return ctx.reply.error("MISCONF " + error);
+    ctx.shard->signal_modified(ctx.args[2]);
   }
   ConsumerGroup* group = stream->create_group(ctx.args[3]);
   if (group == nullptr) return ctx.reply.error("BUSYGROUP Consumer Group name already exists");

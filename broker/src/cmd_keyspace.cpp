@@ -81,6 +81,7 @@ void del_part(ShardPartContext& ctx) {
   for (std::size_t i = 1; i < ctx.args.size(); ++i) {
     if (owner_of(ctx.args[i], ctx.shard_count) != ctx.shard.index) continue;
     if (ctx.shard.keyspace.erase(ctx.args[i])) {
+      ctx.shard.signal_modified(ctx.args[i]);
       ++ctx.gather.count;
       ctx.shard.blocked.key_deleted(ctx.args[i]);
     }
@@ -108,6 +109,7 @@ void flush_part(ShardPartContext& ctx) {
       !equals_ignore_case(ctx.args[1], "SYNC")) {
     return;
   }
+  ctx.shard.signal_all_modified();
   ctx.shard.keyspace.clear();
   ctx.shard.blocked.all_deleted();
 }

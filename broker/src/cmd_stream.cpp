@@ -304,6 +304,7 @@ void xadd(CommandContext& ctx) {
   if (stream.length() == 1) stream.first_id = id;
   write_stream_id(ctx.reply, id);
   if (parsed.trim) trim_stream(stream, *parsed.trim);
+  ctx.shard->signal_modified(args[1]);
   ctx.shard->blocked.serve(args[1], stream);
 }
 
@@ -332,7 +333,10 @@ void xdel(CommandContext& ctx) {
     ++deleted;
     if (id > stream->max_deleted_id) stream->max_deleted_id = id;
   }
-  if (deleted > 0) stream->refresh_first_id();
+  if (deleted > 0) {
+    stream->refresh_first_id();
+    ctx.shard->signal_modified(args[1]);
+  }
   ctx.reply.integer(deleted);
 }
 
@@ -343,7 +347,9 @@ void xtrim(CommandContext& ctx) {
   }
   Stream* stream = ctx.shard->keyspace.find(ctx.args[1]);
   if (stream == nullptr) return ctx.reply.integer(0);
-  ctx.reply.integer(static_cast<std::int64_t>(trim_stream(*stream, *parsed.trim)));
+  const std::uint64_t removed = trim_stream(*stream, *parsed.trim);
+  if (removed > 0) ctx.shard->signal_modified(ctx.args[1]);
+  ctx.reply.integer(static_cast<std::int64_t>(removed));
 }
 
 void xsetid(CommandContext& ctx) {
@@ -384,7 +390,7 @@ void xsetid(CommandContext& ctx) {
   stream->last_id = id->id;
   if (entries_added != -1) stream->entries_added = static_cast<std::uint64_t>(entries_added);
   if (max_deleted && *max_deleted != StreamId::min()) stream->max_deleted_id = *max_deleted;
-  ctx.reply.ok();
+  ctx.reply.ok();  // Redis 7.0 does not count XSETID as a change for WATCH
 }
 
 void xinfo_stream(CommandContext& ctx) {

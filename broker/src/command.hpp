@@ -36,6 +36,21 @@ struct Shard {
   [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(); }
   // A damaged stream's error reply text, or "" if `key` is fine.
   [[nodiscard]] std::string damage_of(std::string_view key);
+
+  // WATCH: a key's version goes up each time a command changes it (as Redis's
+  // signalModifiedKey); only keys someone watches are tracked.
+  std::uint64_t watch(const std::string& key);
+  void unwatch(const std::string& key);
+  [[nodiscard]] std::uint64_t watched_version(const std::string& key) const;
+  void signal_modified(std::string_view key);
+  void signal_all_modified();  // FLUSHALL: every watched key that exists
+
+ private:
+  struct Watched {
+    std::uint64_t version = 0;
+    std::uint32_t watchers = 0;
+  };
+  std::unordered_map<std::string, Watched> watched_;
 };
 
 // A connection's own state, as commands see and change it. Lives on the connection's thread;
@@ -47,6 +62,15 @@ struct Session {
   bool authenticated = false;
   bool close_after_reply = false;
   bool shutdown_after_reply = false;
+
+  // MULTI: the commands queued (copied), their bytes, and whether one was refused (EXEC then
+  // aborts with -EXECABORT).
+  bool in_multi = false;
+  bool multi_failed = false;
+  std::vector<std::vector<std::string>> queued;
+  std::uint64_t queued_bytes = 0;
+  // WATCH: each key with the version it had on its shard when watched.
+  std::vector<std::pair<std::string, std::uint64_t>> watched;
 };
 
 // Flags as COMMAND INFO names them.
@@ -64,6 +88,7 @@ enum CommandFlag : std::uint32_t {
   kNoMulti = 1u << 10,
   kBlocking = 1u << 11,
   kMovableKeys = 1u << 12,
+  kSkipSlowlog = 1u << 13,
 };
 
 // Where a command runs.
@@ -72,6 +97,7 @@ enum class Route : std::uint8_t {
   kKey,         // on the shard that owns args[first_key]
   kEachShard,   // shard_part runs on every shard in order, then the handler replies from `gather`
   kStreamRead,  // XREAD: the keys after STREAMS are read on their shards; may block
+  kTransaction, // MULTI, EXEC, DISCARD, WATCH, UNWATCH: run by the connection itself
 };
 
 // What kEachShard commands collect across shards.

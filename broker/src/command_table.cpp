@@ -68,6 +68,38 @@ std::vector<CommandSpec> build_table() {
                     {"Echo the given string", "1.0.0", "connection", "O(1)"}, cmd::echo));
   t.push_back(plain("quit", -1, kConnFlags, "@fast @connection", {},
                     {"Close the connection", "1.0.0", "connection", "O(1)"}, cmd::quit));
+  // Transactions (run by the connection: server.cpp, transaction.cpp).
+  constexpr std::uint32_t kTxFlags = kNoScript | kLoading | kStale | kFast | kAllowBusy;
+  auto transaction = [](CommandSpec spec) {
+    spec.route = Route::kTransaction;
+    return spec;
+  };
+  t.push_back(transaction(plain("multi", 1, kTxFlags, "@fast @transaction", {},
+                                {"Mark the start of a transaction block", "1.2.0", "transactions", "O(1)"},
+                                nullptr)));
+  t.push_back(transaction(plain("exec", 1, kNoScript | kLoading | kStale | kSkipSlowlog,
+                                "@slow @transaction", {},
+                                {"Execute all commands issued after MULTI", "1.2.0", "transactions",
+                                 "Depends on commands in the transaction"},
+                                nullptr)));
+  t.push_back(transaction(plain("discard", 1, kTxFlags, "@fast @transaction", {},
+                                {"Discard all commands issued after MULTI", "2.0.0", "transactions",
+                                 "O(N), when N is the number of queued commands"},
+                                nullptr)));
+  {
+    CommandSpec watch = plain("watch", -2, kTxFlags, "@fast @transaction", {},
+                              {"Watch the given keys to determine execution of the MULTI/EXEC block",
+                               "2.2.0", "transactions", "O(1) for every key."},
+                              nullptr);
+    watch.first_key = 1;
+    watch.last_key = -1;
+    watch.key_step = 1;
+    watch.key_specs = {all_keys("RO")};
+    t.push_back(transaction(watch));
+  }
+  t.push_back(transaction(plain("unwatch", 1, kTxFlags, "@fast @transaction", {},
+                                {"Forget about all watched keys", "2.2.0", "transactions", "O(1)"},
+                                nullptr)));
   t.push_back(plain("reset", 1, kConnFlags, "@fast @connection", {},
                     {"Reset the connection", "6.2.0", "connection", "O(1)"}, cmd::reset));
   t.push_back(plain("hello", -1, kConnFlags, "@fast @connection", {},
@@ -411,7 +443,8 @@ void write_flags(std::uint32_t flags, protocol::ReplyWriter& reply) {
   static constexpr std::pair<CommandFlag, std::string_view> kNames[] = {
       {kWrite, "write"},       {kReadonly, "readonly"}, {kDenyOom, "denyoom"},
       {kAdmin, "admin"},       {kNoScript, "noscript"}, {kBlocking, "blocking"},
-      {kLoading, "loading"},   {kStale, "stale"},       {kFast, "fast"},
+      {kLoading, "loading"},   {kStale, "stale"},       {kSkipSlowlog, "skip_slowlog"},
+      {kFast, "fast"},
       {kNoAuth, "no_auth"},    {kNoMulti, "no_multi"},  {kAllowBusy, "allow_busy"},
       {kMovableKeys, "movablekeys"},
   };

@@ -35,6 +35,7 @@
 #include "log.hpp"
 #include "persistence.hpp"
 #include "stream_read.hpp"
+#include "transaction.hpp"
 #include "version.hpp"
 
 namespace runnel {
@@ -60,6 +61,33 @@ awaitable<bool> durable(Shard& shard) {
       token);
   co_return ok;
 }
+
+// Stops a shard's thread inside a handler until released: how a transaction across shards
+// gets every shard to itself (see Connection::exec_across_shards).
+struct ParkBarrier {
+  std::mutex mutex;
+  std::condition_variable cv;
+  unsigned parked = 0;
+  bool released = false;
+
+  void park() {
+    std::unique_lock lock(mutex);
+    ++parked;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+  }
+  bool wait_parked(unsigned count, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, timeout, [&] { return parked == count; });
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex);
+      released = true;
+    }
+    cv.notify_all();
+  }
+};
 
 std::string misconf_text(const ServerState& state) {
   return "MISCONF Errors writing to the stream log: " + state.storage.cause() +
@@ -105,6 +133,8 @@ struct Server::Impl {
   std::atomic<unsigned> next_home{0};
   std::atomic<std::size_t> live_connections{0};
   std::atomic<bool> accepting{false};
+  // Held by the one transaction at a time that runs across shards behind a barrier.
+  std::mutex transactions;
   std::mutex drained_mutex;
   std::condition_variable drained_cv;
   // Declared last so they are destroyed first: destroying an io_context destroys the
@@ -143,6 +173,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   ~Connection() {
+    unwatch_all();
     server_.state.clients.remove(session_.info->id);
     server_.connection_closed();
   }
@@ -363,12 +394,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!check_command(spec, args, session_, reply)) {
       if (spec == nullptr) state.stats.unknown_commands.fetch_add(1, std::memory_order_relaxed);
       state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+      if (session_.in_multi) session_.multi_failed = true;
       return nullptr;
     }
     session_.info->last_command.store(spec->name.data(), std::memory_order_relaxed);
     if ((spec->flags & kWrite) && !state.storage.ok()) {
       reply.error(misconf_text(state));
       state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+      if (session_.in_multi) session_.multi_failed = true;
+      return nullptr;
+    }
+    if (session_.in_multi && !controls_transaction(*spec)) {
+      queue_command(args, reply);
       return nullptr;
     }
     Shard& home = server_.shards[home_]->shard;
@@ -377,8 +414,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
       case Route::kConnection: {
         CommandContext ctx{args, reply, session_, state, *spec};
         spec->handler(ctx);
+        if (spec->handler == &cmd::reset) {
+          end_multi();
+          unwatch_all();
+        }
         break;
       }
+      case Route::kTransaction:
+        if (spec->name == "exec" || spec->name == "watch") return spec;  // they hop to shards
+        transaction_command(*spec, reply);
+        break;
       case Route::kKey: {
         const std::string_view key = args[static_cast<std::size_t>(spec->first_key)];
         if (owner_of(key) != home_) return spec;
@@ -408,12 +453,181 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return nullptr;
   }
 
+  // --- MULTI / EXEC / DISCARD / WATCH / UNWATCH (transaction.hpp) -------------------------
+
+  // Commands that act on the transaction itself rather than being queued.
+  static bool controls_transaction(const CommandSpec& spec) {
+    return spec.name == "multi" || spec.name == "exec" || spec.name == "discard" ||
+           spec.name == "watch" || spec.name == "quit" || spec.name == "reset";
+  }
+
+  void queue_command(std::span<const std::string_view> args, protocol::ReplyWriter& reply) {
+    std::uint64_t bytes = 0;
+    for (auto a : args) bytes += a.size() + 16;
+    // The queue is bounded like unparsed input: past the limit the transaction fails.
+    if (session_.queued_bytes + bytes > config_.client_query_buffer_limit) {
+      session_.multi_failed = true;
+      reply.error("ERR Transaction discarded: its queued commands passed client-query-buffer-limit");
+      return;
+    }
+    session_.queued_bytes += bytes;
+    session_.queued.emplace_back(args.begin(), args.end());
+    reply.simple("QUEUED");
+  }
+
+  void end_multi() {
+    session_.in_multi = false;
+    session_.multi_failed = false;
+    session_.queued.clear();
+    session_.queued.shrink_to_fit();
+    session_.queued_bytes = 0;
+  }
+
+  // Lets go of every watched key (posted to the owning shards; no reply waits on it).
+  void unwatch_all() {
+    for (auto& [key, version] : session_.watched) {
+      const unsigned owner = owner_of(key);
+      ShardRuntime* runtime = server_.shards[owner].get();
+      if (owner == home_) {
+        runtime->shard.unwatch(key);
+      } else {
+        asio::post(runtime->io, [runtime, key = std::move(key)] { runtime->shard.unwatch(key); });
+      }
+    }
+    session_.watched.clear();
+  }
+
+  // MULTI, DISCARD and UNWATCH, which need no other shard.
+  void transaction_command(const CommandSpec& spec, protocol::ReplyWriter& reply) {
+    if (spec.name == "multi") {
+      if (session_.in_multi) return reply.error("ERR MULTI calls can not be nested");
+      session_.in_multi = true;
+      return reply.ok();
+    }
+    if (spec.name == "discard") {
+      if (!session_.in_multi) return reply.error("ERR DISCARD without MULTI");
+      end_multi();
+      unwatch_all();
+      return reply.ok();
+    }
+    unwatch_all();  // UNWATCH
+    reply.ok();
+  }
+
+  awaitable<void> watch(std::span<const std::string_view> args) {
+    if (session_.in_multi) {
+      protocol::ReplyWriter(out_, session_.resp).error("ERR WATCH inside MULTI is not allowed");
+      co_return;
+    }
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      const std::string key(args[i]);
+      bool known = false;
+      for (const auto& w : session_.watched) known = known || w.first == key;
+      if (known) continue;
+      std::uint64_t version = 0;
+      co_await on_shard(owner_of(key), [&](Shard& shard) { version = shard.watch(key); });
+      session_.watched.emplace_back(key, version);
+    }
+    protocol::ReplyWriter(out_, session_.resp).ok();
+  }
+
+  awaitable<void> exec() {
+    if (!session_.in_multi) {
+      protocol::ReplyWriter(out_, session_.resp).error("ERR EXEC without MULTI");
+      co_return;
+    }
+    const auto queued = std::move(session_.queued);
+    const bool failed = session_.multi_failed;
+    end_multi();
+    if (failed) {
+      unwatch_all();
+      protocol::ReplyWriter(out_, session_.resp).error("EXECABORT Transaction discarded because of previous errors.");
+      co_return;
+    }
+    bool clean = true;
+    for (const auto& [key, version] : session_.watched) {
+      co_await on_shard(owner_of(key), [&](Shard& shard) { clean = clean && shard.watched_version(key) == version; });
+    }
+    unwatch_all();
+    if (!clean) {
+      protocol::ReplyWriter(out_, session_.resp).null_array();
+      co_return;
+    }
+    const unsigned shard_count = server_.state.shard_count;
+    const std::vector<unsigned> touched = shards_touched(queued, shard_count);
+    std::vector<Shard*> shards;
+    for (auto& runtime : server_.shards) shards.push_back(&runtime->shard);
+    std::vector<char> wrote(shard_count, 0);
+    std::string body;
+    bool ran = true;
+    if (touched.size() <= 1) {
+      // One shard (or none): the whole transaction runs there in one hop.
+      co_await on_shard(touched.empty() ? home_ : touched[0], [&](Shard&) {
+        protocol::ReplyWriter writer(body, session_.resp);
+        run_transaction(queued, session_, server_.state, shards, writer, wrote);
+      });
+    } else {
+      ran = co_await exec_across_shards(queued, shards, body, wrote);
+    }
+    if (!ran) {
+      protocol::ReplyWriter(out_, session_.resp).error("ERR the transaction could not get its shards (the server is stopping)");
+      co_return;
+    }
+    // The writes' replies wait for the disk as any write's do.
+    bool durable_ok = true;
+    for (unsigned s = 0; s < shard_count; ++s) {
+      if (!wrote[s]) continue;
+      durable_ok = co_await on_shard(s, [](Shard& shard) { return shard.reply_must_wait(); }) && durable_ok;
+    }
+    protocol::ReplyWriter reply(out_, session_.resp);
+    if (!durable_ok) {
+      reply.error(misconf_text(server_.state));
+      co_return;
+    }
+    reply.array(queued.size());
+    out_.append(body);
+  }
+
+  // A transaction over several shards: one at a time (server_.transactions), with every other
+  // shard's thread parked in a handler while this thread runs the commands. The lock is taken
+  // without blocking this thread, so a shard waiting for it still runs other park requests.
+  awaitable<bool> exec_across_shards(const std::vector<std::vector<std::string>>& queued,
+                                     std::vector<Shard*>& shards, std::string& body,
+                                     std::vector<char>& wrote) {
+    asio::steady_timer retry(socket_.get_executor());
+    for (int attempt = 0; !server_.transactions.try_lock(); ++attempt) {
+      if (attempt > 100000) co_return false;
+      retry.expires_after(std::chrono::microseconds(50));
+      co_await retry.async_wait(kNoThrow);
+    }
+    std::unique_lock lock(server_.transactions, std::adopt_lock);
+    auto barrier = std::make_shared<ParkBarrier>();
+    for (unsigned s = 0; s < server_.shards.size(); ++s) {
+      if (s != home_) asio::post(server_.shards[s]->io, [barrier] { barrier->park(); });
+    }
+    const auto others = static_cast<unsigned>(server_.shards.size() - 1);
+    if (!barrier->wait_parked(others, std::chrono::seconds(5))) {
+      barrier->release();
+      co_return false;
+    }
+    protocol::ReplyWriter writer(body, session_.resp);
+    run_transaction(queued, session_, server_.state, shards, writer, wrote);
+    barrier->release();
+    co_return true;
+  }
+
   // Runs a command that needs other shards: on its key's owner, or a part on every shard.
   awaitable<void> execute_remote(const CommandSpec& spec, std::span<const std::string_view> args) {
     ServerState& state = server_.state;
     const std::size_t before = out_.size();
     if (spec.route == Route::kStreamRead) {
       co_await stream_read(spec, args);
+    } else if (spec.route == Route::kTransaction) {
+      if (spec.name == "exec") {
+        co_await exec();
+      } else {
+        co_await watch(args);
+      }
     } else if (spec.route == Route::kKey) {
       // The reply is built on the owner's thread in a scratch buffer and appended here, so
       // out_ is only ever touched by this connection's thread.

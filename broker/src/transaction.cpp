@@ -1,0 +1,156 @@
+// Running a transaction's queued commands (transaction.hpp).
+#include "transaction.hpp"
+
+#include "command.hpp"
+#include "stream_read.hpp"
+
+namespace runnel {
+namespace {
+
+unsigned owner_of(std::string_view key, unsigned shard_count) {
+  return static_cast<unsigned>(key_hash(key) % shard_count);
+}
+
+std::vector<std::string_view> views(const std::vector<std::string>& args) {
+  return std::vector<std::string_view>(args.begin(), args.end());
+}
+
+// XREAD / XREADGROUP without blocking, over shards the caller owns.
+void stream_read_now(const CommandSpec& spec, std::span<const std::string_view> args, Session& session,
+                     std::span<Shard* const> shards, protocol::ReplyWriter& reply, std::vector<char>& wrote) {
+  xread::Request request;
+  const bool group_mode = spec.name == "xreadgroup";
+  if (const std::string error = xread::parse(args, group_mode, request); !error.empty()) {
+    return reply.error(error);
+  }
+  const auto shard_count = static_cast<unsigned>(shards.size());
+  std::vector<std::vector<std::size_t>> by_shard(shard_count);
+  for (std::size_t i = 0; i < request.keys.size(); ++i) {
+    by_shard[owner_of(request.keys[i], shard_count)].push_back(i);
+  }
+  if (group_mode) {
+    std::vector<char> ok(request.keys.size(), 0);
+    for (unsigned s = 0; s < shard_count; ++s) {
+      if (!by_shard[s].empty()) xread::check_groups(*shards[s], request, by_shard[s], ok);
+    }
+    if (const std::string error = xread::first_error(request, ok); !error.empty()) return reply.error(error);
+  }
+  std::vector<std::string> results(request.keys.size());
+  for (unsigned s = 0; s < shard_count; ++s) {
+    if (by_shard[s].empty()) continue;
+    xread::run_on_shard(*shards[s], request, by_shard[s], results, session.resp, nullptr);
+    if (!group_mode) continue;
+    for (const std::size_t i : by_shard[s]) shards[s]->wrote(request.keys[i]);
+    wrote[s] = 1;
+  }
+  xread::write_reply(reply, request, results);
+}
+
+}  // namespace
+
+std::uint64_t Shard::watch(const std::string& key) {
+  Watched& w = watched_[key];
+  ++w.watchers;
+  return w.version;
+}
+
+void Shard::unwatch(const std::string& key) {
+  auto it = watched_.find(key);
+  if (it != watched_.end() && --it->second.watchers == 0) watched_.erase(it);
+}
+
+std::uint64_t Shard::watched_version(const std::string& key) const {
+  auto it = watched_.find(key);
+  return it == watched_.end() ? 0 : it->second.version;
+}
+
+void Shard::signal_modified(std::string_view key) {
+  if (watched_.empty()) return;
+  auto it = watched_.find(std::string(key));
+  if (it != watched_.end()) ++it->second.version;
+}
+
+void Shard::signal_all_modified() {
+  for (auto& [key, w] : watched_) {
+    if (keyspace.find(key) != nullptr) ++w.version;
+  }
+}
+
+std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>& queued,
+                                     unsigned shard_count) {
+  std::vector<char> touched(shard_count, 0);
+  for (const auto& args : queued) {
+    const auto v = views(args);
+    const CommandSpec* spec = command_table().lookup(v);
+    if (spec == nullptr) continue;
+    if (spec->route == Route::kKey) {
+      touched[owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count)] = 1;
+    } else if (spec->route == Route::kEachShard || spec->route == Route::kStreamRead) {
+      std::fill(touched.begin(), touched.end(), 1);
+    }
+  }
+  std::vector<unsigned> out;
+  for (unsigned s = 0; s < shard_count; ++s) {
+    if (touched[s]) out.push_back(s);
+  }
+  return out;
+}
+
+void run_transaction(const std::vector<std::vector<std::string>>& queued, Session& session,
+                     ServerState& state, std::span<Shard* const> shards,
+                     protocol::ReplyWriter& reply, std::vector<char>& wrote) {
+  const auto shard_count = static_cast<unsigned>(shards.size());
+  for (const auto& stored : queued) {
+    const auto args = views(stored);
+    const CommandSpec* spec = command_table().lookup(args);
+    const std::size_t before = reply.buffer().size();
+    switch (spec->route) {
+      case Route::kConnection:
+      case Route::kTransaction: {  // UNWATCH: the keys were let go when EXEC began
+        if (spec->handler == nullptr) {
+          reply.ok();
+          break;
+        }
+        CommandContext ctx{args, reply, session, state, *spec};
+        spec->handler(ctx);
+        break;
+      }
+      case Route::kKey: {
+        const std::string_view key = args[static_cast<std::size_t>(spec->first_key)];
+        const unsigned owner = owner_of(key, shard_count);
+        Shard& shard = *shards[owner];
+        if (const std::string damage = shard.damage_of(key); !damage.empty()) {
+          reply.error(damage);
+          break;
+        }
+        CommandContext ctx{args, reply, session, state, *spec, &shard};
+        ++shard.commands;
+        spec->handler(ctx);
+        if (spec->flags & kWrite) {
+          shard.wrote(key);
+          wrote[owner] = 1;
+        }
+        break;
+      }
+      case Route::kEachShard: {
+        Gather gather;
+        for (unsigned s = 0; s < shard_count; ++s) {
+          ShardPartContext part{args, *shards[s], shard_count, gather};
+          spec->shard_part(part);
+        }
+        CommandContext ctx{args, reply, session, state, *spec, nullptr, &gather};
+        spec->handler(ctx);
+        break;
+      }
+      case Route::kStreamRead:
+        stream_read_now(*spec, args, session, shards, reply, wrote);
+        break;
+    }
+    const std::string& out = reply.buffer();
+    if (out.size() > before && out[before] == '-') {
+      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace runnel
