@@ -61,4 +61,22 @@ assert r.xtrim("trimmed", minid="10-1", approximate=False) == 2
 assert r.xlen("trimmed") == 1
 assert r.xtrim("trimmed", maxlen=0, approximate=True) == 1  # the whole node can go
 assert r.exists("trimmed") == 1 and r.xlen("trimmed") == 0
+# pipeline() sends MULTI/EXEC by default; keys on different shards.
+with r.pipeline() as p:
+    for key in ("tx:a", "tx:b", "tx:c", "tx:d"):
+        p.xadd(key, {"n": "1"}, id="1-1")
+    p.xlen("tx:a")
+    replies = p.execute()
+assert replies == ["1-1"] * 4 + [1], replies
+# WATCH: a change from another connection makes the transaction fail.
+with r.pipeline() as p:
+    p.watch("tx:a")
+    other.xadd("tx:a", {"n": "2"}, id="2-1")
+    p.multi()
+    p.xlen("tx:a")
+    try:
+        p.execute()
+        raise SystemExit("EXEC ran although a watched key changed")
+    except redis.WatchError:
+        pass
 print("redis-py OK")
