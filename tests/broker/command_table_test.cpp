@@ -72,7 +72,8 @@ TEST_CASE("Every row has a handler and a consistent route", "[command_table]") {
   for (const CommandSpec& spec : command_table().all()) {
     INFO(spec.name);
     CHECK(spec.arity != 0);
-    CHECK((spec.handler != nullptr || spec.is_container() || spec.route == Route::kStreamRead));
+    CHECK((spec.handler != nullptr || spec.is_container() || spec.route == Route::kStreamRead ||
+           spec.route == Route::kTransaction));
     if (spec.route == Route::kKey) CHECK(spec.first_key >= 1);
     if (spec.route == Route::kEachShard) CHECK(spec.shard_part != nullptr);
     for (const CommandSpec& sub : spec.subcommands) {
