@@ -27,6 +27,16 @@ if (nentries.length !== 1 || nentries[0].id !== nid || nentries[0].message.lib !
   throw new Error("node-redis XRANGE: " + JSON.stringify(nentries));
 }
 
+// multi(): MULTI/EXEC, over keys on different shards.
+const ioTx = await io.multi().xadd("tx-a", "1-1", "f", "v").xadd("tx-b", "1-1", "f", "v").xlen("tx-a").exec();
+if (JSON.stringify(ioTx) !== JSON.stringify([[null, "1-1"], [null, "1-1"], [null, 1]])) {
+  throw new Error("ioredis multi: " + JSON.stringify(ioTx));
+}
+const nrTx = await nr.multi().xAdd("tx-c", "1-1", { f: "v" }).xAdd("tx-d", "1-1", { f: "v" }).xLen("tx-c").exec();
+if (JSON.stringify(nrTx) !== JSON.stringify(["1-1", "1-1", 1])) {
+  throw new Error("node-redis multi: " + JSON.stringify(nrTx));
+}
+
 const list = await io.client("LIST");
 for (const lib of ["lib-name=ioredis", "lib-name=node-redis"]) {
   if (!list.includes(lib)) throw new Error("CLIENT LIST lacks " + lib + ":\n" + list);
