@@ -341,6 +341,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       if (!parser_.args().empty()) {
         if (const CommandSpec* remote = try_execute_here(parser_.args())) {
+          if (remote->route == Route::kKey) {
+            // It and the pipelined commands after it for the same shard go in one hop.
+            batch_args_.assign(parser_.args().begin(), parser_.args().end());
+            batch_.assign(1, BatchedCommand{remote, 0, parser_.args().size()});
+            in_begin_ += result.consumed;
+            gather_same_shard(*remote);
+            co_await execute_remote_batch();
+            continue;
+          }
           co_await execute_remote(*remote, parser_.args());
         }
       }
@@ -614,6 +623,89 @@ class Connection : public std::enable_shared_from_this<Connection> {
     run_transaction(queued, session_, server_.state, shards, writer, wrote);
     barrier->release();
     co_return true;
+  }
+
+  // --- batched hops -------------------------------------------------------------------------
+
+  static constexpr std::size_t kMaxBatchCommands = 256;
+  static constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
+
+  // A command of a batch: its row, and where its arguments are in batch_args_. The arguments
+  // are views into in_, which stays put until the batch has run (in_ only moves between
+  // reads, and the reader is waiting on the batch).
+  struct BatchedCommand {
+    const CommandSpec* spec;
+    std::size_t first_arg;
+    std::size_t args;
+  };
+
+  // Takes the whole commands that follow in the input while each is a key command for the
+  // same shard as `first` that would pass check_command. Stops at anything else (left for
+  // the main loop, which parses it again).
+  void gather_same_shard(const CommandSpec& first) {
+    const unsigned owner = owner_of(batch_args_[static_cast<std::size_t>(first.first_key)]);
+    std::size_t bytes = 0;
+    while (batch_.size() < kMaxBatchCommands && bytes < kMaxBatchBytes && !session_.in_multi) {
+      const std::string_view pending(in_.data() + in_begin_, in_end_ - in_begin_);
+      const protocol::ParseResult result = parser_.parse(pending);
+      if (result.status != protocol::ParseStatus::kCommand || parser_.args().empty()) break;
+      const auto args = parser_.args();
+      const CommandSpec* spec = command_table().lookup(args);
+      if (spec == nullptr || spec->route != Route::kKey) break;
+      const auto argc = static_cast<int>(args.size());
+      if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) break;
+      if (!session_.authenticated && !(spec->flags & kNoAuth)) break;
+      if ((spec->flags & kWrite) && !server_.state.storage.ok()) break;
+      if (owner_of(args[static_cast<std::size_t>(spec->first_key)]) != owner) break;
+      batch_.push_back(BatchedCommand{spec, batch_args_.size(), args.size()});
+      batch_args_.insert(batch_args_.end(), args.begin(), args.end());
+      bytes += result.consumed;
+      in_begin_ += result.consumed;
+    }
+  }
+
+  // Runs the batch (key commands that all belong to one other shard) in one hop; the
+  // replies come back in order.
+  awaitable<void> execute_remote_batch() {
+    ServerState& state = server_.state;
+    const BatchedCommand& head = batch_.front();
+    const unsigned owner = owner_of(batch_args_[head.first_arg + static_cast<std::size_t>(head.spec->first_key)]);
+    std::string scratch;
+    std::uint64_t errors = 0;
+    const bool ok = co_await on_shard(owner, [&](Shard& shard) {
+      bool wrote = false;
+      protocol::ReplyWriter reply(scratch, session_.resp);
+      for (const BatchedCommand& command : batch_) {
+        const CommandSpec& spec = *command.spec;
+        const std::span<const std::string_view> args(batch_args_.data() + command.first_arg, command.args);
+        const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
+        const std::size_t before = scratch.size();
+        if (const std::string damage = shard.damage_of(key); !damage.empty()) {
+          reply.error(damage);
+        } else {
+          CommandContext ctx{args, reply, session_, state, spec, &shard};
+          ++shard.commands;
+          spec.handler(ctx);
+          if (spec.flags & kWrite) {
+            shard.wrote(key);
+            wrote = true;
+          }
+        }
+        if (scratch.size() > before && scratch[before] == '-') ++errors;
+      }
+      return wrote && shard.reply_must_wait();
+    });
+    // The first command was counted by try_execute_here; count the others.
+    state.stats.commands_processed.fetch_add(batch_.size() - 1, std::memory_order_relaxed);
+    if (!ok) {
+      // The disk refused the writes: none of these replies may say OK.
+      scratch.clear();
+      protocol::ReplyWriter reply(scratch, session_.resp);
+      for (std::size_t i = 0; i < batch_.size(); ++i) reply.error(misconf_text(state));
+      errors = batch_.size();
+    }
+    state.stats.error_replies.fetch_add(errors, std::memory_order_relaxed);
+    out_.append(scratch);
   }
 
   // Runs a command that needs other shards: on its key's owner, or a part on every shard.
@@ -890,6 +982,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t config_version_ = 0;
   bool config_loaded_ = false;
 
+  std::vector<BatchedCommand> batch_;          // a batched hop's commands (reused)
+  std::vector<std::string_view> batch_args_;   // and their arguments
   bool wait_durable_ = false;     // replies from durable_mark_ on wait for the disk
   std::size_t durable_mark_ = 0;
   std::string in_;  // input; bytes [in_begin_, in_end_) are received and not yet consumed

@@ -206,3 +206,34 @@ TEST_CASE("A client that stops reading is paused, not buffered without bound", "
   for (int i = 0; i < 2000; ++i) REQUIRE(flooder.read_reply().elements.size() == 1);
   sender.join();
 }
+
+TEST_CASE("Pipelined commands for another shard travel in batches and still answer in order", "[server]") {
+  RunnelServer server({"--fsync", "always"}, 2);
+  // Connections are spread over the two shards, so at least one of these is remote to "k".
+  for (int conn = 0; conn < 2; ++conn) {
+    Connection c("127.0.0.1", server.port);
+    std::string batch;
+    for (int i = 1; i <= 3000; ++i) {
+      const std::string id = std::to_string(conn * 10000 + i) + "-1";
+      if (i % 3 == 1) batch += encode_command({"XADD", "k", id, "n", std::to_string(i)});
+      if (i % 3 == 2) batch += encode_command({"XLEN", "k"});
+      if (i % 3 == 0) batch += encode_command({"XADD", "k", "1-1", "n", "x"});  // an error mid-batch
+    }
+    // The last frame arrives in two pieces.
+    c.send_raw(std::string_view(batch).substr(0, batch.size() - 5));
+    std::this_thread::sleep_for(50ms);
+    c.send_raw(std::string_view(batch).substr(batch.size() - 5));
+    std::int64_t len = conn * 1000;
+    for (int i = 1; i <= 3000; ++i) {
+      const Reply r = c.read_reply();
+      if (i % 3 == 1) {
+        REQUIRE(r.str == std::to_string(conn * 10000 + i) + "-1");
+        ++len;
+      } else if (i % 3 == 2) {
+        REQUIRE(r.integer == len);
+      } else {
+        REQUIRE(r.is_error());
+      }
+    }
+  }
+}

@@ -1,9 +1,9 @@
 // IoQueue: runs a shard's log writes and fsyncs off its thread, one batch at a time.
 //
-// Two backends do the same work: io_uring (one submission per batch: the writes, then the
-// fdatasyncs, linked so they run in order and a failure cancels the rest; a batch of at most
-// 256 KiB is written with pwrite at submission, and only its fdatasyncs go to the ring), and
-// a helper thread with pwrite/fdatasync, for where io_uring is refused (some container sandboxes) or
+// Two backends do the same work: io_uring (the writes, then once they are all done the
+// fdatasyncs, each phase submitted at once so the kernel runs them together; a batch of at
+// most 256 KiB is written with pwrite at submission, and only its fdatasyncs go to the
+// ring), and a helper thread with pwrite/fdatasync, one after another, for where io_uring is refused (some container sandboxes) or
 // forced with RUNNEL_IO=threads. Both signal completion on an eventfd, which the shard's
 // event loop watches; reap() then hands the finished batch back on the shard's thread.
 //
