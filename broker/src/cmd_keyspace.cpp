@@ -75,6 +75,10 @@ void info_part(ShardPartContext& ctx) {
     ctx.shard.storage->add_figures(ctx.shard.keyspace, ctx.gather.storage);
     ctx.shard.durability->add_figures(ctx.gather.storage);
   }
+  ctx.gather.shard_lines += "shard" + std::to_string(ctx.shard.index) +
+                            ":keys=" + std::to_string(ctx.shard.keyspace.size()) +
+                            ",commands=" + std::to_string(ctx.shard.commands) +
+                            ",hops_waiting=" + std::to_string(ctx.shard.hops_waiting.load()) + "\r\n";
 }
 
 void del_part(ShardPartContext& ctx) {

@@ -152,6 +152,7 @@ struct InfoInputs {
   std::int64_t keys;
   std::uint64_t blocked_registrations;
   const StorageFigures& storage;
+  std::string_view shard_lines;
 };
 
 void section_server(const InfoInputs& in, std::string& out) {
@@ -255,6 +256,12 @@ void section_keyspace(const InfoInputs& in, std::string& out) {
   if (in.keys > 0) out += "db0:keys=" + std::to_string(in.keys) + ",expires=0,avg_ttl=0\r\n";
 }
 
+// Runnel's own: each shard's keys, commands run, and hops from other threads waiting to run.
+void section_shards(const InfoInputs& in, std::string& out) {
+  out += "# Shards\r\n";
+  out += in.shard_lines;
+}
+
 struct InfoSection {
   std::string_view name;
   void (*write)(const InfoInputs&, std::string&);
@@ -265,6 +272,7 @@ constexpr InfoSection kSections[] = {
     {"memory", section_memory},     {"persistence", section_persistence},
     {"stats", section_stats},       {"replication", section_replication},
     {"cpu", section_cpu},           {"keyspace", section_keyspace},
+    {"shards", section_shards},
 };
 
 }  // namespace
@@ -366,7 +374,8 @@ void info(CommandContext& ctx) {
   const StorageFigures none;
   const InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0,
                           ctx.gather ? ctx.gather->blocked_registrations : 0,
-                          ctx.gather ? ctx.gather->storage : none};
+                          ctx.gather ? ctx.gather->storage : none,
+                          ctx.gather ? std::string_view(ctx.gather->shard_lines) : std::string_view()};
   std::string text;
   for (const InfoSection& section : kSections) {
     if (!all && std::find(wanted.begin(), wanted.end(), section.name) == wanted.end()) continue;

@@ -4,6 +4,7 @@
 // was routed to, and writes one reply with ctx.reply. It never touches a socket.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -27,6 +28,7 @@ struct Shard {
   Keyspace keyspace;
   BlockedReaders blocked;
   std::uint64_t commands = 0;  // commands this shard ran
+  std::atomic<std::int64_t> hops_waiting{0};  // commands from other threads queued to run here
   ShardStorage* storage = nullptr;    // null: streams live in memory only
   Durability* durability = nullptr;   // the shard's Flusher, with storage
 
@@ -107,6 +109,7 @@ struct Gather {
   std::uint64_t cursor = 0;  // SCAN: where the next call resumes
   std::uint64_t blocked_registrations = 0;  // INFO: blocked-reader registrations
   StorageFigures storage;                   // INFO: the shards' storage, summed
+  std::string shard_lines;                  // INFO: a line per shard
   bool done = false;         // SCAN: the later shards have nothing to add
 };
 

@@ -768,13 +768,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (shard == home_) {
       ok = co_await run_part(target, part);
     } else {
-      ok = co_await asio::co_spawn(server_.shards[shard]->io, run_part(target, part), asio::use_awaitable);
+      target.hops_waiting.fetch_add(1, std::memory_order_relaxed);
+      ok = co_await asio::co_spawn(server_.shards[shard]->io, run_part(target, part, true), asio::use_awaitable);
     }
     co_return ok;
   }
 
   template <typename Part>
-  static awaitable<bool> run_part(Shard& shard, Part& part) {
+  static awaitable<bool> run_part(Shard& shard, Part& part, bool hopped = false) {
+    if (hopped) shard.hops_waiting.fetch_sub(1, std::memory_order_relaxed);
     bool wait = false;
     if constexpr (std::is_same_v<decltype(part(shard)), bool>) {
       wait = part(shard);

@@ -237,3 +237,21 @@ TEST_CASE("Pipelined commands for another shard travel in batches and still answ
     }
   }
 }
+
+TEST_CASE("INFO shards shows each shard's keys and commands", "[server]") {
+  RunnelServer server({}, 2);
+  Connection c("127.0.0.1", server.port);
+  for (int i = 0; i < 20; ++i) c.call({"XADD", "key" + std::to_string(i), "*", "f", "v"});
+  const std::string text = c.call({"INFO", "shards"}).str;
+  std::int64_t keys = 0, commands = 0;
+  for (int shard = 0; shard < 2; ++shard) {
+    const auto at = text.find("shard" + std::to_string(shard) + ":keys=");
+    REQUIRE(at != std::string::npos);
+    keys += std::stoll(text.substr(text.find("keys=", at) + 5));
+    commands += std::stoll(text.substr(text.find("commands=", at) + 9));
+    CHECK(text.find("hops_waiting=", at) != std::string::npos);
+  }
+  CHECK(keys == 20);
+  CHECK(commands >= 20);
+  CHECK(text.find("shard2:") == std::string::npos);
+}
