@@ -202,7 +202,7 @@ TEST_CASE("Runnel replies byte for byte as redis-server does", "[compat]") {
   }
   std::sort(files.begin(), files.end());
   REQUIRE(!files.empty());
-  for (unsigned threads : {1u, 2u}) {
+  for (unsigned threads : {1u, 2u, 4u}) {
     runnel::test::RunnelServer runnel_server({}, threads);
     for (const auto& file : files) {
       DYNAMIC_SECTION(file.filename().string() << " at --threads " << threads) {

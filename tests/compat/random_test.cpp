@@ -164,7 +164,7 @@ std::string escape(const std::string& bytes) {
 }
 
 // What every random test starts with: the seed (RUNNEL_SEED replays one), and redis-server
-// and runnel-server --threads 2 with a connection to each. Runnel runs with a tiny tail cache
+// and runnel-server --threads 4 with a connection to each. Runnel runs with a tiny tail cache
 // and fsync always, so the sequences also evict nodes and read them back from the segment
 // files, and wait for group commits. (Segments keep their default size: a node closes where
 // its segment rolls, which makes '~' trims differ from Redis's there; docs/storage.md.)
@@ -175,7 +175,7 @@ struct RandomRun {
   }();
   runnel::test::RedisServer redis_server;
   runnel::test::RunnelServer runnel_server{
-      {"--fsync", "always", "--cache-bytes", "16384"}, 2};
+      {"--fsync", "always", "--cache-bytes", "16384"}, 4};
   Connection redis{"127.0.0.1", redis_server.port, std::chrono::seconds(30)};
   Connection runnel{"127.0.0.1", runnel_server.port, std::chrono::seconds(30)};
 };

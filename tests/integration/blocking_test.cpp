@@ -36,7 +36,7 @@ bool wait_for(Connection& c, const std::string& field, std::int64_t value) {
 }  // namespace
 
 TEST_CASE("An XADD wakes every reader blocked on the stream", "[blocking]") {
-  for (unsigned threads : {1u, 2u}) {
+  for (unsigned threads : {1u, 2u, 4u}) {
     RunnelServer server({}, threads);
     Connection admin("127.0.0.1", server.port);
     REQUIRE(admin.call({"XADD", "s", "1-1", "old", "x"}).str == "1-1");
@@ -71,7 +71,7 @@ TEST_CASE("A blocked read times out with a null reply", "[blocking]") {
 }
 
 TEST_CASE("A reader that disconnects while blocked leaves nothing behind", "[blocking]") {
-  for (unsigned threads : {1u, 2u}) {
+  for (unsigned threads : {1u, 2u, 4u}) {
     RunnelServer server({}, threads);
     Connection admin("127.0.0.1", server.port);
     {

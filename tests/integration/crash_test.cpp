@@ -113,16 +113,16 @@ std::map<std::string, std::string> read_pel(Connection& c) {
   return out;
 }
 
-runnel::test::ServerProcess start(const runnel::test::TempDir& dir, std::uint16_t port) {
+runnel::test::ServerProcess start(const runnel::test::TempDir& dir, std::uint16_t port, unsigned threads) {
   return runnel::test::ServerProcess(
       {runnel::test::runnel_server_path(), "--port", std::to_string(port), "--dir",
-       (dir.path() / "data").string(), "--threads", "2", "--fsync", "always", "--segment-bytes",
+       (dir.path() / "data").string(), "--threads", std::to_string(threads), "--fsync", "always", "--segment-bytes",
        "262144", "--cache-bytes", "65536"},
       port, (dir.path() / "server.log").string());
 }
 
 // Kills the server `kills` times while clients run, checking the ledger after each restart.
-void crash_cycles(const char* io, int kills) {
+void crash_cycles(const char* io, int kills, unsigned threads) {
   ::setenv("RUNNEL_IO", io, 1);  // inherited by the server processes
   runnel::test::TempDir dir("runnel-crash");
   const std::uint16_t port = runnel::test::free_port();
@@ -130,13 +130,13 @@ void crash_cycles(const char* io, int kills) {
   std::mt19937 rng(std::random_device{}());
   std::string last_id = "0-0";
   {
-    auto server = start(dir, port);
+    auto server = start(dir, port, threads);
     Connection c("127.0.0.1", port);
     REQUIRE(c.call({"XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"}).str == "OK");
   }
   for (int run = 0; run < kills; ++run) {
     INFO("run " << run);
-    auto server = start(dir, port);
+    auto server = start(dir, port, threads);
     {
       // The state from before the kill: every acknowledged write is there.
       Connection c("127.0.0.1", port);
@@ -175,7 +175,7 @@ void crash_cycles(const char* io, int kills) {
     REQUIRE(::kill(server.pid(), SIGKILL) == 0);
     for (auto& t : clients) t.join();
   }
-  auto server = start(dir, port);
+  auto server = start(dir, port, threads);
   Connection c("127.0.0.1", port);
   const auto entries = read_all(c);
   std::lock_guard lock(ledger.mutex);
@@ -190,9 +190,9 @@ void crash_cycles(const char* io, int kills) {
 
 TEST_CASE("Nothing acknowledged is lost when the server is killed 20 times under fsync always",
           "[crash]") {
-  crash_cycles("auto", 20);  // io_uring
+  crash_cycles("auto", 20, 4);  // io_uring, 4 shards
 }
 
 TEST_CASE("The same holds on the helper-thread I/O path, killed 10 times", "[crash]") {
-  crash_cycles("threads", 10);
+  crash_cycles("threads", 10, 2);
 }

@@ -17,7 +17,7 @@ using runnel::protocol::Reply;
 using runnel::test::RunnelServer;
 
 TEST_CASE("10,000 pipelined commands in one write are answered in order", "[server]") {
-  for (unsigned threads : {1u, 2u}) {
+  for (unsigned threads : {1u, 2u, 4u}) {
     RunnelServer server({}, threads);
     Connection c("127.0.0.1", server.port);
     std::string batch;

@@ -66,7 +66,7 @@ TEST_CASE("WATCH sees changes made by other connections, as redis-server does", 
   };
   runnel::test::RedisServer redis;
   const auto expected = run_two(redis.port, steps);
-  for (unsigned threads : {1u, 2u}) {
+  for (unsigned threads : {1u, 2u, 4u}) {
     runnel::test::RunnelServer runnel({}, threads);
     const auto actual = run_two(runnel.port, steps);
     for (std::size_t i = 0; i < steps.size(); ++i) {
