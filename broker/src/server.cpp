@@ -909,6 +909,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::size_t n = 0;
       if (!ec && prepare_input()) {
         n = socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), read_error);
+        // A readiness report with nothing to read (the socket is non-blocking): wait again.
+        if (read_error == asio::error::would_block || read_error == asio::error::try_again) continue;
       }
       if (ec || read_error || n == 0) {
         closing_ = true;  // the client went away (or sent past the query buffer limit)
