@@ -35,6 +35,19 @@ std::uint64_t TailCache::enroll(LogEntryStore* store) {
 
 void TailCache::withdraw(std::uint64_t store_id) { stores_.erase(store_id); }
 
+void TailCache::closed(std::uint64_t store_id, StreamId master) {
+  closed_.push_back({store_id, master});
+  if (closed_.size() >= compact_at_) compact();
+}
+
+void TailCache::compact() {
+  std::erase_if(closed_, [&](const Closed& c) {
+    auto it = stores_.find(c.store);
+    return it == stores_.end() || !it->second->holds_resident(c.master);
+  });
+  compact_at_ = std::max<std::size_t>(4096, 2 * closed_.size());
+}
+
 void TailCache::evict() {
   while (used_ > budget_ && !closed_.empty()) {
     const Closed c = closed_.front();
@@ -209,22 +222,22 @@ void LogEntryStore::append(StreamId id, std::span<const std::string_view> fields
   Node& node = node_for_append(id, fields);
   const std::size_t before = resident_bytes(node);
   count_listpack(node, id, fields, node.entries == 0 ? std::string_view() : record(node, 0).payload);
-  scratch_.clear();
-  encode_fields(fields, scratch_);
+  // The payload is encoded once, into the node; the log copies it from there.
+  Resident& r = *node.resident;
+  r.offsets.push_back(static_cast<std::uint32_t>(r.data.size()));
+  r.data.push_back(0);
+  put_varint(id.ms - node.master.ms, r.data);
+  put_varint(id.seq, r.data);
+  const std::size_t payload_at = r.data.size();
+  encode_fields(fields, r.data);
   if (log_) {
-    const LogPosition pos = log_->append_entry(id, scratch_);
+    const LogPosition pos = log_->append_entry(id, std::string_view(r.data).substr(payload_at));
     if (node.entries == 0) {
       node.segment = pos.segment;
       node.first_batch = pos.batch;
     }
     node.last_batch = pos.batch;
   }
-  Resident& r = *node.resident;
-  r.offsets.push_back(static_cast<std::uint32_t>(r.data.size()));
-  r.data.push_back(0);
-  put_varint(id.ms - node.master.ms, r.data);
-  put_varint(id.seq, r.data);
-  r.data += scratch_;
   node.last = id;
   ++node.entries;
   ++node.live;
@@ -417,13 +430,19 @@ void LogEntryStore::record_meta(StreamId last_id, std::uint64_t entries_added, S
   log_->set_meta(StreamMeta{last_id, entries_added, max_deleted_id, floor_});
 }
 
-LogEntryStore::Evicted LogEntryStore::evict(StreamId master, std::size_t& freed) {
-  freed = 0;
+LogEntryStore::Node* LogEntryStore::resident_node(StreamId master) const {
   auto node = std::lower_bound(nodes_.begin(), nodes_.end(), master,
                                [](const Node& n, const StreamId& x) { return n.master < x; });
-  if (node == nodes_.end() || node->master != master || !node->resident || &*node == &nodes_.back()) {
-    return Evicted::kGone;
-  }
+  if (node == nodes_.end() || node->master != master || !node->resident) return nullptr;
+  return const_cast<Node*>(&*node);
+}
+
+bool LogEntryStore::holds_resident(StreamId master) const { return resident_node(master) != nullptr; }
+
+LogEntryStore::Evicted LogEntryStore::evict(StreamId master, std::size_t& freed) {
+  freed = 0;
+  Node* node = resident_node(master);
+  if (node == nullptr || node == &nodes_.back()) return Evicted::kGone;
   if (!log_ || !log_->written(node->segment, node->last_batch)) return Evicted::kNotWritten;
   std::vector<StreamId> deleted;
   for (std::size_t i = 0; i < node->entries; ++i) {

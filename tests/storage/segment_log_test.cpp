@@ -385,3 +385,22 @@ TEST_CASE("An injected write error fails the batch and leaves the file alone", "
   CHECK(result.what.find("No space left on device") != std::string::npos);
   CHECK(fs::file_size(files_with(dir.path().string() + "/s", ".log").back()) == size);
 }
+
+TEST_CASE("Under its budget the tail cache forgets the nodes that trimming removed", "[storage][log]") {
+  use_backend(true);
+  TempDir dir;
+  TailCache cache(1ull << 30);  // never over budget: nothing is evicted
+  auto store = create_store(dir.path().string(), 1 << 20, &cache);
+  TrimSpec spec;
+  spec.strategy = TrimSpec::Strategy::kMaxLen;
+  spec.max_len = 1000;
+  spec.approx = true;
+  for (std::uint64_t i = 1; i <= 1'000'000; i += 10'000) {
+    append_n(*store, i, i + 10'000);
+    store->trim(spec);
+    flush(*store);
+  }
+  // 10,000 nodes were closed; about 10 are still in the stream.
+  CHECK(store->node_count() < 20);
+  CHECK(cache.tracked() < 8192);
+}

@@ -31,12 +31,14 @@ class TailCache {
 
   [[nodiscard]] std::uint64_t budget() const { return budget_; }
   [[nodiscard]] std::uint64_t used() const { return used_; }
+  // Closed nodes it keeps track of (resident ones, and some gone since).
+  [[nodiscard]] std::size_t tracked() const { return closed_.size(); }
   void charge(std::int64_t bytes) { used_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(used_) + bytes); }
 
   std::uint64_t enroll(LogEntryStore* store);
   void withdraw(std::uint64_t store_id);
   // A node closed: it may be evicted from now on.
-  void closed(std::uint64_t store_id, StreamId master) { closed_.push_back({store_id, master}); }
+  void closed(std::uint64_t store_id, StreamId master);
   // Evicts the oldest closed nodes until the budget holds, or the oldest is not written yet.
   void evict();
 
@@ -48,8 +50,14 @@ class TailCache {
   std::uint64_t budget_;
   std::uint64_t used_ = 0;
   std::uint64_t next_id_ = 1;
+  // Drops the entries of closed_ whose node is gone or no longer resident.
+  void compact();
+
   std::unordered_map<std::uint64_t, LogEntryStore*> stores_;
   std::deque<Closed> closed_;
+  // Under budget nothing is evicted, so entries for nodes trimmed or deleted since would pile
+  // up: closed_ is compacted whenever it doubles (amortized O(1) per node).
+  std::size_t compact_at_ = 4096;
 };
 
 // Entries are grouped in nodes exactly where Redis groups them in listpacks, so approximate
@@ -115,6 +123,8 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   // For TailCache: evicts the node that starts at `master`.
   enum class Evicted { kFreed, kGone, kNotWritten };
   Evicted evict(StreamId master, std::size_t& freed);
+  // Whether the node that starts at `master` is here and keeps its records in memory.
+  [[nodiscard]] bool holds_resident(StreamId master) const;
 
  private:
   struct Record {
@@ -153,6 +163,8 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   bool make_resident(Node& node);
   void mark_deleted(Node& node, std::size_t i, StreamId id);
   void drop_node(std::deque<Node>::iterator node);
+  // The node that starts at `master`, if it is here and resident.
+  [[nodiscard]] Node* resident_node(StreamId master) const;
   void drop_empty_segments();
   std::string index_blob_for(std::uint32_t segment) const;
 
@@ -168,7 +180,7 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   std::uint64_t size_ = 0;
   StreamId floor_;  // the trim floor (StreamMeta::trim_floor)
   std::deque<Node> nodes_;  // ascending; never holds a node without live entries
-  std::string scratch_;  // the payload being appended
+  std::string scratch_;  // recovery: the open node's master payload
   mutable std::string error_;
 };
 
