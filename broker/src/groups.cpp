@@ -155,33 +155,22 @@ void journal_group_changes(Stream& stream, storage::GroupJournal& journal) {
   for (const std::string& name : changes.destroyed) {
     journal.append(record(GroupRecord::Type::kGroupDelete, name));
   }
-  for (const std::string& name : changes.groups) {
-    auto it = stream.groups.find(name);
-    if (it != stream.groups.end()) {
-      journal.append(group_set(name, it->second));
-    } else if (!changes.destroyed.contains(name)) {
-      journal.append(record(GroupRecord::Type::kGroupDelete, name));
+  for (const auto& [name, delta] : changes.groups) {
+    auto g = stream.groups.find(name);
+    if (g == stream.groups.end()) continue;  // destroyed: its deletion covers the rest
+    const ConsumerGroup& group = g->second;
+    if (delta.header) journal.append(group_set(name, group));
+    // Consumers before the pending entries that name them as owners.
+    for (const std::string& consumer : delta.consumers) {
+      auto c = group.consumers.find(consumer);
+      journal.append(c != group.consumers.end()
+                         ? consumer_set(name, c->second)
+                         : record(GroupRecord::Type::kConsumerDelete, name, consumer));
     }
-  }
-  // Consumers before the pending entries that name them as owners.
-  for (const auto& [group, consumer] : changes.consumers) {
-    auto g = stream.groups.find(group);
-    if (g == stream.groups.end()) continue;  // the group's deletion covers its consumers
-    auto c = g->second.consumers.find(consumer);
-    if (c != g->second.consumers.end()) {
-      journal.append(consumer_set(group, c->second));
-    } else {
-      journal.append(record(GroupRecord::Type::kConsumerDelete, group, consumer));
-    }
-  }
-  for (const auto& [group, id] : changes.pending) {
-    auto g = stream.groups.find(group);
-    if (g == stream.groups.end()) continue;
-    auto p = g->second.pel.find(id);
-    if (p != g->second.pel.end()) {
-      journal.append(pending_set(group, id, p->second));
-    } else {
-      journal.append(record(GroupRecord::Type::kPendingDelete, group, {}, id));
+    for (const StreamId id : delta.pending) {
+      auto p = group.pel.find(id);
+      journal.append(p != group.pel.end() ? pending_set(name, id, p->second)
+                                          : record(GroupRecord::Type::kPendingDelete, name, {}, id));
     }
   }
   changes = GroupChanges{};

@@ -45,12 +45,18 @@ struct Consumer {
 // What changed in a stream's groups since its last flush, by name (a group or consumer may
 // be gone by then): the group journal records the new state of each (persistence.cpp).
 struct GroupChanges {
+  struct Group {
+    bool header = false;  // last_delivered / entries_read, or the group's creation
+    std::set<std::string, std::less<>> consumers;
+    std::set<StreamId> pending;
+  };
   std::set<std::string, std::less<>> destroyed;
-  std::set<std::string, std::less<>> groups;
-  std::set<std::pair<std::string, std::string>> consumers;
-  std::set<std::pair<std::string, StreamId>> pending;
-  [[nodiscard]] bool empty() const {
-    return destroyed.empty() && groups.empty() && consumers.empty() && pending.empty();
+  std::map<std::string, Group, std::less<>> groups;
+
+  [[nodiscard]] bool empty() const { return destroyed.empty() && groups.empty(); }
+  Group& of(std::string_view name) {
+    auto it = groups.find(name);
+    return it != groups.end() ? it->second : groups.emplace(std::string(name), Group{}).first->second;
   }
 };
 
@@ -66,13 +72,15 @@ struct ConsumerGroup {
   const std::string* name = nullptr;
   // Notes that last_delivered or entries_read changed.
   void touch() {
-    if (changes) changes->groups.emplace(*name);
+    if (changes) changes->of(*name).header = true;
   }
   void touch_consumer(std::string_view consumer) {
-    if (changes) changes->consumers.emplace(*name, std::string(consumer));
+    if (!changes) return;
+    auto& consumers = changes->of(*name).consumers;
+    if (consumers.find(consumer) == consumers.end()) consumers.emplace(consumer);
   }
   void touch_pending(StreamId id) {
-    if (changes) changes->pending.emplace(*name, id);
+    if (changes) changes->of(*name).pending.insert(id);
   }
 
   // Finds a consumer, creating it (seen now) when `create` is set; refreshes its seen time.
