@@ -215,9 +215,9 @@ void Flusher::flush() {
     unsynced_.clear();
   }
   if (batch.writes.empty() && batch.syncs.empty()) {
-    // Nothing in flight and nothing to write: all that was appended is durable.
+    // Nothing in flight and nothing to write: all that was appended is durable, including
+    // what waiters expected in the next batch.
     release(collected_ + 1, true);
-    durable_ = collected_;
     if (finish_) {
       auto f = std::move(finish_);
       finish_ = nullptr;
@@ -278,13 +278,12 @@ void Flusher::fail(const std::string& what, bool retry) {
 }
 
 void Flusher::release(std::uint64_t up_to, bool ok) {
-  if (ok) durable_ = std::max(durable_, up_to);
   auto waiters = std::move(waiters_);
   waiters_.clear();
   for (auto& [batch, done] : waiters) {
     if (!ok) {
       done(false);
-    } else if (batch <= durable_) {
+    } else if (batch <= up_to) {
       done(true);
     } else {
       waiters_.emplace_back(batch, std::move(done));

@@ -58,6 +58,7 @@ class Flusher final : public Durability {
   void flush();
   void completed();
   void fail(const std::string& what, bool retry);
+  // Answers the waiters for batches up to `up_to` (all of them, with false, when !ok).
   void release(std::uint64_t up_to, bool ok);
 
   std::unique_ptr<Impl> impl_;
@@ -71,7 +72,6 @@ class Flusher final : public Durability {
   bool failed_ = false;     // a batch failed; writes wait for the retry
   bool retryable_ = true;
   std::uint64_t collected_ = 0;  // batches handed to the queue
-  std::uint64_t durable_ = 0;    // batches done
   std::uint64_t flushes_ = 0;
   std::uint64_t last_fsync_us_ = 0;
   std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> waiters_;
