@@ -93,8 +93,11 @@ struct Flusher::Impl {
 
 namespace {
 
-void add_file(std::vector<std::shared_ptr<storage::File>>& files, const std::shared_ptr<storage::File>& f) {
-  if (std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
+// Keeps one of each file (by identity): a flush over many streams gathers thousands, so no
+// linear search per file.
+void dedupe(std::vector<std::shared_ptr<storage::File>>& files) {
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
 }
 
 }  // namespace
@@ -137,7 +140,8 @@ void Flusher::start() {
         if (std::string error = f.impl_->background->take_error(); !error.empty()) {
           f.fail(error, false);
         } else if (!f.unsynced_.empty()) {
-          f.impl_->background->start(f.unsynced_);
+          dedupe(f.unsynced_);
+          if (f.impl_->background->start(f.unsynced_)) f.unsynced_dedupe_at_ = 64;
         }
       }
       if (!f.failed_) {
@@ -208,12 +212,13 @@ void Flusher::flush() {
   const FsyncPolicy policy = storage_.options().fsync;
   const bool sync_all = finish_ != nullptr;
   if (policy == FsyncPolicy::kAlways || sync_all) {
-    for (const auto& op : batch.writes) add_file(batch.syncs, op.file);
+    for (const auto& op : batch.writes) batch.syncs.push_back(op.file);
   }
   if (sync_all) {
-    for (const auto& f : unsynced_) add_file(batch.syncs, f);
+    batch.syncs.insert(batch.syncs.end(), unsynced_.begin(), unsynced_.end());
     unsynced_.clear();
   }
+  dedupe(batch.syncs);
   if (batch.writes.empty() && batch.syncs.empty()) {
     // Nothing in flight and nothing to write: all that was appended is durable, including
     // what waiters expected in the next batch.
@@ -251,10 +256,12 @@ void Flusher::completed() {
   }
   storage_.written(batch.writes);
   if (storage_.options().fsync == FsyncPolicy::kEverysec) {
-    for (const auto& op : batch.writes) {
-      if (std::find(batch.syncs.begin(), batch.syncs.end(), op.file) == batch.syncs.end()) {
-        add_file(unsynced_, op.file);
-      }
+    // The background sync takes these once a second; kept deduplicated as they pile up
+    // while it is busy.
+    for (const auto& op : batch.writes) unsynced_.push_back(op.file);
+    if (unsynced_.size() >= unsynced_dedupe_at_) {
+      dedupe(unsynced_);
+      unsynced_dedupe_at_ = 2 * unsynced_.size() + 64;
     }
   }
   ++flushes_;

@@ -76,6 +76,7 @@ class Flusher final : public Durability {
   std::uint64_t last_fsync_us_ = 0;
   std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> waiters_;
   std::vector<std::shared_ptr<storage::File>> unsynced_;  // everysec: written since the last sync
+  std::size_t unsynced_dedupe_at_ = 64;
   std::function<void()> finish_;
 };
 
