@@ -22,6 +22,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
@@ -344,9 +345,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
           if (remote->route == Route::kKey) {
             // It and the pipelined commands after it for the same shard go in one hop.
             batch_args_.assign(parser_.args().begin(), parser_.args().end());
-            batch_.assign(1, BatchedCommand{remote, 0, parser_.args().size()});
+            const std::string_view key = parser_.args()[static_cast<std::size_t>(remote->first_key)];
+            batch_.assign(1, BatchedCommand{remote, owner_of(key), 0, parser_.args().size()});
             in_begin_ += result.consumed;
-            gather_same_shard(*remote);
+            gather_key_commands();
             co_await execute_remote_batch();
             continue;
           }
@@ -630,20 +632,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static constexpr std::size_t kMaxBatchCommands = 256;
   static constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
 
-  // A command of a batch: its row, and where its arguments are in batch_args_. The arguments
-  // are views into in_, which stays put until the batch has run (in_ only moves between
-  // reads, and the reader is waiting on the batch).
+  // A command of a batch: its row, its owning shard, where its arguments are in batch_args_,
+  // and (once run) where its reply is in its shard's scratch buffer. The arguments are views
+  // into in_, which stays put until the batch has run (in_ only moves between reads, and the
+  // reader is waiting on the batch).
   struct BatchedCommand {
     const CommandSpec* spec;
+    unsigned owner;
     std::size_t first_arg;
     std::size_t args;
+    std::size_t reply_begin = 0;
+    std::size_t reply_end = 0;
+    bool wrote = false;
   };
 
-  // Takes the whole commands that follow in the input while each is a key command for the
-  // same shard as `first` that would pass check_command. Stops at anything else (left for
-  // the main loop, which parses it again).
-  void gather_same_shard(const CommandSpec& first) {
-    const unsigned owner = owner_of(batch_args_[static_cast<std::size_t>(first.first_key)]);
+  // Takes the whole key commands that follow in the input, whichever shard owns them, while
+  // each would pass check_command. Stops at anything else (left for the main loop, which
+  // parses it again): a command that is not a single-key command is a barrier, so what it
+  // sees is what every command before it did.
+  void gather_key_commands() {
     std::size_t bytes = 0;
     while (batch_.size() < kMaxBatchCommands && bytes < kMaxBatchBytes && !session_.in_multi) {
       const std::string_view pending(in_.data() + in_begin_, in_end_ - in_begin_);
@@ -656,56 +663,108 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) break;
       if (!session_.authenticated && !(spec->flags & kNoAuth)) break;
       if ((spec->flags & kWrite) && !server_.state.storage.ok()) break;
-      if (owner_of(args[static_cast<std::size_t>(spec->first_key)]) != owner) break;
-      batch_.push_back(BatchedCommand{spec, batch_args_.size(), args.size()});
+      const unsigned owner = owner_of(args[static_cast<std::size_t>(spec->first_key)]);
+      batch_.push_back(BatchedCommand{spec, owner, batch_args_.size(), args.size()});
       batch_args_.insert(batch_args_.end(), args.begin(), args.end());
       bytes += result.consumed;
       in_begin_ += result.consumed;
     }
   }
 
-  // Runs the batch (key commands that all belong to one other shard) in one hop; the
-  // replies come back in order.
+  // Runs, on `shard`'s thread, the batch's commands that `owner` owns, in order, with their
+  // replies in `scratch`. Returns true if one of them wrote and its reply must wait for the
+  // disk.
+  bool run_batch_part(Shard& shard, unsigned owner, std::string& scratch, std::uint64_t& errors) {
+    ServerState& state = server_.state;
+    bool must_wait = false;
+    protocol::ReplyWriter reply(scratch, session_.resp);
+    for (BatchedCommand& command : batch_) {
+      if (command.owner != owner) continue;
+      const CommandSpec& spec = *command.spec;
+      const std::span<const std::string_view> args(batch_args_.data() + command.first_arg, command.args);
+      const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
+      command.reply_begin = scratch.size();
+      if (const std::string damage = shard.damage_of(key); !damage.empty()) {
+        reply.error(damage);
+      } else {
+        CommandContext ctx{args, reply, session_, state, spec, &shard};
+        ++shard.commands;
+        spec.handler(ctx);
+        if (spec.flags & kWrite) {
+          shard.wrote(key);
+          command.wrote = true;
+          must_wait = must_wait || shard.reply_must_wait();
+        }
+      }
+      command.reply_end = scratch.size();
+      if (command.reply_end > command.reply_begin && scratch[command.reply_begin] == '-') ++errors;
+    }
+    return must_wait;
+  }
+
+  // Runs the batch: each shard's share in one hop, the shards at once (this thread's share
+  // here meanwhile), then the replies in request order. Commands on one shard keep their
+  // order; commands on different shards touch different keys.
   awaitable<void> execute_remote_batch() {
     ServerState& state = server_.state;
-    const BatchedCommand& head = batch_.front();
-    const unsigned owner = owner_of(batch_args_[head.first_arg + static_cast<std::size_t>(head.spec->first_key)]);
-    std::string scratch;
-    std::uint64_t errors = 0;
-    const bool ok = co_await on_shard(owner, [&](Shard& shard) {
-      bool wrote = false;
-      protocol::ReplyWriter reply(scratch, session_.resp);
-      for (const BatchedCommand& command : batch_) {
-        const CommandSpec& spec = *command.spec;
-        const std::span<const std::string_view> args(batch_args_.data() + command.first_arg, command.args);
-        const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
-        const std::size_t before = scratch.size();
-        if (const std::string damage = shard.damage_of(key); !damage.empty()) {
-          reply.error(damage);
-        } else {
-          CommandContext ctx{args, reply, session_, state, spec, &shard};
-          ++shard.commands;
-          spec.handler(ctx);
-          if (spec.flags & kWrite) {
-            shard.wrote(key);
-            wrote = true;
-          }
-        }
-        if (scratch.size() > before && scratch[before] == '-') ++errors;
-      }
-      return wrote && shard.reply_must_wait();
-    });
+    const std::size_t shard_count = server_.shards.size();
+    batch_scratch_.resize(shard_count);
+    batch_parts_.assign(shard_count, PartState{});
+    for (const BatchedCommand& command : batch_) batch_parts_[command.owner].used = true;
+
+    // Every other shard's share, all at once; each completion comes back to this thread.
+    std::size_t remote = 0;
+    asio::steady_timer joined(socket_.get_executor());
+    joined.expires_at(asio::steady_timer::time_point::max());
+    for (unsigned s = 0; s < shard_count; ++s) {
+      if (!batch_parts_[s].used || s == home_) continue;
+      ++remote;
+      batch_scratch_[s].clear();
+      Shard& target = server_.shards[s]->shard;
+      target.hops_waiting.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(server_.shards[s]->io,
+                     [this, &target, s]() -> awaitable<bool> {
+                       target.hops_waiting.fetch_sub(1, std::memory_order_relaxed);
+                       PartState& part = batch_parts_[s];
+                       bool ok = true;
+                       if (run_batch_part(target, s, batch_scratch_[s], part.errors)) ok = co_await durable(target);
+                       co_return ok;
+                     },
+                     asio::bind_executor(socket_.get_executor(),
+                                         [this, s, &remote, &joined](std::exception_ptr, bool ok) {
+                                           batch_parts_[s].ok = ok;
+                                           if (--remote == 0) joined.cancel();
+                                         }));
+    }
+    // This shard's share runs here, in the meantime; its durability is settled with the
+    // connection's other local writes (settle_durability).
+    if (batch_parts_[home_].used) {
+      batch_scratch_[home_].clear();
+      run_batch_part(server_.shards[home_]->shard, home_, batch_scratch_[home_], batch_parts_[home_].errors);
+    }
+    while (remote > 0) co_await joined.async_wait(kNoThrow);
+
     // The first command was counted by try_execute_here; count the others.
     state.stats.commands_processed.fetch_add(batch_.size() - 1, std::memory_order_relaxed);
-    if (!ok) {
-      // The disk refused the writes: none of these replies may say OK.
-      scratch.clear();
-      protocol::ReplyWriter reply(scratch, session_.resp);
-      for (std::size_t i = 0; i < batch_.size(); ++i) reply.error(misconf_text(state));
-      errors = batch_.size();
+    std::uint64_t errors = 0;
+    Shard& home = server_.shards[home_]->shard;
+    for (const BatchedCommand& command : batch_) {
+      const PartState& part = batch_parts_[command.owner];
+      const std::size_t start = out_.size();
+      if (!part.ok) {
+        // The disk refused that shard's writes: none of its replies may say OK.
+        protocol::ReplyWriter(out_, session_.resp).error(misconf_text(state));
+        ++errors;
+        continue;
+      }
+      out_.append(batch_scratch_[command.owner], command.reply_begin, command.reply_end - command.reply_begin);
+      if (command.owner == home_ && command.wrote && !wait_durable_ && home.reply_must_wait()) {
+        wait_durable_ = true;
+        durable_mark_ = start;
+      }
     }
+    for (const PartState& part : batch_parts_) errors += part.errors;
     state.stats.error_replies.fetch_add(errors, std::memory_order_relaxed);
-    out_.append(scratch);
   }
 
   // Runs a command that needs other shards: on its key's owner, or a part on every shard.
@@ -986,8 +1045,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t config_version_ = 0;
   bool config_loaded_ = false;
 
+  // How one shard's share of a batch went.
+  struct PartState {
+    bool used = false;
+    bool ok = true;  // false: the disk refused its writes
+    std::uint64_t errors = 0;
+  };
   std::vector<BatchedCommand> batch_;          // a batched hop's commands (reused)
   std::vector<std::string_view> batch_args_;   // and their arguments
+  std::vector<std::string> batch_scratch_;     // replies, per shard
+  std::vector<PartState> batch_parts_;         // outcome, per shard
   bool wait_durable_ = false;     // replies from durable_mark_ on wait for the disk
   std::size_t durable_mark_ = 0;
   std::string in_;  // input; bytes [in_begin_, in_end_) are received and not yet consumed

@@ -238,6 +238,64 @@ TEST_CASE("Pipelined commands for another shard travel in batches and still answ
   }
 }
 
+TEST_CASE("A pipeline spread over keys on every shard answers in order, and reads after it see it", "[server]") {
+  RunnelServer server({"--fsync", "always"}, 4);
+  constexpr int kKeys = 8;
+  for (int conn = 0; conn < 4; ++conn) {  // connections land on different shards
+    Connection c("127.0.0.1", server.port);
+    const std::string prefix = "c" + std::to_string(conn) + ":";
+    std::string batch;
+    std::vector<std::string> expected;  // per reply: an ID, a length (":n"), "-" for an error, or "read"
+    std::vector<int> lengths(kKeys, 0);
+    for (int i = 1; i <= 2000; ++i) {
+      const int k = i % kKeys;
+      const std::string key = prefix + std::to_string(k);
+      if (i % 250 == 0) {
+        // Not a key command: it sees every command before it, on every shard.
+        std::vector<std::string> read{"XREAD", "COUNT", "1000", "STREAMS"};
+        for (int j = 0; j < kKeys; ++j) read.push_back(prefix + std::to_string(j));
+        for (int j = 0; j < kKeys; ++j) read.push_back("0");
+        const std::vector<std::string_view> views(read.begin(), read.end());
+        encode_command(views, batch);
+        expected.push_back("read");
+      } else if (i % 5 == 0) {
+        batch += encode_command({"XADD", key, "1-0", "n", "x"});  // at or below the top: an error
+        expected.push_back(lengths[k] > 0 ? "-" : "1-0");
+        if (lengths[k] == 0) ++lengths[k];
+      } else if (i % 5 == 1) {
+        batch += encode_command({"XLEN", key});
+        expected.push_back(":" + std::to_string(lengths[k]));
+      } else {
+        batch += encode_command({"XADD", key, std::to_string(i + 1) + "-1", "n", std::to_string(i)});
+        expected.push_back(std::to_string(i + 1) + "-1");
+        ++lengths[k];
+      }
+    }
+    c.send_raw(batch);
+    std::vector<int> seen(kKeys, 0);
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const Reply r = c.read_reply();
+      const std::string& want = expected[i];
+      INFO("reply " << i << " expected " << want);
+      if (want == "-") {
+        REQUIRE(r.is_error());
+      } else if (want[0] == ':') {
+        REQUIRE(r.integer == std::stoll(want.substr(1)));
+      } else if (want == "read") {
+        std::int64_t total = 0;
+        for (const Reply& stream : r.elements) total += static_cast<std::int64_t>(stream.elements.at(1).elements.size());
+        std::int64_t written = 0;
+        for (std::size_t j = 0; j < i; ++j) {
+          if (expected[j] != "-" && expected[j] != "read" && expected[j][0] != ':') ++written;
+        }
+        REQUIRE(total == written);
+      } else {
+        REQUIRE(r.str == want);
+      }
+    }
+  }
+}
+
 TEST_CASE("INFO shards shows each shard's keys and commands", "[server]") {
   RunnelServer server({}, 2);
   Connection c("127.0.0.1", server.port);
