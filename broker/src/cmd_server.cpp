@@ -1,5 +1,4 @@
 // Server commands: COMMAND, INFO, CONFIG, TIME and SHUTDOWN.
-#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -9,22 +8,11 @@
 #include "command.hpp"
 #include "glob.hpp"
 #include "log.hpp"
+#include "memory.hpp"
 #include "version.hpp"
 
 namespace runnel {
 namespace {
-
-std::uint64_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::uint64_t pages_total = 0, pages_resident = 0;
-  statm >> pages_total >> pages_resident;
-  return pages_resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-std::uint64_t heap_bytes() {
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-}
 
 std::string human_bytes(std::uint64_t bytes) {
   char buf[32];

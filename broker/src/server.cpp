@@ -34,6 +34,7 @@
 #include "command.hpp"
 #include "flusher.hpp"
 #include "log.hpp"
+#include "memory.hpp"
 #include "persistence.hpp"
 #include "stream_read.hpp"
 #include "transaction.hpp"
@@ -97,6 +98,8 @@ std::string misconf_text(const ServerState& state) {
 
 constexpr std::size_t kInitialInputBuffer = 16 * 1024;
 constexpr std::size_t kShrinkInputAbove = 1024 * 1024;
+// Freed heap above this (and above a quarter of the heap) is given back to the system.
+constexpr std::uint64_t kTrimSlackBytes = 32ull * 1024 * 1024;
 
 std::string random_run_id() {
   std::random_device rd;
@@ -143,6 +146,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<ShardRuntime>> shards;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<MemoryTrimmer> trimmer;  // gives freed heap back to the system
 
   void lock_data_dir();
   void open_storage();
@@ -1222,6 +1226,7 @@ void Server::start() {
   s.state.port = s.acceptor->local_endpoint().port();
   s.accepting = true;
   asio::co_spawn(s.shards[0]->io, s.accept_loop(), asio::detached);
+  s.trimmer = std::make_unique<MemoryTrimmer>(kTrimSlackBytes);
   for (auto& runtime : s.shards) {
     runtime->thread = std::thread([io = &runtime->io] { io->run(); });
   }
@@ -1275,6 +1280,7 @@ void Server::stop() {
                           [&] { return s.live_connections.load() == 0; });
   }
   s.finish_storage();
+  s.trimmer.reset();
   s.guards.clear();
   for (auto& runtime : s.shards) runtime->io.stop();
   for (auto& runtime : s.shards) {
