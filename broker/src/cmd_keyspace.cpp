@@ -78,7 +78,9 @@ void info_part(ShardPartContext& ctx) {
   ctx.gather.shard_lines += "shard" + std::to_string(ctx.shard.index) +
                             ":keys=" + std::to_string(ctx.shard.keyspace.size()) +
                             ",commands=" + std::to_string(ctx.shard.commands) +
-                            ",hops_waiting=" + std::to_string(ctx.shard.hops_waiting.load()) + "\r\n";
+                            ",hops_waiting=" + std::to_string(ctx.shard.hops_waiting.load()) +
+                            ",connections=" + std::to_string(ctx.shard.connections.load()) +
+                            ",connections_moved_in=" + std::to_string(ctx.shard.connections_moved_in.load()) + "\r\n";
 }
 
 void del_part(ShardPartContext& ctx) {

@@ -29,6 +29,8 @@ struct Shard {
   BlockedReaders blocked;
   std::uint64_t commands = 0;  // commands this shard ran
   std::atomic<std::int64_t> hops_waiting{0};  // commands from other threads queued to run here
+  std::atomic<std::int64_t> connections{0};   // client connections this thread serves
+  std::atomic<std::uint64_t> connections_moved_in{0};  // moved here to be near their keys
   ShardStorage* storage = nullptr;    // null: streams live in memory only
   Durability* durability = nullptr;   // the shard's Flusher, with storage
 

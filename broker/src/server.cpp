@@ -162,8 +162,22 @@ struct Server::Impl {
 
 namespace {
 
+class Connection;
+
+// Where a client's connection lives now: ClientInfo::request_close reaches it through this,
+// so a close asked for while the connection moves between shards is not lost.
+struct ConnectionHandle {
+  std::mutex mutex;
+  std::weak_ptr<Connection> connection;
+  asio::any_io_executor executor;
+  bool close_requested = false;
+};
+
 // One client connection. Runs on its home shard's thread only; other threads reach it by
 // posting to that thread (request_close). Kept alive by its two coroutines.
+//
+// A connection whose key commands keep going to one other shard moves there (move_to_owner):
+// its commands then run without a hop, and a busy connection loads only the shard it uses.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server::Impl& server, tcp::socket socket, unsigned home)
@@ -178,6 +192,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   ~Connection() {
+    if (moved_) return;  // its successor on the other shard carries on
+    if (!session_.info) {  // never started (the server stopped first)
+      server_.connection_closed();
+      return;
+    }
+    server_.shards[home_]->shard.connections.fetch_sub(1, std::memory_order_relaxed);
     unwatch_all();
     server_.state.clients.remove(session_.info->id);
     server_.connection_closed();
@@ -190,13 +210,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     info->laddr = endpoint_text(socket_.local_endpoint(ec));
     info->fd = socket_.native_handle();
     info->last_interaction_ms = steady_now_ms();
-    std::weak_ptr<Connection> weak = shared_from_this();
-    auto executor = socket_.get_executor();
-    info->request_close = [weak, executor] {
-      asio::post(executor, [weak] {
+    handle_ = std::make_shared<ConnectionHandle>();
+    handle_->connection = shared_from_this();
+    handle_->executor = socket_.get_executor();
+    info->request_close = [handle = handle_] {
+      std::unique_lock lock(handle->mutex);
+      handle->close_requested = true;
+      asio::post(handle->executor, [weak = handle->connection] {
         if (auto self = weak.lock()) self->close();
       });
     };
+    server_.shards[home_]->shard.connections.fetch_add(1, std::memory_order_relaxed);
     session_.info = info;
     session_.parser = &parser_;
     refresh_config();
@@ -209,6 +233,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.non_blocking(true, ec);  // for flush_or_wake_writer's direct write
     if (!server_.accepting) closing_ = true;  // accepted just as the server began to stop
 
+    auto self = shared_from_this();
+    asio::co_spawn(socket_.get_executor(), self->reader(), asio::detached);
+    asio::co_spawn(socket_.get_executor(), self->writer(), asio::detached);
+  }
+
+  // Takes over a connection that moved here from another shard (posted to this thread).
+  void resume() {
+    {
+      std::lock_guard lock(handle_->mutex);
+      handle_->connection = shared_from_this();
+      handle_->executor = socket_.get_executor();
+      if (handle_->close_requested) closing_ = true;
+    }
+    if (!server_.accepting) closing_ = true;
     auto self = shared_from_this();
     asio::co_spawn(socket_.get_executor(), self->reader(), asio::detached);
     asio::co_spawn(socket_.get_executor(), self->writer(), asio::detached);
@@ -289,6 +327,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> reader() {
     auto self = shared_from_this();
     while (!closing_) {
+      if (should_move() && move_to_owner()) co_return;
       if (!prepare_input()) break;
       auto [ec, n] = co_await socket_.async_read_some(
           asio::buffer(in_.data() + in_end_, in_.size() - in_end_), kNoThrow);
@@ -322,6 +361,67 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::system::error_code ignored;
     if (discard_output_) socket_.close(ignored);
     wake(writer_wakeup_);
+  }
+
+  // --- moving to the shard that owns the keys ----------------------------------------------
+
+  // Key commands in a row for one shard after which a connection moves to that shard.
+  static constexpr std::uint32_t kMoveAfter = 32;
+
+  void note_owner(unsigned owner) {
+    if (owner == affinity_shard_) {
+      if (affinity_run_ < kMoveAfter) ++affinity_run_;
+    } else {
+      affinity_shard_ = owner;
+      affinity_run_ = 1;
+    }
+  }
+
+  // Moves happen only between reads, with nothing unparsed, unsent or in progress: no
+  // transaction, no watched key, no blocked read.
+  bool should_move() const {
+    return affinity_run_ >= kMoveAfter && affinity_shard_ != home_ && in_begin_ == in_end_ &&
+           out_.empty() && sending_.empty() && !session_.in_multi && session_.watched.empty() &&
+           !session_.close_after_reply && !session_.shutdown_after_reply;
+  }
+
+  // Hands the socket and the session to a new Connection on the owning shard's thread.
+  // Returns false (and stays) if the socket could not be handed over.
+  bool move_to_owner() {
+    const unsigned target = affinity_shard_;
+    affinity_run_ = 0;
+    boost::system::error_code ec;
+    const tcp::endpoint local = socket_.local_endpoint(ec);
+    if (ec) return false;
+    // Nothing is pending on the socket: the reader is here and the writer has nothing to send.
+    const tcp::socket::native_handle_type fd = socket_.release(ec);
+    if (ec) return false;
+    tcp::socket moved(server_.shards[target]->io);
+    moved.assign(local.protocol(), fd, ec);
+    // The descriptor is non-blocking already; Asio must know it, or its synchronous reads
+    // and writes (flush_or_wake_writer, wait_blocked) would wait in poll on this thread.
+    if (!ec) moved.non_blocking(true, ec);
+    if (ec) {
+      ::close(fd);
+      closing_ = true;
+      return false;
+    }
+    auto next = std::make_shared<Connection>(server_, std::move(moved), target);
+    next->session_ = std::move(session_);
+    next->session_.parser = &next->parser_;
+    next->parser_ = parser_;
+    next->config_ = config_;
+    next->config_version_ = config_version_;
+    next->config_loaded_ = config_loaded_;
+    next->handle_ = handle_;
+    server_.shards[target]->shard.connections.fetch_add(1, std::memory_order_relaxed);
+    server_.shards[target]->shard.connections_moved_in.fetch_add(1, std::memory_order_relaxed);
+    server_.shards[home_]->shard.connections.fetch_sub(1, std::memory_order_relaxed);
+    moved_ = true;
+    closing_ = true;
+    wake(writer_wakeup_);
+    asio::post(server_.shards[target]->io, [next] { next->resume(); });
+    return true;
   }
 
   // Parses and runs the whole commands in the input buffer. Returns true if it stopped early
@@ -441,7 +541,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         break;
       case Route::kKey: {
         const std::string_view key = args[static_cast<std::size_t>(spec->first_key)];
-        if (owner_of(key) != home_) return spec;
+        const unsigned owner = owner_of(key);
+        note_owner(owner);
+        if (owner != home_) return spec;
         if (const std::string damage = home.damage_of(key); !damage.empty()) {
           reply.error(damage);
           break;
@@ -668,6 +770,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (!session_.authenticated && !(spec->flags & kNoAuth)) break;
       if ((spec->flags & kWrite) && !server_.state.storage.ok()) break;
       const unsigned owner = owner_of(args[static_cast<std::size_t>(spec->first_key)]);
+      note_owner(owner);
       batch_.push_back(BatchedCommand{spec, owner, batch_args_.size(), args.size()});
       batch_args_.insert(batch_args_.end(), args.begin(), args.end());
       bytes += result.consumed;
@@ -864,6 +967,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (std::size_t i = 0; i < request.keys.size(); ++i) {
       by_shard[owner_of(request.keys[i])].push_back(i);
     }
+    if (!request.keys.empty() && by_shard[owner_of(request.keys[0])].size() == request.keys.size()) {
+      note_owner(owner_of(request.keys[0]));
+    }
     if (group_mode) {
       // Redis checks every key's group (and ID) before it delivers anything.
       std::vector<char> ok(request.keys.size(), 0);
@@ -1039,6 +1145,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Server::Impl& server_;
   tcp::socket socket_;
   unsigned home_;
+  std::shared_ptr<ConnectionHandle> handle_;
+  unsigned affinity_shard_ = 0;     // the shard of the latest key commands
+  std::uint32_t affinity_run_ = 0;  // and how many in a row
+  bool moved_ = false;              // handed over to another shard
   asio::steady_timer writer_wakeup_;
   asio::steady_timer reader_wakeup_;
   asio::steady_timer block_timer_;  // a blocked read's timeout; cancelled to wake it

@@ -2,6 +2,7 @@
 // authentication, maxclients, the data-dir lock and clean shutdown.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <random>
 #include <thread>
@@ -12,6 +13,7 @@
 
 using namespace std::chrono_literals;
 using runnel::client::Connection;
+using runnel::client::ConnectionError;
 using runnel::client::encode_command;
 using runnel::protocol::Reply;
 using runnel::test::RunnelServer;
@@ -294,6 +296,37 @@ TEST_CASE("A pipeline spread over keys on every shard answers in order, and read
       }
     }
   }
+}
+
+TEST_CASE("A connection that keeps using one other shard's keys moves to that shard", "[server]") {
+  RunnelServer server({}, 2);
+  // A fresh server hands connections out in turn, so these two start on different shards.
+  Connection c1("127.0.0.1", server.port);
+  Connection c2("127.0.0.1", server.port);
+  const std::int64_t id2 = c2.call({"CLIENT", "ID"}).integer;
+  for (int i = 1; i <= 100; ++i) {
+    REQUIRE(c1.call({"XADD", "k", std::to_string(2 * i - 1) + "-0", "n", "1"}).str == std::to_string(2 * i - 1) + "-0");
+    REQUIRE(c2.call({"XADD", "k", std::to_string(2 * i) + "-0", "n", "2"}).str == std::to_string(2 * i) + "-0");
+  }
+  CHECK(c2.call({"XLEN", "k"}).integer == 200);
+  const std::string text = c1.call({"INFO", "shards"}).str;
+  auto field = [&](int shard, const std::string& name) {
+    const auto line = text.find("shard" + std::to_string(shard) + ":");
+    const auto at = text.find("," + name + "=", line);
+    REQUIRE(at != std::string::npos);
+    return std::stoll(text.substr(at + name.size() + 2));
+  };
+  const int owner = text.find("shard0:keys=1") != std::string::npos ? 0 : 1;
+  INFO(text);
+  CHECK(field(owner, "connections") == 2);
+  CHECK(field(1 - owner, "connections") == 0);
+  CHECK(field(owner, "connections_moved_in") == 1);
+  // The moved connection is the same client: CLIENT LIST shows it once, and CLIENT KILL reaches it.
+  const std::string list = c1.call({"CLIENT", "LIST"}).str;
+  CHECK(std::count(list.begin(), list.end(), '\n') == 2);
+  CHECK(c1.call({"CLIENT", "KILL", "ID", std::to_string(id2)}).integer == 1);
+  CHECK_THROWS_AS(c2.call({"PING"}), ConnectionError);
+  CHECK(c1.call({"PING"}).str == "PONG");
 }
 
 TEST_CASE("INFO shards shows each shard's keys and commands", "[server]") {

@@ -39,7 +39,10 @@ struct Tally {
 // a reply out of order or missing shows at once.
 void client(std::uint16_t port, unsigned seed, std::chrono::steady_clock::time_point deadline, Tally& tally) {
   std::mt19937 rng(seed);
-  auto key = [&] { return "s" + std::to_string(rng() % 16); };
+  // A quarter of the clients mostly use one key, so their connections move to its shard
+  // (with disconnects, blocked reads and transactions going on).
+  const bool focused = seed % 4 == 0;
+  auto key = [&] { return "s" + std::to_string(focused && rng() % 10 != 0 ? seed % 16 : rng() % 16); };
   std::uint64_t token = 0;
   for (int session = 0; session < 10000 && std::chrono::steady_clock::now() < deadline; ++session) {
     try {
@@ -141,6 +144,17 @@ TEST_CASE("64 clients with random pipelines, blocking reads, transactions and di
   // The server is up, and answers.
   CHECK(admin.call({"PING"}).str == "PONG");
   CHECK(info_number(admin, "clients", "blocked_clients") == 0);
+  {
+    // Connections moved between shards while all this went on.
+    const std::string shards = admin.call({"INFO", "shards"}).str;
+    std::int64_t moved = 0;
+    for (auto at = shards.find("connections_moved_in="); at != std::string::npos;
+         at = shards.find("connections_moved_in=", at + 1)) {
+      moved += std::stoll(shards.substr(at + 21));
+    }
+    INFO(shards);
+    CHECK(moved > 10);
+  }
   // With the data gone, the heap and the resident set are back near where they started
   // (disconnected clients are cleaned up within 5 s; freed heap is given back within a few).
   const std::int64_t rss_peak = info_number(admin, "memory", "used_memory_rss");
