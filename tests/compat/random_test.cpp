@@ -164,18 +164,19 @@ std::string escape(const std::string& bytes) {
 }
 
 // What every random test starts with: the seed (RUNNEL_SEED replays one), and redis-server
-// and runnel-server --threads 4 with a connection to each. Runnel runs with a tiny tail cache
+// and runnel-server (at --threads 1 and 4, the test's GENERATE) with a connection to each. Runnel runs with a tiny tail cache
 // and fsync always, so the sequences also evict nodes and read them back from the segment
 // files, and wait for group commits. (Segments keep their default size: a node closes where
 // its segment rolls, which makes '~' trims differ from Redis's there; docs/storage.md.)
 struct RandomRun {
+  explicit RandomRun(unsigned threads) : runnel_server({"--fsync", "always", "--cache-bytes", "16384"}, threads) {}
+
   std::uint64_t seed = [] {
     const char* env = std::getenv("RUNNEL_SEED");
     return env ? std::strtoull(env, nullptr, 10) : std::uint64_t{std::random_device{}()};
   }();
   runnel::test::RedisServer redis_server;
-  runnel::test::RunnelServer runnel_server{
-      {"--fsync", "always", "--cache-bytes", "16384"}, 4};
+  runnel::test::RunnelServer runnel_server;
   Connection redis{"127.0.0.1", redis_server.port, std::chrono::seconds(30)};
   Connection runnel{"127.0.0.1", runnel_server.port, std::chrono::seconds(30)};
 };
@@ -221,8 +222,9 @@ void run_against_both(Connection& redis, Connection& runnel, int operations, Nex
 
 TEST_CASE("Random stream command sequences get the same replies as redis-server", "[random]") {
   constexpr int kOperations = 24000;
-  RandomRun run;
-  INFO("seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
+  const unsigned threads = GENERATE(1u, 4u);
+  RandomRun run(threads);
+  INFO("--threads " << threads << ", seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
   Generator gen(run.seed);
   // What the replies were, so the test shows it exercised the streams and not only errors.
   int errors = 0, ids = 0, nonempty_arrays = 0, trimmed = 0;
@@ -404,8 +406,9 @@ std::string comparable(const std::vector<std::string>& cmd, const runnel::protoc
 
 TEST_CASE("Random consumer-group sequences get the same replies as redis-server", "[random]") {
   constexpr int kOperations = 24000;
-  RandomRun run;
-  INFO("seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
+  const unsigned threads = GENERATE(1u, 4u);
+  RandomRun run(threads);
+  INFO("--threads " << threads << ", seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
   GroupGenerator gen(run.seed);
   int delivered = 0, acked = 0, claimed = 0, errors = 0;
   run_against_both(
