@@ -169,6 +169,12 @@ TEST_CASE("64 clients with random pipelines, blocking reads, transactions and di
   INFO("heap before " << heap_before << ", after " << heap_after << "; RSS before " << rss_before
                       << ", with the bulk " << rss_bulk << ", at the end of the load " << rss_peak << ", after " << rss_after);
   WARN("RSS before " << rss_before << ", with the bulk " << rss_bulk << ", at the end of the load " << rss_peak << ", after " << rss_after);
-  CHECK(rss_after < rss_before + 16 * 1024 * 1024);
+  if (heap_before > 0) {
+    CHECK(rss_after < rss_before + 16 * 1024 * 1024);
+  } else {
+    // Under a sanitizer the allocator is not glibc's: mallinfo2 reports nothing and
+    // malloc_trim has nothing to give back, so only the normal build checks RSS.
+    WARN("not glibc's allocator (a sanitizer build): RSS not checked");
+  }
   CHECK(heap_after < heap_before + 8 * 1024 * 1024);
 }
