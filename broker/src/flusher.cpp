@@ -15,6 +15,8 @@
 #include <thread>
 #include <utility>
 
+#include <runnel/storage/write_ahead_log.hpp>
+
 #include "log.hpp"
 #include "server_state.hpp"
 
@@ -35,15 +37,21 @@ class BackgroundSync {
     cv_.notify_all();
     thread_.join();
   }
-  // Hands over `files` unless a sync is still running; false if it is (try next time).
-  bool start(std::vector<std::shared_ptr<storage::File>>& files) {
+  // Hands over `files` unless a sync is still running; false if it is (try next time). Once
+  // they are all synced, the files at `then_remove` are deleted (retired write-ahead logs).
+  bool start(std::vector<std::shared_ptr<storage::File>>& files, std::vector<std::string> then_remove = {}) {
     std::lock_guard lock(mutex_);
     if (busy_) return false;
     files_.swap(files);
     files.clear();
+    remove_ = std::move(then_remove);
     busy_ = true;
     cv_.notify_all();
     return true;
+  }
+  [[nodiscard]] bool busy() {
+    std::lock_guard lock(mutex_);
+    return busy_;
   }
   // The first failure, once ("" if none).
   std::string take_error() {
@@ -58,12 +66,16 @@ class BackgroundSync {
       cv_.wait(lock, [&] { return stop_ || busy_; });
       if (!busy_) return;
       auto files = std::move(files_);
+      auto remove = std::move(remove_);
       lock.unlock();
       std::string error;
       for (const auto& f : files) {
         if (::fdatasync(f->fd()) != 0 && error.empty()) {
           error = "fdatasync " + f->path() + ": " + std::strerror(errno);
         }
+      }
+      if (error.empty()) {
+        for (const std::string& path : remove) ::unlink(path.c_str());
       }
       lock.lock();
       if (!error.empty() && error_.empty()) error_ = error;
@@ -74,6 +86,7 @@ class BackgroundSync {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::shared_ptr<storage::File>> files_;
+  std::vector<std::string> remove_;
   bool busy_ = false;
   bool stop_ = false;
   std::string error_;
@@ -88,7 +101,12 @@ struct Flusher::Impl {
   asio::steady_timer timer;              // once a second: everysec syncs, retries
   std::chrono::steady_clock::time_point submitted_at;
   storage::IoBatch failed;  // a batch that failed, kept for the retry
-  std::unique_ptr<BackgroundSync> background;  // everysec only
+  std::unique_ptr<BackgroundSync> background;  // everysec and always
+  std::unique_ptr<storage::WriteAheadLog> wal;  // always
+  std::vector<std::string> forgotten;           // scratch for the forget records
+  // RUNNEL_TEST_WAL_ONLY (tests): under always, nothing but the write-ahead log is written,
+  // and it is never checkpointed, so a restart must rebuild every file from it.
+  bool wal_only = false;
 };
 
 namespace {
@@ -105,7 +123,14 @@ void dedupe(std::vector<std::shared_ptr<storage::File>>& files) {
 Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state)
     : impl_(std::make_unique<Impl>(io)), storage_(storage), state_(state) {
   impl_->queue = storage::IoQueue::create(true, backend_note_);
-  if (storage.options().fsync == FsyncPolicy::kEverysec) impl_->background = std::make_unique<BackgroundSync>();
+  if (storage.options().fsync != FsyncPolicy::kNo) impl_->background = std::make_unique<BackgroundSync>();
+  if (storage.options().fsync == FsyncPolicy::kAlways) {
+    std::string error;
+    impl_->wal = storage::WriteAheadLog::create(storage.options().dir, storage.shard(), 1, error);
+    if (!impl_->wal) throw std::runtime_error(error);
+    const char* hook = std::getenv("RUNNEL_TEST_WAL_ONLY");
+    impl_->wal_only = hook != nullptr && *hook != '\0' && std::string_view(hook) != "0";
+  }
   const int fd = ::dup(impl_->queue->event_fd());
   if (fd < 0) throw std::runtime_error("cannot dup the I/O queue's eventfd");
   impl_->event.assign(fd);
@@ -136,6 +161,12 @@ void Flusher::start() {
         f.impl_->submitted_at = std::chrono::steady_clock::now();
         f.impl_->queue->submit(std::move(f.impl_->failed));
         f.impl_->failed = {};
+      } else if (f.impl_->wal && f.impl_->background) {
+        if (std::string error = f.impl_->background->take_error(); !error.empty()) {
+          f.fail(error, false);
+        } else {
+          f.checkpoint();
+        }
       } else if (f.impl_->background) {
         if (std::string error = f.impl_->background->take_error(); !error.empty()) {
           f.fail(error, false);
@@ -211,7 +242,21 @@ void Flusher::flush() {
   }
   const FsyncPolicy policy = storage_.options().fsync;
   const bool sync_all = finish_ != nullptr;
-  if (policy == FsyncPolicy::kAlways || sync_all) {
+  storage_.take_forgotten(impl_->forgotten);
+  if (impl_->wal && (!batch.writes.empty() || !impl_->forgotten.empty())) {
+    // One fdatasync, of the log, makes the whole batch durable; the files themselves are
+    // synced by the next checkpoint (or below, at shutdown).
+    storage::WriteOp logged = impl_->wal->append(batch.writes, impl_->forgotten);
+    if (impl_->wal_only) {
+      for (const auto& op : batch.writes) storage::SegmentLog::mark_written(op);
+      batch.writes.clear();
+    }
+    batch.writes.push_back(std::move(logged));
+    batch.syncs.push_back(impl_->wal->file());
+    if (sync_all) {
+      for (const auto& op : batch.writes) batch.syncs.push_back(op.file);
+    }
+  } else if (policy == FsyncPolicy::kAlways || sync_all) {
     for (const auto& op : batch.writes) batch.syncs.push_back(op.file);
   }
   if (sync_all) {
@@ -224,6 +269,11 @@ void Flusher::flush() {
     // what waiters expected in the next batch.
     release(collected_ + 1, true);
     if (finish_) {
+      // Everything is in its own file and synced: the write-ahead log has nothing to add.
+      if (impl_->wal && !impl_->wal_only) {
+        impl_->background.reset();  // finishes (and removes) a checkpoint under way
+        ::unlink(impl_->wal->file()->path().c_str());
+      }
       auto f = std::move(finish_);
       finish_ = nullptr;
       f();
@@ -236,6 +286,24 @@ void Flusher::flush() {
   for (const auto& op : batch.writes) in_flight_bytes_ += op.bytes.size();
   impl_->submitted_at = std::chrono::steady_clock::now();
   impl_->queue->submit(std::move(batch));
+}
+
+void Flusher::checkpoint() {
+  // A new log generation takes the batches from now on; once the files the old ones wrote
+  // are synced, the old generations go. Only between batches, so the old log is complete.
+  if (impl_->wal_only || in_flight_ || unsynced_.empty() || !impl_->background || impl_->background->busy()) return;
+  std::string error;
+  auto next = storage::WriteAheadLog::create(storage_.options().dir, storage_.shard(),
+                                             impl_->wal->generation() + 1, error);
+  if (!next) {
+    log::warning("Cannot start a new write-ahead log generation (the current one keeps growing): " + error);
+    return;
+  }
+  std::vector<std::string> retired{impl_->wal->file()->path()};
+  impl_->wal = std::move(next);
+  dedupe(unsynced_);
+  unsynced_dedupe_at_ = 64;
+  impl_->background->start(unsynced_, std::move(retired));
 }
 
 void Flusher::completed() {
@@ -255,7 +323,7 @@ void Flusher::completed() {
         std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
   storage_.written(batch.writes);
-  if (storage_.options().fsync == FsyncPolicy::kEverysec) {
+  if (impl_->background) {
     // The background sync takes these once a second; kept deduplicated as they pile up
     // while it is busy.
     for (const auto& op : batch.writes) unsynced_.push_back(op.file);

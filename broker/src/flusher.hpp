@@ -57,6 +57,7 @@ class Flusher final : public Durability {
   struct Impl;
   void flush();
   void completed();
+  void checkpoint();
   void fail(const std::string& what, bool retry);
   // Answers the waiters for batches up to `up_to` (all of them, with false, when !ok).
   void release(std::uint64_t up_to, bool ok);

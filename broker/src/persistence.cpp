@@ -149,6 +149,7 @@ void ShardStorage::delete_folder(const std::string& path) {
     return;
   }
   if (options_.fsync != FsyncPolicy::kNo) (void)storage::sync_directory(streams_dir(options_.dir));
+  if (options_.fsync == FsyncPolicy::kAlways) forgotten_.push_back(path);
   fs::remove_all(trash, ec);
 }
 

@@ -97,7 +97,13 @@ class ShardStorage {
   void persist_groups(Stream& stream);
   // After a write command on `stream`: records its metadata and lists it for the next flush.
   void touched(Stream& stream);
-  [[nodiscard]] bool pending() const { return !dirty_.empty(); }
+  [[nodiscard]] bool pending() const { return !dirty_.empty() || !forgotten_.empty(); }
+  // Stream folders removed since the last call (kept under --fsync always only, for the
+  // write-ahead log's forget records).
+  void take_forgotten(std::vector<std::string>& out) {
+    out.swap(forgotten_);
+    forgotten_.clear();
+  }
   // Moves the listed streams' appended bytes into `writes`, in order. Returns an error text
   // if a group journal could not be written (its stream stays listed), else "".
   std::string collect(std::vector<storage::WriteOp>& writes);
@@ -115,6 +121,7 @@ class ShardStorage {
  private:
   [[nodiscard]] std::string folder_for(std::string_view key) const;
   void delete_folder(const std::string& path);
+  std::vector<std::string> forgotten_;
   // A stream whose files could not be loaded: kept under its key, refused to commands.
   void load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error);
 

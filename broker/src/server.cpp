@@ -31,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include <runnel/storage/write_ahead_log.hpp>
+
 #include "command.hpp"
 #include "flusher.hpp"
 #include "log.hpp"
@@ -1250,6 +1252,14 @@ void Server::Impl::open_storage() {
   options.stream_max_bytes = initial.stream_max_bytes;
   options.stream_max_age_ms = initial.stream_max_age * 1000;
   const auto started = std::chrono::steady_clock::now();
+  {
+    // What the write-ahead logs (--fsync always) hold goes back into the files first.
+    std::vector<std::string> notes;
+    if (const std::string error = storage::WriteAheadLog::replay(initial.dir, notes); !error.empty()) {
+      throw std::runtime_error("cannot replay the write-ahead log: " + error);
+    }
+    for (const std::string& note : notes) log::notice("Write-ahead log: " + note);
+  }
   const auto folders = list_stream_folders(initial.dir, static_cast<unsigned>(shards.size()));
   std::vector<std::thread> loaders;
   for (unsigned i = 0; i < shards.size(); ++i) {

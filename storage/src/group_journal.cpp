@@ -174,6 +174,7 @@ std::string GroupJournal::replay(const std::string& path, std::string_view magic
   const std::uint64_t end = scan.outcome == BatchScan::Outcome::kTorn ? scan.good_end : size;
   if (tail) {
     journal_ = std::move(file);
+    journal_->set_identity(h);
     journal_->note_written(end);
     journal_end_ = end;
     out_offset_ = end;
@@ -206,6 +207,7 @@ std::string GroupJournal::create_journal(std::uint64_t generation) {
   int error = 0;
   journal_ = open_file(path, false, error);
   if (!journal_) return "cannot open " + path + ": " + errno_text(error);
+  journal_->set_identity(h);
   journal_->note_written(h.size());
   generation_ = generation;
   journal_end_ = h.size();

@@ -181,6 +181,7 @@ std::string SegmentLog::start_segment(StreamId base) {
   auto file = open_file(path, true, error);
   if (!file) return "cannot create " + path + ": " + errno_text(error);
   if (::ftruncate(file->fd(), 0) != 0) return "cannot truncate " + path + ": " + errno_text(errno);
+  file->set_identity(segment_header(base));
   Segment s;
   s.base = base;
   s.file = std::move(file);
@@ -457,6 +458,7 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
     s.base = base;
     s.end = static_cast<std::uint64_t>(file_size(file->fd()));
     file->note_written(s.end);
+    file->set_identity(segment_header(base));
     s.file = std::move(file);
     segments_.push_back(std::move(s));
   }

@@ -27,10 +27,16 @@ class File {
   [[nodiscard]] std::uint64_t written() const { return written_; }
   void note_written(std::uint64_t end) { written_ = end > written_ ? end : written_; }
 
+  // The file's header, which tells this file from another that later takes its path (the
+  // write-ahead log replays a write only into the file it was meant for).
+  [[nodiscard]] const std::string& identity() const { return identity_; }
+  void set_identity(std::string header) { identity_ = std::move(header); }
+
  private:
   int fd_;
   std::string path_;
   std::uint64_t written_ = 0;
+  std::string identity_;
 };
 
 // Opens `path` read-write (creating it when `create`); null and `error` set on failure.

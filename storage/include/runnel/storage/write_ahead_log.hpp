@@ -1,0 +1,74 @@
+// WriteAheadLog: under `--fsync always`, one file per shard that carries every write of a
+// flush, so a flush costs one fdatasync however many streams it touched. The writes still
+// go to the streams' own files (segments, group journals), without an fsync; a checkpoint
+// (once a second) fdatasyncs those files in the background, then deletes the log
+// generations they cover. At start-up, before any stream is opened, replay() puts every
+// logged write back into its file and syncs it: the files then hold everything that was
+// acknowledged, and the usual recovery (torn tails, indexes) runs on them.
+//
+//   <dir>/wal/<shard>-<generation>.wal
+//
+//   header, 32 bytes: | magic "RUNNELWL" | version u32 (1) | shard u32 | generation u64 |
+//                     | XXH3-64 of the 24 bytes before it |
+//   then one batch per flush, framed as in segment_log.hpp ("RBAT", length, count, XXH3).
+//
+//   record: | type u8 | fields:
+//     1 write:  path (varint length, bytes; relative to <dir>) | identity (varint length,
+//               bytes: the file's header) | offset varint | data (varint length, bytes)
+//     2 forget: path (varint length, bytes): a folder removed (DEL of a stream). Writes
+//               logged before it for files under it are not replayed, so a stream made
+//               again under the same key never gets its predecessor's bytes.
+//
+// A write is replayed only into a file whose header is its identity (or, at offset 0, into
+// a file shorter than its header, whose header the write itself brings); a missing file (a
+// trimmed segment, a deleted stream) is skipped. Writes are whole-state: replaying one
+// twice changes nothing. The log's torn tail (a flush that was never acknowledged) is
+// ignored; damage before it fails the start.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <runnel/storage/file.hpp>
+#include <runnel/storage/segment_log.hpp>
+
+namespace runnel::storage {
+
+class WriteAheadLog {
+ public:
+  static constexpr std::size_t kHeaderBytes = 32;
+
+  // A new, empty generation for `shard` (its header written and synced). Null and `error`
+  // set on failure.
+  static std::unique_ptr<WriteAheadLog> create(const std::string& data_dir, unsigned shard,
+                                               std::uint64_t generation, std::string& error);
+
+  // One flush: a batch holding `forgotten` folders and then `writes`, as the write to
+  // append to this log.
+  WriteOp append(const std::vector<WriteOp>& writes, const std::vector<std::string>& forgotten);
+
+  [[nodiscard]] const std::shared_ptr<File>& file() const { return file_; }
+  [[nodiscard]] std::uint64_t generation() const { return generation_; }
+  [[nodiscard]] std::uint64_t bytes() const { return end_; }
+
+  // Replays every log under <data_dir>/wal (each shard's generations in order), syncs the
+  // files written, then deletes the logs. Returns an error text, or "" (with what it did in
+  // `notes`).
+  static std::string replay(const std::string& data_dir, std::vector<std::string>& notes);
+  // The path of a generation's file.
+  static std::string path_of(const std::string& data_dir, unsigned shard, std::uint64_t generation);
+
+ private:
+  WriteAheadLog(std::string data_dir, std::shared_ptr<File> file, std::uint64_t generation)
+      : data_dir_(std::move(data_dir)), file_(std::move(file)), generation_(generation) {}
+
+  std::string data_dir_;
+  std::shared_ptr<File> file_;
+  std::uint64_t generation_;
+  std::uint64_t end_ = kHeaderBytes;
+  std::string body_;  // scratch for a batch's records
+};
+
+}  // namespace runnel::storage

@@ -1,0 +1,272 @@
+#include <runnel/storage/write_ahead_log.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <xxhash.h>
+
+#include "batch.hpp"
+#include "varint.hpp"
+
+namespace runnel::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kMagic = "RUNNELWL";
+constexpr std::uint32_t kVersion = 1;
+enum RecordType : std::uint8_t { kWrite = 1, kForget = 2 };
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+std::string header(unsigned shard, std::uint64_t generation) {
+  std::string h(kMagic);
+  put_u32(h, kVersion);
+  put_u32(h, shard);
+  put_u64(h, generation);
+  put_u64(h, XXH3_64bits(h.data(), h.size()));
+  return h;
+}
+
+void put_bytes(std::string& out, std::string_view bytes) {
+  put_varint(bytes.size(), out);
+  out += bytes;
+}
+
+bool get_bytes(std::string_view& in, std::string_view& out) {
+  std::uint64_t n = 0;
+  if (!get_varint(in, n) || n > in.size()) return false;
+  out = in.substr(0, n);
+  in.remove_prefix(n);
+  return true;
+}
+
+std::string relative_to(const std::string& data_dir, const std::string& path) {
+  const std::string prefix = data_dir + "/";
+  return path.compare(0, prefix.size(), prefix) == 0 ? path.substr(prefix.size()) : path;
+}
+
+std::string parent_of(std::string_view path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));
+}
+
+// A log file found at start-up.
+struct Found {
+  unsigned shard;
+  std::uint64_t generation;
+  std::string path;
+};
+
+// Visits every record of every log in order, with its position (a count across all logs).
+// Returns an error text or "".
+template <typename Visit>
+std::string each_record(const std::vector<Found>& logs, std::vector<std::string>& notes, Visit&& visit) {
+  std::uint64_t position = 0;
+  for (const Found& log : logs) {
+    const int fd = ::open(log.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "cannot open " + log.path + ": " + errno_text(errno);
+    const std::int64_t size = file_size(fd);
+    std::string h;
+    int rc = read_at(fd, 0, WriteAheadLog::kHeaderBytes, h);
+    if (rc != 0 || size < 0) {
+      ::close(fd);
+      return "cannot read " + log.path;
+    }
+    if (h != header(log.shard, log.generation)) {
+      // A log whose header never reached the disk holds nothing acknowledged.
+      const bool anything_after = whole_batch_after(fd, 0, static_cast<std::uint64_t>(size));
+      ::close(fd);
+      if (anything_after) return log.path + ": bad header";
+      notes.push_back("ignored " + log.path + ", whose header was torn");
+      continue;
+    }
+    bool malformed = false;
+    const BatchScan scan = scan_batches(fd, WriteAheadLog::kHeaderBytes, static_cast<std::uint64_t>(size),
+                                        [&](std::uint64_t, std::string_view body) {
+                                          while (!body.empty()) {
+                                            const auto type = static_cast<std::uint8_t>(body.front());
+                                            body.remove_prefix(1);
+                                            if (!visit(type, body, position++)) {
+                                              malformed = true;
+                                              return false;
+                                            }
+                                          }
+                                          return true;
+                                        });
+    ::close(fd);
+    if (malformed || scan.outcome == BatchScan::Outcome::kMalformed) return log.path + ": a record does not parse";
+    if (scan.outcome == BatchScan::Outcome::kDamaged) return log.path + ": damaged before its end";
+    if (scan.outcome == BatchScan::Outcome::kIoError) return "cannot read " + log.path + ": " + errno_text(scan.error);
+    if (scan.outcome == BatchScan::Outcome::kTorn) {
+      notes.push_back("ignored the torn tail of " + log.path + " (a flush never acknowledged)");
+    }
+  }
+  return {};
+}
+
+// A file being replayed into: its descriptor and the header it has now.
+struct Target {
+  int fd = -1;
+  std::string head;  // up to the identity's length, as on disk
+  bool written = false;
+};
+
+}  // namespace
+
+std::string WriteAheadLog::path_of(const std::string& data_dir, unsigned shard, std::uint64_t generation) {
+  return data_dir + "/wal/" + std::to_string(shard) + "-" + std::to_string(generation) + ".wal";
+}
+
+std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir, unsigned shard,
+                                                     std::uint64_t generation, std::string& error) {
+  std::error_code ec;
+  fs::create_directories(data_dir + "/wal", ec);
+  if (ec) {
+    error = "cannot create " + data_dir + "/wal: " + ec.message();
+    return nullptr;
+  }
+  const std::string path = path_of(data_dir, shard, generation);
+  if (const int rc = replace_file(path, header(shard, generation)); rc != 0) {
+    error = "cannot write " + path + ": " + errno_text(rc);
+    return nullptr;
+  }
+  int open_error = 0;
+  auto file = open_file(path, false, open_error);
+  if (!file) {
+    error = "cannot open " + path + ": " + errno_text(open_error);
+    return nullptr;
+  }
+  file->note_written(kHeaderBytes);
+  return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(data_dir, std::move(file), generation));
+}
+
+WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vector<std::string>& forgotten) {
+  body_.clear();
+  std::uint32_t records = 0;
+  for (const std::string& folder : forgotten) {
+    body_.push_back(static_cast<char>(kForget));
+    put_bytes(body_, relative_to(data_dir_, folder));
+    ++records;
+  }
+  for (const WriteOp& op : writes) {
+    body_.push_back(static_cast<char>(kWrite));
+    put_bytes(body_, relative_to(data_dir_, op.file->path()));
+    put_bytes(body_, op.file->identity());
+    put_varint(op.offset, body_);
+    put_bytes(body_, op.bytes);
+    ++records;
+  }
+  WriteOp op;
+  op.file = file_;
+  op.offset = end_;
+  append_batch(op.bytes, body_, records);
+  end_ += op.bytes.size();
+  return op;
+}
+
+std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::string>& notes) {
+  const std::string wal_dir = data_dir + "/wal";
+  std::error_code ec;
+  if (!fs::is_directory(wal_dir, ec)) return {};
+  std::vector<Found> logs;
+  for (const auto& entry : fs::directory_iterator(wal_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    unsigned shard = 0;
+    unsigned long long generation = 0;
+    char tail[8] = {};
+    if (std::sscanf(name.c_str(), "%u-%llu.%7s", &shard, &generation, tail) == 3 && std::string_view(tail) == "wal") {
+      logs.push_back(Found{shard, generation, entry.path().string()});
+    }
+  }
+  if (ec) return "cannot list " + wal_dir + ": " + ec.message();
+  if (logs.empty()) return {};
+  std::sort(logs.begin(), logs.end(), [](const Found& a, const Found& b) {
+    return a.shard != b.shard ? a.shard < b.shard : a.generation < b.generation;
+  });
+
+  // First pass: where each folder was last forgotten.
+  std::map<std::string, std::uint64_t, std::less<>> forgotten;
+  std::string error = each_record(logs, notes, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
+    std::string_view path, identity, data;
+    std::uint64_t offset = 0;
+    if (type == kForget) {
+      if (!get_bytes(in, path)) return false;
+      forgotten[std::string(path)] = position;
+      return true;
+    }
+    return type == kWrite && get_bytes(in, path) && get_bytes(in, identity) && get_varint(in, offset) &&
+           get_bytes(in, data);
+  });
+  if (!error.empty()) return error;
+
+  // Second pass: the writes, into the files they were meant for.
+  std::map<std::string, Target, std::less<>> targets;
+  std::uint64_t replayed = 0, skipped = 0;
+  std::vector<std::string> notes_again;  // the first pass noted the same things
+  error = each_record(logs, notes_again, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
+    std::string_view path, identity, data;
+    std::uint64_t offset = 0;
+    if (type == kForget) return get_bytes(in, path);
+    if (!get_bytes(in, path) || !get_bytes(in, identity) || !get_varint(in, offset) || !get_bytes(in, data)) {
+      return false;
+    }
+    if (const auto f = forgotten.find(parent_of(path)); f != forgotten.end() && f->second > position) {
+      ++skipped;
+      return true;
+    }
+    auto it = targets.find(path);
+    if (it == targets.end()) {
+      Target t;
+      const std::string full = data_dir + "/" + std::string(path);
+      t.fd = ::open(full.c_str(), O_RDWR | O_CLOEXEC);
+      if (t.fd >= 0 && read_at(t.fd, 0, identity.size(), t.head) != 0) t.head.clear();
+      it = targets.emplace(std::string(path), std::move(t)).first;
+    }
+    Target& t = it->second;
+    bool ours = false;
+    if (t.fd < 0) {
+      ours = false;  // gone: a trimmed segment or a deleted stream
+    } else if (t.head.size() >= identity.size()) {
+      ours = std::string_view(t.head).substr(0, identity.size()) == identity;
+    } else {
+      // Shorter than its header: only the write that brings the header may start it.
+      ours = offset == 0 && data.substr(0, identity.size()) == identity;
+    }
+    if (!ours) {
+      ++skipped;
+      return true;
+    }
+    if (const int rc = write_at(t.fd, offset, data); rc != 0) {
+      error = "cannot replay into " + std::string(path) + ": " + errno_text(rc);
+      return false;
+    }
+    if (offset == 0) t.head = std::string(data.substr(0, identity.size()));
+    t.written = true;
+    ++replayed;
+    return true;
+  });
+  std::string sync_error;
+  for (auto& [path, t] : targets) {
+    if (t.fd < 0) continue;
+    if (t.written && ::fdatasync(t.fd) != 0 && sync_error.empty()) {
+      sync_error = "cannot sync " + path + ": " + errno_text(errno);
+    }
+    ::close(t.fd);
+  }
+  if (!error.empty()) return error;
+  if (!sync_error.empty()) return sync_error;
+  for (const Found& log : logs) ::unlink(log.path.c_str());
+  (void)sync_directory(wal_dir);
+  notes.push_back("replayed " + std::to_string(replayed) + " write(s) from " + std::to_string(logs.size()) +
+                  " write-ahead log file(s)" +
+                  (skipped ? " (" + std::to_string(skipped) + " for files since removed or replaced)" : ""));
+  return {};
+}
+
+}  // namespace runnel::storage

@@ -1,0 +1,159 @@
+// The write-ahead log's replay: writes go back into the files they were meant for, and only
+// those; forgotten folders, replaced and missing files are skipped; a torn tail is ignored
+// and damage refuses the start.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <runnel/storage/file.hpp>
+#include <runnel/storage/write_ahead_log.hpp>
+
+#include "server_process.hpp"
+
+using namespace runnel::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+using runnel::test::TempDir;
+
+const std::string kHeader(40, 'H');  // a file's identity (its header)
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A stream file under <data>/streams/<folder>/, holding `content`, known by `identity`.
+std::shared_ptr<File> make_file(const std::string& data, const std::string& name, const std::string& content,
+                                const std::string& identity = kHeader) {
+  fs::create_directories(fs::path(data + "/" + name).parent_path());
+  int error = 0;
+  auto file = open_file(data + "/" + name, true, error);
+  REQUIRE(file);
+  REQUIRE(write_at(file->fd(), 0, content) == 0);
+  file->set_identity(identity);
+  return file;
+}
+
+// Logs one flush (and writes it to the log file, as the I/O queue would).
+void log_flush(WriteAheadLog& wal, std::vector<WriteOp> writes, std::vector<std::string> forgotten = {}) {
+  const WriteOp op = wal.append(writes, forgotten);
+  REQUIRE(write_at(op.file->fd(), op.offset, op.bytes) == 0);
+}
+
+WriteOp write_of(const std::shared_ptr<File>& file, std::uint64_t offset, std::string bytes) {
+  WriteOp op;
+  op.file = file;
+  op.offset = offset;
+  op.bytes = std::move(bytes);
+  return op;
+}
+
+bool wal_dir_empty(const std::string& data) { return fs::is_empty(data + "/wal"); }
+
+}  // namespace
+
+TEST_CASE("Replay puts every logged write back into its file, then deletes the logs", "[storage][wal]") {
+  TempDir dir;
+  const std::string data = dir.path().string();
+  // The file lost what was written after its header (never synced before the crash).
+  auto file = make_file(data, "streams/a/0-1.log", kHeader);
+  std::string error;
+  auto wal = WriteAheadLog::create(data, 0, 1, error);
+  REQUIRE(wal);
+  log_flush(*wal, {write_of(file, 40, "first")});
+  log_flush(*wal, {write_of(file, 45, "second")});
+  // A second generation (a checkpoint had begun) and another shard's log.
+  auto wal2 = WriteAheadLog::create(data, 0, 2, error);
+  REQUIRE(wal2);
+  log_flush(*wal2, {write_of(file, 51, "third")});
+  auto other = make_file(data, "streams/b/0-1.log", "");
+  auto wal_b = WriteAheadLog::create(data, 1, 1, error);
+  REQUIRE(wal_b);
+  log_flush(*wal_b, {write_of(other, 0, kHeader + "b's")});  // a new file: its header comes with it
+
+  std::vector<std::string> notes;
+  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "firstsecondthird");
+  CHECK(slurp(data + "/streams/b/0-1.log") == kHeader + "b's");
+  CHECK(wal_dir_empty(data));
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("replayed 4 write(s) from 3") != std::string::npos);
+  // Replaying again finds nothing to do.
+  notes.clear();
+  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  CHECK(notes.empty());
+}
+
+TEST_CASE("Replay skips files that were replaced, removed or forgotten since", "[storage][wal]") {
+  TempDir dir;
+  const std::string data = dir.path().string();
+  std::string error;
+  auto wal = WriteAheadLog::create(data, 0, 1, error);
+  REQUIRE(wal);
+
+  // A journal replaced by a fold: same path, new header.
+  auto old_journal = make_file(data, "streams/a/groups.journal", kHeader);
+  log_flush(*wal, {write_of(old_journal, 40, "old records")});
+  const std::string new_header(40, 'N');
+  make_file(data, "streams/a/groups.journal", new_header);
+
+  // A trimmed segment: gone.
+  auto trimmed = make_file(data, "streams/a/0-1.log", kHeader);
+  log_flush(*wal, {write_of(trimmed, 40, "trimmed")});
+  fs::remove(data + "/streams/a/0-1.log");
+
+  // A stream deleted (its folder forgotten) and made again under the same key: the old
+  // incarnation's writes must not land in the new one's file, the new one's must.
+  auto before = make_file(data, "streams/c/0-1.log", kHeader);
+  log_flush(*wal, {write_of(before, 40, "OLD-OLD-OLD-OLD")});
+  fs::remove_all(data + "/streams/c");
+  auto after = make_file(data, "streams/c/0-1.log", kHeader);
+  log_flush(*wal, {write_of(after, 40, "new")}, {data + "/streams/c"});
+
+  std::vector<std::string> notes;
+  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  CHECK(slurp(data + "/streams/a/groups.journal") == new_header);
+  CHECK_FALSE(fs::exists(data + "/streams/a/0-1.log"));  // never made again
+  CHECK(slurp(data + "/streams/c/0-1.log") == kHeader + "new");
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("replayed 1 write(s)") != std::string::npos);
+  CHECK(notes[0].find("3 for files since removed or replaced") != std::string::npos);
+}
+
+TEST_CASE("A torn log tail is ignored, and damage before the end refuses the start", "[storage][wal]") {
+  TempDir dir;
+  const std::string data = dir.path().string();
+  auto file = make_file(data, "streams/a/0-1.log", kHeader);
+  std::string error;
+  auto wal = WriteAheadLog::create(data, 0, 1, error);
+  REQUIRE(wal);
+  log_flush(*wal, {write_of(file, 40, "acknowledged")});
+  const std::uint64_t first_end = wal->bytes();
+  log_flush(*wal, {write_of(file, 52, "never acknowledged")});
+  const std::string log_path = WriteAheadLog::path_of(data, 0, 1);
+
+  SECTION("torn") {
+    REQUIRE(::truncate(log_path.c_str(), static_cast<off_t>(wal->bytes() - 3)) == 0);
+    std::vector<std::string> notes;
+    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "acknowledged");
+    CHECK(wal_dir_empty(data));
+  }
+  SECTION("damaged") {
+    // A flipped byte in the first batch, with a whole batch after it.
+    std::string byte;
+    REQUIRE(read_at(wal->file()->fd(), first_end - 2, 1, byte) == 0);
+    byte[0] = static_cast<char>(byte[0] ^ 0x40);
+    REQUIRE(write_at(wal->file()->fd(), first_end - 2, byte) == 0);
+    std::vector<std::string> notes;
+    const std::string why = WriteAheadLog::replay(data, notes);
+    CHECK(why.find("damaged") != std::string::npos);
+    CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);  // nothing written
+    CHECK(fs::exists(log_path));                           // nothing deleted
+  }
+}
