@@ -506,32 +506,56 @@ std::vector<Result> fanout(const Options& o) {
   return {finish(run, "fanout", start)};
 }
 
-// XADD key * t <now ns> f0 v ...: an entry that carries when it was sent.
+// XADD key * t <now ns> f0 v ...: an entry that carries when it was sent. Open loop: each
+// XADD goes out when it is due, whether or not the replies to the earlier ones have come
+// (a second coroutine takes them), so a slow server cannot slow the producer down and hide
+// its own delay.
 awaitable<void> stamped_producer(Runner& run, unsigned index, std::string key, double rate,
                                  std::atomic<bool>& stop, std::atomic<std::uint64_t>& produced,
                                  const std::atomic<bool>* start_when = nullptr) {
   const Options& o = run.options;
-  RespConnection c(co_await asio::this_coro::executor);
-  co_await c.connect(o);
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto executor = co_await asio::this_coro::executor;
+  auto c = std::make_shared<RespConnection>(executor);
+  co_await c->connect(o);
+  asio::steady_timer timer(executor);
   while (start_when != nullptr && !start_when->load() && !stop.load() && !run.stop.load()) {
     timer.expires_after(std::chrono::milliseconds(1));
     co_await timer.async_wait(kNoThrow);
   }
+  // Replies: counted by the taker; the producer waits for them all at the end.
+  auto sent = std::make_shared<std::uint64_t>(0);
+  auto taken = std::make_shared<std::uint64_t>(0);
+  auto sending_done = std::make_shared<bool>(false);
+  auto taker_done = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+  run.spawn(index, [c, sent, taken, sending_done, taker_done, &produced]() -> awaitable<void> {
+    asio::steady_timer idle(co_await asio::this_coro::executor);
+    while (!(*sending_done && *taken == *sent)) {
+      if (*taken == *sent) {
+        idle.expires_after(std::chrono::microseconds(200));
+        co_await idle.async_wait(kNoThrow);
+        continue;
+      }
+      expect_no_error(co_await c->reply(), "XADD");
+      ++*taken;
+      produced.fetch_add(1, std::memory_order_relaxed);
+    }
+    taker_done->cancel();
+  });
   const Clock::duration period = period_of(rate);
   // Spread the producers' phases over one period.
   Clock::time_point due = Clock::now() + period * index / std::max(1u, o.producers);
   const std::string value(o.value_size, 'v');
   std::string command;
-  while (!stop.load(std::memory_order_relaxed)) {
+  while (!stop.load(std::memory_order_relaxed) && !run.stop.load(std::memory_order_relaxed)) {
     co_await wait_until(timer, due);
     due += period;
     command.clear();
     encode(command, {"XADD", key, "*", "t", std::to_string(now_ns()), "f0", value});
-    co_await c.send(command);
-    expect_no_error(co_await c.reply(), "XADD");
-    produced.fetch_add(1, std::memory_order_relaxed);
+    ++*sent;
+    co_await c->send(command);
   }
+  *sending_done = true;
+  if (*taken != *sent) co_await taker_done->async_wait(kNoThrow);
   run.note_end();
 }
 

@@ -49,6 +49,26 @@ class BackgroundSync {
     cv_.notify_all();
     return true;
   }
+  // A checkpoint under --fsync always: writes `ops` (the streams' bytes the write-ahead log
+  // already holds), syncs their files, deletes `then_remove`, then hands the ops to `done`
+  // (which must post to the shard's thread). On a failure `done` is not called.
+  bool start_checkpoint(std::vector<storage::WriteOp>& ops, std::vector<std::shared_ptr<storage::File>>& written,
+                        std::vector<std::string> then_remove, std::function<void(std::vector<storage::WriteOp>)> done) {
+    std::lock_guard lock(mutex_);
+    if (busy_) return false;
+    ops_.swap(ops);
+    ops.clear();
+    files_.swap(written);  // written already; to sync too
+    written.clear();
+    for (const auto& op : ops_) files_.push_back(op.file);
+    std::sort(files_.begin(), files_.end());
+    files_.erase(std::unique(files_.begin(), files_.end()), files_.end());
+    remove_ = std::move(then_remove);
+    done_ = std::move(done);
+    busy_ = true;
+    cv_.notify_all();
+    return true;
+  }
   [[nodiscard]] bool busy() {
     std::lock_guard lock(mutex_);
     return busy_;
@@ -67,8 +87,18 @@ class BackgroundSync {
       if (!busy_) return;
       auto files = std::move(files_);
       auto remove = std::move(remove_);
+      auto ops = std::move(ops_);
+      auto done = std::move(done_);
+      files_.clear();
+      ops_.clear();
+      done_ = nullptr;
       lock.unlock();
       std::string error;
+      for (const auto& op : ops) {
+        if (const int rc = storage::write_at(op.file->fd(), op.offset, op.bytes); rc != 0 && error.empty()) {
+          error = "write " + op.file->path() + ": " + std::strerror(rc);
+        }
+      }
       for (const auto& f : files) {
         if (::fdatasync(f->fd()) != 0 && error.empty()) {
           error = "fdatasync " + f->path() + ": " + std::strerror(errno);
@@ -76,6 +106,7 @@ class BackgroundSync {
       }
       if (error.empty()) {
         for (const std::string& path : remove) ::unlink(path.c_str());
+        if (done) done(std::move(ops));
       }
       lock.lock();
       if (!error.empty() && error_.empty()) error_ = error;
@@ -87,6 +118,8 @@ class BackgroundSync {
   std::condition_variable cv_;
   std::vector<std::shared_ptr<storage::File>> files_;
   std::vector<std::string> remove_;
+  std::vector<storage::WriteOp> ops_;
+  std::function<void(std::vector<storage::WriteOp>)> done_;
   bool busy_ = false;
   bool stop_ = false;
   std::string error_;
@@ -104,6 +137,10 @@ struct Flusher::Impl {
   std::unique_ptr<BackgroundSync> background;  // everysec and always
   std::unique_ptr<storage::WriteAheadLog> wal;  // always
   std::vector<std::string> forgotten;           // scratch for the forget records
+  // Under always: the streams' bytes that only the write-ahead log holds so far; the next
+  // checkpoint writes them to their files.
+  std::vector<storage::WriteOp> deferred;
+  std::uint64_t deferred_bytes = 0;
   // RUNNEL_TEST_WAL_ONLY (tests): under always, nothing but the write-ahead log is written,
   // and it is never checkpointed, so a restart must rebuild every file from it.
   bool wal_only = false;
@@ -207,11 +244,11 @@ bool Flusher::must_wait() const {
   return in_flight_ && in_flight_bytes_ >= kBackPressureBytes && storage_.pending();
 }
 
-void Flusher::when_durable(std::function<void(bool ok)> done) {
+void Flusher::when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) {
   if (failed_) return done(false);
-  // The next batch carries what was appended (or is being appended by the command running
-  // now); a flush that finds nothing to write releases every waiter.
-  waiters_.emplace_back(collected_ + 1, std::move(done));
+  if (ticket <= completed_) return done(true);
+  // A flush that finds nothing to write releases every waiter.
+  waiters_.emplace_back(ticket, std::move(done));
   request();
 }
 
@@ -243,12 +280,31 @@ void Flusher::flush() {
   const FsyncPolicy policy = storage_.options().fsync;
   const bool sync_all = finish_ != nullptr;
   storage_.take_forgotten(impl_->forgotten);
-  if (impl_->wal && (!batch.writes.empty() || !impl_->forgotten.empty())) {
+  if (impl_->wal && (!batch.writes.empty() || !impl_->forgotten.empty() || (sync_all && !impl_->deferred.empty()))) {
     // One fdatasync, of the log, makes the whole batch durable; the files themselves are
     // synced by the next checkpoint (or below, at shutdown).
     storage::WriteOp logged = impl_->wal->append(batch.writes, impl_->forgotten);
     if (impl_->wal_only) {
       for (const auto& op : batch.writes) storage::SegmentLog::mark_written(op);
+      batch.writes.clear();
+    } else if (sync_all) {
+      // Shutdown: everything goes to its file now, what was deferred first.
+      for (auto& op : batch.writes) impl_->deferred.push_back(std::move(op));
+      batch.writes = std::move(impl_->deferred);
+      impl_->deferred.clear();
+      impl_->deferred_bytes = 0;
+    } else if (impl_->deferred_bytes >= kDeferLimitBytes) {
+      // The checkpoints are behind (a slow disk): these go to their files now, as under the
+      // other policies, so what waits in memory stays bounded. The next checkpoint syncs them.
+      for (const auto& op : batch.writes) unsynced_.push_back(op.file);
+    } else {
+      // The log alone is written and synced now: one file in the file system's commit. The
+      // streams' files get these bytes at the next checkpoint (their nodes stay in memory
+      // until then, as they are not written).
+      for (auto& op : batch.writes) {
+        impl_->deferred_bytes += op.bytes.size();
+        impl_->deferred.push_back(std::move(op));
+      }
       batch.writes.clear();
     }
     batch.writes.push_back(std::move(logged));
@@ -291,7 +347,10 @@ void Flusher::flush() {
 void Flusher::checkpoint() {
   // A new log generation takes the batches from now on; once the files the old ones wrote
   // are synced, the old generations go. Only between batches, so the old log is complete.
-  if (impl_->wal_only || in_flight_ || unsynced_.empty() || !impl_->background || impl_->background->busy()) return;
+  if (impl_->wal_only || in_flight_ || (impl_->deferred.empty() && unsynced_.empty()) || !impl_->background ||
+      impl_->background->busy()) {
+    return;
+  }
   std::string error;
   auto next = storage::WriteAheadLog::create(storage_.options().dir, storage_.shard(),
                                              impl_->wal->generation() + 1, error);
@@ -301,9 +360,15 @@ void Flusher::checkpoint() {
   }
   std::vector<std::string> retired{impl_->wal->file()->path()};
   impl_->wal = std::move(next);
+  impl_->deferred_bytes = 0;
+  asio::io_context& io = impl_->io;
   dedupe(unsynced_);
   unsynced_dedupe_at_ = 64;
-  impl_->background->start(unsynced_, std::move(retired));
+  impl_->background->start_checkpoint(impl_->deferred, unsynced_, std::move(retired), [this, &io](std::vector<storage::WriteOp> ops) {
+    // On the shard's thread: the bytes are in their files now (and synced), so their nodes
+    // may be evicted and read back.
+    asio::post(io, [this, ops = std::move(ops)] { storage_.written(ops); });
+  });
 }
 
 void Flusher::completed() {
@@ -323,7 +388,8 @@ void Flusher::completed() {
         std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
   storage_.written(batch.writes);
-  if (impl_->background) {
+  if (impl_->wal && impl_->deferred_bytes >= kCheckpointBytes) checkpoint();
+  if (impl_->background && !impl_->wal) {
     // The background sync takes these once a second; kept deduplicated as they pile up
     // while it is busy.
     for (const auto& op : batch.writes) unsynced_.push_back(op.file);
@@ -333,6 +399,7 @@ void Flusher::completed() {
     }
   }
   ++flushes_;
+  completed_ = collected_;
   if (failed_) {
     failed_ = false;
     state_.storage.recovered(storage_.shard());

@@ -46,7 +46,9 @@ class Flusher final : public Durability {
   void request() override;
   [[nodiscard]] bool must_wait() const override;
   [[nodiscard]] bool replies_wait() const override;
-  void when_durable(std::function<void(bool ok)> done) override;
+  using Durability::when_durable;
+  [[nodiscard]] std::uint64_t ticket() const override { return collected_ + 1; }
+  void when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) override;
   void add_figures(StorageFigures& figures) const override;
 
   // Writes and syncs everything (whatever the policy), then calls `done`.
@@ -67,12 +69,17 @@ class Flusher final : public Durability {
   ServerState& state_;
   std::string backend_note_;
   static constexpr std::uint64_t kBackPressureBytes = 8 * 1024 * 1024;
+  // Under always: a checkpoint starts early once this much waits for the streams' files.
+  static constexpr std::uint64_t kCheckpointBytes = 32 * 1024 * 1024;
+  // ... and past this, while a checkpoint is still busy, flushes write the files directly.
+  static constexpr std::uint64_t kDeferLimitBytes = 256 * 1024 * 1024;
   bool posted_ = false;
   std::uint64_t in_flight_bytes_ = 0;
   bool in_flight_ = false;
   bool failed_ = false;     // a batch failed; writes wait for the retry
   bool retryable_ = true;
   std::uint64_t collected_ = 0;  // batches handed to the queue
+  std::uint64_t completed_ = 0;  // batches written (and synced, under always)
   std::uint64_t flushes_ = 0;
   std::uint64_t last_fsync_us_ = 0;
   std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> waiters_;

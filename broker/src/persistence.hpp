@@ -72,7 +72,12 @@ class Durability {
   // Calls `done(true)` once everything appended so far, and whatever the command running
   // now appends, is durable; `done(false)` if the write failed. Runs `done` on the shard's
   // thread, maybe at once.
-  virtual void when_durable(std::function<void(bool ok)> done) = 0;
+  virtual void when_durable(std::function<void(bool ok)> done) { when_durable(ticket(), std::move(done)); }
+  // The batch that will carry what is appended now. A write notes it, and later waits for
+  // just that batch (not for whatever batch is next by then).
+  [[nodiscard]] virtual std::uint64_t ticket() const = 0;
+  // Calls `done(true)` once batch `ticket` is durable (at once if it is already).
+  virtual void when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) = 0;
   // Adds the flush figures to `figures`.
   virtual void add_figures(StorageFigures& figures) const = 0;
 };

@@ -52,12 +52,12 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // Waits, on `shard`'s thread, until what the shard appended (including the command that just
 // ran) is durable; false if writing it failed.
-awaitable<bool> durable(Shard& shard) {
+awaitable<bool> durable(Shard& shard, std::uint64_t ticket) {
   asio::use_awaitable_t<> token;
   const bool ok = co_await asio::async_initiate<asio::use_awaitable_t<>, void(bool)>(
-      [&shard](auto handler) {
+      [&shard, ticket](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        shard.durability->when_durable([h](bool ok) {
+        shard.durability->when_durable(ticket, [h](bool ok) {
           auto executor = asio::get_associated_executor(*h);
           asio::post(executor, [h, ok]() mutable { std::move(*h)(ok); });
         });
@@ -491,7 +491,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> settle_durability() {
     if (!wait_durable_) co_return;
     wait_durable_ = false;
-    const bool ok = co_await durable(server_.shards[home_]->shard);
+    const bool ok = co_await durable(server_.shards[home_]->shard, durable_ticket_);
     if (!ok) {
       out_.resize(durable_mark_);
       protocol::ReplyWriter(out_, session_.resp).error(misconf_text(server_.state));
@@ -502,9 +502,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // After a write command that ran here: its reply may have to wait for the disk.
   void wrote_here(Shard& shard, std::string_view key, std::size_t reply_start) {
     shard.wrote(key);
-    if (!wait_durable_ && shard.reply_must_wait()) {
-      wait_durable_ = true;
-      durable_mark_ = reply_start;
+    if (shard.reply_must_wait()) {
+      durable_ticket_ = std::max(durable_ticket_, shard.durability->ticket());
+      if (!wait_durable_) {
+        wait_durable_ = true;
+        durable_mark_ = reply_start;
+      }
     }
   }
 
@@ -845,7 +848,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
                        target.hops_waiting.fetch_sub(1, std::memory_order_relaxed);
                        PartState& part = batch_parts_[s];
                        bool ok = true;
-                       if (run_batch_part(target, s, batch_scratch_[s], part.errors)) ok = co_await durable(target);
+                       if (run_batch_part(target, s, batch_scratch_[s], part.errors)) {
+                         ok = co_await durable(target, target.durability->ticket());
+                       }
                        co_return ok;
                      },
                      asio::bind_executor(socket_.get_executor(),
@@ -858,14 +863,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // connection's other local writes (settle_durability).
     if (batch_parts_[home_].used) {
       batch_scratch_[home_].clear();
-      run_batch_part(server_.shards[home_]->shard, home_, batch_scratch_[home_], batch_parts_[home_].errors);
+      Shard& home = server_.shards[home_]->shard;
+      PartState& part = batch_parts_[home_];
+      // Noted now: by the time the replies are assembled the batch may be in flight, and no
+      // longer pending.
+      if (run_batch_part(home, home_, batch_scratch_[home_], part.errors)) part.ticket = home.durability->ticket();
     }
     while (remote > 0) co_await joined.async_wait(kNoThrow);
 
     // The first command was counted by try_execute_here; count the others.
     state.stats.commands_processed.fetch_add(batch_.size() - 1, std::memory_order_relaxed);
     std::uint64_t errors = 0;
-    Shard& home = server_.shards[home_]->shard;
     for (const BatchedCommand& command : batch_) {
       const PartState& part = batch_parts_[command.owner];
       const std::size_t start = out_.size();
@@ -876,9 +884,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         continue;
       }
       out_.append(batch_scratch_[command.owner], command.reply_begin, command.reply_end - command.reply_begin);
-      if (command.owner == home_ && command.wrote && !wait_durable_ && home.reply_must_wait()) {
-        wait_durable_ = true;
-        durable_mark_ = start;
+      if (command.owner == home_ && command.wrote && part.ticket != 0) {
+        durable_ticket_ = std::max(durable_ticket_, part.ticket);
+        if (!wait_durable_) {
+          wait_durable_ = true;
+          durable_mark_ = start;
+        }
       }
     }
     for (const PartState& part : batch_parts_) errors += part.errors;
@@ -961,7 +972,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       part(shard);
     }
     bool ok = true;
-    if (wait) ok = co_await durable(shard);
+    if (wait) ok = co_await durable(shard, shard.durability->ticket());
     co_return ok;
   }
 
@@ -1191,12 +1202,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool used = false;
     bool ok = true;  // false: the disk refused its writes
     std::uint64_t errors = 0;
+    std::uint64_t ticket = 0;  // this shard's: the batch its writes' replies wait for (0: none)
   };
   std::vector<BatchedCommand> batch_;          // a batched hop's commands (reused)
   std::vector<std::string_view> batch_args_;   // and their arguments
   std::vector<std::string> batch_scratch_;     // replies, per shard
   std::vector<PartState> batch_parts_;         // outcome, per shard
   bool wait_durable_ = false;     // replies from durable_mark_ on wait for the disk
+  std::uint64_t durable_ticket_ = 0;  // ... until the home shard's batch with this number is
   std::size_t durable_mark_ = 0;
   std::string in_;  // input; bytes [in_begin_, in_end_) are received and not yet consumed
   std::size_t in_begin_ = 0;
