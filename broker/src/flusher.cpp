@@ -1,6 +1,7 @@
 // The shard's group commit (flusher.hpp): batches to the IoQueue, fsync policy, retries.
 #include "flusher.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,9 +27,13 @@ namespace asio = boost::asio;
 
 // everysec's fdatasyncs, on a thread of their own (as Redis's background fsync), so that a
 // sync of many dirty pages never holds up the batches behind it.
+//
+// Under `no` it only starts the kernel's writeback of those files (sync_file_range, no
+// wait for the disk): left alone, the kernel lets seconds of appends pile up dirty and then
+// writes them in one journal commit, which stalled the shard's appends for 60 ms and more.
 class BackgroundSync {
  public:
-  BackgroundSync() : thread_([this] { run(); }) {}
+  explicit BackgroundSync(bool writeback_only = false) : writeback_only_(writeback_only), thread_([this] { run(); }) {}
   ~BackgroundSync() {
     {
       std::lock_guard lock(mutex_);
@@ -100,6 +105,10 @@ class BackgroundSync {
         }
       }
       for (const auto& f : files) {
+        if (writeback_only_) {
+          (void)::sync_file_range(f->fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
+          continue;
+        }
         if (::fdatasync(f->fd()) != 0 && error.empty()) {
           error = "fdatasync " + f->path() + ": " + std::strerror(errno);
         }
@@ -122,6 +131,7 @@ class BackgroundSync {
   std::function<void(std::vector<storage::WriteOp>)> done_;
   bool busy_ = false;
   bool stop_ = false;
+  bool writeback_only_;
   std::string error_;
   std::thread thread_;  // last: started once the members above exist
 };
@@ -160,7 +170,7 @@ void dedupe(std::vector<std::shared_ptr<storage::File>>& files) {
 Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state)
     : impl_(std::make_unique<Impl>(io)), storage_(storage), state_(state) {
   impl_->queue = storage::IoQueue::create(true, backend_note_);
-  if (storage.options().fsync != FsyncPolicy::kNo) impl_->background = std::make_unique<BackgroundSync>();
+  impl_->background = std::make_unique<BackgroundSync>(storage.options().fsync == FsyncPolicy::kNo);
   if (storage.options().fsync == FsyncPolicy::kAlways) {
     std::string error;
     impl_->wal = storage::WriteAheadLog::create(storage.options().dir, storage.shard(), 1, error);
@@ -336,6 +346,7 @@ void Flusher::flush() {
     }
     return;
   }
+  batch.inline_ok = policy == FsyncPolicy::kAlways || sync_all;
   ++collected_;
   in_flight_ = true;
   in_flight_bytes_ = 0;

@@ -1,6 +1,12 @@
 // POSIX helpers of file.hpp.
 #include <runnel/storage/file.hpp>
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,7 +67,69 @@ std::int64_t file_size(int fd) {
   return static_cast<std::int64_t>(st.st_size);
 }
 
+namespace {
+
+std::atomic<bool> g_sync_metadata{true};
+
+// One thread for the whole process, started at the first discard, that unlinks and closes.
+class Discarder {
+ public:
+  static Discarder& instance() {
+    static Discarder d;
+    return d;
+  }
+  void add(std::shared_ptr<File> file, std::vector<std::string> paths) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back({std::move(file), std::move(paths)});
+    }
+    cv_.notify_one();
+  }
+  ~Discarder() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  struct Job {
+    std::shared_ptr<File> file;
+    std::vector<std::string> paths;
+  };
+  Discarder() : thread_([this] { run(); }) {}
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      Job job = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      for (const std::string& path : job.paths) ::unlink(path.c_str());
+      job.file.reset();
+      lock.lock();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the members above exist
+};
+
+}  // namespace
+
+void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths) {
+  Discarder::instance().add(std::move(file), std::move(paths));
+}
+
+void set_sync_metadata(bool sync) { g_sync_metadata.store(sync, std::memory_order_relaxed); }
+
 int sync_directory(const std::string& dir) {
+  if (!g_sync_metadata.load(std::memory_order_relaxed)) return 0;
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
   const int rc = ::fsync(fd) == 0 ? 0 : errno;
@@ -74,7 +142,7 @@ int replace_file(const std::string& path, std::string_view bytes) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno;
   int rc = write_at(fd, 0, bytes);
-  if (rc == 0 && ::fdatasync(fd) != 0) rc = errno;
+  if (rc == 0 && g_sync_metadata.load(std::memory_order_relaxed) && ::fdatasync(fd) != 0) rc = errno;
   ::close(fd);
   if (rc == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) rc = errno;
   if (rc != 0) {

@@ -166,7 +166,7 @@ class UringQueue final : public IoQueue {
     finished_ = false;
     std::size_t bytes = 0;
     for (const WriteOp& op : batch_.writes) bytes += op.bytes.size();
-    if (bytes > kInlineWriteBytes) return submit_chunk();
+    if (!batch_.inline_ok || bytes > kInlineWriteBytes) return submit_chunk();
     // A small batch of buffered writes only copies into the page cache: done here, it saves
     // the ring a hop to its worker threads (measured: fsync-always XADD -P 1 went from about
     // 53,000 to 70,000-78,000 per second). The fdatasyncs, which wait for the disk, go to

@@ -485,9 +485,11 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
 std::string SegmentLog::drop_segments_before(std::uint32_t number) {
   bool dropped = false;
   while (first_number_ < number && segments_.size() > 1) {
-    const Segment& s = segments_.front();
-    ::unlink(segment_path(s.base, ".log").c_str());
-    ::unlink(segment_path(s.base, ".idx").c_str());
+    Segment& s = segments_.front();
+    // Unlinked, and closed, off this thread: the kernel drops a big file's pages and blocks
+    // at the last close, which took tens of milliseconds on a segment still being written
+    // back.
+    discard_file(std::move(s.file), {segment_path(s.base, ".log"), segment_path(s.base, ".idx")});
     segments_.pop_front();
     ++first_number_;
     dropped = true;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace runnel::storage {
@@ -50,6 +51,14 @@ int read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out);
 // The file's size in bytes, or -1 (errno set).
 std::int64_t file_size(int fd);
 
+// Unlinks `paths` and drops `file` (closing it, if this was the last reference) on a
+// background thread, so that freeing a big file's pages never stalls the caller.
+void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths);
+
+// Whether sync_directory and replace_file sync at all (default true). Under --fsync no they
+// do not: a manifest or index rewrite then never stalls a shard on the disk, and the kernel
+// writes them when it writes the rest.
+void set_sync_metadata(bool sync);
 // fsync of a directory, so that files created, renamed or removed in it stay so.
 int sync_directory(const std::string& dir);
 // Replaces `path` with `bytes` atomically (a temporary file, fdatasync, rename, directory

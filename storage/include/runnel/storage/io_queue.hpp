@@ -25,6 +25,11 @@ namespace runnel::storage {
 struct IoBatch {
   std::vector<WriteOp> writes;             // in order
   std::vector<std::shared_ptr<File>> syncs;  // fdatasync'd after every write succeeded
+  // Whether a small batch's writes may be made at submission, on the caller's thread (a
+  // copy into the page cache that saves the ring a hop, worth it when a reply waits for
+  // the batch). When no reply waits, everything goes to the ring, so the caller never
+  // blocks on a write that the file system holds up.
+  bool inline_ok = true;
 };
 
 struct IoResult {
