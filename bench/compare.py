@@ -9,7 +9,8 @@ Every workload then runs against both, interleaved (Runnel, Redis, Redis, Runnel
 times; the table has the medians. The servers are emptied (FLUSHALL) between runs, and their
 RSS is sampled after each.
 
-Writes DIR/latest.md (the table), DIR/latest.json (every run) and DIR/latest.svg (gnuplot).
+Writes DIR/latest.md (the table), DIR/latest.json (every run) and DIR/latest.svg (gnuplot);
+with --threads N other than 1, latest-threadsN.md, .json and .svg.
 """
 import argparse
 import datetime
@@ -157,6 +158,7 @@ def machine():
 
 def write_outputs(out_dir, rows, rss, info, settings):
     os.makedirs(out_dir, exist_ok=True)
+    base = "latest" if settings["threads"] == 1 else "latest-threads%d" % settings["threads"]
     lines = []
     lines.append("# Runnel against Redis %s, side by side\n" % info["redis"])
     lines.append("Measured %s on %s (%d cores, %d GiB, Linux %s), commit %s, with runnel-bench: Runnel "
@@ -190,14 +192,15 @@ def write_outputs(out_dir, rows, rss, info, settings):
     for fsync, (r, d) in rss.items():
         lines.append("| %s | {:,} | {:,} |".format(r, d) % fsync)
     lines.append("")
-    with open(os.path.join(out_dir, "latest.md"), "w") as f:
+    with open(os.path.join(out_dir, base + ".md"), "w") as f:
         f.write("\n".join(lines))
-    with open(os.path.join(out_dir, "latest.json"), "w") as f:
+    with open(os.path.join(out_dir, base + ".json"), "w") as f:
         json.dump({"machine": info, "settings": settings, "rows": rows, "rss_kib": rss}, f, indent=1)
-    chart(out_dir, rows)
+    chart(out_dir, rows, base, settings["threads"])
+    return base
 
 
-def chart(out_dir, rows):
+def chart(out_dir, rows, base, threads):
     """latest.svg: the ratio of every workload, one bar per durability."""
     if shutil.which("gnuplot") is None:
         print("compare: gnuplot is not installed; no chart", file=sys.stderr)
@@ -206,7 +209,7 @@ def chart(out_dir, rows):
     for row in rows:
         if row["name"] not in names:
             names.append(row["name"])
-    data = os.path.join(out_dir, "latest.dat")
+    data = os.path.join(out_dir, base + ".dat")
     with open(data, "w") as f:
         for name in names:
             ratios = [next((r["ratio"] for r in rows if r["name"] == name and r["fsync"] == fsync), 0)
@@ -217,7 +220,7 @@ def chart(out_dir, rows):
     script = """
 set terminal svg size 1000,480 dynamic font 'sans,12'
 set output '%s'
-set title 'Runnel / Redis (above 1: Runnel ahead)'
+set title 'Runnel (--threads %d) / Redis 7.0 (above 1: Runnel ahead)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -227,7 +230,7 @@ set grid ytics
 set key top left
 set xtics rotate by -20
 plot '%s' using 2:xtic(1) title 'fsync no', '' using 3 title 'everysec', '' using 4 title 'always', 1 with lines lw 2 lc rgb 'black' title 'Redis'
-""" % (os.path.join(out_dir, "latest.svg"), data)
+""" % (os.path.join(out_dir, base + ".svg"), threads, data)
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
     os.unlink(data)
 
@@ -290,10 +293,10 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     settings["seconds"] = round(time.monotonic() - started)
-    write_outputs(args.out, rows, rss, info, settings)
-    with open(os.path.join(args.out, "latest.md")) as f:
+    base = write_outputs(args.out, rows, rss, info, settings)
+    with open(os.path.join(args.out, base + ".md")) as f:
         print(f.read())
-    print("compare: %d s; wrote %s/latest.md, latest.json, latest.svg" % (settings["seconds"], args.out), file=sys.stderr)
+    print("compare: %d s; wrote %s/%s.md, .json, .svg" % (settings["seconds"], args.out, base), file=sys.stderr)
 
 
 if __name__ == "__main__":
