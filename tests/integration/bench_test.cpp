@@ -1,0 +1,125 @@
+// runnel-bench against a real runnel-server: each workload does what it says (the server's
+// state shows it), reports it as JSON, and bad arguments, an unreachable server and error
+// replies end the run with a message.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+#include <runnel/client/connection.hpp>
+
+#include "server_process.hpp"
+
+using runnel::client::Connection;
+using runnel::test::RunnelServer;
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string out;  // stdout, then stderr
+};
+
+// Runs runnel-bench with `args` (bounded by 120 s), capturing its output.
+Run bench(const std::string& args) {
+  const std::string command = "timeout 120 " + std::string(RUNNEL_BENCH_PATH) + " " + args + " 2>&1";
+  Run run;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) run.out += buffer;
+  const int status = ::pclose(pipe);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+// The number after "field": in the JSON's phase `phase` (0 = first).
+double json_number(const std::string& json, const std::string& field, int phase = 0) {
+  std::size_t at = json.find("\"phases\"");
+  REQUIRE(at != std::string::npos);
+  for (int i = 0; i <= phase; ++i) {
+    at = json.find("{\"name\"", at + 1);
+    REQUIRE(at != std::string::npos);
+  }
+  at = json.find("\"" + field + "\":", at);
+  REQUIRE(at != std::string::npos);
+  return std::stod(json.substr(at + field.size() + 3));
+}
+
+std::string port_args(const RunnelServer& server) { return "-p " + std::to_string(server.port) + " -q --json"; }
+
+}  // namespace
+
+TEST_CASE("runnel-bench produce writes exactly --count entries, over --streams keys", "[bench]") {
+  RunnelServer server({}, 2);
+  Connection c("127.0.0.1", server.port);
+  Run run = bench("produce " + port_args(server) + " -c 4 -P 8 -n 2000 --key one");
+  INFO(run.out);
+  REQUIRE(run.status == 0);
+  CHECK(json_number(run.out, "ops") == 2000);
+  CHECK(json_number(run.out, "samples") == 2000);
+  CHECK(json_number(run.out, "p99") > 0);
+  CHECK(c.call({"XLEN", "one"}).integer == 2000);
+
+  run = bench("produce " + port_args(server) + " -c 2 -P 4 -n 400 --streams 4 --key many --fields 3 --value-size 100");
+  REQUIRE(run.status == 0);
+  for (int s = 0; s < 4; ++s) CHECK(c.call({"XLEN", "many:" + std::to_string(s)}).integer == 100);
+  const auto entry = c.call({"XRANGE", "many:0", "-", "+", "COUNT", "1"});
+  REQUIRE(entry.elements.size() == 1);
+  CHECK(entry.elements[0].elements[1].elements.size() == 6);             // 3 fields
+  CHECK(entry.elements[0].elements[1].elements[1].str == std::string(100, 'v'));
+}
+
+TEST_CASE("runnel-bench consume and fanout deliver and acknowledge every entry", "[bench]") {
+  RunnelServer server({}, 2);
+  Connection c("127.0.0.1", server.port);
+  Run run = bench("consume " + port_args(server) + " --consumers 3 --batch 50 --prefill 1000 --key q");
+  INFO(run.out);
+  REQUIRE(run.status == 0);
+  CHECK(json_number(run.out, "ops") == 1000);
+  CHECK(c.call({"XPENDING", "q", "g0"}).elements.at(0).integer == 0);  // all acknowledged
+
+  run = bench("fanout " + port_args(server) + " --groups 3 --prefill 500 --key f");
+  INFO(run.out);
+  REQUIRE(run.status == 0);
+  CHECK(json_number(run.out, "ops") == 1500);
+  for (int g = 0; g < 3; ++g) CHECK(c.call({"XPENDING", "f", "g" + std::to_string(g)}).elements.at(0).integer == 0);
+}
+
+TEST_CASE("runnel-bench latency and isolation measure entries end to end", "[bench]") {
+  RunnelServer server({}, 2);
+  Run run = bench("latency " + port_args(server) + " -d 1 --rate 500 --producers 2 --consumers 2 --key lat");
+  INFO(run.out);
+  REQUIRE(run.status == 0);
+  const double delivered = json_number(run.out, "ops");
+  CHECK(delivered >= 400);
+  CHECK(json_number(run.out, "samples") == delivered);  // one latency per entry
+  Connection c("127.0.0.1", server.port);
+  CHECK(c.call({"XLEN", "lat"}).integer == static_cast<std::int64_t>(delivered));
+
+  run = bench("isolation " + port_args(server) + " -d 0.5 -c 2 -P 16 --key iso");
+  INFO(run.out);
+  REQUIRE(run.status == 0);
+  CHECK(run.out.find("\"online quiet\"") != std::string::npos);
+  CHECK(json_number(run.out, "ops", 0) >= 400);  // online alone: 1,000/s for 0.5 s
+  CHECK(json_number(run.out, "ops", 1) >= 400);  // online under the flood
+  CHECK(json_number(run.out, "ops", 2) > 1000);  // the flood
+  CHECK(c.call({"XLEN", "iso:batch"}).integer > 1000);
+}
+
+TEST_CASE("runnel-bench reports bad arguments, an unreachable server and error replies", "[bench]") {
+  Run run = bench("produce -P 0");
+  CHECK(run.status != 0);
+  CHECK(run.out.find("--pipeline") != std::string::npos);
+
+  run = bench("produce -p " + std::to_string(runnel::test::free_port()) + " -d 1 -q");
+  CHECK(run.status == 1);
+  CHECK(run.out.find("cannot connect") != std::string::npos);
+
+  RunnelServer locked({"--requirepass", "secret"});
+  run = bench("produce -p " + std::to_string(locked.port) + " -d 5 -q");
+  CHECK(run.status == 1);
+  CHECK(run.out.find("XADD got an error reply: NOAUTH") != std::string::npos);
+}
