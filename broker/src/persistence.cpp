@@ -55,7 +55,7 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
   keyspace_ = &keyspace;
   for (const StreamFolder& folder : folders) {
     auto log = std::make_unique<storage::SegmentLog>(
-        folder.path, folder.key, storage::LogOptions{options_.segment_bytes});
+        folder.path, folder.key, log_options());
     auto store = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
     std::vector<std::string> notes;
     const std::string error = store->open(notes);
@@ -70,7 +70,7 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
     stream->entries_added = meta.entries_added;
     stream->max_deleted_id = meta.max_deleted_id;
     stream->refresh_first_id();
-    stream->journal = std::make_unique<storage::GroupJournal>(folder.path);
+    stream->journal = std::make_unique<storage::GroupJournal>(folder.path, options_.fsync != FsyncPolicy::kNo);
     notes.clear();
     const std::string journal_error =
         stream->journal->open([&](const storage::GroupRecord& r) { apply_group_record(*stream, r); }, notes);
@@ -100,7 +100,7 @@ std::unique_ptr<storage::LogEntryStore> ShardStorage::create_store(std::string_v
   std::error_code ec;
   if (fs::exists(path, ec)) delete_folder(path);  // left by a deletion that could not finish
   auto log = std::make_unique<storage::SegmentLog>(path, std::string(key),
-                                                   storage::LogOptions{options_.segment_bytes});
+                                                   log_options());
   error = log->create(storage::StreamId::min());
   if (error.empty() && options_.fsync != FsyncPolicy::kNo) {
     if (const int rc = storage::sync_directory(streams_dir(options_.dir)); rc != 0) {
@@ -118,7 +118,8 @@ std::unique_ptr<storage::LogEntryStore> ShardStorage::create_store(std::string_v
 void ShardStorage::persist_groups(Stream& stream) {
   if (stream.group_changes) return;
   stream.group_changes = std::make_unique<GroupChanges>();
-  stream.journal = std::make_unique<storage::GroupJournal>(stream.store().log()->dir());
+  stream.journal =
+      std::make_unique<storage::GroupJournal>(stream.store().log()->dir(), options_.fsync != FsyncPolicy::kNo);
 }
 
 void ShardStorage::remove(std::string_view key, Stream& stream) {

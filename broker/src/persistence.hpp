@@ -126,6 +126,9 @@ class ShardStorage {
  private:
   [[nodiscard]] std::string folder_for(std::string_view key) const;
   void delete_folder(const std::string& path);
+  [[nodiscard]] storage::LogOptions log_options() const {
+    return storage::LogOptions{options_.segment_bytes, options_.fsync != FsyncPolicy::kNo};
+  }
   std::vector<std::string> forgotten_;
   // A stream whose files could not be loaded: kept under its key, refused to commands.
   void load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error);

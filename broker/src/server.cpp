@@ -1259,7 +1259,6 @@ void Server::Impl::open_storage() {
   } else {
     throw std::runtime_error("invalid --fsync '" + initial.fsync + "' (always, everysec, no)");
   }
-  storage::set_sync_metadata(options.fsync != FsyncPolicy::kNo);
   if (initial.segment_bytes < 4096) throw std::runtime_error("--segment-bytes must be at least 4096");
   options.segment_bytes = initial.segment_bytes;
   options.cache_bytes = initial.cache_bytes / shards.size();

@@ -1,7 +1,6 @@
 // POSIX helpers of file.hpp.
 #include <runnel/storage/file.hpp>
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -69,8 +68,6 @@ std::int64_t file_size(int fd) {
 
 namespace {
 
-std::atomic<bool> g_sync_metadata{true};
-
 // One thread for the whole process, started at the first discard, that unlinks and closes.
 class Discarder {
  public:
@@ -126,10 +123,7 @@ void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths) {
   Discarder::instance().add(std::move(file), std::move(paths));
 }
 
-void set_sync_metadata(bool sync) { g_sync_metadata.store(sync, std::memory_order_relaxed); }
-
 int sync_directory(const std::string& dir) {
-  if (!g_sync_metadata.load(std::memory_order_relaxed)) return 0;
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
   const int rc = ::fsync(fd) == 0 ? 0 : errno;
@@ -137,12 +131,12 @@ int sync_directory(const std::string& dir) {
   return rc;
 }
 
-int replace_file(const std::string& path, std::string_view bytes) {
+int replace_file(const std::string& path, std::string_view bytes, bool sync) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno;
   int rc = write_at(fd, 0, bytes);
-  if (rc == 0 && g_sync_metadata.load(std::memory_order_relaxed) && ::fdatasync(fd) != 0) rc = errno;
+  if (rc == 0 && sync && ::fdatasync(fd) != 0) rc = errno;
   ::close(fd);
   if (rc == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) rc = errno;
   if (rc != 0) {
@@ -150,7 +144,7 @@ int replace_file(const std::string& path, std::string_view bytes) {
     return rc;
   }
   const auto slash = path.find_last_of('/');
-  return sync_directory(slash == std::string::npos ? "." : path.substr(0, slash));
+  return sync ? sync_directory(slash == std::string::npos ? "." : path.substr(0, slash)) : 0;
 }
 
 int read_file(const std::string& path, std::string& out) {

@@ -129,7 +129,8 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
   return true;
 }
 
-GroupJournal::GroupJournal(std::string dir) : dir_(std::move(dir)) {}
+GroupJournal::GroupJournal(std::string dir, bool sync_metadata)
+    : dir_(std::move(dir)), sync_metadata_(sync_metadata) {}
 
 std::string GroupJournal::replay(const std::string& path, std::string_view magic, bool tail,
                                  const GroupRecordVisitor& apply, std::uint64_t& generation,
@@ -203,7 +204,9 @@ std::string GroupJournal::open(const GroupRecordVisitor& apply, std::vector<std:
 std::string GroupJournal::create_journal(std::uint64_t generation) {
   const std::string path = dir_ + "/groups.journal";
   const std::string h = header(kJournalMagic, generation);
-  if (const int rc = replace_file(path, h); rc != 0) return "cannot write " + path + ": " + errno_text(rc);
+  if (const int rc = replace_file(path, h, sync_metadata_); rc != 0) {
+    return "cannot write " + path + ": " + errno_text(rc);
+  }
   int error = 0;
   journal_ = open_file(path, false, error);
   if (!journal_) return "cannot open " + path + ": " + errno_text(error);
@@ -259,7 +262,9 @@ std::string GroupJournal::fold(const std::function<void(const GroupRecordVisitor
   });
   if (!body.empty()) append_batch(snapshot, body, records);
   const std::string path = dir_ + "/groups.snapshot";
-  if (const int rc = replace_file(path, snapshot); rc != 0) return "cannot write " + path + ": " + errno_text(rc);
+  if (const int rc = replace_file(path, snapshot, sync_metadata_); rc != 0) {
+    return "cannot write " + path + ": " + errno_text(rc);
+  }
   snapshot_bytes_ = snapshot.size();
   batch_.clear();
   batch_records_ = 0;

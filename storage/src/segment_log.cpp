@@ -141,7 +141,7 @@ std::string SegmentLog::write_manifest() {
     put_u64(m, s.base.seq);
   }
   put_u64(m, XXH3_64bits(m.data(), m.size()));
-  if (const int rc = replace_file(dir_ + "/meta", m); rc != 0) {
+  if (const int rc = replace_file(dir_ + "/meta", m, options_.sync_metadata); rc != 0) {
     return "cannot write " + dir_ + "/meta: " + errno_text(rc);
   }
   return {};
@@ -343,7 +343,9 @@ std::string SegmentLog::write_index(const Segment& s) {
   x += s.index_blob;
   put_u64(x, XXH3_64bits(x.data(), x.size()));
   const std::string path = segment_path(s.base, ".idx");
-  if (const int rc = replace_file(path, x); rc != 0) return "cannot write " + path + ": " + errno_text(rc);
+  if (const int rc = replace_file(path, x, options_.sync_metadata); rc != 0) {
+    return "cannot write " + path + ": " + errno_text(rc);
+  }
   return {};
 }
 

@@ -55,15 +55,13 @@ std::int64_t file_size(int fd);
 // background thread, so that freeing a big file's pages never stalls the caller.
 void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths);
 
-// Whether sync_directory and replace_file sync at all (default true). Under --fsync no they
-// do not: a manifest or index rewrite then never stalls a shard on the disk, and the kernel
-// writes them when it writes the rest.
-void set_sync_metadata(bool sync);
 // fsync of a directory, so that files created, renamed or removed in it stay so.
 int sync_directory(const std::string& dir);
 // Replaces `path` with `bytes` atomically (a temporary file, fdatasync, rename, directory
-// sync): after a crash the file holds either the old or the new bytes.
-int replace_file(const std::string& path, std::string_view bytes);
+// sync): after a crash the file holds either the old or the new bytes. With `sync` false
+// (--fsync no) it neither fdatasyncs nor syncs the directory: the rename stays atomic, the
+// kernel writes the file when it writes the rest, and a shard never waits for the disk.
+int replace_file(const std::string& path, std::string_view bytes, bool sync = true);
 // Reads a whole (small) file; 0 or an errno value.
 int read_file(const std::string& path, std::string& out);
 

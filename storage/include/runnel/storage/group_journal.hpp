@@ -66,7 +66,8 @@ class GroupJournal {
  public:
   static constexpr std::uint64_t kMinFoldBytes = 1024 * 1024;
 
-  explicit GroupJournal(std::string dir);
+  // `sync_metadata` false (--fsync no): snapshots and new journals are not fdatasync'ed.
+  explicit GroupJournal(std::string dir, bool sync_metadata = true);
 
   // Replays the snapshot and the journal into `apply`. Returns an error text or "".
   std::string open(const GroupRecordVisitor& apply, std::vector<std::string>& notes);
@@ -93,6 +94,7 @@ class GroupJournal {
                      std::vector<std::string>& notes);
 
   std::string dir_;
+  bool sync_metadata_ = true;
   std::shared_ptr<File> journal_;
   std::uint64_t generation_ = 0;
   std::uint64_t journal_end_ = 0;  // bytes sealed into the journal file

@@ -92,6 +92,7 @@ struct WriteOp {
 
 struct LogOptions {
   std::uint64_t segment_bytes = 64ull * 1024 * 1024;
+  bool sync_metadata = true;  // fdatasync manifests and indexes when rewritten (not under no)
 };
 
 // What the log finds while it opens, for the entry store to rebuild its node table.
