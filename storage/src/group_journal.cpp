@@ -38,18 +38,6 @@ bool parse_header(std::string_view h, std::string_view magic, std::uint64_t& gen
   return true;
 }
 
-void put_string(std::string_view s, std::string& out) {
-  put_varint(s.size(), out);
-  out.append(s);
-}
-
-bool get_string(std::string_view& in, std::string_view& s) {
-  std::uint64_t len = 0;
-  if (!get_varint(in, len) || len > in.size()) return false;
-  s = in.substr(0, len);
-  in.remove_prefix(len);
-  return true;
-}
 
 bool get_id(std::string_view& in, StreamId& id) { return get_varint(in, id.ms) && get_varint(in, id.seq); }
 

@@ -27,4 +27,20 @@ inline bool get_varint(std::string_view& in, std::uint64_t& value) {
   return false;
 }
 
+// A byte string with its length in front (a varint).
+inline void put_string(std::string_view s, std::string& out) {
+  put_varint(s.size(), out);
+  out.append(s);
+}
+
+// Reads one length-prefixed string from the front of `in` (a view into it), advancing it;
+// false if it is cut short.
+inline bool get_string(std::string_view& in, std::string_view& s) {
+  std::uint64_t len = 0;
+  if (!get_varint(in, len) || len > in.size()) return false;
+  s = in.substr(0, len);
+  in.remove_prefix(len);
+  return true;
+}
+
 }  // namespace runnel::storage

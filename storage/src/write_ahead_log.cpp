@@ -33,19 +33,6 @@ std::string header(unsigned shard, std::uint64_t generation) {
   return h;
 }
 
-void put_bytes(std::string& out, std::string_view bytes) {
-  put_varint(bytes.size(), out);
-  out += bytes;
-}
-
-bool get_bytes(std::string_view& in, std::string_view& out) {
-  std::uint64_t n = 0;
-  if (!get_varint(in, n) || n > in.size()) return false;
-  out = in.substr(0, n);
-  in.remove_prefix(n);
-  return true;
-}
-
 std::string relative_to(const std::string& data_dir, const std::string& path) {
   const std::string prefix = data_dir + "/";
   return path.compare(0, prefix.size(), prefix) == 0 ? path.substr(prefix.size()) : path;
@@ -151,15 +138,15 @@ WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vec
   std::uint32_t records = 0;
   for (const std::string& folder : forgotten) {
     body_.push_back(static_cast<char>(kForget));
-    put_bytes(body_, relative_to(data_dir_, folder));
+    put_string(relative_to(data_dir_, folder), body_);
     ++records;
   }
   for (const WriteOp& op : writes) {
     body_.push_back(static_cast<char>(kWrite));
-    put_bytes(body_, relative_to(data_dir_, op.file->path()));
-    put_bytes(body_, op.file->identity());
+    put_string(relative_to(data_dir_, op.file->path()), body_);
+    put_string(op.file->identity(), body_);
     put_varint(op.offset, body_);
-    put_bytes(body_, op.bytes);
+    put_string(op.bytes, body_);
     ++records;
   }
   WriteOp op;
@@ -196,12 +183,12 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
     std::string_view path, identity, data;
     std::uint64_t offset = 0;
     if (type == kForget) {
-      if (!get_bytes(in, path)) return false;
+      if (!get_string(in, path)) return false;
       forgotten[std::string(path)] = position;
       return true;
     }
-    return type == kWrite && get_bytes(in, path) && get_bytes(in, identity) && get_varint(in, offset) &&
-           get_bytes(in, data);
+    return type == kWrite && get_string(in, path) && get_string(in, identity) && get_varint(in, offset) &&
+           get_string(in, data);
   });
   if (!error.empty()) return error;
 
@@ -212,8 +199,8 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
   error = each_record(logs, notes_again, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
     std::string_view path, identity, data;
     std::uint64_t offset = 0;
-    if (type == kForget) return get_bytes(in, path);
-    if (!get_bytes(in, path) || !get_bytes(in, identity) || !get_varint(in, offset) || !get_bytes(in, data)) {
+    if (type == kForget) return get_string(in, path);
+    if (!get_string(in, path) || !get_string(in, identity) || !get_varint(in, offset) || !get_string(in, data)) {
       return false;
     }
     if (const auto f = forgotten.find(parent_of(path)); f != forgotten.end() && f->second > position) {
