@@ -55,6 +55,15 @@ WriteOp write_of(const std::shared_ptr<File>& file, std::uint64_t offset, std::s
 
 bool wal_dir_empty(const std::string& data) { return fs::is_empty(data + "/wal"); }
 
+// A new log generation of `shard` in `data`.
+std::unique_ptr<WriteAheadLog> new_log(const std::string& data, unsigned shard, std::uint64_t generation) {
+  std::string error;
+  auto wal = WriteAheadLog::create(data, shard, generation, error);
+  INFO(error);
+  REQUIRE(wal);
+  return wal;
+}
+
 }  // namespace
 
 TEST_CASE("Replay puts every logged write back into its file, then deletes the logs", "[storage][wal]") {
@@ -62,18 +71,14 @@ TEST_CASE("Replay puts every logged write back into its file, then deletes the l
   const std::string data = dir.path().string();
   // The file lost what was written after its header (never synced before the crash).
   auto file = make_file(data, "streams/a/0-1.log", kHeader);
-  std::string error;
-  auto wal = WriteAheadLog::create(data, 0, 1, error);
-  REQUIRE(wal);
+  auto wal = new_log(data, 0, 1);
   log_flush(*wal, {write_of(file, 40, "first")});
   log_flush(*wal, {write_of(file, 45, "second")});
   // A second generation (a checkpoint had begun) and another shard's log.
-  auto wal2 = WriteAheadLog::create(data, 0, 2, error);
-  REQUIRE(wal2);
+  auto wal2 = new_log(data, 0, 2);
   log_flush(*wal2, {write_of(file, 51, "third")});
   auto other = make_file(data, "streams/b/0-1.log", "");
-  auto wal_b = WriteAheadLog::create(data, 1, 1, error);
-  REQUIRE(wal_b);
+  auto wal_b = new_log(data, 1, 1);
   log_flush(*wal_b, {write_of(other, 0, kHeader + "b's")});  // a new file: its header comes with it
 
   std::vector<std::string> notes;
@@ -92,9 +97,7 @@ TEST_CASE("Replay puts every logged write back into its file, then deletes the l
 TEST_CASE("Replay skips files that were replaced, removed or forgotten since", "[storage][wal]") {
   TempDir dir;
   const std::string data = dir.path().string();
-  std::string error;
-  auto wal = WriteAheadLog::create(data, 0, 1, error);
-  REQUIRE(wal);
+  auto wal = new_log(data, 0, 1);
 
   // A journal replaced by a fold: same path, new header.
   auto old_journal = make_file(data, "streams/a/groups.journal", kHeader);
@@ -129,9 +132,7 @@ TEST_CASE("A torn log tail is ignored, and damage before the end refuses the sta
   TempDir dir;
   const std::string data = dir.path().string();
   auto file = make_file(data, "streams/a/0-1.log", kHeader);
-  std::string error;
-  auto wal = WriteAheadLog::create(data, 0, 1, error);
-  REQUIRE(wal);
+  auto wal = new_log(data, 0, 1);
   log_flush(*wal, {write_of(file, 40, "acknowledged")});
   const std::uint64_t first_end = wal->bytes();
   log_flush(*wal, {write_of(file, 52, "never acknowledged")});
