@@ -22,6 +22,9 @@
 
 namespace runnel {
 
+struct CommandSpec;
+struct Session;
+
 // A shard: the streams whose key hashes to it. Touched only by its own thread.
 struct Shard {
   unsigned index = 0;
@@ -40,6 +43,10 @@ struct Shard {
   [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(); }
   // A damaged stream's error reply text, or "" if `key` is fine.
   [[nodiscard]] std::string damage_of(std::string_view key);
+  // Runs a single-key command whose key this shard owns (on its thread): a damaged stream's
+  // error, or the handler, with a write noted for the next flush. True if it wrote.
+  bool run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
+                       protocol::ReplyWriter& reply, Session& session, ServerState& state);
 
   // WATCH: a key's version goes up each time a command changes it (as Redis's
   // signalModifiedKey); only keys someone watches are tracked.

@@ -196,6 +196,11 @@ void ShardStorage::written(const std::vector<storage::WriteOp>& writes) {
   cache_.evict();
 }
 
+void ShardStorage::written(const std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>& ends) {
+  for (const auto& [file, end] : ends) file->note_written(end);
+  cache_.evict();
+}
+
 void ShardStorage::apply_retention(std::uint64_t now_ms) {
   if (keyspace_ == nullptr || (options_.stream_max_bytes == 0 && options_.stream_max_age_ms == 0)) return;
   keyspace_->for_each([&](std::string_view, const Stream& const_stream) {
@@ -233,6 +238,21 @@ std::string Shard::damage_of(std::string_view key) {
   if (stream == nullptr || stream->damage.empty()) return {};
   return "DAMAGED the stream's files could not be loaded (" + stream->damage +
          "); DEL the key to drop it";
+}
+
+bool Shard::run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
+                            protocol::ReplyWriter& reply, Session& session, ServerState& state) {
+  const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
+  if (const std::string damage = damage_of(key); !damage.empty()) {
+    reply.error(damage);
+    return false;
+  }
+  CommandContext ctx{args, reply, session, state, spec, this};
+  ++commands;
+  spec.handler(ctx);
+  if (!(spec.flags & kWrite)) return false;
+  wrote(key);
+  return true;
 }
 
 }  // namespace runnel

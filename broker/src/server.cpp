@@ -500,8 +500,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // After a write command that ran here: its reply may have to wait for the disk.
-  void wrote_here(Shard& shard, std::string_view key, std::size_t reply_start) {
-    shard.wrote(key);
+  void wrote_here(Shard& shard, std::size_t reply_start) {
     if (shard.reply_must_wait()) {
       durable_ticket_ = std::max(durable_ticket_, shard.durability->ticket());
       if (!wait_durable_) {
@@ -558,14 +557,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         const unsigned owner = owner_of(key);
         note_owner(owner);
         if (owner != home_) return spec;
-        if (const std::string damage = home.damage_of(key); !damage.empty()) {
-          reply.error(damage);
-          break;
-        }
-        CommandContext ctx{args, reply, session_, state, *spec, &home};
-        ++home.commands;
-        spec->handler(ctx);
-        if (spec->flags & kWrite) wrote_here(home, key, before);
+        if (home.run_key_command(*spec, args, reply, session_, state)) wrote_here(home, before);
         break;
       }
       case Route::kStreamRead:
@@ -803,19 +795,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (command.owner != owner) continue;
       const CommandSpec& spec = *command.spec;
       const std::span<const std::string_view> args(batch_args_.data() + command.first_arg, command.args);
-      const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
       command.reply_begin = scratch.size();
-      if (const std::string damage = shard.damage_of(key); !damage.empty()) {
-        reply.error(damage);
-      } else {
-        CommandContext ctx{args, reply, session_, state, spec, &shard};
-        ++shard.commands;
-        spec.handler(ctx);
-        if (spec.flags & kWrite) {
-          shard.wrote(key);
-          command.wrote = true;
-          must_wait = must_wait || shard.reply_must_wait();
-        }
+      if (shard.run_key_command(spec, args, reply, session_, state)) {
+        command.wrote = true;
+        must_wait = must_wait || shard.reply_must_wait();
       }
       command.reply_end = scratch.size();
       if (command.reply_end > command.reply_begin && scratch[command.reply_begin] == '-') ++errors;
@@ -896,7 +879,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     state.stats.error_replies.fetch_add(errors, std::memory_order_relaxed);
   }
 
-  // Runs a command that needs other shards: on its key's owner, or a part on every shard.
+  // Runs a command that needs other shards (key commands go by execute_remote_batch): XREAD
+  // and XREADGROUP, EXEC and WATCH, or a part on every shard.
   awaitable<void> execute_remote(const CommandSpec& spec, std::span<const std::string_view> args) {
     ServerState& state = server_.state;
     const std::size_t before = out_.size();
@@ -908,29 +892,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
       } else {
         co_await watch(args);
       }
-    } else if (spec.route == Route::kKey) {
-      // The reply is built on the owner's thread in a scratch buffer and appended here, so
-      // out_ is only ever touched by this connection's thread.
-      std::string scratch;
-      const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
-      const bool ok = co_await on_shard(owner_of(key), [&](Shard& shard) {
-        protocol::ReplyWriter reply(scratch, session_.resp);
-        if (const std::string damage = shard.damage_of(key); !damage.empty()) {
-          reply.error(damage);
-          return false;
-        }
-        CommandContext ctx{args, reply, session_, state, spec, &shard};
-        ++shard.commands;
-        spec.handler(ctx);
-        if (!(spec.flags & kWrite)) return false;
-        shard.wrote(key);
-        return shard.reply_must_wait();
-      });
-      if (!ok) {
-        scratch.clear();
-        protocol::ReplyWriter(scratch, session_.resp).error(misconf_text(state));
-      }
-      out_.append(scratch);
     } else {
       Gather gather;
       for (unsigned s = 0; s < server_.shards.size(); ++s) {

@@ -116,20 +116,8 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         break;
       }
       case Route::kKey: {
-        const std::string_view key = args[static_cast<std::size_t>(spec->first_key)];
-        const unsigned owner = owner_of(key, shard_count);
-        Shard& shard = *shards[owner];
-        if (const std::string damage = shard.damage_of(key); !damage.empty()) {
-          reply.error(damage);
-          break;
-        }
-        CommandContext ctx{args, reply, session, state, *spec, &shard};
-        ++shard.commands;
-        spec->handler(ctx);
-        if (spec->flags & kWrite) {
-          shard.wrote(key);
-          wrote[owner] = 1;
-        }
+        const unsigned owner = owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count);
+        if (shards[owner]->run_key_command(*spec, args, reply, session, state)) wrote[owner] = 1;
         break;
       }
       case Route::kEachShard: {
