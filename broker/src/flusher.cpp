@@ -54,11 +54,15 @@ class BackgroundSync {
     cv_.notify_all();
     return true;
   }
+  // Where each file is now written up to (handed back to the shard's thread).
+  using WrittenEnds = std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>;
+
   // A checkpoint under --fsync always: writes `ops` (the streams' bytes the write-ahead log
-  // already holds), syncs their files, deletes `then_remove`, then hands the ops to `done`
-  // (which must post to the shard's thread). On a failure `done` is not called.
+  // already holds), syncs their files, deletes `then_remove`, then tells `done` (which must
+  // post to the shard's thread) how far each file is written. The payloads are freed here,
+  // not on the shard. On a failure `done` is not called.
   bool start_checkpoint(std::vector<storage::WriteOp>& ops, std::vector<std::shared_ptr<storage::File>>& written,
-                        std::vector<std::string> then_remove, std::function<void(std::vector<storage::WriteOp>)> done) {
+                        std::vector<std::string> then_remove, std::function<void(WrittenEnds)> done) {
     std::lock_guard lock(mutex_);
     if (busy_) return false;
     ops_.swap(ops);
@@ -115,7 +119,13 @@ class BackgroundSync {
       }
       if (error.empty()) {
         for (const std::string& path : remove) ::unlink(path.c_str());
-        if (done) done(std::move(ops));
+        if (done) {
+          WrittenEnds ends;
+          ends.reserve(ops.size());
+          for (auto& op : ops) ends.emplace_back(std::move(op.file), op.offset + op.bytes.size());
+          ops.clear();
+          done(std::move(ends));
+        }
       }
       lock.lock();
       if (!error.empty() && error_.empty()) error_ = error;
@@ -128,7 +138,7 @@ class BackgroundSync {
   std::vector<std::shared_ptr<storage::File>> files_;
   std::vector<std::string> remove_;
   std::vector<storage::WriteOp> ops_;
-  std::function<void(std::vector<storage::WriteOp>)> done_;
+  std::function<void(WrittenEnds)> done_;
   bool busy_ = false;
   bool stop_ = false;
   bool writeback_only_;
@@ -317,7 +327,7 @@ void Flusher::flush() {
     } else if (impl_->deferred_bytes >= kDeferLimitBytes) {
       // The checkpoints are behind (a slow disk): these go to their files now, as under the
       // other policies, so what waits in memory stays bounded. The next checkpoint syncs them.
-      for (const auto& op : batch.writes) unsynced_.push_back(op.file);
+      note_unsynced(batch.writes);
     } else {
       // The log alone is written and synced now: one file in the file system's commit. The
       // streams' files get these bytes at the next checkpoint (their nodes stay in memory
@@ -371,6 +381,16 @@ void Flusher::flush() {
   impl_->queue->submit(std::move(batch));
 }
 
+void Flusher::note_unsynced(const std::vector<storage::WriteOp>& writes) {
+  // The background sync takes these once a second; kept deduplicated as they pile up while
+  // it is busy.
+  for (const auto& op : writes) unsynced_.push_back(op.file);
+  if (unsynced_.size() >= unsynced_dedupe_at_) {
+    dedupe(unsynced_);
+    unsynced_dedupe_at_ = 2 * unsynced_.size() + 64;
+  }
+}
+
 void Flusher::checkpoint() {
   // A new log generation takes the batches from now on; once the files the old ones wrote
   // are synced, the old generations go. Only between batches, so the old log is complete.
@@ -391,10 +411,10 @@ void Flusher::checkpoint() {
   asio::io_context& io = impl_->io;
   dedupe(unsynced_);
   unsynced_dedupe_at_ = 64;
-  impl_->background->start_checkpoint(impl_->deferred, unsynced_, std::move(retired), [this, &io](std::vector<storage::WriteOp> ops) {
+  impl_->background->start_checkpoint(impl_->deferred, unsynced_, std::move(retired), [this, &io](BackgroundSync::WrittenEnds ends) {
     // On the shard's thread: the bytes are in their files now (and synced), so their nodes
     // may be evicted and read back.
-    asio::post(io, [this, ops = std::move(ops)] { storage_.written(ops); });
+    asio::post(io, [this, ends = std::move(ends)] { storage_.written(ends); });
   });
 }
 
@@ -416,15 +436,7 @@ void Flusher::completed() {
   }
   storage_.written(batch.writes);
   if (impl_->wal && impl_->deferred_bytes >= kCheckpointBytes) checkpoint();
-  if (impl_->background && !impl_->wal) {
-    // The background sync takes these once a second; kept deduplicated as they pile up
-    // while it is busy.
-    for (const auto& op : batch.writes) unsynced_.push_back(op.file);
-    if (unsynced_.size() >= unsynced_dedupe_at_) {
-      dedupe(unsynced_);
-      unsynced_dedupe_at_ = 2 * unsynced_.size() + 64;
-    }
-  }
+  if (impl_->background && !impl_->wal) note_unsynced(batch.writes);
   ++flushes_;
   completed_ = collected_;
   if (failed_) {

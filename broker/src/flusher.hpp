@@ -60,6 +60,8 @@ class Flusher final : public Durability {
   void flush();
   void completed();
   void checkpoint();
+  // Files written but not yet synced, for the next background sync or checkpoint.
+  void note_unsynced(const std::vector<storage::WriteOp>& writes);
   void fail(const std::string& what, bool retry);
   // Answers the waiters for batches up to `up_to` (all of them, with false, when !ok).
   void release(std::uint64_t up_to, bool ok);

@@ -114,6 +114,8 @@ class ShardStorage {
   std::string collect(std::vector<storage::WriteOp>& writes);
   // The writes of a flush are done: they count as written, and the cache may evict.
   void written(const std::vector<storage::WriteOp>& writes);
+  // The same, told as how far each file is written (a checkpoint's report).
+  void written(const std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>& ends);
 
   // Applies --stream-max-bytes and --stream-max-age to every stream (run once a second).
   void apply_retention(std::uint64_t now_ms);
