@@ -876,6 +876,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     for (const PartState& part : batch_parts_) errors += part.errors;
+    // A batch of large replies leaves no large buffers behind on the connection.
+    for (std::string& scratch : batch_scratch_) {
+      if (scratch.capacity() > kShrinkInputAbove) {
+        scratch.clear();
+        scratch.shrink_to_fit();
+      }
+    }
     state.stats.error_replies.fetch_add(errors, std::memory_order_relaxed);
   }
 
