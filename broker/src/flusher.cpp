@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -25,15 +26,47 @@ namespace runnel {
 
 namespace asio = boost::asio;
 
-// everysec's fdatasyncs, on a thread of their own (as Redis's background fsync), so that a
-// sync of many dirty pages never holds up the batches behind it.
+namespace {
+
+// Keeps one of each file (by identity): a flush over many streams gathers thousands, so no
+// linear search per file.
+void dedupe(std::vector<std::shared_ptr<storage::File>>& files) {
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+}
+
+}  // namespace
+
+// The shard's disk work that must not hold up its batches, on a thread of their own.
 //
-// Under `no` it only starts the kernel's writeback of those files (sync_file_range, no
-// wait for the disk): left alone, the kernel lets seconds of appends pile up dirty and then
-// writes them in one journal commit, which stalled the shard's appends for 60 ms and more.
+// everysec: the fdatasyncs of the files written, once a second (as Redis's background
+// fsync), so that a sync of many dirty pages never holds up the batches behind it.
+//
+// no: only starts the kernel's writeback of those files (sync_file_range, no wait for the
+// disk): left alone, the kernel lets seconds of appends pile up dirty and then writes them
+// in one journal commit, which stalled the shard's appends for 60 ms and more.
+//
+// always: the streams' bytes that the write-ahead log already holds go to their files here,
+// a little at a time as they come (write jobs), each followed by a start of its writeback.
+// A checkpoint (once a second) then fdatasyncs those files, which by then have little left
+// to write, and deletes the log generations they cover. Written in one burst a second
+// instead, the files' writeback held the log's fdatasyncs behind it in the file system's
+// journal commit for 10-20 ms (isolation at always: flooded online p99 12-21 ms). The next
+// log generation is made here too, ahead of time, so the shard never waits on its create.
+//
+// Jobs run in the order they are handed over.
 class BackgroundSync {
  public:
-  explicit BackgroundSync(bool writeback_only = false) : writeback_only_(writeback_only), thread_([this] { run(); }) {}
+  // Where each file is now written up to (handed back to the shard's thread).
+  using WrittenEnds = std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>;
+  // Makes log generation N (always), on this thread.
+  using MakeLog = std::function<std::unique_ptr<storage::WriteAheadLog>(std::uint64_t generation, std::string& error)>;
+
+  explicit BackgroundSync(bool writeback_only, MakeLog make_log = nullptr, std::uint64_t next_generation = 0)
+      : writeback_only_(writeback_only), make_log_(std::move(make_log)), next_generation_(next_generation),
+        thread_([this] { run(); }) {}
+  // Runs every job handed over, syncs what the write jobs wrote (a shutdown's last
+  // checkpoint: the caller then deletes the current log), and drops a log made ahead.
   ~BackgroundSync() {
     {
       std::lock_guard lock(mutex_);
@@ -42,45 +75,61 @@ class BackgroundSync {
     cv_.notify_all();
     thread_.join();
   }
-  // Hands over `files` unless a sync is still running; false if it is (try next time). Once
-  // they are all synced, the files at `then_remove` are deleted (retired write-ahead logs).
-  bool start(std::vector<std::shared_ptr<storage::File>>& files, std::vector<std::string> then_remove = {}) {
-    std::lock_guard lock(mutex_);
-    if (busy_) return false;
-    files_.swap(files);
-    files.clear();
-    remove_ = std::move(then_remove);
-    busy_ = true;
-    cv_.notify_all();
-    return true;
-  }
-  // Where each file is now written up to (handed back to the shard's thread).
-  using WrittenEnds = std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>;
+  BackgroundSync(const BackgroundSync&) = delete;
+  BackgroundSync& operator=(const BackgroundSync&) = delete;
 
-  // A checkpoint under --fsync always: writes `ops` (the streams' bytes the write-ahead log
-  // already holds), syncs their files, deletes `then_remove`, then tells `done` (which must
-  // post to the shard's thread) how far each file is written. The payloads are freed here,
-  // not on the shard. On a failure `done` is not called.
-  bool start_checkpoint(std::vector<storage::WriteOp>& ops, std::vector<std::shared_ptr<storage::File>>& written,
-                        std::vector<std::string> then_remove, std::function<void(WrittenEnds)> done) {
+  // everysec, no: syncs `files` unless a sync is still running; false if it is (try next
+  // time).
+  bool start(std::vector<std::shared_ptr<storage::File>>& files) {
     std::lock_guard lock(mutex_);
-    if (busy_) return false;
-    ops_.swap(ops);
-    ops.clear();
-    files_.swap(written);  // written already; to sync too
-    written.clear();
-    for (const auto& op : ops_) files_.push_back(op.file);
-    std::sort(files_.begin(), files_.end());
-    files_.erase(std::unique(files_.begin(), files_.end()), files_.end());
-    remove_ = std::move(then_remove);
-    done_ = std::move(done);
-    busy_ = true;
-    cv_.notify_all();
+    if (syncs_queued_ > 0) return false;
+    Job job;
+    job.sync.swap(files);
+    files.clear();
+    push(std::move(job));
     return true;
   }
+
+  // always: writes `ops` to their files and starts their writeback; then `done` (which must
+  // post to the shard's thread) gets how far each file is written and how many bytes that
+  // was. The payloads are freed here. On a failure `done` is not called.
+  void write(std::vector<storage::WriteOp>& ops, std::function<void(WrittenEnds, std::uint64_t)> done) {
+    std::lock_guard lock(mutex_);
+    Job job;
+    job.ops.swap(ops);
+    ops.clear();
+    job.written = std::move(done);
+    push(std::move(job));
+  }
+
+  // always: once the write jobs before it are done, fdatasyncs every file they wrote since
+  // the last checkpoint and `written` (files the shard wrote itself), then deletes
+  // `then_remove`. False, taking nothing, while the last checkpoint is still running.
+  bool start_checkpoint(std::vector<std::shared_ptr<storage::File>>& written, std::vector<std::string> then_remove) {
+    std::lock_guard lock(mutex_);
+    if (syncs_queued_ > 0) return false;
+    Job job;
+    job.checkpoint = true;
+    job.sync.swap(written);
+    written.clear();
+    job.remove = std::move(then_remove);
+    push(std::move(job));
+    return true;
+  }
+
+  // always: the next log generation, made ahead; null while it is not ready (or could not
+  // be made: the reason is logged).
+  std::unique_ptr<storage::WriteAheadLog> take_next_log() {
+    std::lock_guard lock(mutex_);
+    auto log = std::move(next_log_);
+    log_failed_ = false;  // after a failure, tries again (once a second, as the ticks ask)
+    cv_.notify_all();     // makes the one after
+    return log;
+  }
+
   [[nodiscard]] bool busy() {
     std::lock_guard lock(mutex_);
-    return busy_;
+    return syncs_queued_ > 0;
   }
   // The first failure, once ("" if none).
   std::string take_error() {
@@ -89,59 +138,119 @@ class BackgroundSync {
   }
 
  private:
+  struct Job {
+    std::vector<storage::WriteOp> ops;                  // to write
+    std::vector<std::shared_ptr<storage::File>> sync;   // to sync
+    std::vector<std::string> remove;                    // to delete once synced
+    std::function<void(WrittenEnds, std::uint64_t)> written;
+    bool checkpoint = false;
+  };
+
+  void push(Job job) {  // under mutex_
+    if (!job.sync.empty() || job.checkpoint) ++syncs_queued_;
+    jobs_.push_back(std::move(job));
+    cv_.notify_all();
+  }
+
+  bool wants_log() const { return make_log_ && !next_log_ && !log_failed_; }
+
   void run() {
     std::unique_lock lock(mutex_);
     while (true) {
-      cv_.wait(lock, [&] { return stop_ || busy_; });
-      if (!busy_) return;
-      auto files = std::move(files_);
-      auto remove = std::move(remove_);
-      auto ops = std::move(ops_);
-      auto done = std::move(done_);
-      files_.clear();
-      ops_.clear();
-      done_ = nullptr;
+      cv_.wait(lock, [&] { return stop_ || !jobs_.empty() || wants_log(); });
+      if (!jobs_.empty()) {
+        Job job = std::move(jobs_.front());
+        jobs_.pop_front();
+        lock.unlock();
+        std::string error = work(job);
+        lock.lock();
+        if (!job.sync.empty() || job.checkpoint) --syncs_queued_;
+        if (!error.empty() && error_.empty()) error_ = std::move(error);
+        continue;
+      }
+      if (stop_) break;
+      // Idle: the next log generation, ahead of the checkpoint that takes it.
+      const std::uint64_t generation = next_generation_++;
       lock.unlock();
       std::string error;
-      for (const auto& op : ops) {
-        if (const int rc = storage::write_at(op.file->fd(), op.offset, op.bytes); rc != 0 && error.empty()) {
-          error = "write " + op.file->path() + ": " + std::strerror(rc);
-        }
-      }
-      for (const auto& f : files) {
-        if (writeback_only_) {
-          (void)::sync_file_range(f->fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
-          continue;
-        }
-        if (::fdatasync(f->fd()) != 0 && error.empty()) {
-          error = "fdatasync " + f->path() + ": " + std::strerror(errno);
-        }
-      }
-      if (error.empty()) {
-        for (const std::string& path : remove) ::unlink(path.c_str());
-        if (done) {
-          WrittenEnds ends;
-          ends.reserve(ops.size());
-          for (auto& op : ops) ends.emplace_back(std::move(op.file), op.offset + op.bytes.size());
-          ops.clear();
-          done(std::move(ends));
-        }
-      }
+      auto log = make_log_(generation, error);
+      if (!log) log::warning("Cannot make the next write-ahead log generation (the current one keeps growing): " + error);
       lock.lock();
-      if (!error.empty() && error_.empty()) error_ = error;
-      busy_ = false;
+      next_log_ = std::move(log);
+      log_failed_ = !next_log_;
     }
+    lock.unlock();
+    if (!touched_.empty()) (void)sync(touched_);  // shutdown: the files written since the last checkpoint
+    if (next_log_) ::unlink(next_log_->file()->path().c_str());
+  }
+
+  // One job, off the lock; an error text or "".
+  std::string work(Job& job) {
+    std::string error;
+    if (!job.ops.empty()) {
+      // Sorted by file, then offset: one writeback start per file, over the range written.
+      std::sort(job.ops.begin(), job.ops.end(), [](const storage::WriteOp& a, const storage::WriteOp& b) {
+        return a.file != b.file ? a.file < b.file : a.offset < b.offset;
+      });
+      WrittenEnds ends;
+      std::uint64_t bytes = 0;
+      for (std::size_t i = 0; i < job.ops.size();) {
+        const auto& file = job.ops[i].file;
+        const std::uint64_t from = job.ops[i].offset;
+        std::uint64_t end = from;
+        for (; i < job.ops.size() && job.ops[i].file == file; ++i) {
+          const storage::WriteOp& op = job.ops[i];
+          if (const int rc = storage::write_at(file->fd(), op.offset, op.bytes); rc != 0 && error.empty()) {
+            error = "write " + file->path() + ": " + std::strerror(rc);
+          }
+          end = std::max(end, op.offset + op.bytes.size());
+          bytes += op.bytes.size();
+        }
+        (void)::sync_file_range(file->fd(), static_cast<off_t>(from), static_cast<off_t>(end - from),
+                                SYNC_FILE_RANGE_WRITE);
+        ends.emplace_back(file, end);
+        touched_.push_back(file);
+      }
+      job.ops.clear();
+      dedupe(touched_);
+      if (!error.empty()) return error;
+      if (job.written) job.written(std::move(ends), bytes);
+    }
+    if (job.checkpoint) {
+      job.sync.insert(job.sync.end(), touched_.begin(), touched_.end());
+      touched_.clear();
+    }
+    if (!job.sync.empty()) {
+      dedupe(job.sync);
+      if (std::string e = sync(job.sync); !e.empty()) return e;
+    }
+    for (const std::string& path : job.remove) ::unlink(path.c_str());
+    return error;
+  }
+
+  std::string sync(const std::vector<std::shared_ptr<storage::File>>& files) {
+    std::string error;
+    for (const auto& f : files) {
+      if (writeback_only_) {
+        (void)::sync_file_range(f->fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
+      } else if (::fdatasync(f->fd()) != 0 && error.empty()) {
+        error = "fdatasync " + f->path() + ": " + std::strerror(errno);
+      }
+    }
+    return error;
   }
 
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<std::shared_ptr<storage::File>> files_;
-  std::vector<std::string> remove_;
-  std::vector<storage::WriteOp> ops_;
-  std::function<void(WrittenEnds)> done_;
-  bool busy_ = false;
+  std::deque<Job> jobs_;
+  int syncs_queued_ = 0;  // sync and checkpoint jobs queued or running
+  std::vector<std::shared_ptr<storage::File>> touched_;  // this thread's: written since the last checkpoint
   bool stop_ = false;
   bool writeback_only_;
+  MakeLog make_log_;
+  std::uint64_t next_generation_;
+  std::unique_ptr<storage::WriteAheadLog> next_log_;
+  bool log_failed_ = false;
   std::string error_;
   std::thread thread_;  // last: started once the members above exist
 };
@@ -161,21 +270,12 @@ struct Flusher::Impl {
   // checkpoint writes them to their files.
   std::vector<storage::WriteOp> deferred;
   std::uint64_t deferred_bytes = 0;
+  std::uint64_t queued_bytes = 0;  // handed to `background` to write, not written yet
   // RUNNEL_TEST_WAL_ONLY (tests): under always, nothing but the write-ahead log is written,
   // and it is never checkpointed, so a restart must rebuild every file from it.
   bool wal_only = false;
 };
 
-namespace {
-
-// Keeps one of each file (by identity): a flush over many streams gathers thousands, so no
-// linear search per file.
-void dedupe(std::vector<std::shared_ptr<storage::File>>& files) {
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
-}
-
-}  // namespace
 
 Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state)
     : impl_(std::make_unique<Impl>(io)), storage_(storage), state_(state) {
@@ -191,13 +291,20 @@ Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state
   //   on the ring; isolation p99 1.07 ms against 0.68 ms).
   const FsyncPolicy policy = storage.options().fsync;
   impl_->queue = storage::IoQueue::create(policy != FsyncPolicy::kNo, backend_note_);
-  impl_->background = std::make_unique<BackgroundSync>(storage.options().fsync == FsyncPolicy::kNo);
-  if (storage.options().fsync == FsyncPolicy::kAlways) {
+  if (policy == FsyncPolicy::kAlways) {
     std::string error;
-    impl_->wal = storage::WriteAheadLog::create(storage.options().dir, storage.shard(), 1, error);
+    const std::string& dir = storage.options().dir;
+    const unsigned shard = storage.shard();
+    impl_->wal = storage::WriteAheadLog::create(dir, shard, 1, error);
     if (!impl_->wal) throw std::runtime_error(error);
     const char* hook = std::getenv("RUNNEL_TEST_WAL_ONLY");
     impl_->wal_only = hook != nullptr && *hook != '\0' && std::string_view(hook) != "0";
+    auto make_log = [dir, shard](std::uint64_t generation, std::string& e) {
+      return storage::WriteAheadLog::create(dir, shard, generation, e);
+    };
+    impl_->background = std::make_unique<BackgroundSync>(false, std::move(make_log), 2);
+  } else {
+    impl_->background = std::make_unique<BackgroundSync>(policy == FsyncPolicy::kNo);
   }
   const int fd = ::dup(impl_->queue->event_fd());
   if (fd < 0) throw std::runtime_error("cannot dup the I/O queue's eventfd");
@@ -324,14 +431,15 @@ void Flusher::flush() {
       batch.writes = std::move(impl_->deferred);
       impl_->deferred.clear();
       impl_->deferred_bytes = 0;
-    } else if (impl_->deferred_bytes >= kDeferLimitBytes) {
-      // The checkpoints are behind (a slow disk): these go to their files now, as under the
-      // other policies, so what waits in memory stays bounded. The next checkpoint syncs them.
+    } else if (impl_->deferred_bytes + impl_->queued_bytes >= kDeferLimitBytes) {
+      // The background writes are behind (a slow disk): these go to their files now, as under
+      // the other policies, so what waits in memory stays bounded. The next checkpoint syncs
+      // them.
       note_unsynced(batch.writes);
     } else {
       // The log alone is written and synced now: one file in the file system's commit. The
-      // streams' files get these bytes at the next checkpoint (their nodes stay in memory
-      // until then, as they are not written).
+      // streams' files get these bytes from the background thread, once the batch is durable
+      // (trickle); their nodes stay in memory until then, as they are not written.
       for (auto& op : batch.writes) {
         impl_->deferred_bytes += op.bytes.size();
         impl_->deferred.push_back(std::move(op));
@@ -391,31 +499,36 @@ void Flusher::note_unsynced(const std::vector<storage::WriteOp>& writes) {
   }
 }
 
+void Flusher::trickle() {
+  if (impl_->deferred.empty()) return;
+  impl_->queued_bytes += impl_->deferred_bytes;
+  impl_->deferred_bytes = 0;
+  asio::io_context& io = impl_->io;
+  impl_->background->write(impl_->deferred, [this, &io](BackgroundSync::WrittenEnds ends, std::uint64_t bytes) {
+    // On the shard's thread: the bytes are in their files now, so their nodes may be evicted
+    // and read back (the write-ahead log keeps them durable until the checkpoint).
+    asio::post(io, [this, ends = std::move(ends), bytes] {
+      impl_->queued_bytes -= bytes;
+      storage_.written(ends);
+    });
+  });
+}
+
 void Flusher::checkpoint() {
   // A new log generation takes the batches from now on; once the files the old ones wrote
   // are synced, the old generations go. Only between batches, so the old log is complete.
-  if (impl_->wal_only || in_flight_ || (impl_->deferred.empty() && unsynced_.empty()) || !impl_->background ||
-      impl_->background->busy()) {
+  if (impl_->wal_only || in_flight_ || !impl_->background || impl_->background->busy() ||
+      (impl_->wal->bytes() <= storage::WriteAheadLog::kHeaderBytes && unsynced_.empty())) {
     return;
   }
-  std::string error;
-  auto next = storage::WriteAheadLog::create(storage_.options().dir, storage_.shard(),
-                                             impl_->wal->generation() + 1, error);
-  if (!next) {
-    log::warning("Cannot start a new write-ahead log generation (the current one keeps growing): " + error);
-    return;
-  }
+  auto next = impl_->background->take_next_log();
+  if (!next) return;  // not made yet: the next tick
   std::vector<std::string> retired{impl_->wal->file()->path()};
   impl_->wal = std::move(next);
-  impl_->deferred_bytes = 0;
-  asio::io_context& io = impl_->io;
+  trickle();
   dedupe(unsynced_);
   unsynced_dedupe_at_ = 64;
-  impl_->background->start_checkpoint(impl_->deferred, unsynced_, std::move(retired), [this, &io](BackgroundSync::WrittenEnds ends) {
-    // On the shard's thread: the bytes are in their files now (and synced), so their nodes
-    // may be evicted and read back.
-    asio::post(io, [this, ends = std::move(ends)] { storage_.written(ends); });
-  });
+  impl_->background->start_checkpoint(unsynced_, std::move(retired));
 }
 
 void Flusher::completed() {
@@ -435,7 +548,13 @@ void Flusher::completed() {
         std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
   storage_.written(batch.writes);
-  if (impl_->wal && impl_->deferred_bytes >= kCheckpointBytes) checkpoint();
+  if (impl_->wal && !impl_->wal_only) {
+    if (impl_->wal->bytes() >= kCheckpointBytes) {
+      checkpoint();
+    } else if (impl_->deferred_bytes >= kTrickleBytes) {
+      trickle();
+    }
+  }
   if (impl_->background && !impl_->wal) note_unsynced(batch.writes);
   ++flushes_;
   completed_ = collected_;

@@ -60,6 +60,9 @@ class Flusher final : public Durability {
   void flush();
   void completed();
   void checkpoint();
+  // Under always: hands what only the write-ahead log holds to the background thread, which
+  // writes it to the streams' files.
+  void trickle();
   // Files written but not yet synced, for the next background sync or checkpoint.
   void note_unsynced(const std::vector<storage::WriteOp>& writes);
   void fail(const std::string& what, bool retry);
@@ -71,9 +74,12 @@ class Flusher final : public Durability {
   ServerState& state_;
   std::string backend_note_;
   static constexpr std::uint64_t kBackPressureBytes = 8 * 1024 * 1024;
-  // Under always: a checkpoint starts early once this much waits for the streams' files.
+  // Under always: a checkpoint starts early once the write-ahead log is this long (it
+  // bounds the replay after a crash) ...
   static constexpr std::uint64_t kCheckpointBytes = 32 * 1024 * 1024;
-  // ... and past this, while a checkpoint is still busy, flushes write the files directly.
+  // ... the streams' bytes go to the background thread to write in lots of this size ...
+  static constexpr std::uint64_t kTrickleBytes = 256 * 1024;
+  // ... and past this, waiting to be written, flushes write the files directly.
   static constexpr std::uint64_t kDeferLimitBytes = 256 * 1024 * 1024;
   bool posted_ = false;
   std::uint64_t in_flight_bytes_ = 0;
