@@ -52,21 +52,25 @@ void dedupe(std::vector<std::shared_ptr<storage::File>>& files) {
 // to write, and deletes the log generations they cover. Written in one burst a second
 // instead, the files' writeback held the log's fdatasyncs behind it in the file system's
 // journal commit for 10-20 ms (isolation at always: flooded online p99 12-21 ms). The next
-// log generation is made here too, ahead of time, so the shard never waits on its create.
+// log generation is made here too, ahead of time, so the shard never waits on its create:
+// from the spare a checkpoint kept (a retired generation's file, recycled), else new.
 //
 // Jobs run in the order they are handed over.
 class BackgroundSync {
  public:
   // Where each file is now written up to (handed back to the shard's thread).
   using WrittenEnds = std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>;
-  // Makes log generation N (always), on this thread.
-  using MakeLog = std::function<std::unique_ptr<storage::WriteAheadLog>(std::uint64_t generation, std::string& error)>;
+  // Makes log generation N (always), on this thread, from `spare` (a retired log's file) if
+  // it is not empty.
+  using MakeLog = std::function<std::unique_ptr<storage::WriteAheadLog>(std::uint64_t generation,
+                                                                        const std::string& spare, std::string& error)>;
 
   explicit BackgroundSync(bool writeback_only, MakeLog make_log = nullptr, std::uint64_t next_generation = 0)
       : writeback_only_(writeback_only), make_log_(std::move(make_log)), next_generation_(next_generation),
         thread_([this] { run(); }) {}
   // Runs every job handed over, syncs what the write jobs wrote (a shutdown's last
-  // checkpoint: the caller then deletes the current log), and drops a log made ahead.
+  // checkpoint: the caller then deletes the current log), and drops a log made ahead and
+  // the spare.
   ~BackgroundSync() {
     {
       std::lock_guard lock(mutex_);
@@ -103,8 +107,9 @@ class BackgroundSync {
   }
 
   // always: once the write jobs before it are done, fdatasyncs every file they wrote since
-  // the last checkpoint and `written` (files the shard wrote itself), then deletes
-  // `then_remove`. False, taking nothing, while the last checkpoint is still running.
+  // the last checkpoint and `written` (files the shard wrote itself), then retires the logs
+  // at `then_remove` (one kept as the spare). False, taking nothing, while the last
+  // checkpoint is still running.
   bool start_checkpoint(std::vector<std::shared_ptr<storage::File>>& written, std::vector<std::string> then_remove) {
     std::lock_guard lock(mutex_);
     if (syncs_queued_ > 0) return false;
@@ -122,8 +127,12 @@ class BackgroundSync {
   std::unique_ptr<storage::WriteAheadLog> take_next_log() {
     std::lock_guard lock(mutex_);
     auto log = std::move(next_log_);
-    log_failed_ = false;  // after a failure, tries again (once a second, as the ticks ask)
-    cv_.notify_all();     // makes the one after
+    if (!log && !want_log_) {
+      want_log_ = true;  // the last try failed: again (once a second, as the ticks ask)
+      cv_.notify_all();
+    }
+    // Else the one after is made once the checkpoint that follows is done, from the spare
+    // that checkpoint keeps.
     return log;
   }
 
@@ -152,7 +161,7 @@ class BackgroundSync {
     cv_.notify_all();
   }
 
-  bool wants_log() const { return make_log_ && !next_log_ && !log_failed_; }
+  bool wants_log() const { return make_log_ && want_log_ && !next_log_; }
 
   void run() {
     std::unique_lock lock(mutex_);
@@ -165,23 +174,26 @@ class BackgroundSync {
         std::string error = work(job);
         lock.lock();
         if (!job.sync.empty() || job.checkpoint) --syncs_queued_;
+        if (job.checkpoint) want_log_ = true;
         if (!error.empty() && error_.empty()) error_ = std::move(error);
         continue;
       }
       if (stop_) break;
       // Idle: the next log generation, ahead of the checkpoint that takes it.
       const std::uint64_t generation = next_generation_++;
+      const std::string spare = std::exchange(spare_, {});
       lock.unlock();
       std::string error;
-      auto log = make_log_(generation, error);
+      auto log = make_log_(generation, spare, error);
       if (!log) log::warning("Cannot make the next write-ahead log generation (the current one keeps growing): " + error);
       lock.lock();
       next_log_ = std::move(log);
-      log_failed_ = !next_log_;
+      want_log_ = false;
     }
     lock.unlock();
     if (!touched_.empty()) (void)sync(touched_);  // shutdown: the files written since the last checkpoint
     if (next_log_) ::unlink(next_log_->file()->path().c_str());
+    if (!spare_.empty()) ::unlink(spare_.c_str());
   }
 
   // One job, off the lock; an error text or "".
@@ -224,7 +236,14 @@ class BackgroundSync {
       dedupe(job.sync);
       if (std::string e = sync(job.sync); !e.empty()) return e;
     }
-    for (const std::string& path : job.remove) ::unlink(path.c_str());
+    for (const std::string& path : job.remove) {
+      std::unique_lock lock(mutex_);
+      const bool keep = make_log_ && spare_.empty();
+      lock.unlock();
+      std::string spare = storage::WriteAheadLog::retire(path, keep);
+      lock.lock();
+      if (!spare.empty()) spare_ = std::move(spare);
+    }
     return error;
   }
 
@@ -250,7 +269,8 @@ class BackgroundSync {
   MakeLog make_log_;
   std::uint64_t next_generation_;
   std::unique_ptr<storage::WriteAheadLog> next_log_;
-  bool log_failed_ = false;
+  std::string spare_;  // a retired log's file, for the next generation
+  bool want_log_ = true;  // the next log is to be made (at the start, after each checkpoint)
   std::string error_;
   std::thread thread_;  // last: started once the members above exist
 };
@@ -274,6 +294,10 @@ struct Flusher::Impl {
   // RUNNEL_TEST_WAL_ONLY (tests): under always, nothing but the write-ahead log is written,
   // and it is never checkpointed, so a restart must rebuild every file from it.
   bool wal_only = false;
+  // RUNNEL_TEST_CHECKPOINT_MS (tests): checkpoints this often while writes come, instead of
+  // once a second, so a short crash test goes through many log generations (recycled ones).
+  std::chrono::milliseconds checkpoint_every{0};
+  std::chrono::steady_clock::time_point last_checkpoint;
 };
 
 
@@ -299,7 +323,14 @@ Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state
     if (!impl_->wal) throw std::runtime_error(error);
     const char* hook = std::getenv("RUNNEL_TEST_WAL_ONLY");
     impl_->wal_only = hook != nullptr && *hook != '\0' && std::string_view(hook) != "0";
-    auto make_log = [dir, shard](std::uint64_t generation, std::string& e) {
+    if (const char* every = std::getenv("RUNNEL_TEST_CHECKPOINT_MS")) {
+      impl_->checkpoint_every = std::chrono::milliseconds(std::strtoul(every, nullptr, 10));
+    }
+    auto make_log = [dir, shard](std::uint64_t generation, const std::string& spare, std::string& e) {
+      if (!spare.empty()) {
+        if (auto log = storage::WriteAheadLog::recycle(spare, dir, shard, generation, e)) return log;
+        log::warning("Cannot recycle a write-ahead log file (making a new one): " + e);
+      }
       return storage::WriteAheadLog::create(dir, shard, generation, e);
     };
     impl_->background = std::make_unique<BackgroundSync>(false, std::move(make_log), 2);
@@ -523,6 +554,7 @@ void Flusher::checkpoint() {
   }
   auto next = impl_->background->take_next_log();
   if (!next) return;  // not made yet: the next tick
+  impl_->last_checkpoint = std::chrono::steady_clock::now();
   std::vector<std::string> retired{impl_->wal->file()->path()};
   impl_->wal = std::move(next);
   trickle();
@@ -549,7 +581,9 @@ void Flusher::completed() {
   }
   storage_.written(batch.writes);
   if (impl_->wal && !impl_->wal_only) {
-    if (impl_->wal->bytes() >= kCheckpointBytes) {
+    if (impl_->wal->bytes() >= kCheckpointBytes ||
+        (impl_->checkpoint_every.count() > 0 &&
+         std::chrono::steady_clock::now() - impl_->last_checkpoint >= impl_->checkpoint_every)) {
       checkpoint();
     } else if (impl_->deferred_bytes >= kTrickleBytes) {
       trickle();
@@ -564,7 +598,7 @@ void Flusher::completed() {
     log::notice("Writing to the data dir works again; taking writes");
   }
   release(collected_, true);
-  if (storage_.pending() || finish_ || !waiters_.empty()) flush();
+  if (storage_.pending() || finish_ || !waiters_.empty()) request();
 }
 
 void Flusher::fail(const std::string& what, bool retry) {

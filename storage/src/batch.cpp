@@ -20,12 +20,12 @@ std::uint64_t batch_seed(std::uint32_t len, std::uint32_t count) {
 
 }  // namespace
 
-void append_batch(std::string& out, std::string_view body, std::uint32_t records) {
+void append_batch(std::string& out, std::string_view body, std::uint32_t records, std::uint64_t salt) {
   const auto len = static_cast<std::uint32_t>(body.size());
   put_u32(out, kBatchMagic);
   put_u32(out, len);
   put_u32(out, records);
-  put_u64(out, XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, records)));
+  put_u64(out, XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, records) ^ salt));
   out.append(body);
 }
 
@@ -40,7 +40,7 @@ BatchReader::Result BatchReader::next(std::string_view& body, int& error) {
   if (len > kMaxBatchBody || pos_ + kBatchHeaderBytes + len > size_) return Result::kBad;
   if (!ensure(kBatchHeaderBytes + len, error)) return error ? Result::kIoError : Result::kBad;
   body = std::string_view(buf_.data() + (pos_ - buf_at_) + kBatchHeaderBytes, len);
-  if (XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, count)) != sum) return Result::kBad;
+  if (XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, count) ^ salt_) != sum) return Result::kBad;
   batch_at_ = pos_;
   pos_ += kBatchHeaderBytes + len;
   return Result::kBatch;
@@ -58,7 +58,7 @@ bool BatchReader::ensure(std::size_t n, int& error) {
   return error == 0 && buf_.size() >= n;
 }
 
-bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size) {
+bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint64_t salt) {
   std::string chunk;
   constexpr std::size_t kChunk = 1024 * 1024;
   for (std::uint64_t at = from + 1; at + kBatchHeaderBytes <= size;) {
@@ -67,7 +67,7 @@ bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size) {
     }
     for (std::size_t i = 0; i + 4 <= chunk.size(); ++i) {
       if (get_u32(chunk.data() + i) != kBatchMagic) continue;
-      BatchReader reader(fd, at + i, size);
+      BatchReader reader(fd, at + i, size, salt);
       std::string_view body;
       int error = 0;
       if (reader.next(body, error) == BatchReader::Result::kBatch) return true;
@@ -89,10 +89,10 @@ std::string cut_torn_tail(int fd, const std::string& path, std::uint64_t good_en
 }
 
 BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
-                       const std::function<bool(std::uint64_t, std::string_view)>& visit) {
+                       const std::function<bool(std::uint64_t, std::string_view)>& visit, std::uint64_t salt) {
   BatchScan scan;
   scan.good_end = from;
-  BatchReader reader(fd, from, size);
+  BatchReader reader(fd, from, size, salt);
   while (true) {
     std::string_view body;
     int error = 0;
@@ -104,7 +104,7 @@ BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
         scan.error = error;
         return scan;
       case BatchReader::Result::kBad:
-        scan.outcome = whole_batch_after(fd, reader.pos(), size) ? BatchScan::Outcome::kDamaged
+        scan.outcome = whole_batch_after(fd, reader.pos(), size, salt) ? BatchScan::Outcome::kDamaged
                                                                   : BatchScan::Outcome::kTorn;
         return scan;
       case BatchReader::Result::kBatch:

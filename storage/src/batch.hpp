@@ -16,13 +16,16 @@ inline constexpr std::uint32_t kBatchMagic = 0x54414252;  // "RBAT" little-endia
 // A batch body longer than this is taken as damage, never allocated.
 inline constexpr std::uint32_t kMaxBatchBody = 1u << 30;
 
-// Appends one framed batch (header, then `body`) to `out`.
-void append_batch(std::string& out, std::string_view body, std::uint32_t records);
+// Appends one framed batch (header, then `body`) to `out`. `salt` goes into the checksum's
+// seed: a file reused for new batches (a recycled write-ahead log) salts them with its
+// generation, so the old batches left after them no longer check.
+void append_batch(std::string& out, std::string_view body, std::uint32_t records, std::uint64_t salt = 0);
 
 // Reads a file front to back in large chunks, handing out whole checked batches.
 class BatchReader {
  public:
-  BatchReader(int fd, std::uint64_t from, std::uint64_t size) : fd_(fd), pos_(from), size_(size) {}
+  BatchReader(int fd, std::uint64_t from, std::uint64_t size, std::uint64_t salt = 0)
+      : fd_(fd), pos_(from), size_(size), salt_(salt) {}
 
   enum class Result { kBatch, kEnd, kBad, kIoError };
 
@@ -38,6 +41,7 @@ class BatchReader {
   int fd_;
   std::uint64_t pos_;
   std::uint64_t size_;
+  std::uint64_t salt_;
   std::string buf_;
   std::uint64_t buf_at_ = 0;
   std::uint64_t batch_at_ = 0;
@@ -53,7 +57,7 @@ struct BatchScan {
   int error = 0;               // kIoError's errno
 };
 BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
-                       const std::function<bool(std::uint64_t, std::string_view)>& visit);
+                       const std::function<bool(std::uint64_t, std::string_view)>& visit, std::uint64_t salt = 0);
 
 // Cuts a torn tail: truncates the file at `good_end` and syncs it, noting what went in
 // `notes`. Returns an error text or "".
@@ -61,6 +65,6 @@ std::string cut_torn_tail(int fd, const std::string& path, std::uint64_t good_en
                           std::vector<std::string>& notes);
 
 // Whether a whole, checksummed batch starts anywhere after `from`.
-bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size);
+bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint64_t salt = 0);
 
 }  // namespace runnel::storage

@@ -1,6 +1,7 @@
 #include <runnel/storage/write_ahead_log.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,14 +20,17 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::string_view kMagic = "RUNNELWL";
-constexpr std::uint32_t kVersion = 1;
+// Version 2 salts each batch's checksum with the generation (a recycled file's old batches
+// then no longer check); version 1 logs (unsalted) are still replayed.
+constexpr std::uint32_t kVersion = 2;
+constexpr std::string_view kSpareSuffix = ".spare";
 enum RecordType : std::uint8_t { kWrite = 1, kForget = 2 };
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-std::string header(unsigned shard, std::uint64_t generation) {
+std::string header(unsigned shard, std::uint64_t generation, std::uint32_t version = kVersion) {
   std::string h(kMagic);
-  put_u32(h, kVersion);
+  put_u32(h, version);
   put_u32(h, shard);
   put_u64(h, generation);
   put_u64(h, XXH3_64bits(h.data(), h.size()));
@@ -65,9 +69,15 @@ std::string each_record(const std::vector<Found>& logs, std::vector<std::string>
       ::close(fd);
       return "cannot read " + log.path;
     }
-    if (h != header(log.shard, log.generation)) {
-      // A log whose header never reached the disk holds nothing acknowledged.
-      const bool anything_after = whole_batch_after(fd, 0, static_cast<std::uint64_t>(size));
+    std::uint64_t salt = log.generation;
+    if (h == header(log.shard, log.generation, 1)) {
+      salt = 0;
+    } else if (h != header(log.shard, log.generation)) {
+      // A log whose header never reached the disk holds nothing acknowledged (nor does a
+      // recycled file whose new header did not: its old batches do not check with this
+      // generation's salt).
+      const bool anything_after = whole_batch_after(fd, 0, static_cast<std::uint64_t>(size), 0) ||
+                                  whole_batch_after(fd, 0, static_cast<std::uint64_t>(size), log.generation);
       ::close(fd);
       if (anything_after) return log.path + ": bad header";
       notes.push_back("ignored " + log.path + ", whose header was torn");
@@ -85,7 +95,8 @@ std::string each_record(const std::vector<Found>& logs, std::vector<std::string>
                                             }
                                           }
                                           return true;
-                                        });
+                                        },
+                                        salt);
     ::close(fd);
     if (malformed || scan.outcome == BatchScan::Outcome::kMalformed) return log.path + ": a record does not parse";
     if (scan.outcome == BatchScan::Outcome::kDamaged) return log.path + ": damaged before its end";
@@ -133,6 +144,47 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir
   return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(data_dir, std::move(file), generation));
 }
 
+std::unique_ptr<WriteAheadLog> WriteAheadLog::recycle(const std::string& spare, const std::string& data_dir,
+                                                      unsigned shard, std::uint64_t generation, std::string& error) {
+  // Renamed first, then the new header: a crash in between leaves a file under the new name
+  // whose header does not match it and whose old batches do not check with its salt, which
+  // replay ignores. The directory sync makes the name durable before a batch is acknowledged
+  // from this file.
+  const std::string path = path_of(data_dir, shard, generation);
+  if (::rename(spare.c_str(), path.c_str()) != 0) {
+    error = "cannot rename " + spare + " to " + path + ": " + errno_text(errno);
+    ::unlink(spare.c_str());
+    return nullptr;
+  }
+  int open_error = 0;
+  auto file = open_file(path, false, open_error);
+  if (!file) {
+    error = "cannot open " + path + ": " + errno_text(open_error);
+    ::unlink(path.c_str());
+    return nullptr;
+  }
+  int rc = write_at(file->fd(), 0, header(shard, generation));
+  if (rc == 0 && ::fdatasync(file->fd()) != 0) rc = errno;
+  if (rc == 0) rc = sync_directory(data_dir + "/wal");
+  if (rc != 0) {
+    error = "cannot write " + path + ": " + errno_text(rc);
+    ::unlink(path.c_str());
+    return nullptr;
+  }
+  file->note_written(kHeaderBytes);
+  return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(data_dir, std::move(file), generation));
+}
+
+std::string WriteAheadLog::retire(const std::string& path, bool keep) {
+  struct stat st {};
+  if (keep && ::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) <= kMaxSpareBytes) {
+    std::string spare = path + std::string(kSpareSuffix);
+    if (::rename(path.c_str(), spare.c_str()) == 0) return spare;
+  }
+  ::unlink(path.c_str());
+  return {};
+}
+
 WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vector<std::string>& forgotten) {
   body_.clear();
   std::uint32_t records = 0;
@@ -152,7 +204,7 @@ WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vec
   WriteOp op;
   op.file = file_;
   op.offset = end_;
-  append_batch(op.bytes, body_, records);
+  append_batch(op.bytes, body_, records, generation_);
   end_ += op.bytes.size();
   return op;
 }
@@ -164,6 +216,11 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
   std::vector<Found> logs;
   for (const auto& entry : fs::directory_iterator(wal_dir, ec)) {
     const std::string name = entry.path().filename().string();
+    if (name.size() > kSpareSuffix.size() && name.ends_with(kSpareSuffix)) {
+      // A spare kept for recycling: its writes are all in their files.
+      ::unlink(entry.path().c_str());
+      continue;
+    }
     unsigned shard = 0;
     unsigned long long generation = 0;
     char tail[8] = {};

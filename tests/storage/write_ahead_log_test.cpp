@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+
+#include <xxhash.h>
 
 #include <runnel/storage/file.hpp>
 #include <runnel/storage/write_ahead_log.hpp>
@@ -157,4 +160,83 @@ TEST_CASE("A torn log tail is ignored, and damage before the end refuses the sta
     CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);  // nothing written
     CHECK(fs::exists(log_path));                           // nothing deleted
   }
+}
+
+TEST_CASE("A recycled log replays only its own batches, never the old ones after them", "[storage][wal]") {
+  TempDir dir;
+  const std::string data = dir.path().string();
+  auto old_file = make_file(data, "streams/a/0-1.log", kHeader);
+  auto wal = new_log(data, 0, 1);
+  // Generation 1 writes more than generation 3 will, so old batches follow the new ones.
+  for (int i = 0; i < 8; ++i) log_flush(*wal, {write_of(old_file, 40 + 4 * i, "old" + std::to_string(i))});
+  const std::uint64_t old_bytes = wal->bytes();
+  const std::string spare = WriteAheadLog::retire(wal->file()->path(), true);
+  wal.reset();
+  REQUIRE(spare == WriteAheadLog::path_of(data, 0, 1) + ".spare");
+  REQUIRE_FALSE(fs::exists(WriteAheadLog::path_of(data, 0, 1)));
+
+  SECTION("recycled") {
+    std::string error;
+    auto recycled = WriteAheadLog::recycle(spare, data, 0, 3, error);
+    INFO(error);
+    REQUIRE(recycled);
+    CHECK_FALSE(fs::exists(spare));
+    auto file = make_file(data, "streams/b/0-1.log", kHeader);
+    log_flush(*recycled, {write_of(file, 40, "new")});
+    REQUIRE(recycled->bytes() < old_bytes);
+    CHECK(fs::file_size(WriteAheadLog::path_of(data, 0, 3)) == old_bytes);  // overwritten in place
+    recycled.reset();
+    // Undo what generation 1 wrote into its file: a replay of its old batches would redo it.
+    REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
+
+    std::vector<std::string> notes;
+    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    CHECK(slurp(data + "/streams/b/0-1.log") == kHeader + "new");
+    CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);
+    CHECK(wal_dir_empty(data));
+  }
+  SECTION("renamed, its new header never written") {
+    // A crash between the rename and the header: the file holds generation 1's header and
+    // batches under generation 3's name.
+    REQUIRE(::rename(spare.c_str(), WriteAheadLog::path_of(data, 0, 3).c_str()) == 0);
+    REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
+    std::vector<std::string> notes;
+    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);
+    CHECK(wal_dir_empty(data));
+  }
+  SECTION("left as a spare") {
+    REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
+    std::vector<std::string> notes;
+    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);
+    CHECK(wal_dir_empty(data));
+  }
+}
+
+TEST_CASE("A version 1 log, unsalted, is still replayed", "[storage][wal]") {
+  TempDir dir;
+  const std::string data = dir.path().string();
+  auto file = make_file(data, "streams/a/0-1.log", kHeader);
+  auto wal = new_log(data, 0, 7);
+  log_flush(*wal, {write_of(file, 40, "v1")});
+  // Rewrite it as version 1 wrote it: version field 1, the header's checksum over that, and
+  // the batch's checksum without the generation's salt.
+  std::string log = slurp(WriteAheadLog::path_of(data, 0, 7));
+  wal.reset();
+  log[8] = 1;
+  const std::uint64_t header_sum = XXH3_64bits(log.data(), 24);
+  std::memcpy(log.data() + 24, &header_sum, 8);
+  const std::size_t batch = WriteAheadLog::kHeaderBytes;
+  std::uint64_t sum = 0;
+  std::memcpy(&sum, log.data() + batch + 12, 8);
+  const std::uint32_t len = static_cast<std::uint32_t>(log.size() - batch - 20);
+  const std::uint64_t seed = len | (std::uint64_t{1} << 32);  // one record
+  sum = XXH3_64bits_withSeed(log.data() + batch + 20, len, seed);
+  std::memcpy(log.data() + batch + 12, &sum, 8);
+  std::ofstream(WriteAheadLog::path_of(data, 0, 7), std::ios::binary | std::ios::trunc) << log;
+
+  std::vector<std::string> notes;
+  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "v1");
 }

@@ -1,16 +1,22 @@
 // WriteAheadLog: under `--fsync always`, one file per shard that carries every write of a
 // flush, so a flush costs one fdatasync however many streams it touched. The writes still
 // go to the streams' own files (segments, group journals), without an fsync; a checkpoint
-// (once a second) fdatasyncs those files in the background, then deletes the log
-// generations they cover. At start-up, before any stream is opened, replay() puts every
-// logged write back into its file and syncs it: the files then hold everything that was
-// acknowledged, and the usual recovery (torn tails, indexes) runs on them.
+// (once a second) fdatasyncs those files in the background, then retires the log
+// generations they cover: one is kept as a spare (<shard>-<generation>.wal.spare) and
+// recycled as a later generation, the rest deleted. A recycled file is overwritten in place,
+// so its fdatasync writes only data: on ext4 a growing file's fdatasync also commits the
+// journal (measured on this machine: 180 us against 121 us for 200-byte appends). At
+// start-up, before any stream is opened, replay() puts every logged write back into its file
+// and syncs it: the files then hold everything that was acknowledged, and the usual recovery
+// (torn tails, indexes) runs on them.
 //
 //   <dir>/wal/<shard>-<generation>.wal
 //
-//   header, 32 bytes: | magic "RUNNELWL" | version u32 (1) | shard u32 | generation u64 |
+//   header, 32 bytes: | magic "RUNNELWL" | version u32 (2) | shard u32 | generation u64 |
 //                     | XXH3-64 of the 24 bytes before it |
-//   then one batch per flush, framed as in segment_log.hpp ("RBAT", length, count, XXH3).
+//   then one batch per flush, framed as in segment_log.hpp ("RBAT", length, count, XXH3),
+//   the checksum's seed salted with the generation (version 2), so that the old batches a
+//   recycled file still holds after the new ones never check: they read as a torn tail.
 //
 //   record: | type u8 | fields:
 //     1 write:  path (varint length, bytes; relative to <dir>) | identity (varint length,
@@ -44,6 +50,18 @@ class WriteAheadLog {
   // set on failure.
   static std::unique_ptr<WriteAheadLog> create(const std::string& data_dir, unsigned shard,
                                                std::uint64_t generation, std::string& error);
+
+  // A new, empty generation made from `spare`, a file retire() kept: its blocks are
+  // written already, so appends into them change no file size and the log's fdatasync
+  // commits no file-system metadata. The spare is gone afterwards, used or (on a failure,
+  // with `error` set and null returned) deleted.
+  static std::unique_ptr<WriteAheadLog> recycle(const std::string& spare, const std::string& data_dir,
+                                                unsigned shard, std::uint64_t generation, std::string& error);
+  // Once the writes of the generation at `path` are all synced in their files: with `keep`
+  // (and the file no longer than kMaxSpareBytes) renames it to a spare for recycle() and
+  // returns the spare's path, else deletes it and returns "". Replay deletes spares.
+  static std::string retire(const std::string& path, bool keep);
+  static constexpr std::uint64_t kMaxSpareBytes = 64 * 1024 * 1024;
 
   // One flush: a batch holding `forgotten` folders and then `writes`, as the write to
   // append to this log.
