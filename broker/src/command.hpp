@@ -40,7 +40,10 @@ struct Shard {
   // After a write command on `key`: its changes go to disk with the next flush.
   void wrote(std::string_view key);
   // Whether the reply to that write must wait for the disk.
-  [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(); }
+  [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(heavy_write); }
+  // The last write's stream had this much or more waiting to be written (back-pressure).
+  static constexpr std::size_t kHeavyStreamBytes = 1024 * 1024;
+  bool heavy_write = false;
   // A damaged stream's error reply text, or "" if `key` is fine.
   [[nodiscard]] std::string damage_of(std::string_view key);
   // Runs a single-key command whose key this shard owns (on its thread): a damaged stream's

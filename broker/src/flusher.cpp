@@ -405,12 +405,15 @@ void Flusher::request() {
 
 bool Flusher::replies_wait() const { return storage_.options().fsync == FsyncPolicy::kAlways; }
 
-bool Flusher::must_wait() const {
+bool Flusher::must_wait(bool heavy) const {
   if (storage_.options().fsync == FsyncPolicy::kAlways) return storage_.pending() || failed_;
   // Back-pressure under everysec and no: while a large batch is being written (the disk is
-  // behind), writers wait for their own batch, so appends cannot pile up in memory faster
-  // than the disk takes them.
-  return in_flight_ && in_flight_bytes_ >= kBackPressureBytes && storage_.pending();
+  // behind), writers to streams with much waiting wait for their own batch, so appends
+  // cannot pile up in memory faster than the disk takes them. A quiet stream's writer goes
+  // on meanwhile (isolation at --fsync no: a flood's neighbour's p99 went from 4.0 ms to
+  // 1.7-1.9 ms with no back-pressure at all), unless the disk is far behind.
+  return in_flight_ && in_flight_bytes_ >= kBackPressureBytes && storage_.pending() &&
+         (heavy || in_flight_bytes_ >= kBackPressureAllBytes);
 }
 
 void Flusher::when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) {

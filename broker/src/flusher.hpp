@@ -44,7 +44,7 @@ class Flusher final : public Durability {
   [[nodiscard]] const std::string& backend_note() const { return backend_note_; }
 
   void request() override;
-  [[nodiscard]] bool must_wait() const override;
+  [[nodiscard]] bool must_wait(bool heavy) const override;
   [[nodiscard]] bool replies_wait() const override;
   using Durability::when_durable;
   [[nodiscard]] std::uint64_t ticket() const override { return collected_ + 1; }
@@ -73,7 +73,11 @@ class Flusher final : public Durability {
   ShardStorage& storage_;
   ServerState& state_;
   std::string backend_note_;
+  // Under everysec and no: while a batch this large is being written, writers to a stream
+  // with kHeavyStreamBytes waiting wait for their own batch ...
   static constexpr std::uint64_t kBackPressureBytes = 8 * 1024 * 1024;
+  // ... and while one this large is, every writer does.
+  static constexpr std::uint64_t kBackPressureAllBytes = 64 * 1024 * 1024;
   // Under always: a checkpoint starts early once the write-ahead log is this long (it
   // bounds the replay after a crash) ...
   static constexpr std::uint64_t kCheckpointBytes = 32 * 1024 * 1024;

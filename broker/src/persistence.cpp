@@ -136,10 +136,10 @@ void ShardStorage::remove(std::string_view key, Stream& stream) {
     }
     return;
   }
-  if (const storage::SegmentLog* log = stream.store().log()) delete_folder(log->dir());
+  if (const storage::SegmentLog* log = stream.store().log()) delete_folder(log->dir(), log->files());
 }
 
-void ShardStorage::delete_folder(const std::string& path) {
+void ShardStorage::delete_folder(const std::string& path, std::vector<std::shared_ptr<storage::File>> files) {
   // Renamed first, so a crash mid-way never leaves half a stream under its key.
   const std::string trash =
       streams_dir(options_.dir) + "/.trash-" + std::to_string(shard_) + "-" + std::to_string(trash_counter_++);
@@ -151,7 +151,7 @@ void ShardStorage::delete_folder(const std::string& path) {
   }
   if (options_.fsync != FsyncPolicy::kNo) (void)storage::sync_directory(streams_dir(options_.dir));
   if (options_.fsync == FsyncPolicy::kAlways) forgotten_.push_back(path);
-  fs::remove_all(trash, ec);
+  storage::discard_folder(trash, std::move(files));
 }
 
 void ShardStorage::touched(Stream& stream) {
@@ -228,7 +228,12 @@ void ShardStorage::add_figures(const Keyspace& keyspace, StorageFigures& figures
 
 void Shard::wrote(std::string_view key) {
   if (storage == nullptr) return;
-  if (Stream* stream = keyspace.find(key)) storage->touched(*stream);
+  heavy_write = false;
+  if (Stream* stream = keyspace.find(key)) {
+    storage->touched(*stream);
+    const storage::SegmentLog* log = stream->store().log();
+    heavy_write = log != nullptr && log->unwritten_bytes() >= kHeavyStreamBytes;
+  }
   if (storage->pending()) durability->request();
 }
 

@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -75,10 +76,10 @@ class Discarder {
     static Discarder d;
     return d;
   }
-  void add(std::shared_ptr<File> file, std::vector<std::string> paths) {
+  void add(std::vector<std::shared_ptr<File>> files, std::vector<std::string> paths, std::string folder = {}) {
     {
       std::lock_guard lock(mutex_);
-      queue_.push_back({std::move(file), std::move(paths)});
+      queue_.push_back({std::move(files), std::move(paths), std::move(folder)});
     }
     cv_.notify_one();
   }
@@ -93,8 +94,9 @@ class Discarder {
 
  private:
   struct Job {
-    std::shared_ptr<File> file;
+    std::vector<std::shared_ptr<File>> files;
     std::vector<std::string> paths;
+    std::string folder;
   };
   Discarder() : thread_([this] { run(); }) {}
   void run() {
@@ -106,7 +108,11 @@ class Discarder {
       queue_.pop_front();
       lock.unlock();
       for (const std::string& path : job.paths) ::unlink(path.c_str());
-      job.file.reset();
+      if (!job.folder.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(job.folder, ec);  // what stays is cleared at the next start
+      }
+      job.files.clear();
       lock.lock();
     }
   }
@@ -120,7 +126,11 @@ class Discarder {
 }  // namespace
 
 void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths) {
-  Discarder::instance().add(std::move(file), std::move(paths));
+  Discarder::instance().add({std::move(file)}, std::move(paths));
+}
+
+void discard_folder(std::string folder, std::vector<std::shared_ptr<File>> files) {
+  Discarder::instance().add(std::move(files), {}, std::move(folder));
 }
 
 int sync_directory(const std::string& dir) {

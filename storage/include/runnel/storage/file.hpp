@@ -54,6 +54,9 @@ std::int64_t file_size(int fd);
 // Unlinks `paths` and drops `file` (closing it, if this was the last reference) on a
 // background thread, so that freeing a big file's pages never stalls the caller.
 void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths);
+// The same for a whole folder (a deleted stream's, already renamed out of the way): removes
+// it and everything in it, then drops `files`, its open files.
+void discard_folder(std::string folder, std::vector<std::shared_ptr<File>> files);
 
 // fsync of a directory, so that files created, renamed or removed in it stay so.
 int sync_directory(const std::string& dir);

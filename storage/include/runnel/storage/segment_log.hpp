@@ -149,6 +149,14 @@ class SegmentLog {
   [[nodiscard]] bool dirty() const {
     return !batch_.empty() || !out_.empty() || !sealed_.empty() || index_pending_;
   }
+  // The segments' open files (to close off the caller's thread once the stream is deleted).
+  [[nodiscard]] std::vector<std::shared_ptr<File>> files() const {
+    std::vector<std::shared_ptr<File>> out;
+    for (const Segment& s : segments_) out.push_back(s.file);
+    return out;
+  }
+  // Bytes appended to the tail and not yet handed to be written.
+  [[nodiscard]] std::size_t unwritten_bytes() const { return batch_.size() + out_.size(); }
   // Seals what was appended and moves it to `ops` (in file order). Also writes the index of
   // a sealed segment once the segment is wholly written.
   void take_writes(std::vector<WriteOp>& ops);
