@@ -306,3 +306,47 @@ TEST_CASE("Retention drops whole old segments by size and by age, for every stre
     CHECK(left.elements[0].elements[1].elements[1].str.size() == 50);
   }
 }
+
+TEST_CASE("DEL removes a stream's folder off the shard's thread and a start clears what a crash left", "[storage]") {
+  Restartable r({"--segment-bytes", "65536", "--threads", "1", "--fsync", "always"});
+  const fs::path streams = r.dir.path() / "data" / "streams";
+  // Everything under streams/ but the folder `keep`.
+  auto others = [&](const std::string& keep) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(streams)) {
+      if (e.path().filename() != keep) names.push_back(e.path().filename().string());
+    }
+    return names;
+  };
+  {
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    for (int i = 0; i < 2000; ++i) c.call({"XADD", "big", "*", "f", std::string(200, 'x')});
+    c.call({"XADD", "small", "*", "f", "v"});
+    REQUIRE(fs::exists(streams / "big"));
+    REQUIRE(c.call({"DEL", "big"}).integer == 1);
+    // The key is free at once, and a stream made again under it starts empty.
+    CHECK(c.call({"XLEN", "big"}).integer == 0);
+    REQUIRE(c.call({"XADD", "big", "*", "f", "again"}).type == Reply::Type::kBulk);
+    CHECK(c.call({"XLEN", "big"}).integer == 1);
+    // The old folder goes (from the trash) within 5 s.
+    bool gone = false;
+    for (int i = 0; i < 50 && !gone; ++i) {
+      const auto names = others("small");
+      gone = names.size() == 1 && names[0] == "big";
+      if (!gone) std::this_thread::sleep_for(100ms);
+    }
+    CHECK(gone);
+  }
+  // A crash between the rename and the removal leaves a trash folder: the next start clears
+  // it and keeps the streams.
+  fs::create_directories(streams / ".trash-0-7");
+  std::ofstream(streams / ".trash-0-7" / "0-0.log") << "left over";
+  {
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    CHECK(c.call({"XLEN", "big"}).integer == 1);
+    CHECK(c.call({"XLEN", "small"}).integer == 1);
+    CHECK_FALSE(fs::exists(streams / ".trash-0-7"));
+  }
+}
