@@ -70,6 +70,11 @@ std::int64_t file_size(int fd) {
 namespace {
 
 // One thread for the whole process, started at the first discard, that unlinks and closes.
+// A big file is first cut down kShrinkStep at a time, with a pause between cuts: freeing a
+// big file's blocks in one go (an unlink of a deleted stream's segments) makes one long
+// journal commit, which (with the disk mounted `discard`, as here) held every fsync on the
+// disk behind it for 10-20 ms; latency at --fsync always, p99.9 10-19 ms with a deletion
+// of a few hundred MiB under way against 3.6-4.4 ms without.
 class Discarder {
  public:
   static Discarder& instance() {
@@ -98,6 +103,26 @@ class Discarder {
     std::vector<std::string> paths;
     std::string folder;
   };
+  static constexpr off_t kShrinkStep = 4 * 1024 * 1024;
+  static constexpr auto kShrinkPause = std::chrono::milliseconds(5);
+
+  // Cuts the file at `fd` down to nothing, a step at a time (no pauses once stopping).
+  void shrink(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    for (off_t size = st.st_size; size > kShrinkStep;) {
+      size -= kShrinkStep;
+      if (::ftruncate(fd, size) != 0) return;
+      std::unique_lock lock(mutex_);
+      cv_.wait_for(lock, kShrinkPause, [&] { return stop_; });
+    }
+  }
+  void shrink_path(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return;
+    shrink(fd);
+    ::close(fd);
+  }
   Discarder() : thread_([this] { run(); }) {}
   void run() {
     std::unique_lock lock(mutex_);
@@ -107,9 +132,15 @@ class Discarder {
       Job job = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
+      for (const auto& file : job.files) {
+        if (file) shrink(file->fd());
+      }
       for (const std::string& path : job.paths) ::unlink(path.c_str());
       if (!job.folder.empty()) {
         std::error_code ec;
+        for (const auto& entry : std::filesystem::recursive_directory_iterator(job.folder, ec)) {
+          if (entry.is_regular_file(ec)) shrink_path(entry.path().string());
+        }
         std::filesystem::remove_all(job.folder, ec);  // what stays is cleared at the next start
       }
       job.files.clear();
