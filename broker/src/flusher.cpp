@@ -319,7 +319,7 @@ Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state
     std::string error;
     const std::string& dir = storage.options().dir;
     const unsigned shard = storage.shard();
-    impl_->wal = storage::WriteAheadLog::create(dir, shard, 1, error);
+    impl_->wal = storage::WriteAheadLog::create(dir, shard, 1, error, kFreshLogBytes);
     if (!impl_->wal) throw std::runtime_error(error);
     const char* hook = std::getenv("RUNNEL_TEST_WAL_ONLY");
     impl_->wal_only = hook != nullptr && *hook != '\0' && std::string_view(hook) != "0";
@@ -331,7 +331,7 @@ Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state
         if (auto log = storage::WriteAheadLog::recycle(spare, dir, shard, generation, e)) return log;
         log::warning("Cannot recycle a write-ahead log file (making a new one): " + e);
       }
-      return storage::WriteAheadLog::create(dir, shard, generation, e);
+      return storage::WriteAheadLog::create(dir, shard, generation, e, kFreshLogBytes);
     };
     impl_->background = std::make_unique<BackgroundSync>(false, std::move(make_log), 2);
   } else {

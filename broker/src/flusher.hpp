@@ -81,6 +81,10 @@ class Flusher final : public Durability {
   // Under always: a checkpoint starts early once the write-ahead log is this long (it
   // bounds the replay after a crash) ...
   static constexpr std::uint64_t kCheckpointBytes = 32 * 1024 * 1024;
+  // ... a log file made new (not recycled: at the start, or after a spare was too long to
+  // keep) is written with this many zeros, so its first appends overwrite written blocks as
+  // a recycled file's do ...
+  static constexpr std::uint64_t kFreshLogBytes = 8 * 1024 * 1024;
   // ... the streams' bytes go to the background thread to write in lots of this size ...
   static constexpr std::uint64_t kTrickleBytes = 256 * 1024;
   // ... and past this, waiting to be written, flushes write the files directly.

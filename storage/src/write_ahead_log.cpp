@@ -122,7 +122,8 @@ std::string WriteAheadLog::path_of(const std::string& data_dir, unsigned shard, 
 }
 
 std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir, unsigned shard,
-                                                     std::uint64_t generation, std::string& error) {
+                                                     std::uint64_t generation, std::string& error,
+                                                     std::uint64_t zeroed) {
   std::error_code ec;
   fs::create_directories(data_dir + "/wal", ec);
   if (ec) {
@@ -139,6 +140,19 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir
   if (!file) {
     error = "cannot open " + path + ": " + errno_text(open_error);
     return nullptr;
+  }
+  if (zeroed > 0) {
+    const std::string zeros(1024 * 1024, '\0');
+    int rc = 0;
+    for (std::uint64_t at = kHeaderBytes; rc == 0 && at < kHeaderBytes + zeroed; at += zeros.size()) {
+      rc = write_at(file->fd(), at, zeros);
+    }
+    if (rc == 0 && ::fdatasync(file->fd()) != 0) rc = errno;
+    if (rc != 0) {
+      error = "cannot write " + path + ": " + errno_text(rc);
+      ::unlink(path.c_str());
+      return nullptr;
+    }
   }
   file->note_written(kHeaderBytes);
   return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(data_dir, std::move(file), generation));

@@ -240,3 +240,24 @@ TEST_CASE("A version 1 log, unsalted, is still replayed", "[storage][wal]") {
   REQUIRE(WriteAheadLog::replay(data, notes) == "");
   CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "v1");
 }
+
+TEST_CASE("A new log written with zeros ahead replays its batches and reads the zeros as a torn tail", "[storage][wal]") {
+  TempDir dir;
+  const std::string data = dir.path().string();
+  auto file = make_file(data, "streams/a/0-1.log", kHeader);
+  std::string error;
+  auto wal = WriteAheadLog::create(data, 0, 1, error, 2 * 1024 * 1024);
+  INFO(error);
+  REQUIRE(wal);
+  const std::string path = WriteAheadLog::path_of(data, 0, 1);
+  CHECK(fs::file_size(path) == WriteAheadLog::kHeaderBytes + 2 * 1024 * 1024);
+  log_flush(*wal, {write_of(file, 40, "one")});
+  log_flush(*wal, {write_of(file, 43, "two")});
+  CHECK(fs::file_size(path) == WriteAheadLog::kHeaderBytes + 2 * 1024 * 1024);  // written over, not grown
+  wal.reset();
+  REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
+  std::vector<std::string> notes;
+  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "onetwo");
+  CHECK(wal_dir_empty(data));
+}

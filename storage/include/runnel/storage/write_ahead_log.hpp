@@ -46,10 +46,13 @@ class WriteAheadLog {
  public:
   static constexpr std::size_t kHeaderBytes = 32;
 
-  // A new, empty generation for `shard` (its header written and synced). Null and `error`
-  // set on failure.
+  // A new, empty generation for `shard` (its header written and synced). With `zeroed`, the
+  // file is also written with that many zero bytes after the header (and synced), so that
+  // its first appends overwrite written blocks as a recycled file's do; the zeros read as a
+  // torn tail. Null and `error` set on failure.
   static std::unique_ptr<WriteAheadLog> create(const std::string& data_dir, unsigned shard,
-                                               std::uint64_t generation, std::string& error);
+                                               std::uint64_t generation, std::string& error,
+                                               std::uint64_t zeroed = 0);
 
   // A new, empty generation made from `spare`, a file retire() kept: its blocks are
   // written already, so appends into them change no file size and the log's fdatasync
