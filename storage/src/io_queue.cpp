@@ -60,6 +60,8 @@ IoResult run_sync(const IoBatch& batch) {
 
 class ThreadQueue final : public IoQueue {
  public:
+  static constexpr std::size_t kInlineWriteBytes = 64 * 1024;
+  static constexpr std::size_t kInlineWrites = 4;
   ThreadQueue() : efd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     worker_ = std::thread([this] { run(); });
   }
@@ -77,6 +79,23 @@ class ThreadQueue final : public IoQueue {
   [[nodiscard]] int event_fd() const override { return efd_; }
 
   void submit(IoBatch batch) override {
+    std::size_t bytes = 0;
+    for (const WriteOp& op : batch.writes) bytes += op.bytes.size();
+    if (batch.inline_ok && batch.syncs.empty() && batch.writes.size() <= kInlineWrites && bytes <= kInlineWriteBytes) {
+      // A small batch of a few buffered writes with nothing to sync only copies into the
+      // page cache: done here, it saves waking the worker (a futex wake and two context
+      // switches per batch). At --fsync no, delivery latency at 10k/s spent 12% of the
+      // server's samples in pthread_cond_broadcast's wake-up. A batch of many writes (many
+      // streams) still goes to the worker in one hand-off: written here, 64 streams at
+      // -P 16 fell from 1.5 M/s to 1.2-1.3 M/s.
+      IoResult result = run_sync(batch);
+      {
+        std::lock_guard lock(mutex_);
+        done_.emplace(std::move(batch), std::move(result));
+      }
+      signal(efd_);
+      return;
+    }
     {
       std::lock_guard lock(mutex_);
       job_ = std::move(batch);
