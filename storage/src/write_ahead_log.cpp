@@ -148,11 +148,18 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir
       rc = write_at(file->fd(), at, zeros);
     }
     if (rc == 0 && ::fdatasync(file->fd()) != 0) rc = errno;
-    if (rc != 0) {
-      error = "cannot write " + path + ": " + errno_text(rc);
-      ::unlink(path.c_str());
-      return nullptr;
-    }
+    return opened(data_dir, path, std::move(file), generation, rc, error);
+  }
+  return opened(data_dir, path, std::move(file), generation, 0, error);
+}
+
+std::unique_ptr<WriteAheadLog> WriteAheadLog::opened(const std::string& data_dir, const std::string& path,
+                                                     std::shared_ptr<File> file, std::uint64_t generation, int rc,
+                                                     std::string& error) {
+  if (rc != 0) {
+    error = "cannot write " + path + ": " + errno_text(rc);
+    ::unlink(path.c_str());
+    return nullptr;
   }
   file->note_written(kHeaderBytes);
   return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(data_dir, std::move(file), generation));
@@ -180,13 +187,7 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::recycle(const std::string& spare, 
   int rc = write_at(file->fd(), 0, header(shard, generation));
   if (rc == 0 && ::fdatasync(file->fd()) != 0) rc = errno;
   if (rc == 0) rc = sync_directory(data_dir + "/wal");
-  if (rc != 0) {
-    error = "cannot write " + path + ": " + errno_text(rc);
-    ::unlink(path.c_str());
-    return nullptr;
-  }
-  file->note_written(kHeaderBytes);
-  return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(data_dir, std::move(file), generation));
+  return opened(data_dir, path, std::move(file), generation, rc, error);
 }
 
 std::string WriteAheadLog::retire(const std::string& path, bool keep) {

@@ -82,6 +82,11 @@ class WriteAheadLog {
   static std::string path_of(const std::string& data_dir, unsigned shard, std::uint64_t generation);
 
  private:
+  // The log made at `path` once its header (and whatever else) is written with result `rc`:
+  // on a failure, `error` is set, the file deleted, and null returned.
+  static std::unique_ptr<WriteAheadLog> opened(const std::string& data_dir, const std::string& path,
+                                               std::shared_ptr<File> file, std::uint64_t generation, int rc,
+                                               std::string& error);
   WriteAheadLog(std::string data_dir, std::shared_ptr<File> file, std::uint64_t generation)
       : data_dir_(std::move(data_dir)), file_(std::move(file)), generation_(generation) {}
 
