@@ -75,9 +75,9 @@ std::string each_record(const std::vector<Found>& logs, std::vector<std::string>
     } else if (h != header(log.shard, log.generation)) {
       // A log whose header never reached the disk holds nothing acknowledged (nor does a
       // recycled file whose new header did not: its old batches do not check with this
-      // generation's salt).
-      const bool anything_after = whole_batch_after(fd, 0, static_cast<std::uint64_t>(size), 0) ||
-                                  whole_batch_after(fd, 0, static_cast<std::uint64_t>(size), log.generation);
+      // generation's salt). Only this generation's salt is looked for: the records carry
+      // the streams' own batches (unsalted) inside them, which must not count.
+      const bool anything_after = whole_batch_after(fd, 0, static_cast<std::uint64_t>(size), log.generation);
       ::close(fd);
       if (anything_after) return log.path + ": bad header";
       notes.push_back("ignored " + log.path + ", whose header was torn");

@@ -169,6 +169,20 @@ TEST_CASE("A recycled log replays only its own batches, never the old ones after
   auto wal = new_log(data, 0, 1);
   // Generation 1 writes more than generation 3 will, so old batches follow the new ones.
   for (int i = 0; i < 8; ++i) log_flush(*wal, {write_of(old_file, 40 + 4 * i, "old" + std::to_string(i))});
+  // A write whose bytes are a stream file's own (unsalted) batch, as a segment's are: it
+  // must not read as one of the log's batches.
+  {
+    const std::string body = "a segment's records";
+    std::string framed("RBAT", 4);
+    const auto len = static_cast<std::uint32_t>(body.size());
+    const std::uint32_t count = 1;
+    const std::uint64_t sum = XXH3_64bits_withSeed(body.data(), body.size(), len | (std::uint64_t{count} << 32));
+    framed.append(reinterpret_cast<const char*>(&len), 4);
+    framed.append(reinterpret_cast<const char*>(&count), 4);
+    framed.append(reinterpret_cast<const char*>(&sum), 8);
+    framed += body;
+    log_flush(*wal, {write_of(old_file, 72, framed)});
+  }
   const std::uint64_t old_bytes = wal->bytes();
   const std::string spare = WriteAheadLog::retire(wal->file()->path(), true);
   wal.reset();
