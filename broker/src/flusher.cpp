@@ -71,13 +71,17 @@ class BackgroundSync {
   // Runs every job handed over, syncs what the write jobs wrote (a shutdown's last
   // checkpoint: the caller then deletes the current log), and drops a log made ahead and
   // the spare.
-  ~BackgroundSync() {
+  ~BackgroundSync() { (void)stop(); }
+  // Runs what was handed over, then ends the thread; the first failure ("" if none).
+  std::string stop() {
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    return error_;
   }
   BackgroundSync(const BackgroundSync&) = delete;
   BackgroundSync& operator=(const BackgroundSync&) = delete;
@@ -172,6 +176,7 @@ class BackgroundSync {
         jobs_.pop_front();
         lock.unlock();
         std::string error = work(job);
+        if (!error.empty()) broken_ = true;
         lock.lock();
         if (!job.sync.empty() || job.checkpoint) --syncs_queued_;
         if (job.checkpoint) want_log_ = true;
@@ -181,8 +186,8 @@ class BackgroundSync {
       if (stop_) break;
       // Idle: the next log generation, ahead of the checkpoint that takes it.
       const std::uint64_t generation = next_generation_++;
-      const std::string spare = std::exchange(spare_, {});
       lock.unlock();
+      const std::string spare = std::exchange(spare_, {});
       std::string error;
       auto log = make_log_(generation, spare, error);
       if (!log) log::warning("Cannot make the next write-ahead log generation (the current one keeps growing): " + error);
@@ -191,7 +196,11 @@ class BackgroundSync {
       want_log_ = false;
     }
     lock.unlock();
-    if (!touched_.empty()) (void)sync(touched_);  // shutdown: the files written since the last checkpoint
+    // Shutdown: the files written since the last checkpoint.
+    std::string error = touched_.empty() ? std::string() : sync(touched_);
+    lock.lock();
+    if (!error.empty() && error_.empty()) error_ = std::move(error);
+    lock.unlock();
     if (next_log_) ::unlink(next_log_->file()->path().c_str());
     if (!spare_.empty()) ::unlink(spare_.c_str());
   }
@@ -236,12 +245,11 @@ class BackgroundSync {
       dedupe(job.sync);
       if (std::string e = sync(job.sync); !e.empty()) return e;
     }
+    // After a failed write or sync, the logs hold writes the files may not: none is retired
+    // (the server is read-only until a restart replays them).
+    if (broken_) return error;
     for (const std::string& path : job.remove) {
-      std::unique_lock lock(mutex_);
-      const bool keep = make_log_ && spare_.empty();
-      lock.unlock();
-      std::string spare = storage::WriteAheadLog::retire(path, keep);
-      lock.lock();
+      std::string spare = storage::WriteAheadLog::retire(path, make_log_ && spare_.empty());
       if (!spare.empty()) spare_ = std::move(spare);
     }
     return error;
@@ -269,7 +277,8 @@ class BackgroundSync {
   MakeLog make_log_;
   std::uint64_t next_generation_;
   std::unique_ptr<storage::WriteAheadLog> next_log_;
-  std::string spare_;  // a retired log's file, for the next generation
+  std::string spare_;    // this thread's: a retired log's file, for the next generation
+  bool broken_ = false;  // this thread's: a job failed
   bool want_log_ = true;  // the next log is to be made (at the start, after each checkpoint)
   std::string error_;
   std::thread thread_;  // last: started once the members above exist
@@ -500,8 +509,14 @@ void Flusher::flush() {
     if (finish_) {
       // Everything is in its own file and synced: the write-ahead log has nothing to add.
       if (impl_->wal && !impl_->wal_only) {
-        impl_->background.reset();  // finishes (and removes) a checkpoint under way
-        ::unlink(impl_->wal->file()->path().c_str());
+        // Finishes the background work (a checkpoint under way too). If any of it failed,
+        // the log stays, for the next start to replay.
+        if (const std::string error = impl_->background->stop(); error.empty()) {
+          ::unlink(impl_->wal->file()->path().c_str());
+        } else {
+          log::warning("Keeping the write-ahead log for the next start: " + error);
+        }
+        impl_->background.reset();
       }
       auto f = std::move(finish_);
       finish_ = nullptr;
