@@ -2,6 +2,7 @@
 """Runnel against redis-server, side by side, with runnel-bench (./dev bench).
 
   bench/compare.py [--quick] [--threads N] [--reps N] [--duration S] [--out DIR]
+                   [--only TEXT] [--fsync no|everysec|always]
 
 For each durability (Runnel --fsync no / everysec / always against Redis appendonly no /
 appendfsync everysec / appendfsync always), both servers start fresh on free loopback ports.
@@ -243,6 +244,8 @@ def main():
     parser.add_argument("--duration", type=float, help="seconds per run (default 4; 1.5 with --quick)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"), help="where the results go")
     parser.add_argument("--only", help="run only the workloads whose row contains this text")
+    parser.add_argument("--fsync", choices=[d[0] for d in DURABILITIES], action="append",
+                        help="run only this durability (may be repeated)")
     args = parser.parse_args()
     reps = args.reps or (1 if args.quick else 3)
     duration = args.duration or (1.5 if args.quick else 4)
@@ -256,6 +259,8 @@ def main():
     started = time.monotonic()
     try:
         for fsync, runnel_flags, redis_flags in DURABILITIES:
+            if args.fsync and fsync not in args.fsync:
+                continue
             os.makedirs(os.path.join(work, fsync, "redis"))
             log = open(os.path.join(work, fsync + ".log"), "w")
             rport, dport = free_port(), free_port()
