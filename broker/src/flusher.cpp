@@ -219,14 +219,29 @@ class BackgroundSync {
         const auto& file = job.ops[i].file;
         const std::uint64_t from = job.ops[i].offset;
         std::uint64_t end = from;
-        for (; i < job.ops.size() && job.ops[i].file == file; ++i) {
-          const storage::WriteOp& op = job.ops[i];
-          if (const int rc = storage::write_at(file->fd(), op.offset, op.bytes); rc != 0 && error.empty()) {
+        // Each run of ops that follow one another goes in one pwritev: the ops are the
+        // appends of many small batches (one per entry at 10k XADDs a second, so about 2,300
+        // write calls per lot, which took the CPU from the shard's thread on 2 cores).
+        std::vector<std::string_view> run;
+        std::uint64_t run_from = from;
+        auto write_run = [&] {
+          if (run.empty()) return;
+          if (const int rc = storage::write_gathered(file->fd(), run_from, std::move(run)); rc != 0 && error.empty()) {
             error = "write " + file->path() + ": " + std::strerror(rc);
           }
+          run.clear();
+        };
+        for (; i < job.ops.size() && job.ops[i].file == file; ++i) {
+          const storage::WriteOp& op = job.ops[i];
+          if (run.empty() || op.offset != end || run.size() == storage::kGatherMax) {
+            write_run();
+            run_from = op.offset;
+          }
+          run.push_back(op.bytes);
           end = std::max(end, op.offset + op.bytes.size());
           bytes += op.bytes.size();
         }
+        write_run();
         (void)::sync_file_range(file->fd(), static_cast<off_t>(from), static_cast<off_t>(end - from),
                                 SYNC_FILE_RANGE_WRITE);
         ends.emplace_back(file, end);

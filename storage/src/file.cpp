@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,6 +42,31 @@ int write_at(int fd, std::uint64_t offset, std::string_view bytes) {
     if (n == 0) return EIO;
     bytes.remove_prefix(static_cast<std::size_t>(n));
     offset += static_cast<std::uint64_t>(n);
+  }
+  return 0;
+}
+
+int write_gathered(int fd, std::uint64_t offset, std::vector<std::string_view> parts) {
+  std::size_t first = 0;  // parts before this one are written
+  while (first < parts.size()) {
+    iovec iov[kGatherMax];
+    std::size_t count = 0;
+    for (std::size_t i = first; i < parts.size() && count < kGatherMax; ++i) {
+      if (parts[i].empty()) continue;
+      iov[count++] = iovec{const_cast<char*>(parts[i].data()), parts[i].size()};
+    }
+    if (count == 0) break;
+    const ssize_t n = ::pwritev(fd, iov, static_cast<int>(count), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    offset += static_cast<std::uint64_t>(n);
+    // Skips what went (a short write leaves part of one part).
+    auto left = static_cast<std::size_t>(n);
+    while (first < parts.size() && left >= parts[first].size()) left -= parts[first++].size();
+    if (first < parts.size()) parts[first].remove_prefix(left);
   }
   return 0;
 }

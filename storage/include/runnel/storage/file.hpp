@@ -45,6 +45,10 @@ std::shared_ptr<File> open_file(const std::string& path, bool create, int& error
 
 // Writes all of `bytes` at `offset`; 0 or an errno value.
 int write_at(int fd, std::uint64_t offset, std::string_view bytes);
+// Writes `parts` one after another from `offset` (pwritev, kGatherMax parts a call); 0 or an
+// errno value.
+constexpr std::size_t kGatherMax = 1024;  // IOV_MAX on Linux
+int write_gathered(int fd, std::uint64_t offset, std::vector<std::string_view> parts);
 // Reads up to `length` bytes at `offset` into `out` (resized to what was read: short at the
 // end of the file); 0 or an errno value.
 int read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out);
