@@ -205,6 +205,7 @@ void section_persistence(const InfoInputs& in, std::string& out) {
   out += "storage_cache_budget:" + std::to_string(f.cache_budget) + "\r\n";
   out += "storage_damaged_streams:" + std::to_string(f.damaged) + "\r\n";
   out += "storage_flushes:" + std::to_string(f.flushes) + "\r\n";
+  out += "storage_overlapped_flushes:" + std::to_string(f.overlapped) + "\r\n";
   out += "storage_last_fsync_usec:" + std::to_string(f.last_fsync_us) + "\r\n";
   out += std::string("storage_write_status:") + (ok ? "ok" : "err") + "\r\n";
   out += "storage_write_failures:" + std::to_string(in.server.storage.failures()) + "\r\n";

@@ -58,6 +58,10 @@ class Flusher final : public Durability {
  private:
   struct Impl;
   void flush();
+  // Whether a batch may be submitted now: none is in flight, or (under always, between
+  // checkpoints) the one in flight only waits for its fdatasync and a second may overlap it.
+  [[nodiscard]] bool can_flush() const;
+  [[nodiscard]] std::uint64_t in_flight_deferred_bytes() const;
   void completed();
   void checkpoint();
   // Under always: hands what only the write-ahead log holds to the background thread, which
@@ -91,13 +95,18 @@ class Flusher final : public Durability {
   static constexpr std::uint64_t kDeferLimitBytes = 256 * 1024 * 1024;
   bool posted_ = false;
   std::uint64_t in_flight_bytes_ = 0;
-  bool in_flight_ = false;
+  unsigned in_flight_ = 0;  // batches submitted and not yet reaped (at most 2)
+  bool checkpoint_wanted_ = false;  // the once-a-second checkpoint found a batch in flight
   bool failed_ = false;     // a batch failed; writes wait for the retry
   bool retryable_ = true;
   std::uint64_t collected_ = 0;  // batches handed to the queue
   std::uint64_t completed_ = 0;  // batches written (and synced, under always)
   std::uint64_t flushes_ = 0;
+  std::uint64_t overlapped_ = 0;
   std::uint64_t last_fsync_us_ = 0;
+  std::uint64_t usual_fsync_us_ = 0;  // a moving average of last_fsync_us_
+  // Under always: a second batch overlaps the one in flight once this many replies wait.
+  static constexpr std::size_t kOverlapWaiters = 8;
   std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> waiters_;
   std::vector<std::shared_ptr<storage::File>> unsynced_;  // everysec: written since the last sync
   std::size_t unsynced_dedupe_at_ = 64;

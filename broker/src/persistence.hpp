@@ -55,6 +55,7 @@ struct StorageFigures {
   std::uint64_t cache_budget = 0;
   std::uint64_t damaged = 0;     // streams refused because their files are damaged
   std::uint64_t flushes = 0;     // batches written
+  std::uint64_t overlapped = 0;  // batches submitted while another was in flight (fsync always)
   std::uint64_t last_fsync_us = 0;
   std::string io_backend;
 };

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -157,12 +158,14 @@ class UringQueue final : public IoQueue {
   }
 
   ~UringQueue() override {
-    // Wait out a batch in flight: its buffers live in batch_.
-    while (ring_ok_ && in_flight_ > 0) {
+    // Wait out the batches in flight: their buffers live in slots_.
+    std::size_t in_flight = 0;
+    for (const Slot& slot : slots_) in_flight += slot.in_flight;
+    while (ring_ok_ && in_flight > 0) {
       io_uring_cqe* cqe = nullptr;
       if (io_uring_wait_cqe(&ring_, &cqe) != 0) break;
       io_uring_cqe_seen(&ring_, cqe);
-      --in_flight_;
+      --in_flight;
     }
     if (ring_ok_) io_uring_queue_exit(&ring_);
     ::close(efd_);
@@ -171,148 +174,176 @@ class UringQueue final : public IoQueue {
   [[nodiscard]] const char* backend() const override { return "io_uring"; }
   [[nodiscard]] int event_fd() const override { return efd_; }
 
+  [[nodiscard]] bool can_overlap() const override {
+    if (slots_.size() != 1) return false;
+    const Slot& slot = slots_.front();
+    return !slot.finished && slot.result.error == 0 && slot.next >= slot.batch.writes.size() && slot.in_flight > 0;
+  }
+
   void submit(IoBatch batch) override {
-    batch_ = std::move(batch);
-    result_ = {};
-    next_ = 0;
-    resync_ = false;
+    slots_.emplace_back();
+    Slot& slot = slots_.back();
+    slot.serial = ++serial_;
+    slot.batch = std::move(batch);
     if (injected_fault().error != 0) {
-      result_ = run_sync(batch_);  // fails where the hook says
-      finished_ = true;
+      slot.result = run_sync(slot.batch);  // fails where the hook says
+      slot.finished = true;
       signal(efd_);
       return;
     }
-    finished_ = false;
     std::size_t bytes = 0;
-    for (const WriteOp& op : batch_.writes) bytes += op.bytes.size();
-    if (!batch_.inline_ok || bytes > kInlineWriteBytes) return submit_chunk();
+    for (const WriteOp& op : slot.batch.writes) bytes += op.bytes.size();
+    if (!slot.batch.inline_ok || bytes > kInlineWriteBytes) return submit_chunk(slot);
     // A small batch of buffered writes only copies into the page cache: done here, it saves
     // the ring a hop to its worker threads (measured: fsync-always XADD -P 1 went from about
     // 53,000 to 70,000-78,000 per second). The fdatasyncs, which wait for the disk, go to
     // the ring. Large batches go to the ring whole, so the kernel's dirty-page throttling
     // never stalls the shard.
-    for (const WriteOp& op : batch_.writes) {
+    for (const WriteOp& op : slot.batch.writes) {
       if (const int rc = write_at(op.file->fd(), op.offset, op.bytes); rc != 0) {
-        result_ = failure(rc, false, op.file->path());
-        finished_ = true;
+        slot.result = failure(rc, false, op.file->path());
+        slot.finished = true;
         signal(efd_);
         return;
       }
     }
-    next_ = batch_.writes.size();
-    if (batch_.sync_inline) {
-      for (const auto& file : batch_.syncs) {
+    slot.next = slot.batch.writes.size();
+    if (slot.batch.sync_inline) {
+      for (const auto& file : slot.batch.syncs) {
         if (::fdatasync(file->fd()) != 0) {
-          result_ = failure(errno, true, file->path());
+          slot.result = failure(errno, true, file->path());
           break;
         }
       }
-      next_ = total();
+      slot.next = slot.total();
     }
-    if (next_ == total()) {
-      finished_ = true;
+    if (slot.next == slot.total()) {
+      slot.finished = true;
       signal(efd_);
       return;
     }
-    submit_chunk();
+    submit_chunk(slot);
   }
 
   std::optional<std::pair<IoBatch, IoResult>> reap() override {
     drain(efd_);
     io_uring_cqe* cqe = nullptr;
-    while (in_flight_ > 0 && io_uring_peek_cqe(&ring_, &cqe) == 0) {
-      complete(static_cast<std::size_t>(cqe->user_data), cqe->res);
-      io_uring_cqe_seen(&ring_, cqe);
-      --in_flight_;
-    }
-    if (in_flight_ > 0) return std::nullopt;
-    if (!finished_) {
-      if (result_.error == 0 && next_ < total()) {
-        submit_chunk();
-        return std::nullopt;
+    while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      const std::uint64_t data = io_uring_cqe_get_data64(cqe);
+      for (Slot& slot : slots_) {
+        if (slot.serial != (data >> kSerialShift)) continue;
+        complete(slot, static_cast<std::size_t>(data & ((std::uint64_t{1} << kSerialShift) - 1)), cqe->res);
+        --slot.in_flight;
       }
-      if (result_.error == 0 && resync_) {
-        for (const auto& file : batch_.syncs) {
+      io_uring_cqe_seen(&ring_, cqe);
+    }
+    for (Slot& slot : slots_) {
+      if (slot.in_flight > 0 || slot.finished) continue;
+      if (slot.result.error == 0 && slot.next < slot.total()) {
+        submit_chunk(slot);
+        continue;
+      }
+      if (slot.result.error == 0 && slot.resync) {
+        for (const auto& file : slot.batch.syncs) {
           if (::fdatasync(file->fd()) != 0) {
-            result_ = failure(errno, true, file->path());
+            slot.result = failure(errno, true, file->path());
             break;
           }
         }
       }
+      slot.finished = true;
     }
-    finished_ = true;
-    auto done = std::make_pair(std::move(batch_), std::move(result_));
-    batch_ = {};
-    result_ = {};
+    // In submission order: a batch is done only once every batch before it is. A later
+    // batch shares an earlier one's failure, as its fdatasync ran in the same unknown state.
+    if (slots_.empty() || !slots_.front().finished) return std::nullopt;
+    auto done = std::make_pair(std::move(slots_.front().batch), std::move(slots_.front().result));
+    slots_.pop_front();
+    if (done.second.error != 0 && !slots_.empty() && slots_.front().result.error == 0) {
+      slots_.front().result = done.second;
+    }
+    // The next batch may be done already; its completion's signal was drained above.
+    if (!slots_.empty() && slots_.front().finished) signal(efd_);
     return done;
   }
 
  private:
+  // A batch in flight, and where it is. At most two: a second is submitted only while the
+  // first waits for its fdatasyncs (can_overlap).
+  struct Slot {
+    std::uint64_t serial = 0;  // in each op's user data, above kSerialShift
+    IoBatch batch;
+    IoResult result;
+    std::size_t next = 0;       // the next op to queue (writes, then fdatasyncs)
+    std::size_t in_flight = 0;  // ops queued and not yet completed
+    bool resync = false;        // a short write was finished by hand: sync again at the end
+    bool finished = false;
+
+    [[nodiscard]] std::size_t total() const { return batch.writes.size() + batch.syncs.size(); }
+  };
+  static constexpr unsigned kSerialShift = 32;
+
   UringQueue() : efd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
-  [[nodiscard]] std::size_t total() const { return batch_.writes.size() + batch_.syncs.size(); }
-
-  // Queues the next ops of the current phase (writes, then fdatasyncs), as many as the ring
-  // holds. Within a phase nothing is linked: the fdatasyncs of a batch's files run together,
-  // and the file system can make them one journal commit (with 64 streams under fsync
-  // always, linked fdatasyncs ran one after another: 64 commits per batch).
-  void submit_chunk() {
-    const std::size_t start = next_;
-    const std::size_t phase_end = start < batch_.writes.size() ? batch_.writes.size() : total();
-    const std::size_t end = std::min(phase_end, start + kEntries);
-    for (std::size_t i = start; i < end; ++i) {
+  // Queues the next ops of the slot's current phase (writes, then fdatasyncs), as many as
+  // the ring holds. Within a phase nothing is linked: the fdatasyncs of a batch's files run
+  // together, and the file system can make them one journal commit (with 64 streams under
+  // fsync always, linked fdatasyncs ran one after another: 64 commits per batch).
+  void submit_chunk(Slot& slot) {
+    const IoBatch& batch = slot.batch;
+    const std::size_t start = slot.next;
+    const std::size_t phase_end = start < batch.writes.size() ? batch.writes.size() : slot.total();
+    std::size_t end = start;
+    for (; end < std::min(phase_end, start + kEntries); ++end) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      if (i < batch_.writes.size()) {
-        const WriteOp& op = batch_.writes[i];
+      if (sqe == nullptr) break;  // the ring is full: the rest goes when these complete
+      if (end < batch.writes.size()) {
+        const WriteOp& op = batch.writes[end];
         io_uring_prep_write(sqe, op.file->fd(), op.bytes.data(), static_cast<unsigned>(op.bytes.size()),
                             op.offset);
       } else {
-        io_uring_prep_fsync(sqe, batch_.syncs[i - batch_.writes.size()]->fd(), IORING_FSYNC_DATASYNC);
+        io_uring_prep_fsync(sqe, batch.syncs[end - batch.writes.size()]->fd(), IORING_FSYNC_DATASYNC);
       }
-      io_uring_sqe_set_data64(sqe, i);
+      io_uring_sqe_set_data64(sqe, (slot.serial << kSerialShift) | end);
     }
-    in_flight_ = end - start;
-    next_ = end;
-    const int rc = io_uring_submit(&ring_);
+    const int rc = end > start ? io_uring_submit(&ring_) : -EBUSY;
     if (rc < 0) {
       // Nothing was queued: run the rest here rather than lose it.
-      in_flight_ = 0;
       IoBatch rest;
-      for (std::size_t i = start; i < batch_.writes.size(); ++i) rest.writes.push_back(batch_.writes[i]);
-      rest.syncs = batch_.syncs;
-      result_ = run_sync(rest);
-      next_ = total();
-      signal(efd_);
+      for (std::size_t i = start; i < batch.writes.size(); ++i) rest.writes.push_back(batch.writes[i]);
+      rest.syncs = batch.syncs;
+      slot.result = run_sync(rest);
+      slot.next = slot.total();
+      if (slot.in_flight == 0) signal(efd_);
+      return;
     }
+    slot.in_flight += end - start;
+    slot.next = end;
   }
 
-  void complete(std::size_t i, int res) {
-    if (result_.error != 0) return;  // the first failure stands
-    if (i < batch_.writes.size()) {
-      const WriteOp& op = batch_.writes[i];
+  static void complete(Slot& slot, std::size_t i, int res) {
+    if (slot.result.error != 0) return;  // the first failure stands
+    const IoBatch& batch = slot.batch;
+    if (i < batch.writes.size()) {
+      const WriteOp& op = batch.writes[i];
       if (res < 0) {
-        result_ = failure(-res, false, op.file->path());
+        slot.result = failure(-res, false, op.file->path());
       } else if (static_cast<std::size_t>(res) < op.bytes.size()) {
         // A short write: finish it here, and sync again once the batch ends.
         const int rc = write_at(op.file->fd(), op.offset + static_cast<std::uint64_t>(res),
                                 std::string_view(op.bytes).substr(static_cast<std::size_t>(res)));
-        if (rc != 0) result_ = failure(rc, false, op.file->path());
-        resync_ = true;
+        if (rc != 0) slot.result = failure(rc, false, op.file->path());
+        slot.resync = true;
       }
     } else if (res < 0) {
-      result_ = failure(-res, true, batch_.syncs[i - batch_.writes.size()]->path());
+      slot.result = failure(-res, true, batch.syncs[i - batch.writes.size()]->path());
     }
   }
 
   io_uring ring_{};
   bool ring_ok_ = false;
   int efd_;
-  IoBatch batch_;
-  IoResult result_;
-  std::size_t next_ = 0;
-  std::size_t in_flight_ = 0;
-  bool resync_ = false;
-  bool finished_ = true;
+  std::deque<Slot> slots_;
+  std::uint64_t serial_ = 0;
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// IoQueue: runs a shard's log writes and fsyncs off its thread, one batch at a time.
+// IoQueue: runs a shard's log writes and fsyncs off its thread, a batch at a time (two may overlap).
 //
 // Two backends do the same work: io_uring (the writes, then once they are all done the
 // fdatasyncs, each phase submitted at once so the kernel runs them together; a batch of at
@@ -7,8 +7,10 @@
 // forced with RUNNEL_IO=threads. Both signal completion on an eventfd, which the shard's
 // event loop watches; reap() then hands the finished batch back on the shard's thread.
 //
-// Lifecycle: one queue per shard; submit() only when no batch is in flight; the destructor
-// waits for a batch in flight. Test hook: when RUNNEL_TEST_IO_FAULT names a file, and that
+// Lifecycle: one queue per shard; submit() only when no batch is in flight, or, with
+// io_uring, when can_overlap() says a second may go (the first is written and only waits
+// for its fdatasyncs). Batches come back from reap() in the order they were submitted; the
+// destructor waits for those in flight. Test hook: when RUNNEL_TEST_IO_FAULT names a file, and that
 // file exists, each write fails with the error its text names (ENOSPC, else EIO) instead of
 // reaching the disk; if the text says "fsync", the writes are made and the fdatasyncs fail.
 #pragma once
@@ -51,7 +53,12 @@ class IoQueue {
   [[nodiscard]] virtual const char* backend() const = 0;
   [[nodiscard]] virtual int event_fd() const = 0;
   virtual void submit(IoBatch batch) = 0;
-  // Called when event_fd() is readable: the batch in flight and its result once it is done.
+  // Whether submit() may take a second batch now, while one is in flight: its writes are all
+  // made and its fdatasyncs are running. The second batch's own fdatasyncs then run beside
+  // them, and it is reaped after the first (sharing the first's failure, if any).
+  [[nodiscard]] virtual bool can_overlap() const { return false; }
+  // Called when event_fd() is readable: the oldest batch in flight and its result once it
+  // is done (each call reaps at most one; the event stays readable while another is done).
   virtual std::optional<std::pair<IoBatch, IoResult>> reap() = 0;
 };
 
