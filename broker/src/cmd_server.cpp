@@ -87,6 +87,9 @@ const std::vector<ConfigParam>& config_params() {
       {"cache-bytes", [](const Config& c) { return std::to_string(c.cache_bytes); }, nullptr},
       {"stream-max-bytes", [](const Config& c) { return std::to_string(c.stream_max_bytes); }, nullptr},
       {"stream-max-age", [](const Config& c) { return std::to_string(c.stream_max_age); }, nullptr},
+      {"wal-checkpoint-bytes", [](const Config& c) { return std::to_string(c.wal_checkpoint_bytes); }, nullptr},
+      {"write-behind-bytes", [](const Config& c) { return std::to_string(c.write_behind_bytes); }, nullptr},
+      {"backpressure-bytes", [](const Config& c) { return std::to_string(c.backpressure_bytes); }, nullptr},
       {"requirepass", [](const Config& c) { return c.requirepass; },
        [](Config& c, std::string_view v) {
          c.requirepass.assign(v);

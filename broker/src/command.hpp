@@ -41,8 +41,8 @@ struct Shard {
   void wrote(std::string_view key);
   // Whether the reply to that write must wait for the disk.
   [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(heavy_write); }
-  // The last write's stream had this much or more waiting to be written (back-pressure).
-  static constexpr std::size_t kHeavyStreamBytes = 1024 * 1024;
+  // The last write's stream had a 64th of --backpressure-bytes or more waiting to be
+  // written (back-pressure).
   bool heavy_write = false;
   // A damaged stream's error reply text, or "" if `key` is fine.
   [[nodiscard]] std::string damage_of(std::string_view key);

@@ -449,7 +449,7 @@ bool Flusher::can_flush() const {
   // - latency --rate 10000, pooled over 10 runs of 3 s: p50 452, 521 and 449 us; p99 2449,
   //   2131 and 2159 us; p99.9 6901, 3316 and 3445 us.
   if (in_flight_ != 1 || !impl_->wal || impl_->wal_only || finish_ || checkpoint_wanted_ ||
-      impl_->wal->bytes() >= kCheckpointBytes || !impl_->queue->can_overlap()) {
+      impl_->wal->bytes() >= storage_.options().wal_checkpoint_bytes || !impl_->queue->can_overlap()) {
     return false;
   }
   if (2 * last_fsync_us_ > 3 * usual_fsync_us_) return true;
@@ -480,8 +480,8 @@ bool Flusher::must_wait(bool heavy) const {
   // cannot pile up in memory faster than the disk takes them. A quiet stream's writer goes
   // on meanwhile (isolation at --fsync no: a flood's neighbour's p99 went from 4.0 ms to
   // 1.7-1.9 ms with no back-pressure at all), unless the disk is far behind.
-  return in_flight_ > 0 && in_flight_bytes_ >= kBackPressureBytes && storage_.pending() &&
-         (heavy || in_flight_bytes_ >= kBackPressureAllBytes);
+  const std::uint64_t all = storage_.options().backpressure_bytes;
+  return in_flight_ > 0 && in_flight_bytes_ >= all / 8 && storage_.pending() && (heavy || in_flight_bytes_ >= all);
 }
 
 void Flusher::when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) {
@@ -536,7 +536,8 @@ void Flusher::flush() {
       batch.writes = std::move(impl_->deferred);
       impl_->deferred.clear();
       impl_->deferred_bytes = 0;
-    } else if (impl_->deferred_bytes + impl_->queued_bytes + in_flight_deferred_bytes() >= kDeferLimitBytes) {
+    } else if (impl_->deferred_bytes + impl_->queued_bytes + in_flight_deferred_bytes() >=
+               storage_.options().write_behind_bytes) {
       // The background writes are behind (a slow disk): these go to their files now, as under
       // the other policies, so what waits in memory stays bounded. The next checkpoint syncs
       // them.
@@ -679,7 +680,7 @@ void Flusher::completed() {
   storage_.written(batch.writes);
   if (impl_->wal && !impl_->wal_only) {
     if (in_flight_ == 0 &&
-        (checkpoint_wanted_ || impl_->wal->bytes() >= kCheckpointBytes ||
+        (checkpoint_wanted_ || impl_->wal->bytes() >= storage_.options().wal_checkpoint_bytes ||
          (impl_->checkpoint_every.count() > 0 &&
           std::chrono::steady_clock::now() - impl_->last_checkpoint >= impl_->checkpoint_every))) {
       checkpoint_wanted_ = false;

@@ -77,22 +77,15 @@ class Flusher final : public Durability {
   ShardStorage& storage_;
   ServerState& state_;
   std::string backend_note_;
-  // Under everysec and no: while a batch this large is being written, writers to a stream
-  // with kHeavyStreamBytes waiting wait for their own batch ...
-  static constexpr std::uint64_t kBackPressureBytes = 8 * 1024 * 1024;
-  // ... and while one this large is, every writer does.
-  static constexpr std::uint64_t kBackPressureAllBytes = 64 * 1024 * 1024;
-  // Under always: a checkpoint starts early once the write-ahead log is this long (it
-  // bounds the replay after a crash) ...
-  static constexpr std::uint64_t kCheckpointBytes = 32 * 1024 * 1024;
-  // ... a log file made new (not recycled: at the start, or after a spare was too long to
+  // Back-pressure (everysec and no), a checkpoint's start and the bytes waiting for their
+  // files (always) are bounded by StorageOptions: --backpressure-bytes,
+  // --wal-checkpoint-bytes, --write-behind-bytes.
+  // Under always: a log file made new (not recycled: at the start, or after a spare was too long to
   // keep) is written with this many zeros, so its first appends overwrite written blocks as
   // a recycled file's do ...
   static constexpr std::uint64_t kFreshLogBytes = 8 * 1024 * 1024;
-  // ... the streams' bytes go to the background thread to write in lots of this size ...
+  // ... and the streams' bytes go to the background thread to write in lots of this size.
   static constexpr std::uint64_t kTrickleBytes = 256 * 1024;
-  // ... and past this, waiting to be written, flushes write the files directly.
-  static constexpr std::uint64_t kDeferLimitBytes = 256 * 1024 * 1024;
   bool posted_ = false;
   std::uint64_t in_flight_bytes_ = 0;
   unsigned in_flight_ = 0;  // batches submitted and not yet reaped (at most 2)

@@ -39,6 +39,18 @@ int main(int argc, char** argv) {
   app.add_option("--stream-max-age", config.stream_max_age,
                  "Drop a stream's segments whose entries are all older than this many seconds (0: no limit)")
       ->capture_default_str();
+  app.add_option("--wal-checkpoint-bytes", config.wal_checkpoint_bytes,
+                 "fsync always: checkpoint a shard's write-ahead log early once it is this long")
+      ->capture_default_str()
+      ->check(CLI::Range(runnel::kMinDiskBound, std::uint64_t{INT64_MAX}));
+  app.add_option("--write-behind-bytes", config.write_behind_bytes,
+                 "fsync always: most bytes per shard waiting in memory for their files once logged")
+      ->capture_default_str()
+      ->check(CLI::Range(runnel::kMinDiskBound, std::uint64_t{INT64_MAX}));
+  app.add_option("--backpressure-bytes", config.backpressure_bytes,
+                 "everysec and no: every writer waits while a shard writes a batch this large")
+      ->capture_default_str()
+      ->check(CLI::Range(runnel::kMinDiskBound, std::uint64_t{INT64_MAX}));
   app.add_option("--proto-max-bulk-len", config.proto_max_bulk_len,
                  "Largest bulk string a client may send, in bytes")
       ->capture_default_str()

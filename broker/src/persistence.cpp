@@ -232,7 +232,7 @@ void Shard::wrote(std::string_view key) {
   if (Stream* stream = keyspace.find(key)) {
     storage->touched(*stream);
     const storage::SegmentLog* log = stream->store().log();
-    heavy_write = log != nullptr && log->unwritten_bytes() >= kHeavyStreamBytes;
+    heavy_write = log != nullptr && log->unwritten_bytes() >= storage->options().backpressure_bytes / 64;
   }
   if (storage->pending()) durability->request();
 }

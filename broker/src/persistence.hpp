@@ -34,6 +34,9 @@ struct StorageOptions {
   std::uint64_t cache_bytes = 64ull * 1024 * 1024;  // this shard's share
   std::uint64_t stream_max_bytes = 0;  // retention (0: none)
   std::uint64_t stream_max_age_ms = 0;
+  std::uint64_t wal_checkpoint_bytes = 32ull * 1024 * 1024;  // Config's, which see
+  std::uint64_t write_behind_bytes = 256ull * 1024 * 1024;
+  std::uint64_t backpressure_bytes = 64ull * 1024 * 1024;
 };
 
 // What a shard finds in the data dir at start-up: the stream folders it owns.

@@ -1232,6 +1232,14 @@ void Server::Impl::open_storage() {
   options.cache_bytes = initial.cache_bytes / shards.size();
   options.stream_max_bytes = initial.stream_max_bytes;
   options.stream_max_age_ms = initial.stream_max_age * 1000;
+  for (const auto& [name, value] : {std::pair{"--wal-checkpoint-bytes", initial.wal_checkpoint_bytes},
+                                    std::pair{"--write-behind-bytes", initial.write_behind_bytes},
+                                    std::pair{"--backpressure-bytes", initial.backpressure_bytes}}) {
+    if (value < kMinDiskBound) throw std::runtime_error(std::string(name) + " must be at least 1048576");
+  }
+  options.wal_checkpoint_bytes = initial.wal_checkpoint_bytes;
+  options.write_behind_bytes = initial.write_behind_bytes;
+  options.backpressure_bytes = initial.backpressure_bytes;
   const auto started = std::chrono::steady_clock::now();
   {
     // What the write-ahead logs (--fsync always) hold goes back into the files first.

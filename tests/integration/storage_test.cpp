@@ -4,9 +4,11 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <runnel/client/connection.hpp>
@@ -348,5 +350,77 @@ TEST_CASE("DEL removes a stream's folder off the shard's thread and a start clea
     CHECK(c.call({"XLEN", "big"}).integer == 1);
     CHECK(c.call({"XLEN", "small"}).integer == 1);
     CHECK_FALSE(fs::exists(streams / ".trash-0-7"));
+  }
+}
+
+// The newest write-ahead log generation of shard 0 (wal/0-<generation>.wal).
+std::uint64_t newest_log_generation(const fs::path& wal) {
+  std::uint64_t newest = 0;
+  for (const auto& e : fs::directory_iterator(wal)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("0-", 0) != 0 || !name.ends_with(".wal")) continue;
+    newest = std::max<std::uint64_t>(newest, std::stoull(name.substr(2)));
+  }
+  return newest;
+}
+
+// Writes about 6 MiB to one stream under fsync always, 64 XADDs of 4 KiB a round trip, and
+// returns how many log generations went by.
+std::uint64_t generations_for_6_mib(const std::vector<std::string>& extra) {
+  std::vector<std::string> flags = {"--fsync", "always", "--threads", "1"};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  Restartable r(flags);
+  auto server = r.start();
+  Connection c("127.0.0.1", r.port);
+  const fs::path wal = r.dir.path() / "data" / "wal";
+  const std::uint64_t first = newest_log_generation(wal);
+  const std::string value(4096, 'w');
+  for (int round = 0; round < 24; ++round) {
+    for (int i = 0; i < 64; ++i) c.send({"XADD", "s", "*", "v", value});
+    for (int i = 0; i < 64; ++i) REQUIRE(c.read_reply().type == Reply::Type::kBulk);
+  }
+  CHECK(c.call({"XLEN", "s"}).integer == 24 * 64);
+  return newest_log_generation(wal) - first;
+}
+
+TEST_CASE("A checkpoint starts once the write-ahead log passes --wal-checkpoint-bytes", "[storage]") {
+  // At the default (32 MiB) only the once-a-second checkpoint can come in the ~0.5 s of
+  // writes; at 1 MiB, a checkpoint follows about every 1 MiB logged.
+  const std::uint64_t by_default = generations_for_6_mib({});
+  const std::uint64_t at_1_mib = generations_for_6_mib({"--wal-checkpoint-bytes", "1048576"});
+  INFO("generations: default " << by_default << ", at 1 MiB " << at_1_mib);
+  CHECK(by_default <= 2);
+  CHECK(at_1_mib >= 3);
+}
+
+TEST_CASE("The disk bounds are flags, shown by CONFIG GET, and refuse values under 1 MiB", "[storage]") {
+  Restartable r({"--wal-checkpoint-bytes", "2097152", "--write-behind-bytes", "3145728", "--backpressure-bytes",
+                 "4194304", "--threads", "1"});
+  {
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    const Reply got = c.call({"CONFIG", "GET", "*-bytes"});
+    REQUIRE(got.type == Reply::Type::kArray);
+    std::map<std::string, std::string> values;
+    for (std::size_t i = 0; i + 1 < got.elements.size(); i += 2) values[got.elements[i].str] = got.elements[i + 1].str;
+    CHECK(values["wal-checkpoint-bytes"] == "2097152");
+    CHECK(values["write-behind-bytes"] == "3145728");
+    CHECK(values["backpressure-bytes"] == "4194304");
+    // Not live.
+    CHECK(c.call({"CONFIG", "SET", "backpressure-bytes", "8388608"}).type == Reply::Type::kError);
+  }
+  for (const char* flag : {"--wal-checkpoint-bytes", "--write-behind-bytes", "--backpressure-bytes"}) {
+    // The flags are checked before anything starts: it exits at once (bounded by timeout).
+    const std::string command =
+        "timeout 20 " + runnel::test::runnel_server_path() + " " + flag + " 65536 --port 0 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+    const int status = ::pclose(pipe);
+    INFO(flag << ": " << output);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) != 0));
+    CHECK(output.find("not in range 1048576") != std::string::npos);
   }
 }

@@ -7,6 +7,9 @@
 
 namespace runnel {
 
+// The least each of the disk bounds below may be set to.
+inline constexpr std::uint64_t kMinDiskBound = 1024 * 1024;
+
 struct Config {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 6379;  // 0 picks a free port (see Broker::port())
@@ -24,6 +27,16 @@ struct Config {
   // whole old segments are dropped past these bounds (0: no bound).
   std::uint64_t stream_max_bytes = 0;
   std::uint64_t stream_max_age = 0;  // seconds
+  // Per shard, bounds on what waits for the disk. Under fsync always: the write-ahead log
+  // is checkpointed early once it is this long (it bounds the replay after a crash) ...
+  std::uint64_t wal_checkpoint_bytes = 32ull * 1024 * 1024;
+  // ... and at most this many bytes the log holds wait in memory for their streams' files;
+  // past it, flushes write the files directly.
+  std::uint64_t write_behind_bytes = 256ull * 1024 * 1024;
+  // Under everysec and no: while a batch of an eighth of this is being written, a writer to
+  // a stream with a 64th of it waiting gets its reply once its own batch is written; while a
+  // batch of this much is, every writer does.
+  std::uint64_t backpressure_bytes = 64ull * 1024 * 1024;
 
   // Protocol limits, checked before allocating.
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
