@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -82,14 +83,23 @@ ServerProcess::ServerProcess(std::vector<std::string> argv, std::uint16_t port,
     ::execv(args[0], args.data());
     ::_exit(127);
   }
-  const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
+  // Sanitizer builds run several times slower: ./dev test --tsan and --sanitize scale the
+  // wait with RUNNEL_TEST_TIME_SCALE.
+  if (const char* scale = std::getenv("RUNNEL_TEST_TIME_SCALE"); scale != nullptr && std::atoi(scale) > 1) {
+    ready_timeout *= std::atoi(scale);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + ready_timeout;
+  bool gone = false;
   while (std::chrono::steady_clock::now() < deadline) {
     if (port_accepts(port_)) return;
-    if (exited()) break;
+    if ((gone = exited())) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   terminate(std::chrono::milliseconds(100));
-  throw std::runtime_error("server " + argv[0] + " did not start; log:\n" + log());
+  throw std::runtime_error("server " + argv[0] + (gone ? " exited" : " did not take connections") + " after " +
+                           std::to_string(waited.count()) + " ms; log:\n" + log());
 }
 
 ServerProcess::~ServerProcess() { terminate(); }
