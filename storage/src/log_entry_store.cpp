@@ -214,6 +214,8 @@ LogEntryStore::Node& LogEntryStore::node_for_append(StreamId id,
   }
   Node& node = nodes_.emplace_back();
   node.resident = std::make_unique<Resident>();
+  // Charged as a node's bytes are released (resident_bytes), the empty Resident included.
+  if (cache_ != nullptr) cache_->charge(static_cast<std::int64_t>(resident_bytes(node)));
   return node;
 }
 

@@ -404,3 +404,32 @@ TEST_CASE("Under its budget the tail cache forgets the nodes that trimming remov
   CHECK(store->node_count() < 20);
   CHECK(cache.tracked() < 8192);
 }
+
+TEST_CASE("The tail cache's count comes back to zero once the nodes are evicted, trimmed or dropped",
+          "[storage][log]") {
+  use_backend(GENERATE(true, false));
+  TempDir dir;
+  TailCache cache(64 * 1024 * 1024);
+  {
+    auto store = create_store((dir.path() / "a").string(), 256 * 1024, &cache);
+    append_n(*store, 1, 3000);  // about 30 nodes
+    flush(*store);
+    CHECK(cache.used() > 0);
+    CHECK(cache.used() < 1024 * 1024);
+  }
+  // Every byte charged for the dropped store's nodes was given back: before the fix the
+  // empty node made for each first append was never charged, so this wrapped below zero.
+  CHECK(cache.used() == 0);
+  {
+    TailCache small(1);  // evicts every closed, written node
+    auto store = create_store((dir.path() / "b").string(), 256 * 1024, &small);
+    append_n(*store, 1, 3000);
+    flush(*store);
+    small.evict();
+    const std::uint64_t open_node = small.used();
+    CHECK(open_node < 64 * 1024);  // only the open node is left
+    CHECK(store->trim(TrimSpec{}) == 2999);  // MAXLEN 0: every node goes
+    store.reset();
+    CHECK(small.used() == 0);
+  }
+}
