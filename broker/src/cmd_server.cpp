@@ -81,6 +81,10 @@ const std::vector<ConfigParam>& config_params() {
       {"dir", [](const Config& c) { return c.dir; }, nullptr},
       {"threads", [](const Config& c) { return std::to_string(c.threads); }, nullptr},
       {"databases", [](const Config&) { return std::string("1"); }, nullptr},
+      // Asked for by redis-benchmark (and monitoring tools): no RDB snapshots, and no AOF
+      // file (INFO's aof_enabled:0); the streams persist in their own files, always.
+      {"save", [](const Config&) { return std::string(); }, nullptr},
+      {"appendonly", [](const Config&) { return std::string("no"); }, nullptr},
       {"fsync", [](const Config& c) { return c.fsync; }, nullptr},
       {"appendfsync", [](const Config& c) { return c.fsync; }, nullptr},
       {"segment-bytes", [](const Config& c) { return std::to_string(c.segment_bytes); }, nullptr},
