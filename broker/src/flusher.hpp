@@ -61,6 +61,9 @@ class Flusher final : public Durability {
   // Whether a batch may be submitted now: none is in flight, or (under always, between
   // checkpoints) the one in flight only waits for its fdatasync and a second may overlap it.
   [[nodiscard]] bool can_flush() const;
+  // Batches submitted and not yet reaped (at most 2), and the bytes they hold back for
+  // the streams' files.
+  [[nodiscard]] std::size_t in_flight() const;
   [[nodiscard]] std::uint64_t in_flight_deferred_bytes() const;
   void completed();
   void checkpoint();
@@ -88,7 +91,6 @@ class Flusher final : public Durability {
   static constexpr std::uint64_t kTrickleBytes = 256 * 1024;
   bool posted_ = false;
   std::uint64_t in_flight_bytes_ = 0;
-  unsigned in_flight_ = 0;  // batches submitted and not yet reaped (at most 2)
   bool checkpoint_wanted_ = false;  // the once-a-second checkpoint found a batch in flight
   bool failed_ = false;     // a batch failed; writes wait for the retry
   bool retryable_ = true;

@@ -234,6 +234,7 @@ class UringQueue final : public IoQueue {
         if (slot.serial != (data >> kSerialShift)) continue;
         complete(slot, static_cast<std::size_t>(data & ((std::uint64_t{1} << kSerialShift) - 1)), cqe->res);
         --slot.in_flight;
+        break;
       }
       io_uring_cqe_seen(&ring_, cqe);
     }

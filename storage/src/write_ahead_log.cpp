@@ -141,16 +141,15 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir
     error = "cannot open " + path + ": " + errno_text(open_error);
     return nullptr;
   }
+  int rc = 0;
   if (zeroed > 0) {
     const std::string zeros(1024 * 1024, '\0');
-    int rc = 0;
     for (std::uint64_t at = kHeaderBytes; rc == 0 && at < kHeaderBytes + zeroed; at += zeros.size()) {
       rc = write_at(file->fd(), at, zeros);
     }
     if (rc == 0 && ::fdatasync(file->fd()) != 0) rc = errno;
-    return opened(data_dir, path, std::move(file), generation, rc, error);
   }
-  return opened(data_dir, path, std::move(file), generation, 0, error);
+  return opened(data_dir, path, std::move(file), generation, rc, error);
 }
 
 std::unique_ptr<WriteAheadLog> WriteAheadLog::opened(const std::string& data_dir, const std::string& path,
