@@ -3,7 +3,6 @@
 // replies end the run with a message.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <string>
@@ -24,15 +23,8 @@ struct Run {
 
 // Runs runnel-bench with `args` (bounded by 120 s), capturing its output.
 Run bench(const std::string& args) {
-  const std::string command = "timeout 120 " + std::string(RUNNEL_BENCH_PATH) + " " + args + " 2>&1";
-  Run run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) run.out += buffer;
-  const int status = ::pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  auto run = runnel::test::run_command(std::string(RUNNEL_BENCH_PATH) + " " + args, 120);
+  return Run{run.status, std::move(run.output)};
 }
 
 // The number after "field": in the JSON's phase `phase` (0 = first).

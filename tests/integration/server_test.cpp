@@ -357,16 +357,10 @@ TEST_CASE("redis-benchmark reads the server's CONFIG (save and appendonly) witho
   const Reply aof = c.call({"CONFIG", "GET", "appendonly"});
   REQUIRE(aof.elements.size() == 2);
   CHECK(aof.elements[1].str == "no");
-  const std::string command =
-      "timeout 60 redis-benchmark -h 127.0.0.1 -p " + std::to_string(server.port) + " -n 200 -c 2 -t ping 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
-  const int status = ::pclose(pipe);
-  INFO(output);
-  CHECK(status == 0);
-  CHECK(output.find("requests per second") != std::string::npos);
-  CHECK(output.find("Could not fetch server CONFIG") == std::string::npos);
+  const auto run = runnel::test::run_command(
+      "redis-benchmark -h 127.0.0.1 -p " + std::to_string(server.port) + " -n 200 -c 2 -t ping", 60);
+  INFO(run.output);
+  CHECK(run.status == 0);
+  CHECK(run.output.find("requests per second") != std::string::npos);
+  CHECK(run.output.find("Could not fetch server CONFIG") == std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -172,5 +173,16 @@ RedisServer::RedisServer(std::vector<std::string> extra_flags)
             return argv;
           }(),
           port, (dir.path() / "server.log").string()) {}
+
+CommandRun run_command(const std::string& command, int timeout_seconds) {
+  CommandRun run;
+  FILE* pipe = ::popen(("timeout " + std::to_string(timeout_seconds) + " " + command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) run.output += buffer;
+  const int status = ::pclose(pipe);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
 
 }  // namespace runnel::test

@@ -53,6 +53,15 @@ class ServerProcess {
   int status_ = 0;
 };
 
+// A shell command's exit status (-1 if it did not exit normally; 124 if `timeout` ended it)
+// and what it printed on stdout and stderr together.
+struct CommandRun {
+  int status = -1;
+  std::string output;
+};
+// Runs `command` with sh, ended after `timeout_seconds` (coreutils' timeout).
+CommandRun run_command(const std::string& command, int timeout_seconds);
+
 // Paths of the programs under test, from the build (set by CMake).
 std::string runnel_server_path();
 std::string source_dir();
