@@ -1,4 +1,5 @@
 // Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT and CLIENT.
+#include <algorithm>
 #include <string>
 
 #include "command.hpp"
@@ -23,12 +24,27 @@ void set_authenticated(Session& session, bool authenticated) {
   if (session.parser) session.parser->set_authenticated(authenticated);
 }
 
+// Compares a password with the configured one in a time that depends only on their lengths,
+// never on where they first differ, so the timing of failed AUTHs tells nothing of its bytes.
+bool equal_in_constant_time(std::string_view given, std::string_view required) {
+  const std::size_t n = std::max(given.size(), required.size());
+  unsigned char diff = given.size() == required.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto a = static_cast<unsigned char>(i < given.size() ? given[i] : 0);
+    const auto b = static_cast<unsigned char>(i < required.size() ? required[i] : 0);
+    diff = static_cast<unsigned char>(diff | (a ^ b));
+  }
+  // Read through a volatile, so the compiler cannot end the loop at the first difference.
+  const volatile unsigned char result = diff;
+  return result == 0;
+}
+
 // Checks a username/password pair against the single "default" user. A server without a
 // password accepts any password for "default", as Redis's nopass default user does.
 bool credentials_ok(const ServerState& server, std::string_view user, std::string_view pass) {
   if (user != "default") return false;
   const std::string required = server.config.snapshot().requirepass;
-  return required.empty() || pass == required;
+  return required.empty() || equal_in_constant_time(pass, required);
 }
 
 std::string client_line(const ClientInfo& c, std::string_view command_override = {}) {

@@ -216,7 +216,7 @@ void section_persistence(const InfoInputs& in, std::string& out) {
   out += "storage_last_fsync_usec:" + std::to_string(f.last_fsync_us) + "\r\n";
   out += std::string("storage_write_status:") + (ok ? "ok" : "err") + "\r\n";
   out += "storage_write_failures:" + std::to_string(in.server.storage.failures()) + "\r\n";
-  out += "storage_last_write_error:" + (in.server.storage.failures() ? in.server.storage.cause() : std::string()) + "\r\n";
+  out += "storage_last_write_error:" + (in.server.storage.failures() ? in.server.storage.client_cause() : std::string()) + "\r\n";
 }
 
 void section_stats(const InfoInputs& in, std::string& out) {

@@ -478,7 +478,9 @@ std::string parse(std::span<const std::string_view> args, bool xreadgroup, Reque
       } else if (id != ">") {
         const auto p = parse_id_arg(id, 0, true);
         if (p) {
-          parsed = p->id;
+          // Redis marks '>' with the largest ID, so that ID, given outright, reads new
+          // entries too.
+          if (p->id != StreamId::max()) parsed = p->id;
         } else {
           error = std::string(kInvalidStreamId);
         }

@@ -81,6 +81,7 @@ class BackgroundSync {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
     std::lock_guard lock(mutex_);
+    if (error_.empty() && !failed_jobs_.empty()) return "writes to the streams' files failed and were not retried";
     return error_;
   }
   BackgroundSync(const BackgroundSync&) = delete;
@@ -144,10 +145,33 @@ class BackgroundSync {
     std::lock_guard lock(mutex_);
     return syncs_queued_ > 0;
   }
-  // The first failure, once ("" if none).
-  std::string take_error() {
+  // The first failure, once ("" if none); `retryable` if it was a write (whose bytes are kept
+  // for retry_writes), not a sync.
+  std::string take_error(bool& retryable) {
     std::lock_guard lock(mutex_);
+    retryable = !broken_;
     return std::exchange(error_, {});
+  }
+
+  // always: whether writes to the streams' files failed and wait for retry_writes (or a
+  // retry is still running).
+  [[nodiscard]] bool failed_writes() {
+    std::lock_guard lock(mutex_);
+    return !failed_jobs_.empty() || retries_running_ > 0;
+  }
+  // Writes the failed writes again (ahead of the jobs queued since); a failure shows at
+  // take_error again. Until they succeed, no log generation is retired: the logs hold
+  // their bytes.
+  void retry_writes() {
+    std::lock_guard lock(mutex_);
+    retries_running_ += failed_jobs_.size();
+    for (auto it = failed_jobs_.rbegin(); it != failed_jobs_.rend(); ++it) {
+      it->retry = true;
+      jobs_.push_front(std::move(*it));
+    }
+    failed_jobs_.clear();
+    if (!broken_) error_.clear();
+    cv_.notify_all();
   }
 
  private:
@@ -157,6 +181,7 @@ class BackgroundSync {
     std::vector<std::string> remove;                    // to delete once synced
     std::function<void(WrittenEnds, std::uint64_t)> written;
     bool checkpoint = false;
+    bool retry = false;  // failed once (failed_jobs_), handed back by retry_writes
   };
 
   void push(Job job) {  // under mutex_
@@ -175,10 +200,18 @@ class BackgroundSync {
         Job job = std::move(jobs_.front());
         jobs_.pop_front();
         lock.unlock();
-        std::string error = work(job);
-        if (!error.empty()) broken_ = true;
+        bool write_failed = false;
+        std::string error = work(job, write_failed);
+        const bool counted = !job.sync.empty() || job.checkpoint;
         lock.lock();
-        if (!job.sync.empty() || job.checkpoint) --syncs_queued_;
+        if (job.retry) --retries_running_;
+        if (write_failed) {
+          // Kept, bytes and all, for retry_writes: the disk may have room again later.
+          failed_jobs_.push_back(std::move(job));
+        } else if (!error.empty()) {
+          broken_ = true;
+        }
+        if (counted) --syncs_queued_;
         if (job.checkpoint) want_log_ = true;
         if (!error.empty() && error_.empty()) error_ = std::move(error);
         continue;
@@ -205,8 +238,9 @@ class BackgroundSync {
     if (!spare_.empty()) ::unlink(spare_.c_str());
   }
 
-  // One job, off the lock; an error text or "".
-  std::string work(Job& job) {
+  // One job, off the lock; an error text or "". `write_failed`: a write failed (the job keeps
+  // its bytes, to be written again), rather than a sync.
+  std::string work(Job& job, bool& write_failed) {
     std::string error;
     if (!job.ops.empty()) {
       // Sorted by file, then offset: one writeback start per file, over the range written.
@@ -226,7 +260,10 @@ class BackgroundSync {
         std::uint64_t run_from = from;
         auto write_run = [&] {
           if (run.empty()) return;
-          if (const int rc = storage::write_gathered(file->fd(), run_from, std::move(run)); rc != 0 && error.empty()) {
+          const storage::InjectedFault fault = storage::injected_fault();
+          const int rc = fault.error != 0 && !fault.in_sync ? fault.error
+                                                              : storage::write_gathered(file->fd(), run_from, std::move(run));
+          if (rc != 0 && error.empty()) {
             error = "write " + file->path() + ": " + std::strerror(rc);
           }
           run.clear();
@@ -247,9 +284,12 @@ class BackgroundSync {
         ends.emplace_back(file, end);
         touched_.push_back(file);
       }
-      job.ops.clear();
       dedupe(touched_);
-      if (!error.empty()) return error;
+      if (!error.empty()) {
+        write_failed = true;
+        return error;
+      }
+      job.ops.clear();
       if (job.written) job.written(std::move(ends), bytes);
     }
     if (job.checkpoint) {
@@ -260,9 +300,18 @@ class BackgroundSync {
       dedupe(job.sync);
       if (std::string e = sync(job.sync); !e.empty()) return e;
     }
-    // After a failed write or sync, the logs hold writes the files may not: none is retired
-    // (the server is read-only until a restart replays them).
-    if (broken_) return error;
+    // After a failed sync, or while failed writes wait for their retry, the logs hold writes
+    // the files may not: none is retired (after a failed sync, until a restart replays them).
+    {
+      std::lock_guard lock(mutex_);
+      if (broken_ || !failed_jobs_.empty() || retries_running_ > 0) {
+        // Retired by the first checkpoint after the failed writes are written.
+        unretired_.insert(unretired_.end(), job.remove.begin(), job.remove.end());
+        return error;
+      }
+    }
+    job.remove.insert(job.remove.begin(), unretired_.begin(), unretired_.end());
+    unretired_.clear();
     for (const std::string& path : job.remove) {
       std::string spare = storage::WriteAheadLog::retire(path, make_log_ && spare_.empty());
       if (!spare.empty()) spare_ = std::move(spare);
@@ -293,7 +342,10 @@ class BackgroundSync {
   std::uint64_t next_generation_;
   std::unique_ptr<storage::WriteAheadLog> next_log_;
   std::string spare_;    // this thread's: a retired log's file, for the next generation
-  bool broken_ = false;  // this thread's: a job failed
+  bool broken_ = false;  // a sync failed: nothing is retried, nothing retired
+  std::deque<Job> failed_jobs_;  // writes that failed, kept for retry_writes
+  std::size_t retries_running_ = 0;
+  std::vector<std::string> unretired_;  // this thread's: generations a checkpoint could not retire
   bool want_log_ = true;  // the next log is to be made (at the start, after each checkpoint)
   std::string error_;
   std::thread thread_;  // last: started once the members above exist
@@ -396,13 +448,22 @@ void Flusher::start() {
       if (ec) return;
       Flusher& f = *self;
       if (f.failed_ && f.retryable_ && f.in_flight() == 0) {
-        // Completing the retry completes everything collected so far (it carries it all).
-        f.impl_->in_flight.push_back({f.collected_, std::chrono::steady_clock::now(), {}, 0, true});
-        f.impl_->queue->submit(std::move(f.impl_->failed));
-        f.impl_->failed = {};
+        if (f.impl_->background && f.impl_->background->failed_writes()) {
+          // The streams' files first (always: what the background thread could not write);
+          // once they are written, the next tick retries the rest.
+          f.impl_->background->retry_writes();
+        } else {
+          // Completing the retry completes everything collected so far (it carries it all).
+          f.impl_->in_flight.push_back({f.collected_, std::chrono::steady_clock::now(), {}, 0, true});
+          f.impl_->queue->submit(std::move(f.impl_->failed));
+          f.impl_->failed = {};
+        }
       } else if (f.impl_->wal && f.impl_->background) {
-        if (std::string error = f.impl_->background->take_error(); !error.empty()) {
-          f.fail(error, false);
+        // A failed write to a stream's file (ENOSPC) is retried, as the flushes' own writes
+        // are: the log holds its bytes. A failed sync is not: the page cache is unknown.
+        bool retryable = false;
+        if (std::string error = f.impl_->background->take_error(retryable); !error.empty()) {
+          f.fail(error, retryable);
         } else {
           // Between batches only: with one in flight, the next completion checkpoints (and
           // no second batch overlaps it meanwhile).
@@ -410,7 +471,8 @@ void Flusher::start() {
           f.checkpoint();
         }
       } else if (f.impl_->background) {
-        if (std::string error = f.impl_->background->take_error(); !error.empty()) {
+        bool retryable = false;  // everysec and no: the background thread only syncs
+        if (std::string error = f.impl_->background->take_error(retryable); !error.empty()) {
           f.fail(error, false);
         } else if (!f.unsynced_.empty()) {
           dedupe(f.unsynced_);
@@ -470,17 +532,16 @@ void Flusher::request() {
   });
 }
 
-bool Flusher::replies_wait() const { return storage_.options().fsync == FsyncPolicy::kAlways; }
+bool Flusher::replies_wait() const { return true; }
 
-bool Flusher::must_wait(bool heavy) const {
-  if (storage_.options().fsync == FsyncPolicy::kAlways) return storage_.pending() || failed_;
-  // Back-pressure under everysec and no: while a large batch is being written (the disk is
-  // behind), writers to streams with much waiting wait for their own batch, so appends
-  // cannot pile up in memory faster than the disk takes them. A quiet stream's writer goes
-  // on meanwhile (isolation at --fsync no: a flood's neighbour's p99 went from 4.0 ms to
-  // 1.7-1.9 ms with no back-pressure at all), unless the disk is far behind.
-  const std::uint64_t all = storage_.options().backpressure_bytes;
-  return in_flight() > 0 && in_flight_bytes_ >= all / 8 && storage_.pending() && (heavy || in_flight_bytes_ >= all);
+bool Flusher::must_wait(bool) const {
+  // Under every policy a write's reply waits for the batch that carries it: under always
+  // until it is fsync'ed, under everysec and no until its write has reached the kernel (the
+  // page cache), as Redis writes its AOF buffer before it sends any reply. A kill -9 then
+  // loses nothing acknowledged; a reply sent before the write was lost with the process.
+  // This is also the back-pressure under everysec and no: appends cannot pile up in memory
+  // faster than the disk takes them, as each writer waits for its own batch.
+  return storage_.pending() || failed_;
 }
 
 void Flusher::when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) {
@@ -586,8 +647,9 @@ void Flusher::flush() {
     }
     return;
   }
-  // Under no, a small batch (which needs no sync) is written on the shard's thread too.
-  batch.inline_ok = policy == FsyncPolicy::kAlways || policy == FsyncPolicy::kNo || sync_all;
+  // A small batch is written on the shard's thread (a copy into the page cache), which saves
+  // the replies waiting for it a hand-off to the ring or the helper and back.
+  batch.inline_ok = true;
   // One reply waiting (a lone writer, or a quiet moment): the fdatasync runs right here, as
   // Redis's does, and saves the ring worker's two hand-offs on that reply's path (a lone
   // client's XADD: 285 -> 198 us). With more waiting, the ring keeps the shard taking
@@ -600,6 +662,9 @@ void Flusher::flush() {
   for (const auto& op : batch.writes) in_flight_bytes_ += op.bytes.size();
   impl_->in_flight.push_back({collected_, std::chrono::steady_clock::now(), std::move(deferring), deferring_bytes, false});
   impl_->queue->submit(std::move(batch));
+  // A small batch is often done at submission (written on this thread, and under always
+  // maybe synced): its replies go now, not after a turn of the event loop for the eventfd.
+  completed();
 }
 
 void Flusher::note_unsynced(const std::vector<storage::WriteOp>& writes) {

@@ -87,4 +87,19 @@ std::string StorageHealth::cause() const {
   return causes_.empty() ? last_cause_ : causes_.begin()->second;
 }
 
+std::string StorageHealth::client_cause() const {
+  // Drops every word that starts with '/' (a path, up to the ':' or space that ends it).
+  const std::string full = cause();
+  std::string out;
+  for (std::size_t i = 0; i < full.size();) {
+    if (full[i] == '/' && (i == 0 || full[i - 1] == ' ')) {
+      while (i < full.size() && full[i] != ':' && full[i] != ' ') ++i;
+      if (!out.empty() && out.back() == ' ') out.pop_back();
+      continue;
+    }
+    out.push_back(full[i++]);
+  }
+  return out;
+}
+
 }  // namespace runnel

@@ -104,7 +104,11 @@ class StorageHealth {
   void failed(unsigned shard, const std::string& cause);
   void recovered(unsigned shard);
   [[nodiscard]] bool ok() const { return failing_.load(std::memory_order_acquire) == 0; }
+  // The cause as the log has it: the operation, the file's full path and the error.
   [[nodiscard]] std::string cause() const;
+  // The cause as clients see it (-MISCONF, INFO): the operation and the error, with no path
+  // of the data dir in it; the log has the paths.
+  [[nodiscard]] std::string client_cause() const;
   [[nodiscard]] std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
  private:

@@ -16,17 +16,11 @@
 namespace runnel::storage {
 namespace {
 
-// The test hook (io_queue.hpp): the error to inject, and whether into fsyncs or writes.
-struct Fault {
-  int error = 0;
-  bool in_sync = false;
-};
-Fault injected_fault() {
-  const char* const path = std::getenv("RUNNEL_TEST_IO_FAULT");
-  if (path == nullptr || ::access(path, F_OK) != 0) return {};
-  std::string text;
-  if (read_file(path, text) != 0) return {EIO, false};
-  return {text.find("ENOSPC") != std::string::npos ? ENOSPC : EIO, text.find("fsync") != std::string::npos};
+// The log's and the flushes' own writes ignore a fault meant for the files' background
+// writes alone.
+InjectedFault queue_fault() {
+  InjectedFault fault = injected_fault();
+  return fault.files_only ? InjectedFault{} : fault;
 }
 
 void signal(int efd) {
@@ -47,7 +41,7 @@ IoResult failure(int error, bool in_sync, const std::string& path) {
 // Runs a batch with plain system calls (the helper thread's way, and io_uring's fallback
 // for a short write).
 IoResult run_sync(const IoBatch& batch) {
-  const Fault fault = injected_fault();
+  const InjectedFault fault = queue_fault();
   for (const WriteOp& op : batch.writes) {
     const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(op.file->fd(), op.offset, op.bytes);
     if (rc != 0) return failure(rc, false, op.file->path());
@@ -61,8 +55,8 @@ IoResult run_sync(const IoBatch& batch) {
 
 class ThreadQueue final : public IoQueue {
  public:
-  static constexpr std::size_t kInlineWriteBytes = 64 * 1024;
-  static constexpr std::size_t kInlineWrites = 4;
+  static constexpr std::size_t kInlineWriteBytes = 1024 * 1024;
+  static constexpr std::size_t kInlineWrites = 256;
   ThreadQueue() : efd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     worker_ = std::thread([this] { run(); });
   }
@@ -83,12 +77,12 @@ class ThreadQueue final : public IoQueue {
     std::size_t bytes = 0;
     for (const WriteOp& op : batch.writes) bytes += op.bytes.size();
     if (batch.inline_ok && batch.syncs.empty() && batch.writes.size() <= kInlineWrites && bytes <= kInlineWriteBytes) {
-      // A small batch of a few buffered writes with nothing to sync only copies into the
-      // page cache: done here, it saves waking the worker (a futex wake and two context
-      // switches per batch). At --fsync no, delivery latency at 10k/s spent 12% of the
-      // server's samples in pthread_cond_broadcast's wake-up. A batch of many writes (many
-      // streams) still goes to the worker in one hand-off: written here, 64 streams at
-      // -P 16 fell from 1.5 M/s to 1.2-1.3 M/s.
+      // A batch of buffered writes with nothing to sync only copies into the page cache:
+      // done here, it saves waking the worker (a futex wake and two context switches per
+      // batch), which every reply waiting for the batch would pay. At --fsync no, delivery
+      // latency at 10k/s spent 12% of the server's samples in pthread_cond_broadcast's
+      // wake-up. Batches past 1 MiB still go to the worker, so the kernel's dirty-page
+      // throttling of a large write never stalls the shard.
       IoResult result = run_sync(batch);
       {
         std::lock_guard lock(mutex_);
@@ -185,7 +179,7 @@ class UringQueue final : public IoQueue {
     Slot& slot = slots_.back();
     slot.serial = ++serial_;
     slot.batch = std::move(batch);
-    if (injected_fault().error != 0) {
+    if (queue_fault().error != 0) {
       slot.result = run_sync(slot.batch);  // fails where the hook says
       slot.finished = true;
       signal(efd_);
@@ -348,6 +342,15 @@ class UringQueue final : public IoQueue {
 };
 
 }  // namespace
+
+InjectedFault injected_fault() {
+  const char* const path = std::getenv("RUNNEL_TEST_IO_FAULT");
+  if (path == nullptr || ::access(path, F_OK) != 0) return {};
+  std::string text;
+  if (read_file(path, text) != 0) return {EIO, false, false};
+  return {text.find("ENOSPC") != std::string::npos ? ENOSPC : EIO, text.find("fsync") != std::string::npos,
+          text.find("files") != std::string::npos};
+}
 
 std::unique_ptr<IoQueue> IoQueue::create(bool prefer_uring, std::string& note) {
   const char* forced = std::getenv("RUNNEL_IO");

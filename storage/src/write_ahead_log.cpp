@@ -11,6 +11,8 @@
 #include <map>
 #include <xxhash.h>
 
+#include <runnel/storage/io_queue.hpp>
+
 #include "batch.hpp"
 #include "varint.hpp"
 
@@ -106,6 +108,14 @@ std::string each_record(const std::vector<Found>& logs, std::vector<std::string>
     }
   }
   return {};
+}
+
+// Whether a file's first bytes, `head`, are a header that never reached the disk: short, or
+// all zeros (a page the kernel had not yet written back reads as zeros after a power cut,
+// while later pages of the same file may be on disk).
+bool header_unwritten(std::string_view head, std::size_t header_bytes) {
+  return head.size() < header_bytes ||
+         std::all_of(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(header_bytes), [](char c) { return c == 0; });
 }
 
 // A file being replayed into: its descriptor and the header it has now.
@@ -267,6 +277,7 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
   std::map<std::string, Target, std::less<>> targets;
   std::uint64_t replayed = 0, skipped = 0;
   std::vector<std::string> notes_again;  // the first pass noted the same things
+  std::string write_error;  // a write into a file failed (not a record that does not parse)
   error = each_record(logs, notes_again, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
     std::string_view path, identity, data;
     std::uint64_t offset = 0;
@@ -290,18 +301,23 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
     bool ours = false;
     if (t.fd < 0) {
       ours = false;  // gone: a trimmed segment or a deleted stream
-    } else if (t.head.size() >= identity.size()) {
-      ours = std::string_view(t.head).substr(0, identity.size()) == identity;
-    } else {
-      // Shorter than its header: only the write that brings the header may start it.
+    } else if (header_unwritten(t.head, identity.size())) {
+      // A file made since the last checkpoint whose header never reached the disk: shorter
+      // than its header, or (a later page written back before the first) zeros where it
+      // should be. Only the write that brings the header may start it; this log holds that
+      // write, before every other write to the file.
       ours = offset == 0 && data.substr(0, identity.size()) == identity;
+    } else {
+      ours = std::string_view(t.head).substr(0, identity.size()) == identity;
     }
     if (!ours) {
       ++skipped;
       return true;
     }
-    if (const int rc = write_at(t.fd, offset, data); rc != 0) {
-      error = "cannot replay into " + std::string(path) + ": " + errno_text(rc);
+    const InjectedFault fault = injected_fault();  // tests: a full disk at start-up
+    if (const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(t.fd, offset, data); rc != 0) {
+      write_error = "cannot replay into " + std::string(path) + ": " + errno_text(rc) +
+                    " (the write-ahead log is intact and kept: free space, or fix the cause, and start again)";
       return false;
     }
     if (offset == 0) t.head = std::string(data.substr(0, identity.size()));
@@ -317,6 +333,7 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
     }
     ::close(t.fd);
   }
+  if (!write_error.empty()) return write_error;
   if (!error.empty()) return error;
   if (!sync_error.empty()) return sync_error;
   for (const Found& log : logs) ::unlink(log.path.c_str());

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <runnel/client/connection.hpp>
@@ -139,10 +140,17 @@ TEST_CASE("A failed write is never answered OK: -MISCONF, reads go on, writes re
     CHECK(failed.str.rfind("MISCONF", 0) == 0);
     CHECK(failed.str.find(std::string(error) == "EIO" ? "Input/output error" : "No space left on device") !=
           std::string::npos);
+    // Clients get the cause; only the log names the file, with its path in the data dir.
+    const std::string data_dir = (r.dir.path() / "data").string();
+    CHECK(failed.str.find(data_dir) == std::string::npos);
+    CHECK(failed.str.find("write: ") != std::string::npos);
+    CHECK(server->log().find("(write " + data_dir + "/") != std::string::npos);
     CHECK(c.peer_closed(2s));  // the connection that waited on the failed write is closed
     Connection d("127.0.0.1", r.port);
     const Reply refused = d.call({"XADD", "s", "3-1", "f", "v"});
     CHECK(refused.str.rfind("MISCONF", 0) == 0);
+    CHECK(refused.str.find(data_dir) == std::string::npos);
+    CHECK(info_field(d, "storage_last_write_error").find(data_dir) == std::string::npos);
     CHECK(d.call({"XRANGE", "s", "1-1", "1-1"}).elements.size() == 1);  // reads are served
     CHECK(info_field(d, "storage_write_status") == "err");
     fs::remove(fault);
@@ -165,6 +173,54 @@ TEST_CASE("A failed write is never answered OK: -MISCONF, reads go on, writes re
     CHECK(all.elements.back().elements[0].str == "3-1");
    }
   }
+}
+
+// Under always the streams' files are written in the background, after the write-ahead log
+// made the entries durable. A full disk there (ENOSPC) is a failed write, not a failed fsync:
+// the server refuses writes while it lasts, and takes them again once space is back, with no
+// restart, as after a failed flush.
+TEST_CASE("A full disk for the streams' files under always is retried: writes resume once space is back",
+          "[storage]") {
+  Restartable r({"--fsync", "always"});
+  std::string fault;
+  auto server = start_with_fault_hook(r, "RUNNEL_IO=auto", fault);
+  Connection c("127.0.0.1", r.port);
+  REQUIRE(c.call({"XADD", "s", "1-1", "f", "v"}).str == "1-1");
+  std::ofstream(fault) << "ENOSPC files";
+  // Acknowledged (the log is written) until the background write of the files fails, at
+  // the next checkpoint (once a second); then writes are refused.
+  std::vector<std::string> acknowledged = {"1-1"};
+  Reply refused;
+  for (int i = 2; i < 2000; ++i) {
+    const std::string id = std::to_string(i) + "-1";
+    refused = c.call({"XADD", "s", id, "f", std::string(1000, 'v')});
+    if (refused.is_error()) break;
+    acknowledged.push_back(id);
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(refused.is_error());
+  CHECK(refused.str.find("No space left on device") != std::string::npos);
+  Connection d("127.0.0.1", r.port);
+  CHECK(info_field(d, "storage_write_status") == "err");
+  CHECK(server->log().find("until a retry succeeds") != std::string::npos);
+  fs::remove(fault);
+  Reply after;
+  for (int i = 0; i < 100; ++i) {
+    after = d.call({"XADD", "s", "5000-1", "f", "v"});
+    if (!after.is_error()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(after.str == "5000-1");
+  acknowledged.push_back("5000-1");
+  CHECK(info_field(d, "storage_write_status") == "ok");
+  server->terminate();
+  server = r.start();
+  Connection e("127.0.0.1", r.port);
+  const Reply all = e.call({"XRANGE", "s", "-", "+"});
+  REQUIRE(all.type == Reply::Type::kArray);
+  std::set<std::string> found;
+  for (const Reply& entry : all.elements) found.insert(entry.elements[0].str);
+  for (const std::string& id : acknowledged) CHECK(found.contains(id));
 }
 
 TEST_CASE("After a failed fsync the server stays read-only until it is restarted", "[storage]") {

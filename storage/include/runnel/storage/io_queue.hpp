@@ -43,6 +43,18 @@ struct IoResult {
   std::string what;   // which file and operation failed
 };
 
+// The test hook: when RUNNEL_TEST_IO_FAULT names a file that exists, the error its text names
+// (ENOSPC, else EIO), for fdatasyncs if the text says "fsync", else for writes; if it says
+// "files", only for the streams' files written in the background (under --fsync always),
+// never for the write-ahead log. Costs a getenv and an access() per batch while the
+// variable is set, nothing otherwise.
+struct InjectedFault {
+  int error = 0;
+  bool in_sync = false;
+  bool files_only = false;
+};
+[[nodiscard]] InjectedFault injected_fault();
+
 class IoQueue {
  public:
   virtual ~IoQueue() = default;

@@ -26,7 +26,8 @@
 //               again under the same key never gets its predecessor's bytes.
 //
 // A write is replayed only into a file whose header is its identity (or, at offset 0, into
-// a file shorter than its header, whose header the write itself brings); a missing file (a
+// a file whose header never reached the disk, short or zeros there, and which the write
+// itself brings its header to: unsynced pages reach the disk in any order); a missing file (a
 // trimmed segment, a deleted stream) is skipped. Writes are whole-state: replaying one
 // twice changes nothing. The log's torn tail (a flush that was never acknowledged) is
 // ignored; damage before it fails the start.
