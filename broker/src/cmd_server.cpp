@@ -93,7 +93,6 @@ const std::vector<ConfigParam>& config_params() {
       {"stream-max-age", [](const Config& c) { return std::to_string(c.stream_max_age); }, nullptr},
       {"wal-checkpoint-bytes", [](const Config& c) { return std::to_string(c.wal_checkpoint_bytes); }, nullptr},
       {"write-behind-bytes", [](const Config& c) { return std::to_string(c.write_behind_bytes); }, nullptr},
-      {"backpressure-bytes", [](const Config& c) { return std::to_string(c.backpressure_bytes); }, nullptr},
       {"requirepass", [](const Config& c) { return c.requirepass; },
        [](Config& c, std::string_view v) {
          c.requirepass.assign(v);

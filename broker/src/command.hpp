@@ -40,10 +40,7 @@ struct Shard {
   // After a write command on `key`: its changes go to disk with the next flush.
   void wrote(std::string_view key);
   // Whether the reply to that write must wait for the disk.
-  [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(heavy_write); }
-  // The last write's stream had a 64th of --backpressure-bytes or more waiting to be
-  // written (back-pressure).
-  bool heavy_write = false;
+  [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(); }
   // A damaged stream's error reply text, or "" if `key` is fine.
   [[nodiscard]] std::string damage_of(std::string_view key);
   // Runs a single-key command whose key this shard owns (on its thread): a damaged stream's

@@ -534,7 +534,7 @@ void Flusher::request() {
 
 bool Flusher::replies_wait() const { return true; }
 
-bool Flusher::must_wait(bool) const {
+bool Flusher::must_wait() const {
   // Under every policy a write's reply waits for the batch that carries it: under always
   // until it is fsync'ed, under everysec and no until its write has reached the kernel (the
   // page cache), as Redis writes its AOF buffer before it sends any reply. A kill -9 then
@@ -658,8 +658,6 @@ void Flusher::flush() {
                       batch.syncs.size() == 1;
   ++collected_;
   if (in_flight() > 0) ++overlapped_;
-  in_flight_bytes_ = 0;
-  for (const auto& op : batch.writes) in_flight_bytes_ += op.bytes.size();
   impl_->in_flight.push_back({collected_, std::chrono::steady_clock::now(), std::move(deferring), deferring_bytes, false});
   impl_->queue->submit(std::move(batch));
   // A small batch is often done at submission (written on this thread, and under always

@@ -44,7 +44,7 @@ class Flusher final : public Durability {
   [[nodiscard]] const std::string& backend_note() const { return backend_note_; }
 
   void request() override;
-  [[nodiscard]] bool must_wait(bool heavy) const override;
+  [[nodiscard]] bool must_wait() const override;
   [[nodiscard]] bool replies_wait() const override;
   using Durability::when_durable;
   [[nodiscard]] std::uint64_t ticket() const override { return collected_ + 1; }
@@ -80,9 +80,8 @@ class Flusher final : public Durability {
   ShardStorage& storage_;
   ServerState& state_;
   std::string backend_note_;
-  // Back-pressure (everysec and no), a checkpoint's start and the bytes waiting for their
-  // files (always) are bounded by StorageOptions: --backpressure-bytes,
-  // --wal-checkpoint-bytes, --write-behind-bytes.
+  // A checkpoint's start and the bytes waiting for their files (always) are bounded by
+  // StorageOptions: --wal-checkpoint-bytes, --write-behind-bytes.
   // Under always: a log file made new (not recycled: at the start, or after a spare was too long to
   // keep) is written with this many zeros, so its first appends overwrite written blocks as
   // a recycled file's do ...
@@ -90,7 +89,6 @@ class Flusher final : public Durability {
   // ... and the streams' bytes go to the background thread to write in lots of this size.
   static constexpr std::uint64_t kTrickleBytes = 256 * 1024;
   bool posted_ = false;
-  std::uint64_t in_flight_bytes_ = 0;
   bool checkpoint_wanted_ = false;  // the once-a-second checkpoint found a batch in flight
   bool failed_ = false;     // a batch failed; writes wait for the retry
   bool retryable_ = true;

@@ -47,10 +47,6 @@ int main(int argc, char** argv) {
                  "fsync always: most bytes per shard waiting in memory for their files once logged")
       ->capture_default_str()
       ->check(CLI::Range(runnel::kMinDiskBound, std::uint64_t{INT64_MAX}));
-  app.add_option("--backpressure-bytes", config.backpressure_bytes,
-                 "everysec and no: every writer waits while a shard writes a batch this large")
-      ->capture_default_str()
-      ->check(CLI::Range(runnel::kMinDiskBound, std::uint64_t{INT64_MAX}));
   app.add_option("--proto-max-bulk-len", config.proto_max_bulk_len,
                  "Largest bulk string a client may send, in bytes")
       ->capture_default_str()

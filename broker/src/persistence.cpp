@@ -228,12 +228,7 @@ void ShardStorage::add_figures(const Keyspace& keyspace, StorageFigures& figures
 
 void Shard::wrote(std::string_view key) {
   if (storage == nullptr) return;
-  heavy_write = false;
-  if (Stream* stream = keyspace.find(key)) {
-    storage->touched(*stream);
-    const storage::SegmentLog* log = stream->store().log();
-    heavy_write = log != nullptr && log->unwritten_bytes() >= storage->options().backpressure_bytes / 64;
-  }
+  if (Stream* stream = keyspace.find(key)) storage->touched(*stream);
   if (storage->pending()) durability->request();
 }
 

@@ -36,7 +36,6 @@ struct StorageOptions {
   std::uint64_t stream_max_age_ms = 0;
   std::uint64_t wal_checkpoint_bytes = 32ull * 1024 * 1024;  // Config's, which see
   std::uint64_t write_behind_bytes = 256ull * 1024 * 1024;
-  std::uint64_t backpressure_bytes = 64ull * 1024 * 1024;
 };
 
 // What a shard finds in the data dir at start-up: the stream folders it owns.
@@ -69,11 +68,11 @@ class Durability {
   virtual ~Durability() = default;
   // Something was appended: flush once the shard has run its ready handlers.
   virtual void request() = 0;
-  // Whether a reply to a write must wait for the disk: under fsync always, while data is
-  // pending; else while the disk is behind, for a `heavy` writer (one whose stream has a
-  // lot waiting to be written), or for every writer once far behind.
-  [[nodiscard]] virtual bool must_wait(bool heavy) const = 0;
-  // Whether replies to writes wait for the disk at all (fsync always).
+  // Whether a reply to a write must wait for the batch that carries it (while data is
+  // pending, or after a failure): under always until it is fsync'ed, under everysec and no
+  // until its write has returned.
+  [[nodiscard]] virtual bool must_wait() const = 0;
+  // Whether replies to writes (and deliveries to blocked readers) wait for their batch.
   [[nodiscard]] virtual bool replies_wait() const = 0;
   // Calls `done(true)` once everything appended so far, and whatever the command running
   // now appends, is durable; `done(false)` if the write failed. Runs `done` on the shard's

@@ -565,6 +565,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return nullptr;
     }
     session_.info->last_command.store(spec->name.data(), std::memory_order_relaxed);
+    if (state.loading.load(std::memory_order_acquire) &&
+        !((spec->flags & kLoading) && spec->route == Route::kConnection)) {
+      // Redis's reply, which clients know to wait and retry on.
+      reply.error("LOADING Redis is loading the dataset in memory");
+      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+      if (session_.in_multi) session_.multi_failed = true;
+      return nullptr;
+    }
     if ((spec->flags & kWrite) && !state.storage.ok()) {
       reply.error(misconf_text(state));
       state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
@@ -744,6 +752,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     protocol::ReplyWriter reply(out_, session_.resp);
     if (!durable_ok) {
       reply.error(misconf_text(server_.state));
+      closing_ = true;  // as for any write the disk refused
       co_return;
     }
     reply.array(queued.size());
@@ -817,6 +826,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const auto argc = static_cast<int>(args.size());
       if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) break;
       if (!session_.authenticated && !(spec->flags & kNoAuth)) break;
+      if (server_.state.loading.load(std::memory_order_acquire)) break;
       if ((spec->flags & kWrite) && !server_.state.storage.ok()) break;
       const unsigned owner = owner_of(args[static_cast<std::size_t>(spec->first_key)]);
       note_owner(owner);
@@ -877,10 +887,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         const BatchedCommand& command = batch_[next];
         const std::size_t start = out_.size();
         if (!command.ok) {
-          // The disk refused that hop's writes: none of its replies may say OK.
+          // The disk refused that hop's writes: as for a write on this shard, the client
+          // gets -MISCONF for the first of them, nothing after it, and the connection closes.
           protocol::ReplyWriter(out_, session_.resp).error(misconf_text(state));
           ++errors;
-          continue;
+          closing_ = true;
+          break;
         }
         out_.append(batch_scratch_[command.owner], command.reply_begin, command.reply_end - command.reply_begin);
         if (command.ticket != 0) {
@@ -891,7 +903,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           }
         }
       }
-      if (next == batch_.size()) break;
+      if (next == batch_.size() || closing_) break;
       compact_batch_scratch(next);
       // Back-pressure, as between commands: what is ready goes to the client first.
       co_await settle_durability();
@@ -1336,13 +1348,11 @@ void Server::Impl::open_storage() {
   options.stream_max_bytes = initial.stream_max_bytes;
   options.stream_max_age_ms = initial.stream_max_age * 1000;
   for (const auto& [name, value] : {std::pair{"--wal-checkpoint-bytes", initial.wal_checkpoint_bytes},
-                                    std::pair{"--write-behind-bytes", initial.write_behind_bytes},
-                                    std::pair{"--backpressure-bytes", initial.backpressure_bytes}}) {
+                                    std::pair{"--write-behind-bytes", initial.write_behind_bytes}}) {
     if (value < kMinDiskBound) throw std::runtime_error(std::string(name) + " must be at least 1048576");
   }
   options.wal_checkpoint_bytes = initial.wal_checkpoint_bytes;
   options.write_behind_bytes = initial.write_behind_bytes;
-  options.backpressure_bytes = initial.backpressure_bytes;
   const auto started = std::chrono::steady_clock::now();
   {
     // What the write-ahead logs (--fsync always) hold goes back into the files first.
@@ -1351,6 +1361,10 @@ void Server::Impl::open_storage() {
       throw std::runtime_error("cannot replay the write-ahead log: " + error);
     }
     for (const std::string& note : notes) log::notice("Write-ahead log: " + note);
+  }
+  if (const char* delay = std::getenv("RUNNEL_TEST_LOAD_DELAY_MS")) {
+    // Tests: a data dir that takes this long to load, to see what clients get meanwhile.
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::strtoul(delay, nullptr, 10)));
   }
   const auto folders = list_stream_folders(initial.dir, static_cast<unsigned>(shards.size()));
   std::vector<std::thread> loaders;
@@ -1369,7 +1383,17 @@ void Server::Impl::open_storage() {
   for (auto& t : loaders) t.join();
   std::size_t streams = 0;
   for (const auto& list : folders) streams += list.size();
-  for (auto& runtime : shards) runtime->flusher->start();
+  // The Flushers' watches and timers start on their shards' threads, which already run.
+  std::vector<std::future<void>> started_flushers;
+  for (auto& runtime : shards) {
+    auto promise = std::make_shared<std::promise<void>>();
+    started_flushers.push_back(promise->get_future());
+    asio::post(runtime->io, [flusher = runtime->flusher.get(), promise] {
+      flusher->start();
+      promise->set_value();
+    });
+  }
+  for (auto& f : started_flushers) f.wait();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started).count();
   log::notice("Loaded " + std::to_string(streams) + " stream(s) from " + initial.dir + " in " +
@@ -1381,6 +1405,7 @@ void Server::Impl::open_storage() {
 void Server::Impl::finish_storage() {
   std::vector<std::future<void>> done;
   for (auto& runtime : shards) {
+    if (!runtime->flusher) continue;  // the data dir never loaded (a failed start)
     auto promise = std::make_shared<std::promise<void>>();
     done.push_back(promise->get_future());
     asio::post(runtime->io, [flusher = runtime->flusher.get(), promise] {
@@ -1446,7 +1471,6 @@ void Server::start() {
     s.guards.push_back(asio::make_work_guard(runtime->io));
     s.shards.push_back(std::move(runtime));
   }
-  s.open_storage();
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(s.initial.bind, ec);
   if (ec) throw std::runtime_error("invalid bind address '" + s.initial.bind + "'");
@@ -1461,6 +1485,9 @@ void Server::start() {
                              std::to_string(s.initial.port) + ": " + ec.message());
   }
   s.state.port = s.acceptor->local_endpoint().port();
+  // Connections are taken while the data dir loads: they get -LOADING, as from Redis, so
+  // clients wait and retry instead of failing to connect.
+  s.state.loading.store(true, std::memory_order_release);
   s.accepting = true;
   asio::co_spawn(s.shards[0]->io, s.accept_loop(), asio::detached);
   s.trimmer = std::make_unique<MemoryTrimmer>(kTrimSlackBytes);
@@ -1468,6 +1495,13 @@ void Server::start() {
     runtime->thread = std::thread([io = &runtime->io] { io->run(); });
   }
   started_ = true;
+  try {
+    s.open_storage();
+  } catch (...) {
+    stop();
+    throw;
+  }
+  s.state.loading.store(false, std::memory_order_release);
   log::notice("Runnel " + std::string(kRunnelVersion) + " (Redis " +
               std::string(kRedisCompatVersion) + " protocol) ready: " + s.initial.bind + ":" +
               std::to_string(s.state.port) + ", dir " + s.initial.dir + ", " +

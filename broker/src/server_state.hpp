@@ -131,6 +131,9 @@ struct ServerState {
   std::uint16_t port = 0;
   unsigned shard_count = 1;
   std::atomic<std::int64_t> blocked_clients{0};  // connections waiting in XREAD BLOCK
+  // While the data dir loads (the write-ahead log replayed, the streams opened), connections
+  // are taken, and commands that touch no data are answered; the rest get -LOADING.
+  std::atomic<bool> loading{false};
   StorageHealth storage;
   std::string executable;
   std::string config_file;

@@ -449,8 +449,7 @@ TEST_CASE("A checkpoint starts once the write-ahead log passes --wal-checkpoint-
 }
 
 TEST_CASE("The disk bounds are flags, shown by CONFIG GET, and refuse values under 1 MiB", "[storage]") {
-  Restartable r({"--wal-checkpoint-bytes", "2097152", "--write-behind-bytes", "3145728", "--backpressure-bytes",
-                 "4194304", "--threads", "1"});
+  Restartable r({"--wal-checkpoint-bytes", "2097152", "--write-behind-bytes", "3145728", "--threads", "1"});
   {
     auto server = r.start();
     Connection c("127.0.0.1", r.port);
@@ -460,15 +459,64 @@ TEST_CASE("The disk bounds are flags, shown by CONFIG GET, and refuse values und
     for (std::size_t i = 0; i + 1 < got.elements.size(); i += 2) values[got.elements[i].str] = got.elements[i + 1].str;
     CHECK(values["wal-checkpoint-bytes"] == "2097152");
     CHECK(values["write-behind-bytes"] == "3145728");
-    CHECK(values["backpressure-bytes"] == "4194304");
     // Not live.
-    CHECK(c.call({"CONFIG", "SET", "backpressure-bytes", "8388608"}).type == Reply::Type::kError);
+    CHECK(c.call({"CONFIG", "SET", "write-behind-bytes", "8388608"}).type == Reply::Type::kError);
   }
-  for (const char* flag : {"--wal-checkpoint-bytes", "--write-behind-bytes", "--backpressure-bytes"}) {
+  for (const char* flag : {"--wal-checkpoint-bytes", "--write-behind-bytes"}) {
     // The flags are checked before anything starts: it exits at once.
     const auto run = runnel::test::run_command(runnel::test::runnel_server_path() + " " + flag + " 65536 --port 0", 20);
     INFO(flag << ": " << run.output);
     CHECK(run.status > 0);
     CHECK(run.output.find("not in range 1048576") != std::string::npos);
   }
+}
+
+// While the data dir loads, the port takes connections and answers as Redis does while it
+// loads: -LOADING for commands that need the data, answers for those that do not (CLIENT
+// ID, HELLO); clients wait and retry instead of failing to connect. The load is slowed by
+// a test hook so the test sees it.
+TEST_CASE("Connections made while the data dir loads get -LOADING, then the data", "[storage]") {
+  Restartable r({"--fsync", "everysec"});
+  {
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port);
+    REQUIRE(c.call({"XADD", "s", "1-1", "f", "v"}).str == "1-1");
+  }
+  // Catch's assertions are not for other threads: the early client records what it got.
+  std::vector<std::string> pings;
+  std::string client_id, len_during;
+  long long len_after = -1;
+  std::thread early([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        Connection c("127.0.0.1", r.port, 2s);
+        const Reply id = c.call({"CLIENT", "ID"});
+        const Reply ping = c.call({"PING"});
+        const Reply len = c.call({"XLEN", "s"});
+        pings.push_back(ping.str);
+        if (ping.is_error()) {
+          client_id = id.type == Reply::Type::kInteger ? "ok" : id.str;
+          len_during = len.str;
+          std::this_thread::sleep_for(50ms);
+          continue;
+        }
+        len_after = len.integer;
+        return;
+      } catch (const runnel::client::ConnectionError&) {
+        std::this_thread::sleep_for(20ms);  // not listening yet
+      }
+    }
+  });
+  r.env = "RUNNEL_TEST_LOAD_DELAY_MS=1500";
+  auto server = r.start();  // returns once PING is answered with something other than -LOADING
+  early.join();
+  REQUIRE(!pings.empty());
+  CHECK(pings.front() == "LOADING Redis is loading the dataset in memory");
+  CHECK(pings.back() == "PONG");
+  CHECK(client_id == "ok");  // CLIENT ID needs no data
+  CHECK(len_during == "LOADING Redis is loading the dataset in memory");
+  CHECK(len_after == 1);
+  Connection c("127.0.0.1", r.port);
+  CHECK(c.call({"XLEN", "s"}).integer == 1);
 }

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,15 +55,28 @@ TempDir::~TempDir() {
 
 namespace {
 
-bool port_accepts(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// How the server on `port` answers a PING ("" if it does not accept or answer): a server
+// still loading its data dir accepts connections and answers -LOADING, as Redis does.
+std::string ping_reply(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  timeval tv{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    static constexpr char kPing[] = "*1\r\n$4\r\nPING\r\n";
+    char reply[64] = {};
+    if (::send(fd, kPing, sizeof kPing - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kPing - 1)) {
+      const ssize_t n = ::recv(fd, reply, sizeof reply - 1, 0);
+      if (n > 0) got.assign(reply, static_cast<std::size_t>(n));
+    }
+  }
   ::close(fd);
-  return ok;
+  return got;
 }
 
 }  // namespace
@@ -93,7 +107,14 @@ ServerProcess::ServerProcess(std::vector<std::string> argv, std::uint16_t port,
   const auto deadline = started + ready_timeout;
   bool gone = false;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (port_accepts(port_)) return;
+    // Ready once PING is answered with PONG, or with -NOAUTH (a server with a password,
+    // which answers that before it says -LOADING) once its log says it is ready:
+    // runnel-server logs "ready: <address>", redis-server "Ready to accept connections".
+    if (const std::string reply = ping_reply(port_); !reply.empty() && reply.rfind("-LOADING", 0) != 0) {
+      if (reply.rfind("-NOAUTH", 0) != 0) return;
+      const std::string text = log();
+      if (text.find(" ready: ") != std::string::npos || text.find("Ready to accept") != std::string::npos) return;
+    }
     if ((gone = exited())) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -36,7 +36,6 @@ struct Config {
   // Under everysec and no: while a batch of an eighth of this is being written, a writer to
   // a stream with a 64th of it waiting gets its reply once its own batch is written; while a
   // batch of this much is, every writer does.
-  std::uint64_t backpressure_bytes = 64ull * 1024 * 1024;
 
   // Protocol limits, checked before allocating.
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
