@@ -9,6 +9,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,6 +104,36 @@ std::string misconf_text(const ServerState& state) {
 
 constexpr std::size_t kInitialInputBuffer = 16 * 1024;
 constexpr std::size_t kShrinkInputAbove = 1024 * 1024;
+
+// A connection's input bytes. A quiet connection reads into a small array inside its
+// Connection, so an idle connection holds no input buffer at all; a read that fills it (a
+// pipeline, a large argument) moves to a heap buffer that grows as frames need, and that
+// is given back once everything in it is consumed and the client has gone quiet. (10,000
+// idle connections took 211 MB when each had its 16 KiB buffer from the start.)
+class InputBuffer {
+ public:
+  static constexpr std::size_t kSmall = 512;
+  [[nodiscard]] char* data() { return heap_ ? heap_.get() : small_; }
+  [[nodiscard]] std::size_t size() const { return heap_ ? heap_size_ : kSmall; }
+  [[nodiscard]] bool on_heap() const { return heap_ != nullptr; }
+  // Moves to a heap buffer of `bytes` (more than size()), keeping the first `keep` bytes.
+  void grow(std::size_t bytes, std::size_t keep) {
+    auto bigger = std::make_unique_for_overwrite<char[]>(bytes);
+    std::memcpy(bigger.get(), data(), keep);
+    heap_ = std::move(bigger);
+    heap_size_ = bytes;
+  }
+  // Back to the small array; nothing in the buffer may be needed any more.
+  void release() {
+    heap_.reset();
+    heap_size_ = 0;
+  }
+
+ private:
+  char small_[kSmall];
+  std::unique_ptr<char[]> heap_;
+  std::size_t heap_size_ = 0;
+};
 // Freed heap above this (and above a quarter of the heap) is given back to the system.
 constexpr std::uint64_t kTrimSlackBytes = 32ull * 1024 * 1024;
 
@@ -151,6 +183,14 @@ struct Server::Impl {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<MemoryTrimmer> trimmer;  // gives freed heap back to the system
+  // A descriptor held in reserve (/dev/null): when accept runs out of descriptors, it is
+  // closed so that one pending connection can be taken, told -ERR max number of clients
+  // reached, and closed, instead of waiting in the backlog.
+  int spare_fd = -1;
+  std::int64_t no_descriptors_logged_at = -1;
+
+  void fit_open_files_limit();
+  void refuse_without_descriptor();
 
   void lock_data_dir();
   void open_storage();
@@ -318,7 +358,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Makes room to read into: moves unparsed bytes to the front, and grows the buffer only
   // when a frame needs it (up to the query buffer limit).
   bool prepare_input() {
-    if (in_.empty()) in_.resize(kInitialInputBuffer);
     if (in_begin_ > 0 && (in_end_ == in_.size() || in_begin_ > in_.size() / 2)) {
       std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
       in_end_ -= in_begin_;
@@ -334,12 +373,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Doubles as bytes arrive, never to more than the frame in progress needs: a declared
     // bulk length is not trusted with memory (four clients declaring 512 MiB each and
     // sending 20 KB took 2 GB when the buffer was sized to the declaration at once).
-    std::size_t wanted = in_.size() * 2;
+    std::size_t wanted = in_.on_heap() ? in_.size() * 2 : kInitialInputBuffer;
     if (const std::size_t needed = parser_.frame_bytes_needed(); needed > in_.size()) {
-      wanted = std::min(wanted, needed);
+      wanted = std::min(wanted, std::max(needed, kInitialInputBuffer));
     }
     wanted = std::min<std::size_t>(wanted, config_.client_query_buffer_limit);
-    in_.resize(wanted);
+    if (wanted <= in_.size()) return false;  // a limit below the small buffer
+    in_.grow(wanted, in_end_);
     return true;
   }
 
@@ -352,6 +392,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           asio::buffer(in_.data() + in_end_, in_.size() - in_end_), kNoThrow);
       if (ec || closing_) break;
       in_end_ += n;
+      last_read_ = n;
       server_.state.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
       session_.info->last_interaction_ms.store(steady_now_ms(), std::memory_order_relaxed);
       refresh_config();
@@ -486,10 +527,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (in_begin_ == in_end_) {
       in_begin_ = in_end_ = 0;
-      if (in_.size() > kShrinkInputAbove) {
-        in_.resize(kInitialInputBuffer);
-        in_.shrink_to_fit();
-      }
+      // Given back once the client goes quiet (a read that fit the small array), or at once
+      // when large; a pipelining client keeps its buffer from read to read.
+      if (in_.on_heap() && (last_read_ < InputBuffer::kSmall || in_.size() > kShrinkInputAbove)) in_.release();
     }
     if (session_.close_after_reply) closing_ = true;
     co_await settle_durability();
@@ -1294,7 +1334,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool wait_durable_ = false;     // replies from durable_mark_ on wait for the disk
   std::uint64_t durable_ticket_ = 0;  // ... until the home shard's batch with this number is
   std::size_t durable_mark_ = 0;
-  std::string in_;  // input; bytes [in_begin_, in_end_) are received and not yet consumed
+  InputBuffer in_;  // bytes [in_begin_, in_end_) are received and not yet consumed
+  std::size_t last_read_ = 0;  // bytes the last read brought
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
   std::string out_;      // replies not yet handed to the writer
@@ -1425,8 +1466,12 @@ awaitable<void> Server::Impl::accept_loop() {
     const unsigned home = next_home.fetch_add(1) % static_cast<unsigned>(shards.size());
     auto [ec, socket] = co_await acceptor->async_accept(shards[home]->io, kNoThrow);
     if (!accepting) break;
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+      refuse_without_descriptor();
+      continue;
+    }
     if (ec) {
-      // Out of descriptors and the like: back off instead of spinning.
+      // Anything else: back off instead of spinning.
       log::warning("Accepting a connection failed: " + ec.message());
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(kNoThrow);
@@ -1445,6 +1490,62 @@ awaitable<void> Server::Impl::accept_loop() {
     auto connection = std::make_shared<Connection>(*this, std::move(socket), home);
     asio::post(shards[home]->io, [connection] { connection->start(); });
   }
+}
+
+void Server::Impl::refuse_without_descriptor() {
+  static constexpr std::string_view kFull = "-ERR max number of clients reached\r\n";
+  if (spare_fd >= 0) {
+    ::close(spare_fd);
+    spare_fd = -1;
+  }
+  const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd >= 0) {
+    [[maybe_unused]] const ssize_t n = ::send(fd, kFull.data(), kFull.size(), MSG_NOSIGNAL);
+    ::close(fd);
+    state.stats.connections_received.fetch_add(1, std::memory_order_relaxed);
+    state.stats.rejected_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const std::int64_t now = steady_now_ms() / 1000;
+  if (no_descriptors_logged_at < 0 || now - no_descriptors_logged_at >= 10) {
+    no_descriptors_logged_at = now;
+    log::warning("Out of file descriptors: refusing connections with -ERR max number of clients reached "
+                 "(raise 'ulimit -n', or lower maxclients)");
+  }
+}
+
+// Raises the soft limit on open files to the hard one, then lowers maxclients to what the
+// limit leaves once the descriptors in use (the data dir's files, the shards' own) and a
+// reserve are counted, as Redis does at start (adjustOpenFilesLimit).
+void Server::Impl::fit_open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      log::notice("Raised the open files limit from " + std::to_string(before) + " to " +
+                  std::to_string(limit.rlim_cur) + " (the hard limit)");
+    } else {
+      limit.rlim_cur = before;
+    }
+  }
+  std::uint64_t in_use = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    ++in_use;
+  }
+  constexpr std::uint64_t kReserved = 32;  // Redis's CONFIG_MIN_RESERVED_FDS
+  const std::uint64_t maxclients = state.config.snapshot().maxclients;
+  const std::uint64_t files = static_cast<std::uint64_t>(limit.rlim_cur);
+  if (maxclients + in_use + kReserved <= files) return;
+  const std::uint64_t fits = files > in_use + kReserved + 1 ? files - in_use - kReserved : 1;
+  state.config.update([&](Config& c) { c.maxclients = static_cast<std::uint32_t>(fits); });
+  log::warning("You requested maxclients of " + std::to_string(maxclients) + ", but the open files limit is " +
+               std::to_string(files) + " with " + std::to_string(in_use) +
+               " in use: maxclients has been reduced to " + std::to_string(fits) +
+               " to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.");
 }
 
 Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config), *this)) {}
@@ -1488,6 +1589,7 @@ void Server::start() {
   // Connections are taken while the data dir loads: they get -LOADING, as from Redis, so
   // clients wait and retry instead of failing to connect.
   s.state.loading.store(true, std::memory_order_release);
+  s.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   s.accepting = true;
   asio::co_spawn(s.shards[0]->io, s.accept_loop(), asio::detached);
   s.trimmer = std::make_unique<MemoryTrimmer>(kTrimSlackBytes);
@@ -1501,6 +1603,7 @@ void Server::start() {
     stop();
     throw;
   }
+  s.fit_open_files_limit();
   s.state.loading.store(false, std::memory_order_release);
   log::notice("Runnel " + std::string(kRunnelVersion) + " (Redis " +
               std::string(kRedisCompatVersion) + " protocol) ready: " + s.initial.bind + ":" +
@@ -1562,6 +1665,10 @@ void Server::stop() {
   if (s.lock_fd >= 0) {
     ::close(s.lock_fd);
     s.lock_fd = -1;
+  }
+  if (s.spare_fd >= 0) {
+    ::close(s.spare_fd);
+    s.spare_fd = -1;
   }
   stopped_ = true;
   {

@@ -364,3 +364,80 @@ TEST_CASE("redis-benchmark reads the server's CONFIG (save and appendonly) witho
   CHECK(run.output.find("requests per second") != std::string::npos);
   CHECK(run.output.find("Could not fetch server CONFIG") == std::string::npos);
 }
+
+namespace {
+
+// runnel-server started by a shell that first sets the open files limit with `ulimit`.
+struct LimitedServer {
+  explicit LimitedServer(const std::string& ulimit)
+      : process({"/bin/sh", "-c",
+                 ulimit + " && exec " + runnel::test::runnel_server_path() + " --port " + std::to_string(port) +
+                     " --dir " + (dir.path() / "data").string() + " --threads 1"},
+                port, (dir.path() / "server.log").string()) {}
+  runnel::test::TempDir dir{"runnel-limits"};
+  std::uint16_t port = runnel::test::free_port();
+  runnel::test::ServerProcess process;
+};
+
+// Opens connections (at most `most`) until one is refused; returns how many were served
+// and what the refused one was told.
+std::pair<std::size_t, std::string> connect_until_refused(std::uint16_t port, std::vector<std::unique_ptr<Connection>>& open,
+                                                          std::size_t most) {
+  for (std::size_t i = 0; i < most; ++i) {
+    auto c = std::make_unique<Connection>("127.0.0.1", port, 5s);
+    c->send({"PING"});
+    std::string raw;
+    try {
+      c->read_reply(&raw);
+    } catch (const ConnectionError&) {
+      return {open.size(), raw};
+    }
+    if (raw != "+PONG\r\n") return {open.size(), raw};
+    open.push_back(std::move(c));
+  }
+  return {open.size(), ""};
+}
+
+}  // namespace
+
+TEST_CASE("A low soft limit on open files is raised to the hard limit at start", "[server][limits]") {
+  LimitedServer server("ulimit -S -n 256");
+  CHECK(server.process.log().find("Raised the open files limit from 256 to") != std::string::npos);
+  Connection c("127.0.0.1", server.port);
+  const Reply max = c.call({"CONFIG", "GET", "maxclients"});
+  REQUIRE(max.elements.size() == 2);
+  CHECK(max.elements[1].str == "10000");  // the hard limit (20,000 here, or more) has room
+}
+
+// Under a hard limit of 64 descriptors, maxclients is lowered to what is left once the
+// server's own are counted, as Redis does; connections past it get Redis's error. With
+// maxclients raised past what the descriptors allow, accept itself runs out: the connection
+// is still answered with the same error (from a descriptor held in reserve), not left
+// hanging in the backlog.
+TEST_CASE("Out of descriptors, connections are refused with Redis's max clients error", "[server][limits]") {
+  LimitedServer server("ulimit -n 64");
+  CHECK(server.process.log().find("maxclients has been reduced to") != std::string::npos);
+  Connection admin("127.0.0.1", server.port);
+  const Reply max = admin.call({"CONFIG", "GET", "maxclients"});
+  REQUIRE(max.elements.size() == 2);
+  const std::size_t maxclients = std::stoul(max.elements[1].str);
+  CHECK(maxclients < 64);
+  // The start-up probe's connection counts until the server has seen it close.
+  for (int i = 0; i < 500; ++i) {
+    if (admin.call({"INFO", "clients"}).str.find("connected_clients:1\r\n") != std::string::npos) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  std::vector<std::unique_ptr<Connection>> open;
+  auto [served, refusal] = connect_until_refused(server.port, open, 200);
+  CHECK(served + 1 == maxclients);  // with `admin`
+  CHECK(refusal == "-ERR max number of clients reached\r\n");
+  open.clear();
+  REQUIRE(admin.call({"CONFIG", "SET", "maxclients", "1000"}).str == "OK");
+  std::this_thread::sleep_for(200ms);  // the closed connections' descriptors are freed
+  std::tie(served, refusal) = connect_until_refused(server.port, open, 200);
+  CHECK(served < 64);
+  CHECK(refusal == "-ERR max number of clients reached\r\n");
+  CHECK(admin.call({"PING"}).str == "PONG");  // the others are served on
+  CHECK(admin.call({"INFO", "stats"}).str.find("rejected_connections:2") != std::string::npos);
+  CHECK(server.process.log().find("Out of file descriptors") != std::string::npos);
+}
