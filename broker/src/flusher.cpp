@@ -662,7 +662,7 @@ void Flusher::flush() {
   impl_->queue->submit(std::move(batch));
   // A small batch is often done at submission (written on this thread, and under always
   // maybe synced): its replies go now, not after a turn of the event loop for the eventfd.
-  completed();
+  if (impl_->queue->front_done()) completed();
 }
 
 void Flusher::note_unsynced(const std::vector<storage::WriteOp>& writes) {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstring>
+#include <deque>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -329,15 +330,66 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // batch). What the socket does not take, or an error, is left to the writer. Order is kept:
   // while the writer is sending, sending_ is not empty and this writes nothing.
   void flush_or_wake_writer() {
-    if (sending_.empty() && !out_.empty() && !closing_) {
+    if (sending_.empty() && sendable() > 0 && !closing_) {
       boost::system::error_code ec;
-      const std::size_t n = socket_.write_some(asio::buffer(out_), ec);
+      const std::size_t n = socket_.write_some(asio::buffer(out_.data(), sendable()), ec);
       if (!ec) {
         server_.state.stats.net_output_bytes.fetch_add(n, std::memory_order_relaxed);
         out_.erase(0, n);
+        out_taken_ += n;
       }
     }
-    if (!out_.empty()) wake(writer_wakeup_);
+    if (sendable() > 0) wake(writer_wakeup_);
+  }
+
+  // --- replies that wait for the disk -------------------------------------------------------
+  //
+  // A write's reply is not sent before the home shard's batch that carries the write has
+  // been written (and, under always, synced). The reply stays in out_, held, while the
+  // reader goes on with the commands after it; the Flusher's completion releases it and
+  // sends it at once. Positions are counted over the connection's whole output (out_taken_
+  // is how many bytes have left out_), so they survive out_ being sent from the front.
+
+  // Bytes at the front of out_ that may be sent now: all, or up to the first held reply.
+  [[nodiscard]] std::size_t sendable() const {
+    return holds_.empty() ? out_.size() : static_cast<std::size_t>(holds_.front().at - out_taken_);
+  }
+
+  // The reply that starts at out_[reply_start] waits for batch `ticket` of the home shard.
+  void hold_reply(std::size_t reply_start, std::uint64_t ticket) {
+    // A hold with the same or a later batch, earlier in the output, covers this reply too.
+    if (!holds_.empty() && holds_.back().ticket >= ticket) return;
+    holds_.push_back(Hold{out_taken_ + reply_start, ticket});
+  }
+
+  // Asks the home shard's Flusher to call back once the first held reply's batch is durable.
+  void arm_hold() {
+    if (holds_.empty() || hold_armed_) return;
+    hold_armed_ = true;
+    const std::uint64_t ticket = holds_.front().ticket;
+    std::weak_ptr<Connection> weak = weak_from_this();
+    server_.shards[home_]->shard.durability->when_durable(ticket, [weak, ticket](bool ok) {
+      if (auto self = weak.lock()) self->hold_done(ticket, ok);
+    });
+  }
+
+  // Batch `ticket` is durable (ok) or failed: the replies it held go, or, if the disk refused
+  // it, are dropped from the first held one on, the client gets -MISCONF, and the connection
+  // closes: a write is never answered with OK unless it is durable.
+  void hold_done(std::uint64_t ticket, bool ok) {
+    hold_armed_ = false;
+    if (holds_.empty()) return;  // dropped meanwhile (the connection is closing)
+    if (!ok) {
+      out_.resize(static_cast<std::size_t>(holds_.front().at - out_taken_));
+      holds_.clear();
+      protocol::ReplyWriter(out_, session_.resp).error(misconf_text(server_.state));
+      closing_ = true;
+    } else {
+      while (!holds_.empty() && holds_.front().ticket <= ticket) holds_.pop_front();
+    }
+    flush_or_wake_writer();
+    wake(reader_wakeup_);  // a reader paused on unsent replies may go on
+    arm_hold();
   }
 
   void refresh_config() {
@@ -392,7 +444,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           asio::buffer(in_.data() + in_end_, in_.size() - in_end_), kNoThrow);
       if (ec || closing_) break;
       in_end_ += n;
-      last_read_ = n;
+      cycle_read_ += n;
       server_.state.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
       session_.info->last_interaction_ms.store(steady_now_ms(), std::memory_order_relaxed);
       refresh_config();
@@ -405,6 +457,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           log::warning("Client id=" + std::to_string(session_.info->id) +
                        " closed for overcoming of output buffer limits.");
           out_.clear();
+          holds_.clear();
           discard_output_ = true;
           closing_ = true;
         }
@@ -441,7 +494,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // transaction, no watched key, no blocked read.
   bool should_move() const {
     return affinity_run_ >= kMoveAfter && affinity_shard_ != home_ && in_begin_ == in_end_ &&
-           out_.empty() && sending_.empty() && !session_.in_multi && session_.watched.empty() &&
+           out_.empty() && sending_.empty() && holds_.empty() && !hold_armed_ && !session_.in_multi && session_.watched.empty() &&
            !session_.close_after_reply && !session_.shutdown_after_reply;
   }
 
@@ -527,12 +580,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (in_begin_ == in_end_) {
       in_begin_ = in_end_ = 0;
-      // Given back once the client goes quiet (a read that fit the small array), or at once
-      // when large; a pipelining client keeps its buffer from read to read.
-      if (in_.on_heap() && (last_read_ < InputBuffer::kSmall || in_.size() > kShrinkInputAbove)) in_.release();
+      // Given back once the client goes quiet (all it sent since the buffer was last empty
+      // fit the small array), or at once when large; a pipelining client keeps its buffer
+      // from one pipeline to the next.
+      if (in_.on_heap() && (cycle_read_ <= InputBuffer::kSmall || in_.size() > kShrinkInputAbove)) in_.release();
+      cycle_read_ = 0;
     }
     if (session_.close_after_reply) closing_ = true;
-    co_await settle_durability();
+    arm_hold();
     co_return paused;
   }
 
@@ -559,34 +614,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
                    "compromise your Runnel instance. Connection aborted.");
     }
     out_.clear();
+    holds_.clear();
     discard_output_ = true;
     closing_ = true;
   }
 
-  // Under fsync always: holds this batch of replies until the writes among them are on disk.
-  // If the disk refused them, the replies from the first such write on are dropped, the
-  // client gets -MISCONF, and the connection closes: a write is never answered with OK
-  // unless it is durable.
-  awaitable<void> settle_durability() {
-    if (!wait_durable_) co_return;
-    wait_durable_ = false;
-    const bool ok = co_await durable(server_.shards[home_]->shard, durable_ticket_);
-    if (!ok) {
-      out_.resize(durable_mark_);
-      protocol::ReplyWriter(out_, session_.resp).error(misconf_text(server_.state));
-      closing_ = true;
-    }
-  }
-
   // After a write command that ran here: its reply may have to wait for the disk.
   void wrote_here(Shard& shard, std::size_t reply_start) {
-    if (shard.reply_must_wait()) {
-      durable_ticket_ = std::max(durable_ticket_, shard.durability->ticket());
-      if (!wait_durable_) {
-        wait_durable_ = true;
-        durable_mark_ = reply_start;
-      }
-    }
+    if (shard.reply_must_wait()) hold_reply(reply_start, shard.durability->ticket());
   }
 
   // Runs a command if it can run on this thread, which is the common case: connection
@@ -935,18 +970,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
           break;
         }
         out_.append(batch_scratch_[command.owner], command.reply_begin, command.reply_end - command.reply_begin);
-        if (command.ticket != 0) {
-          durable_ticket_ = std::max(durable_ticket_, command.ticket);
-          if (!wait_durable_) {
-            wait_durable_ = true;
-            durable_mark_ = start;
-          }
-        }
+        if (command.ticket != 0) hold_reply(start, command.ticket);
       }
       if (next == batch_.size() || closing_) break;
       compact_batch_scratch(next);
       // Back-pressure, as between commands: what is ready goes to the client first.
-      co_await settle_durability();
+      arm_hold();
       flush_or_wake_writer();
       while (!closing_ && unsent() > config_.reply_pause_bytes) co_await reader_wakeup_.async_wait(kNoThrow);
       if (closing_) break;  // the rest never runs: the connection is going
@@ -997,8 +1026,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                            if (--remote == 0) joined.cancel();
                                          }));
     }
-    // This shard's share runs here, in the meantime; its durability is settled with the
-    // connection's other local writes (settle_durability).
+    // This shard's share runs here, in the meantime; its replies are held with the
+    // connection's other local writes (hold_reply).
     std::uint64_t home_ticket = 0;
     if (batch_parts_[home_].used) {
       Shard& home = server_.shards[home_]->shard;
@@ -1198,8 +1227,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> wait_blocked(const std::shared_ptr<StreamWaiter>& waiter,
                                const xread::Request& request) {
     using namespace asio::experimental::awaitable_operators;
-    co_await settle_durability();
-    flush_or_wake_writer();  // replies to earlier pipelined commands go out now
+    arm_hold();
+    flush_or_wake_writer();  // replies to earlier pipelined commands go out now (once durable)
     if (blocked_reply_) {
       // Answered before this coroutine got here.
       out_.append(*blocked_reply_);
@@ -1246,6 +1275,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         continue;
       }
       in_end_ += n;
+      cycle_read_ += n;
       server_.state.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
     }
     in_blocked_wait_ = false;
@@ -1281,13 +1311,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> writer() {
     auto self = shared_from_this();
     while (true) {
-      if (out_.empty()) {
-        if (closing_) break;
-        co_await writer_wakeup_.async_wait(kNoThrow);
+      const std::size_t take = sendable();
+      if (take == 0) {
+        if (closing_ && (out_.empty() || discard_output_)) break;
+        co_await writer_wakeup_.async_wait(kNoThrow);  // more replies, or a held one released
         continue;
       }
-      sending_.swap(out_);
-      out_.clear();
+      if (take == out_.size()) {
+        sending_.swap(out_);
+        out_.clear();
+      } else {
+        sending_.assign(out_, 0, take);
+        out_.erase(0, take);
+      }
+      out_taken_ += take;
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending_), kNoThrow);
       server_.state.stats.net_output_bytes.fetch_add(n, std::memory_order_relaxed);
       sending_.clear();
@@ -1331,11 +1368,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::string_view> batch_args_;   // and their arguments
   std::vector<std::string> batch_scratch_;     // replies, per shard
   std::vector<PartState> batch_parts_;         // outcome, per shard
-  bool wait_durable_ = false;     // replies from durable_mark_ on wait for the disk
-  std::uint64_t durable_ticket_ = 0;  // ... until the home shard's batch with this number is
-  std::size_t durable_mark_ = 0;
+  // Replies held until a batch of the home shard is durable: from output position `at` on
+  // (counted as out_taken_ is), until batch `ticket`; positions and tickets rise.
+  struct Hold {
+    std::uint64_t at;
+    std::uint64_t ticket;
+  };
+  std::deque<Hold> holds_;
+  bool hold_armed_ = false;      // the Flusher will call hold_done for holds_.front()
+  std::uint64_t out_taken_ = 0;  // bytes that have left out_ (sent, or handed to the writer)
   InputBuffer in_;  // bytes [in_begin_, in_end_) are received and not yet consumed
-  std::size_t last_read_ = 0;  // bytes the last read brought
+  std::size_t cycle_read_ = 0;  // bytes read since the input was last wholly consumed
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
   std::string out_;      // replies not yet handed to the writer

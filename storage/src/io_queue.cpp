@@ -98,6 +98,11 @@ class ThreadQueue final : public IoQueue {
     cv_.notify_all();
   }
 
+  [[nodiscard]] bool front_done() override {
+    std::lock_guard lock(mutex_);
+    return done_.has_value();
+  }
+
   std::optional<std::pair<IoBatch, IoResult>> reap() override {
     drain(efd_);
     std::lock_guard lock(mutex_);
@@ -218,6 +223,8 @@ class UringQueue final : public IoQueue {
     }
     submit_chunk(slot);
   }
+
+  [[nodiscard]] bool front_done() override { return !slots_.empty() && slots_.front().finished; }
 
   std::optional<std::pair<IoBatch, IoResult>> reap() override {
     drain(efd_);

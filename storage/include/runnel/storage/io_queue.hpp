@@ -69,6 +69,9 @@ class IoQueue {
   // made and its fdatasyncs are running. The second batch's own fdatasyncs then run beside
   // them, and it is reaped after the first (sharing the first's failure, if any).
   [[nodiscard]] virtual bool can_overlap() const { return false; }
+  // Whether the oldest batch in flight is done already (written, and synced, at submission):
+  // reap() would hand it back now, without waiting for the eventfd.
+  [[nodiscard]] virtual bool front_done() = 0;
   // Called when event_fd() is readable: the oldest batch in flight and its result once it
   // is done (each call reaps at most one; the event stays readable while another is done).
   virtual std::optional<std::pair<IoBatch, IoResult>> reap() = 0;
