@@ -199,6 +199,16 @@ class BackgroundSync {
       if (!jobs_.empty()) {
         Job job = std::move(jobs_.front());
         jobs_.pop_front();
+        if (!job.ops.empty() && !failed_jobs_.empty()) {
+          // An earlier write failed: this one waits behind it, in order. Written now, it
+          // would mark its files written past the hole the failed one left (the shard
+          // counts a file written up to its highest write), and their nodes could be
+          // evicted and read back from bytes that are not there.
+          if (job.retry) --retries_running_;
+          job.retry = false;
+          failed_jobs_.push_back(std::move(job));
+          continue;
+        }
         lock.unlock();
         bool write_failed = false;
         std::string error = work(job, write_failed);
@@ -626,9 +636,10 @@ void Flusher::flush() {
   }
   dedupe(batch.syncs);
   if (batch.writes.empty() && batch.syncs.empty()) {
-    // Nothing in flight and nothing to write: all that was appended is durable, including
-    // what waiters expected in the next batch.
-    release(collected_ + 1, true);
+    // Nothing to write: all that was appended is durable once the batches in flight are,
+    // including what waiters expected in the next batch. With one in flight (under always
+    // a second batch may overlap it), only what completed is.
+    release(in_flight() > 0 ? completed_ : collected_ + 1, true);
     if (finish_) {
       // Everything is in its own file and synced: the write-ahead log has nothing to add.
       if (impl_->wal && !impl_->wal_only) {
@@ -782,15 +793,19 @@ void Flusher::fail(const std::string& what, bool retry) {
 void Flusher::release(std::uint64_t up_to, bool ok) {
   auto waiters = std::move(waiters_);
   waiters_.clear();
+  decltype(waiters_) kept;
   for (auto& [batch, done] : waiters) {
     if (!ok) {
       done(false);
     } else if (batch <= up_to) {
-      done(true);
+      done(true);  // may call when_durable again, adding to waiters_
     } else {
-      waiters_.emplace_back(batch, std::move(done));
+      kept.emplace_back(batch, std::move(done));
     }
   }
+  // The kept ones are older than any a callback added: waiters_ stays in ticket order.
+  kept.insert(kept.end(), std::make_move_iterator(waiters_.begin()), std::make_move_iterator(waiters_.end()));
+  waiters_ = std::move(kept);
 }
 
 }  // namespace runnel

@@ -32,6 +32,7 @@
 #include <boost/asio/write.hpp>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -190,8 +191,13 @@ struct Server::Impl {
   int spare_fd = -1;
   std::int64_t no_descriptors_logged_at = -1;
 
-  void fit_open_files_limit();
-  void refuse_without_descriptor();
+  // Raises the soft limit on open files to the hard one (before listening), then, once the
+  // data dir is loaded, lowers maxclients to what the limit leaves.
+  void raise_open_files_limit();
+  void fit_maxclients();
+  // Accepts one connection with the reserve descriptor and refuses it; false if it could not
+  // (the caller backs off).
+  bool refuse_without_descriptor();
 
   void lock_data_dir();
   void open_storage();
@@ -352,7 +358,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Bytes at the front of out_ that may be sent now: all, or up to the first held reply.
   [[nodiscard]] std::size_t sendable() const {
-    return holds_.empty() ? out_.size() : static_cast<std::size_t>(holds_.front().at - out_taken_);
+    std::uint64_t end = out_taken_ + out_.size();
+    if (!holds_.empty()) end = std::min(end, holds_.front().at);
+    if (output_end_) end = std::min(end, *output_end_);
+    return end > out_taken_ ? static_cast<std::size_t>(end - out_taken_) : 0;
   }
 
   // The reply that starts at out_[reply_start] waits for batch `ticket` of the home shard.
@@ -383,6 +392,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       out_.resize(static_cast<std::size_t>(holds_.front().at - out_taken_));
       holds_.clear();
       protocol::ReplyWriter(out_, session_.resp).error(misconf_text(server_.state));
+      // A command still running (a hop, a blocked read) may append its reply after this:
+      // nothing past the -MISCONF goes out, so no later reply is taken for an earlier one.
+      output_end_ = out_taken_ + out_.size();
       closing_ = true;
     } else {
       while (!holds_.empty() && holds_.front().ticket <= ticket) holds_.pop_front();
@@ -494,8 +506,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // transaction, no watched key, no blocked read.
   bool should_move() const {
     return affinity_run_ >= kMoveAfter && affinity_shard_ != home_ && in_begin_ == in_end_ &&
-           out_.empty() && sending_.empty() && holds_.empty() && !hold_armed_ && !session_.in_multi && session_.watched.empty() &&
-           !session_.close_after_reply && !session_.shutdown_after_reply;
+           out_.empty() && sending_.empty() && holds_.empty() && !hold_armed_ && !session_.in_multi &&
+           session_.watched.empty() && !session_.close_after_reply && !session_.shutdown_after_reply;
   }
 
   // Hands the socket and the session to a new Connection on the owning shard's thread.
@@ -1313,7 +1325,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     while (true) {
       const std::size_t take = sendable();
       if (take == 0) {
-        if (closing_ && (out_.empty() || discard_output_)) break;
+        if (closing_ && (out_.empty() || discard_output_ || output_end_)) break;
         co_await writer_wakeup_.async_wait(kNoThrow);  // more replies, or a held one released
         continue;
       }
@@ -1375,6 +1387,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::uint64_t ticket;
   };
   std::deque<Hold> holds_;
+  std::optional<std::uint64_t> output_end_;  // after a refused batch: nothing past this is sent
   bool hold_armed_ = false;      // the Flusher will call hold_done for holds_.front()
   std::uint64_t out_taken_ = 0;  // bytes that have left out_ (sent, or handed to the writer)
   InputBuffer in_;  // bytes [in_begin_, in_end_) are received and not yet consumed
@@ -1451,7 +1464,8 @@ void Server::Impl::open_storage() {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::strtoul(delay, nullptr, 10)));
   }
   const auto folders = list_stream_folders(initial.dir, static_cast<unsigned>(shards.size()));
-  std::vector<std::thread> loaders;
+  // Every shard's storage and Flusher first (either may throw), then the loaders, whose
+  // failures come back here once all are joined.
   for (unsigned i = 0; i < shards.size(); ++i) {
     ShardRuntime& runtime = *shards[i];
     runtime.storage = std::make_unique<ShardStorage>(options, i);
@@ -1459,12 +1473,24 @@ void Server::Impl::open_storage() {
     runtime.shard.storage = runtime.storage.get();
     runtime.shard.durability = runtime.flusher.get();
     runtime.shard.blocked.attach(runtime.flusher.get());
-    loaders.emplace_back([&runtime, &list = folders[i]] {
-      runtime.storage->load(runtime.shard.keyspace, list);
-      runtime.shard.keyspace.attach(runtime.storage.get());
-    });
   }
-  for (auto& t : loaders) t.join();
+  std::vector<std::exception_ptr> failures(shards.size());
+  {
+    std::vector<std::jthread> loaders;
+    for (unsigned i = 0; i < shards.size(); ++i) {
+      loaders.emplace_back([&runtime = *shards[i], &list = folders[i], &failure = failures[i]] {
+        try {
+          runtime.storage->load(runtime.shard.keyspace, list);
+          runtime.shard.keyspace.attach(runtime.storage.get());
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      });
+    }
+  }  // joined
+  for (const auto& failure : failures) {
+    if (failure) std::rethrow_exception(failure);
+  }
   std::size_t streams = 0;
   for (const auto& list : folders) streams += list.size();
   // The Flushers' watches and timers start on their shards' threads, which already run.
@@ -1509,10 +1535,7 @@ awaitable<void> Server::Impl::accept_loop() {
     const unsigned home = next_home.fetch_add(1) % static_cast<unsigned>(shards.size());
     auto [ec, socket] = co_await acceptor->async_accept(shards[home]->io, kNoThrow);
     if (!accepting) break;
-    if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
-      refuse_without_descriptor();
-      continue;
-    }
+    if ((ec == asio::error::no_descriptors || ec.value() == ENFILE) && refuse_without_descriptor()) continue;
     if (ec) {
       // Anything else: back off instead of spinning.
       log::warning("Accepting a connection failed: " + ec.message());
@@ -1535,12 +1558,11 @@ awaitable<void> Server::Impl::accept_loop() {
   }
 }
 
-void Server::Impl::refuse_without_descriptor() {
+bool Server::Impl::refuse_without_descriptor() {
   static constexpr std::string_view kFull = "-ERR max number of clients reached\r\n";
-  if (spare_fd >= 0) {
-    ::close(spare_fd);
-    spare_fd = -1;
-  }
+  if (spare_fd < 0) return false;  // another thread took the reserve's number: back off
+  ::close(spare_fd);
+  spare_fd = -1;
   const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (fd >= 0) {
     [[maybe_unused]] const ssize_t n = ::send(fd, kFull.data(), kFull.size(), MSG_NOSIGNAL);
@@ -1555,12 +1577,13 @@ void Server::Impl::refuse_without_descriptor() {
     log::warning("Out of file descriptors: refusing connections with -ERR max number of clients reached "
                  "(raise 'ulimit -n', or lower maxclients)");
   }
+  return fd >= 0;
 }
 
-// Raises the soft limit on open files to the hard one, then lowers maxclients to what the
-// limit leaves once the descriptors in use (the data dir's files, the shards' own) and a
-// reserve are counted, as Redis does at start (adjustOpenFilesLimit).
-void Server::Impl::fit_open_files_limit() {
+// As Redis does at start (adjustOpenFilesLimit): the soft limit on open files is raised to
+// the hard one, and maxclients is lowered to what the limit leaves once the descriptors in
+// use (the data dir's files, the shards' own) and a reserve are counted.
+void Server::Impl::raise_open_files_limit() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
   if (limit.rlim_cur < limit.rlim_max) {
@@ -1569,16 +1592,22 @@ void Server::Impl::fit_open_files_limit() {
     if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
       log::notice("Raised the open files limit from " + std::to_string(before) + " to " +
                   std::to_string(limit.rlim_cur) + " (the hard limit)");
-    } else {
-      limit.rlim_cur = before;
     }
   }
+}
+
+void Server::Impl::fit_maxclients() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
   std::uint64_t in_use = 0;
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
     ++in_use;
   }
+  // Clients that connected while the data dir loaded are not the server's own.
+  const std::uint64_t clients = state.clients.size();
+  in_use = in_use > clients ? in_use - clients : 0;
   constexpr std::uint64_t kReserved = 32;  // Redis's CONFIG_MIN_RESERVED_FDS
   const std::uint64_t maxclients = state.config.snapshot().maxclients;
   const std::uint64_t files = static_cast<std::uint64_t>(limit.rlim_cur);
@@ -1618,6 +1647,7 @@ void Server::start() {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(s.initial.bind, ec);
   if (ec) throw std::runtime_error("invalid bind address '" + s.initial.bind + "'");
+  s.raise_open_files_limit();
   s.acceptor = std::make_unique<tcp::acceptor>(s.shards[0]->io);
   const tcp::endpoint endpoint(address, s.initial.port);
   s.acceptor->open(endpoint.protocol(), ec);
@@ -1646,7 +1676,7 @@ void Server::start() {
     stop();
     throw;
   }
-  s.fit_open_files_limit();
+  s.fit_maxclients();
   s.state.loading.store(false, std::memory_order_release);
   log::notice("Runnel " + std::string(kRunnelVersion) + " (Redis " +
               std::string(kRedisCompatVersion) + " protocol) ready: " + s.initial.bind + ":" +
