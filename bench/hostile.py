@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""What hostile or careless clients cost the server, Runnel against redis-server in the same run.
+
+  bench/hostile.py [--runnel PATH] [--threads N]
+
+Three measures, each on a fresh server of each kind:
+  bulk:   4 connections each declare a 536870000-byte argument and send 20 KB of it;
+          the server's RSS before and after.
+  slow:   a stream of 20,000 entries of 1 KB; 10 connections each pipeline 100
+          `XRANGE big - +` and read nothing; RSS at its peak, and PING on a fresh connection
+          (p50, p99, max of 200, 10 ms apart).
+  idle:   5,000 connections that send nothing; RSS per connection.
+Plain sockets only (no client library). Needs `ulimit -n` above 5,100.
+"""
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def call(sock, *args):
+    sock.sendall(("*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a), a) for a in args)).encode())
+
+
+class Server:
+    def __init__(self, kind, runnel, threads):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="runnel-hostile-")
+        if kind == "runnel":
+            argv = [runnel, "--port", str(self.port), "--dir", self.dir, "--threads", str(threads),
+                    "--maxclients", "9000", "--loglevel", "warning"]
+        else:
+            argv = ["redis-server", "--port", str(self.port), "--dir", self.dir, "--save", "", "--appendonly", "no",
+                    "--maxclients", "9000"]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(500):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise SystemExit("%s did not start" % kind)
+
+    def rss(self):
+        return rss_kib(self.process.pid)
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bulk(server):
+    before = server.rss()
+    socks = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"*3\r\n$4\r\nECHO\r\n$536870000\r\n" + b"x" * 20000)
+        socks.append(s)
+    time.sleep(2)
+    after = server.rss()
+    for s in socks:
+        s.close()
+    return "RSS %d -> %d KiB with 4 declared 512 MB arguments" % (before, after)
+
+
+def slow(server):
+    c = socket.create_connection(("127.0.0.1", server.port))
+    value = "v" * 1000
+    for _ in range(20):
+        for _ in range(1000):
+            call(c, "XADD", "big", "*", "f", value)
+        got = b""
+        while got.count(b"\r\n") < 2000:
+            got += c.recv(1 << 16)
+    before = server.rss()
+    request = b"*4\r\n$6\r\nXRANGE\r\n$3\r\nbig\r\n$1\r\n-\r\n$1\r\n+\r\n" * 100
+    readers = []
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(request)
+        readers.append(s)
+    latencies, peak = [], before
+    for _ in range(200):
+        start = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as p:
+            p.sendall(b"PING\r\n")
+            p.recv(16)
+        latencies.append((time.perf_counter() - start) * 1000)
+        peak = max(peak, server.rss())
+        time.sleep(0.01)
+    for s in readers:
+        s.close()
+    latencies.sort()
+    return "RSS %d -> peak %d MiB; PING on a fresh connection p50 %.2f ms, p99 %.1f ms, max %.1f ms" % (
+        before // 1024, peak // 1024, latencies[100], latencies[197], latencies[-1])
+
+
+def idle(server, count=5000):
+    time.sleep(0.5)
+    before = server.rss()
+    socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(count)]
+    socks[-1].sendall(b"PING\r\n")
+    socks[-1].recv(16)
+    time.sleep(2)
+    after = server.rss()
+    for s in socks:
+        s.close()
+    return "%.0f bytes per idle connection (%d connections)" % ((after - before) * 1024 / count, count)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runnel", default=os.path.join(ROOT, "build", "broker", "runnel-server"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    for name, measure in (("bulk", bulk), ("slow", slow), ("idle", idle)):
+        for kind in ("runnel", "redis"):
+            server = Server(kind, args.runnel, args.threads)
+            try:
+                print("%-5s %-7s %s" % (name, kind, measure(server)), flush=True)
+            finally:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
