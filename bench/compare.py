@@ -279,7 +279,10 @@ def main():
                         order = ["runnel", "redis"] if rep % 2 == 0 else ["redis", "runnel"]
                         for who in order:
                             server = servers[who]
-                            result = run_bench(server.port, bench_args, duration)
+                            try:
+                                result = run_bench(server.port, bench_args, duration)
+                            except RuntimeError as e:
+                                raise RuntimeError("%s (%s, fsync %s, repetition %d)" % (e, who, fsync, rep + 1))
                             server.sample()
                             command(server.port, "FLUSHALL", timeout=120)
                             runs[who].append(figures(result, kind))
