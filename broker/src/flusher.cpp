@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -145,6 +146,9 @@ class BackgroundSync {
     std::lock_guard lock(mutex_);
     return syncs_queued_ > 0;
   }
+  // Whether log generations wait to be retired by a checkpoint (one could not retire them
+  // while failed writes waited): a quiet shard then still checkpoints, so they go.
+  [[nodiscard]] bool has_unretired() const { return has_unretired_.load(std::memory_order_relaxed); }
   // The first failure, once ("" if none); `retryable` if it was a write (whose bytes are kept
   // for retry_writes), not a sync.
   std::string take_error(bool& retryable) {
@@ -317,11 +321,13 @@ class BackgroundSync {
       if (broken_ || !failed_jobs_.empty() || retries_running_ > 0) {
         // Retired by the first checkpoint after the failed writes are written.
         unretired_.insert(unretired_.end(), job.remove.begin(), job.remove.end());
+        has_unretired_.store(true, std::memory_order_relaxed);
         return error;
       }
     }
     job.remove.insert(job.remove.begin(), unretired_.begin(), unretired_.end());
     unretired_.clear();
+    has_unretired_.store(false, std::memory_order_relaxed);
     for (const std::string& path : job.remove) {
       std::string spare = storage::WriteAheadLog::retire(path, make_log_ && spare_.empty());
       if (!spare.empty()) spare_ = std::move(spare);
@@ -356,6 +362,7 @@ class BackgroundSync {
   std::deque<Job> failed_jobs_;  // writes that failed, kept for retry_writes
   std::size_t retries_running_ = 0;
   std::vector<std::string> unretired_;  // this thread's: generations a checkpoint could not retire
+  std::atomic<bool> has_unretired_{false};  // unretired_ is not empty (read by the shard)
   bool want_log_ = true;  // the next log is to be made (at the start, after each checkpoint)
   std::string error_;
   std::thread thread_;  // last: started once the members above exist
@@ -705,7 +712,8 @@ void Flusher::checkpoint() {
   // A new log generation takes the batches from now on; once the files the old ones wrote
   // are synced, the old generations go. Only between batches, so the old log is complete.
   if (impl_->wal_only || in_flight() > 0 || !impl_->background || impl_->background->busy() ||
-      (impl_->wal->bytes() <= storage::WriteAheadLog::kHeaderBytes && unsynced_.empty())) {
+      (impl_->wal->bytes() <= storage::WriteAheadLog::kHeaderBytes && unsynced_.empty() &&
+       !impl_->background->has_unretired())) {
     return;
   }
   auto next = impl_->background->take_next_log();

@@ -19,15 +19,6 @@ using runnel::protocol::Reply;
 
 namespace {
 
-long rss_kb(int pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 // What a server answers to `request` before it closes the connection (within 3 s), and
 // whether it closed.
 std::pair<std::string, bool> answer_to(std::uint16_t port, const std::string& request) {
@@ -69,7 +60,7 @@ TEST_CASE("An HTTP request closes the connection unanswered, and runs nothing, a
 
 TEST_CASE("A declared bulk length takes memory only as its bytes arrive", "[hostile]") {
   runnel::test::RunnelServer server({}, 2);
-  const long before = rss_kb(server.process.pid());
+  const long before = runnel::test::rss_kib(server.process.pid());
   std::vector<std::unique_ptr<Connection>> attackers;
   const std::string chunk(20000, 'x');
   for (int i = 0; i < 8; ++i) {
@@ -80,7 +71,7 @@ TEST_CASE("A declared bulk length takes memory only as its bytes arrive", "[host
   std::this_thread::sleep_for(300ms);
   Connection c("127.0.0.1", server.port);
   REQUIRE(c.call({"PING"}).str == "PONG");
-  const long after = rss_kb(server.process.pid());
+  const long after = runnel::test::rss_kib(server.process.pid());
   INFO("RSS before " << before << " KiB, after 8 declared 512 MB arguments " << after << " KiB");
   // Sized to the declarations, 8 x 512 MB; grown as bytes arrive, a few hundred KiB.
   CHECK(after - before < 32 * 1024);
@@ -104,7 +95,7 @@ TEST_CASE("Slow readers whose pipelines run on another shard stay within the rep
       for (int i = 0; i < 1000; ++i) REQUIRE(c.read_reply().type == Reply::Type::kBulk);
     }
   }
-  const long before = rss_kb(server.process.pid());
+  const long before = runnel::test::rss_kib(server.process.pid());
   std::string pipeline;
   for (int i = 0; i < 100; ++i) pipeline += runnel::client::encode_command({"XRANGE", "big", "-", "+"});
   std::vector<std::unique_ptr<Connection>> readers;
@@ -122,7 +113,7 @@ TEST_CASE("Slow readers whose pipelines run on another shard stay within the rep
     std::this_thread::sleep_for(20ms);
   }
   std::sort(ms.begin(), ms.end());
-  const long during = rss_kb(server.process.pid());
+  const long during = runnel::test::rss_kib(server.process.pid());
   INFO("RSS before " << before << " KiB, with 10 slow readers " << during << " KiB; PING on a fresh connection p50 "
                      << ms[25] << " ms, max " << ms.back() << " ms");
   // Each slow reader holds its socket's buffers and at most about two replies per shard
@@ -139,7 +130,7 @@ TEST_CASE("Idle connections cost a few KiB each, with no input buffer", "[hostil
   runnel::test::RunnelServer server({"--maxclients", "5000"}, 2);
   Connection admin("127.0.0.1", server.port);
   REQUIRE(admin.call({"PING"}).str == "PONG");
-  const long before = rss_kb(server.process.pid());
+  const long before = runnel::test::rss_kib(server.process.pid());
   std::vector<std::unique_ptr<Connection>> idle;
   for (int i = 0; i < 2000; ++i) idle.push_back(std::make_unique<Connection>("127.0.0.1", server.port));
   // Every one of them has been taken once the server counts them.
@@ -148,7 +139,7 @@ TEST_CASE("Idle connections cost a few KiB each, with no input buffer", "[hostil
     std::this_thread::sleep_for(10ms);
   }
   REQUIRE(admin.call({"INFO", "clients"}).str.find("connected_clients:2001\r\n") != std::string::npos);
-  const long after = rss_kb(server.process.pid());
+  const long after = runnel::test::rss_kib(server.process.pid());
   const double per_connection = (after - before) * 1024.0 / 2000;
   INFO("RSS " << before << " KiB -> " << after << " KiB: " << per_connection << " bytes per idle connection");
   CHECK(per_connection < 10 * 1024);

@@ -157,6 +157,15 @@ std::string ServerProcess::log() const {
   return ss.str();
 }
 
+long rss_kib(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
 std::string runnel_server_path() { return RUNNEL_SERVER_PATH; }
 std::string source_dir() { return RUNNEL_SOURCE_DIR; }
 

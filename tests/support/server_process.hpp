@@ -62,6 +62,9 @@ struct CommandRun {
 // Runs `command` with sh, ended after `timeout_seconds` (coreutils' timeout).
 CommandRun run_command(const std::string& command, int timeout_seconds);
 
+// A process's resident set (VmRSS), in KiB; -1 if it cannot be read.
+long rss_kib(int pid);
+
 // Paths of the programs under test, from the build (set by CMake).
 std::string runnel_server_path();
 std::string source_dir();
