@@ -30,7 +30,9 @@ void BlockedReaders::remove(const StreamWaiter* waiter) {
 }
 
 void BlockedReaders::answer(StreamWaiter& w, std::string reply) {
-  if (durability_ == nullptr || !durability_->replies_wait()) return w.deliver(std::move(reply));
+  // A delivery waits for the batch that carries the entries (and, for a group, the PEL
+  // change), as a write's reply does, under every policy.
+  if (durability_ == nullptr) return w.deliver(std::move(reply));
   durability_->when_durable([deliver = w.deliver, reply = std::move(reply)](bool ok) {
     deliver(ok ? reply : "-MISCONF Errors writing to the stream log; see the server log\r\n");
   });

@@ -257,6 +257,7 @@ class BackgroundSync {
   std::string work(Job& job, bool& write_failed) {
     std::string error;
     if (!job.ops.empty()) {
+      const storage::InjectedFault fault = storage::injected_fault();  // tests: a full disk
       // Sorted by file, then offset: one writeback start per file, over the range written.
       std::sort(job.ops.begin(), job.ops.end(), [](const storage::WriteOp& a, const storage::WriteOp& b) {
         return a.file != b.file ? a.file < b.file : a.offset < b.offset;
@@ -274,7 +275,6 @@ class BackgroundSync {
         std::uint64_t run_from = from;
         auto write_run = [&] {
           if (run.empty()) return;
-          const storage::InjectedFault fault = storage::injected_fault();
           const int rc = fault.error != 0 && !fault.in_sync ? fault.error
                                                               : storage::write_gathered(file->fd(), run_from, std::move(run));
           if (rc != 0 && error.empty()) {
@@ -409,12 +409,12 @@ Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state
   // - always: io_uring. A small batch is copied into the page cache at submission and only
   //   its fdatasync goes to the ring (batch.inline_ok), which saves a hop on the path of
   //   every waiting reply.
-  // - everysec: io_uring, every write on the ring, so the shard never blocks on a write the
-  //   file system holds up (isolation: flooded online p99 1.0 ms, against 3.9 ms with the
-  //   helper thread and 2-3 ms with writes on the shard's thread).
+  // - everysec: io_uring; a small batch (up to 256 KiB) is written at submission too, as
+  //   every reply now waits for its batch's write.
   // - no: the helper thread, which takes a batch of many small writes in one hand-off where
   //   the ring spends a worker per write (produce --streams 64: 1.61 M/s, against 0.90 M/s
-  //   on the ring; isolation p99 1.07 ms against 0.68 ms).
+  //   on the ring; isolation p99 1.07 ms against 0.68 ms); batches up to 1 MiB are written
+  //   at submission.
   const FsyncPolicy policy = storage.options().fsync;
   impl_->queue = storage::IoQueue::create(policy != FsyncPolicy::kNo, backend_note_);
   if (policy == FsyncPolicy::kAlways) {
@@ -549,8 +549,6 @@ void Flusher::request() {
   });
 }
 
-bool Flusher::replies_wait() const { return true; }
-
 bool Flusher::must_wait() const {
   // Under every policy a write's reply waits for the batch that carries it: under always
   // until it is fsync'ed, under everysec and no until its write has reached the kernel (the
@@ -665,9 +663,6 @@ void Flusher::flush() {
     }
     return;
   }
-  // A small batch is written on the shard's thread (a copy into the page cache), which saves
-  // the replies waiting for it a hand-off to the ring or the helper and back.
-  batch.inline_ok = true;
   // One reply waiting (a lone writer, or a quiet moment): the fdatasync runs right here, as
   // Redis's does, and saves the ring worker's two hand-offs on that reply's path (a lone
   // client's XADD: 285 -> 198 us). With more waiting, the ring keeps the shard taking

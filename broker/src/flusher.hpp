@@ -45,7 +45,6 @@ class Flusher final : public Durability {
 
   void request() override;
   [[nodiscard]] bool must_wait() const override;
-  [[nodiscard]] bool replies_wait() const override;
   using Durability::when_durable;
   [[nodiscard]] std::uint64_t ticket() const override { return collected_ + 1; }
   void when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) override;

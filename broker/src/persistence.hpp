@@ -72,8 +72,6 @@ class Durability {
   // pending, or after a failure): under always until it is fsync'ed, under everysec and no
   // until its write has returned.
   [[nodiscard]] virtual bool must_wait() const = 0;
-  // Whether replies to writes (and deliveries to blocked readers) wait for their batch.
-  [[nodiscard]] virtual bool replies_wait() const = 0;
   // Calls `done(true)` once everything appended so far, and whatever the command running
   // now appends, is durable; `done(false)` if the write failed. Runs `done` on the shard's
   // thread, maybe at once.

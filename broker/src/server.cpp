@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstring>
 #include <deque>
 #include <boost/asio/as_tuple.hpp>
@@ -468,10 +467,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             unsent() > config_.client_output_buffer_limit) {
           log::warning("Client id=" + std::to_string(session_.info->id) +
                        " closed for overcoming of output buffer limits.");
-          out_.clear();
-          holds_.clear();
-          discard_output_ = true;
-          closing_ = true;
+          drop_output_and_close();
         }
         flush_or_wake_writer();
         if (!paused || closing_) break;
@@ -608,12 +604,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection closes at once, unanswered: the replies to what came in the same read are
   // dropped, and nothing after it runs.
   static bool is_http_request(std::string_view name) {
-    auto equals = [&](std::string_view word) {
-      return name.size() == word.size() &&
-             std::equal(name.begin(), name.end(), word.begin(),
-                        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-    };
-    return equals("post") || equals("host:");
+    return equals_ignore_case(name, "post") || equals_ignore_case(name, "host:");
   }
 
   void refuse_http() {
@@ -625,6 +616,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
                    "Runnel. This is likely due to an attacker attempting to use Cross Protocol Scripting to "
                    "compromise your Runnel instance. Connection aborted.");
     }
+    drop_output_and_close();
+  }
+
+  // Closes the connection without sending the replies not yet handed to the writer.
+  void drop_output_and_close() {
     out_.clear();
     holds_.clear();
     discard_output_ = true;

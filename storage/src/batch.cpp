@@ -18,6 +18,12 @@ std::uint64_t batch_seed(std::uint32_t len, std::uint32_t count) {
   return static_cast<std::uint64_t>(len) | (static_cast<std::uint64_t>(count) << 32);
 }
 
+// Whether `body` is the body the batch header at `h` describes (its checksum matches).
+bool body_checks(const char* h, std::string_view body, std::uint64_t salt) {
+  const auto len = static_cast<std::uint32_t>(body.size());
+  return XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, get_u32(h + 8)) ^ salt) == get_u64(h + 12);
+}
+
 }  // namespace
 
 void append_batch(std::string& out, std::string_view body, std::uint32_t records, std::uint64_t salt) {
@@ -35,12 +41,10 @@ BatchReader::Result BatchReader::next(std::string_view& body, int& error) {
   const char* h = buf_.data() + (pos_ - buf_at_);
   if (get_u32(h) != kBatchMagic) return Result::kBad;
   const std::uint32_t len = get_u32(h + 4);
-  const std::uint32_t count = get_u32(h + 8);
-  const std::uint64_t sum = get_u64(h + 12);
   if (len > kMaxBatchBody || pos_ + kBatchHeaderBytes + len > size_) return Result::kBad;
   if (!ensure(kBatchHeaderBytes + len, error)) return error ? Result::kIoError : Result::kBad;
   body = std::string_view(buf_.data() + (pos_ - buf_at_) + kBatchHeaderBytes, len);
-  if (XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, count) ^ salt_) != sum) return Result::kBad;
+  if (!body_checks(buf_.data() + (pos_ - buf_at_), body, salt_)) return Result::kBad;
   batch_at_ = pos_;
   pos_ += kBatchHeaderBytes + len;
   return Result::kBatch;
@@ -91,9 +95,7 @@ bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint
         if (read_at(fd, begin, len, body) != 0 || body.size() != len) continue;
         candidate = body;
       }
-      if (XXH3_64bits_withSeed(candidate.data(), candidate.size(), batch_seed(len, count) ^ salt) == get_u64(h + 12)) {
-        return true;
-      }
+      if (body_checks(h, candidate, salt)) return true;
     }
     if (chunk.size() < kChunk) break;  // the end of the file
     at += chunk.size() - (kBatchHeaderBytes - 1);

@@ -278,6 +278,7 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
   std::uint64_t replayed = 0, skipped = 0;
   std::vector<std::string> notes_again;  // the first pass noted the same things
   std::string write_error;  // a write into a file failed (not a record that does not parse)
+  const InjectedFault fault = injected_fault();  // tests: a full disk at start-up
   error = each_record(logs, notes_again, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
     std::string_view path, identity, data;
     std::uint64_t offset = 0;
@@ -314,7 +315,6 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
       ++skipped;
       return true;
     }
-    const InjectedFault fault = injected_fault();  // tests: a full disk at start-up
     if (const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(t.fd, offset, data); rc != 0) {
       write_error = "cannot replay into " + std::string(path) + ": " + errno_text(rc) +
                     " (the write-ahead log is intact and kept: free space, or fix the cause, and start again)";

@@ -28,9 +28,8 @@ struct IoBatch {
   std::vector<WriteOp> writes;             // in order
   std::vector<std::shared_ptr<File>> syncs;  // fdatasync'd after every write succeeded
   // Whether a small batch's writes may be made at submission, on the caller's thread (a
-  // copy into the page cache that saves the ring a hop, worth it when a reply waits for
-  // the batch). When no reply waits, everything goes to the ring, so the caller never
-  // blocks on a write that the file system holds up.
+  // copy into the page cache that saves the ring a hop, worth it when replies wait for the
+  // batch, as the broker's always do). False sends everything to the ring or the helper.
   bool inline_ok = true;
   // Whether the fdatasyncs, too, may run at submission (with inline_ok, on a small batch).
   // Worth it when a single reply waits: the ring's worker costs it a hand-off each way.
