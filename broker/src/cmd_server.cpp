@@ -5,6 +5,8 @@
 #include <fstream>
 #include <functional>
 
+#include <runnel/storage/file.hpp>
+
 #include "command.hpp"
 #include "glob.hpp"
 #include "log.hpp"
@@ -93,6 +95,7 @@ const std::vector<ConfigParam>& config_params() {
       {"stream-max-age", [](const Config& c) { return std::to_string(c.stream_max_age); }, nullptr},
       {"wal-checkpoint-bytes", [](const Config& c) { return std::to_string(c.wal_checkpoint_bytes); }, nullptr},
       {"write-behind-bytes", [](const Config& c) { return std::to_string(c.write_behind_bytes); }, nullptr},
+      {"max-open-files", [](const Config& c) { return std::to_string(c.max_open_files); }, nullptr},
       {"requirepass", [](const Config& c) { return c.requirepass; },
        [](Config& c, std::string_view v) {
          c.requirepass.assign(v);
@@ -210,6 +213,10 @@ void section_persistence(const InfoInputs& in, std::string& out) {
   out += "storage_cache_bytes:" + std::to_string(f.cache_used) + "\r\n";
   out += "storage_cache_budget:" + std::to_string(f.cache_budget) + "\r\n";
   out += "storage_damaged_streams:" + std::to_string(f.damaged) + "\r\n";
+  const storage::OpenFilesFigures files = storage::open_files_figures();
+  out += "storage_open_files:" + std::to_string(files.open) + "\r\n";
+  out += "storage_open_files_budget:" + std::to_string(storage::open_files_budget()) + "\r\n";
+  out += "storage_files_reopened:" + std::to_string(files.reopened) + "\r\n";
   out += "storage_flushes:" + std::to_string(f.flushes) + "\r\n";
   out += "storage_overlapped_flushes:" + std::to_string(f.overlapped) + "\r\n";
   out += "storage_last_fsync_usec:" + std::to_string(f.last_fsync_us) + "\r\n";

@@ -266,6 +266,12 @@ class BackgroundSync {
       std::uint64_t bytes = 0;
       for (std::size_t i = 0; i < job.ops.size();) {
         const auto& file = job.ops[i].file;
+        // Held for the file's run of writes and its writeback start (file.hpp). A removed
+        // file's writes are done with: its stream, or the segment, is gone.
+        const storage::File::Pin pin = file->pin();
+        if (!pin && !pin.gone() && error.empty()) {
+          error = "open " + file->path() + ": " + std::strerror(pin.error());
+        }
         const std::uint64_t from = job.ops[i].offset;
         std::uint64_t end = from;
         // Each run of ops that follow one another goes in one pwritev: the ops are the
@@ -276,7 +282,8 @@ class BackgroundSync {
         auto write_run = [&] {
           if (run.empty()) return;
           const int rc = fault.error != 0 && !fault.in_sync ? fault.error
-                                                              : storage::write_gathered(file->fd(), run_from, std::move(run));
+                         : !pin                             ? pin.error()
+                                                            : storage::write_gathered(pin.fd(), run_from, std::move(run));
           if (rc != 0 && error.empty()) {
             error = "write " + file->path() + ": " + std::strerror(rc);
           }
@@ -293,8 +300,10 @@ class BackgroundSync {
           bytes += op.bytes.size();
         }
         write_run();
-        (void)::sync_file_range(file->fd(), static_cast<off_t>(from), static_cast<off_t>(end - from),
-                                SYNC_FILE_RANGE_WRITE);
+        if (pin) {
+          (void)::sync_file_range(pin.fd(), static_cast<off_t>(from), static_cast<off_t>(end - from),
+                                  SYNC_FILE_RANGE_WRITE);
+        }
         ends.emplace_back(file, end);
         touched_.push_back(file);
       }
@@ -338,9 +347,13 @@ class BackgroundSync {
   std::string sync(const std::vector<std::shared_ptr<storage::File>>& files) {
     std::string error;
     for (const auto& f : files) {
-      if (writeback_only_) {
-        (void)::sync_file_range(f->fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
-      } else if (::fdatasync(f->fd()) != 0 && error.empty()) {
+      const storage::File::Pin pin = f->pin();
+      if (pin.gone()) continue;  // removed: nothing to keep
+      if (!pin) {
+        if (error.empty()) error = "open " + f->path() + " to sync it: " + std::strerror(pin.error());
+      } else if (writeback_only_) {
+        (void)::sync_file_range(pin.fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
+      } else if (::fdatasync(pin.fd()) != 0 && error.empty()) {
         error = "fdatasync " + f->path() + ": " + std::strerror(errno);
       }
     }

@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
                  "fsync always: most bytes per shard waiting in memory for their files once logged")
       ->capture_default_str()
       ->check(CLI::Range(runnel::kMinDiskBound, std::uint64_t{INT64_MAX}));
+  app.add_option("--max-open-files", config.max_open_files,
+                 "Most stream files kept open at once (0: an eighth of the open files limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
   app.add_option("--proto-max-bulk-len", config.proto_max_bulk_len,
                  "Largest bulk string a client may send, in bytes")
       ->capture_default_str()

@@ -136,10 +136,17 @@ void ShardStorage::remove(std::string_view key, Stream& stream) {
     }
     return;
   }
-  if (const storage::SegmentLog* log = stream.store().log()) delete_folder(log->dir(), log->files());
+  if (const storage::SegmentLog* log = stream.store().log()) {
+    std::vector<std::shared_ptr<storage::File>> files = log->files();
+    if (stream.journal && stream.journal->file()) files.push_back(stream.journal->file());
+    delete_folder(log->dir(), std::move(files));
+  }
 }
 
 void ShardStorage::delete_folder(const std::string& path, std::vector<std::shared_ptr<storage::File>> files) {
+  // Writes still queued for these files go nowhere once the descriptor cache has closed
+  // them: the path is about to change, and may be reused by a new stream of the same key.
+  for (const auto& file : files) file->set_removed();
   // Renamed first, so a crash mid-way never leaves half a stream under its key.
   const std::string trash =
       streams_dir(options_.dir) + "/.trash-" + std::to_string(shard_) + "-" + std::to_string(trash_counter_++);

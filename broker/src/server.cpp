@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include <runnel/storage/file.hpp>
 #include <runnel/storage/write_ahead_log.hpp>
 
 #include "command.hpp"
@@ -193,6 +194,8 @@ struct Server::Impl {
   // Raises the soft limit on open files to the hard one (before listening), then, once the
   // data dir is loaded, lowers maxclients to what the limit leaves.
   void raise_open_files_limit();
+  // Sets the budget of stream files kept open (--max-open-files, or a share of the limit).
+  void size_file_cache();
   void fit_maxclients();
   // Accepts one connection with the reserve descriptor and refuses it; false if it could not
   // (the caller backs off).
@@ -1592,6 +1595,17 @@ void Server::Impl::raise_open_files_limit() {
   }
 }
 
+void Server::Impl::size_file_cache() {
+  std::uint64_t budget = initial.max_open_files;
+  if (budget == 0) {
+    rlimit limit{};
+    const std::uint64_t files = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
+    budget = std::clamp<std::uint64_t>(files / 8, 16, 16384);
+  }
+  storage::set_open_files_budget(static_cast<std::size_t>(budget));
+  state.config.update([&](Config& c) { c.max_open_files = budget; });
+}
+
 void Server::Impl::fit_maxclients() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
@@ -1601,9 +1615,13 @@ void Server::Impl::fit_maxclients() {
        it.increment(ec)) {
     ++in_use;
   }
-  // Clients that connected while the data dir loaded are not the server's own.
+  // Clients that connected while the data dir loaded are not the server's own; the stream
+  // files the cache holds now count as its whole budget, and as the descriptors that writes
+  // in flight may hold past it (io_queue.cpp queues 64 at a time, two batches per shard).
   const std::uint64_t clients = state.clients.size();
-  in_use = in_use > clients ? in_use - clients : 0;
+  const std::uint64_t cached = storage::open_files_figures().open;
+  in_use = in_use > clients + cached ? in_use - clients - cached : 0;
+  in_use += storage::open_files_budget() + 128 * shards.size();
   constexpr std::uint64_t kReserved = 32;  // Redis's CONFIG_MIN_RESERVED_FDS
   const std::uint64_t maxclients = state.config.snapshot().maxclients;
   const std::uint64_t files = static_cast<std::uint64_t>(limit.rlim_cur);
@@ -1644,6 +1662,7 @@ void Server::start() {
   const auto address = asio::ip::make_address(s.initial.bind, ec);
   if (ec) throw std::runtime_error("invalid bind address '" + s.initial.bind + "'");
   s.raise_open_files_limit();
+  s.size_file_cache();
   s.acceptor = std::make_unique<tcp::acceptor>(s.shards[0]->io);
   const tcp::endpoint endpoint(address, s.initial.port);
   s.acceptor->open(endpoint.protocol(), ec);

@@ -1,11 +1,14 @@
 // POSIX helpers of file.hpp.
 #include <runnel/storage/file.hpp>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,19 +20,203 @@
 
 namespace runnel::storage {
 
+// The process-wide cache of kCached descriptors (file.hpp): a circular list of the open
+// ones, swept by a clock hand. Locks: a file's stripe, then the cache's mutex; the sweep,
+// under the cache's mutex, only try_locks stripes (or uses the one its caller holds), so no
+// two threads wait on each other.
+class FileCache {
+ public:
+  static FileCache& instance() {
+    static FileCache cache;
+    return cache;
+  }
+  std::mutex& stripe(const File* f) {
+    return stripes_[(reinterpret_cast<std::uintptr_t>(f) >> 6) % kStripes];
+  }
+  // `f` has just opened (its stripe, `held`, is locked, or it is being made): listed, and
+  // unpinned files are closed while the budget is passed.
+  void opened(File* f, std::mutex* held) {
+    std::lock_guard lock(mutex_);
+    insert(f);
+    sweep(budget_.load(std::memory_order_relaxed), held);
+  }
+  // An open failed for lack of descriptors: closes at least one unpinned file.
+  void make_room(std::mutex* held) {
+    std::lock_guard lock(mutex_);
+    if (open_ > 0) sweep(open_ - 1, held);
+  }
+  // `f` is being destroyed: unlisted (its descriptor is the caller's to close).
+  void forget(File* f) {
+    std::lock_guard lock(mutex_);
+    if (f->listed_) unlist(f);
+  }
+  void note_reopened() { reopened_.fetch_add(1, std::memory_order_relaxed); }
+  void set_budget(std::size_t budget) { budget_.store(budget == 0 ? kDefaultBudget : budget); }
+  [[nodiscard]] std::size_t budget() const { return budget_.load(std::memory_order_relaxed); }
+  OpenFilesFigures figures() {
+    std::lock_guard lock(mutex_);
+    return {open_, reopened_.load(std::memory_order_relaxed), closed_};
+  }
+
+ private:
+  static constexpr std::size_t kStripes = 64;
+  static constexpr std::size_t kDefaultBudget = 1024;
+
+  void insert(File* f) {
+    if (hand_ == nullptr) {
+      f->prev_ = f->next_ = f;
+      hand_ = f;
+    } else {  // just behind the hand: the last it reaches
+      f->next_ = hand_;
+      f->prev_ = hand_->prev_;
+      hand_->prev_->next_ = f;
+      hand_->prev_ = f;
+    }
+    f->listed_ = true;
+    ++open_;
+  }
+  void unlist(File* f) {
+    if (f->next_ == f) {
+      hand_ = nullptr;
+    } else {
+      f->prev_->next_ = f->next_;
+      f->next_->prev_ = f->prev_;
+      if (hand_ == f) hand_ = f->next_;
+    }
+    f->prev_ = f->next_ = nullptr;
+    f->listed_ = false;
+    --open_;
+  }
+  // Closes unpinned files not used since the hand last passed them while more than
+  // `target` are open; two turns of the clock at most (the rest may be pinned).
+  void sweep(std::size_t target, std::mutex* held) {
+    for (std::size_t steps = 2 * open_ + 1; open_ > target && hand_ != nullptr && steps > 0; --steps) {
+      File* f = hand_;
+      std::mutex& m = stripe(f);
+      const bool mine = &m == held;
+      if (!mine && !m.try_lock()) {
+        hand_ = f->next_;
+        continue;
+      }
+      if (f->pins_ == 0 && !f->referenced_) {
+        unlist(f);
+        ::close(f->fd_);
+        f->fd_ = -1;
+        ++closed_;
+      } else {
+        f->referenced_ = false;
+        hand_ = f->next_;
+      }
+      if (!mine) m.unlock();
+    }
+  }
+
+  std::mutex mutex_;
+  File* hand_ = nullptr;  // the open files, a circle; the hand is the next to look at
+  std::size_t open_ = 0;
+  std::uint64_t closed_ = 0;
+  std::atomic<std::size_t> budget_{kDefaultBudget};
+  std::atomic<std::uint64_t> reopened_{0};
+  std::array<std::mutex, kStripes> stripes_;
+};
+
+File::File(int fd, std::string path, Mode mode) : fd_(fd), path_(std::move(path)), mode_(mode) {
+  if (mode_ != Mode::kCached) return;
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0) {
+    device_ = st.st_dev;
+    inode_ = st.st_ino;
+  }
+  FileCache::instance().opened(this, nullptr);
+}
+
 File::~File() {
+  if (mode_ == Mode::kCached) FileCache::instance().forget(this);
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::shared_ptr<File> open_file(const std::string& path, bool create, int& error) {
+File::Pin File::pin() {
+  Pin pin;
+  if (mode_ != Mode::kCached) {
+    pin.fd_ = fd_;
+    return pin;
+  }
+  FileCache& cache = FileCache::instance();
+  std::mutex& m = cache.stripe(this);
+  std::lock_guard lock(m);
+  if (fd_ < 0) {
+    if (removed_) return pin;  // gone
+    int fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+      cache.make_room(&m);
+      fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    }
+    if (fd < 0) {
+      pin.error_ = errno;
+      return pin;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_dev != device_ || st.st_ino != inode_) {
+      ::close(fd);  // another file now has the path: never write into it
+      pin.error_ = ESTALE;
+      return pin;
+    }
+    fd_ = fd;
+    ++pins_;  // before it is listed, so the sweep passes it over
+    referenced_ = true;
+    cache.opened(this, &m);
+    cache.note_reopened();
+  } else {
+    ++pins_;
+    referenced_ = true;
+  }
+  pin.file_ = this;
+  pin.fd_ = fd_;
+  return pin;
+}
+
+File::Pin& File::Pin::operator=(Pin&& other) noexcept {
+  if (this != &other) {
+    release();
+    file_ = std::exchange(other.file_, nullptr);
+    fd_ = std::exchange(other.fd_, -1);
+    error_ = std::exchange(other.error_, 0);
+  }
+  return *this;
+}
+
+void File::Pin::release() {
+  if (file_ == nullptr) return;
+  std::lock_guard lock(FileCache::instance().stripe(file_));
+  --file_->pins_;
+  file_ = nullptr;
+  fd_ = -1;
+}
+
+void File::set_removed() {
+  if (mode_ != Mode::kCached) return;
+  std::lock_guard lock(FileCache::instance().stripe(this));
+  removed_ = true;
+}
+
+void set_open_files_budget(std::size_t budget) { FileCache::instance().set_budget(budget); }
+std::size_t open_files_budget() { return FileCache::instance().budget(); }
+OpenFilesFigures open_files_figures() { return FileCache::instance().figures(); }
+
+std::shared_ptr<File> open_file(const std::string& path, bool create, int& error, File::Mode mode) {
   const int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
-  const int fd = ::open(path.c_str(), flags, 0644);
+  int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0 && mode == File::Mode::kCached && (errno == EMFILE || errno == ENFILE)) {
+    // The clients took the rest: the cache gives one back.
+    FileCache::instance().make_room(nullptr);
+    fd = ::open(path.c_str(), flags, 0644);
+  }
   if (fd < 0) {
     error = errno;
     return nullptr;
   }
   error = 0;
-  return std::make_shared<File>(fd, path);
+  return std::make_shared<File>(fd, path, mode);
 }
 
 int write_at(int fd, std::uint64_t offset, std::string_view bytes) {
@@ -158,10 +345,10 @@ class Discarder {
       Job job = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
-      for (const auto& file : job.files) {
-        if (file) shrink(file->fd());
+      for (const std::string& path : job.paths) {
+        shrink_path(path);
+        ::unlink(path.c_str());
       }
-      for (const std::string& path : job.paths) ::unlink(path.c_str());
       if (!job.folder.empty()) {
         std::error_code ec;
         for (const auto& entry : std::filesystem::recursive_directory_iterator(job.folder, ec)) {

@@ -126,14 +126,17 @@ std::string GroupJournal::replay(const std::string& path, std::string_view magic
   int error = 0;
   auto file = open_file(path, false, error);
   if (!file) return "cannot open " + path + ": " + errno_text(error);
-  const auto size = static_cast<std::uint64_t>(file_size(file->fd()));
+  const File::Pin pin = file->pin();
+  if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
+  const int fd = pin.fd();
+  const auto size = static_cast<std::uint64_t>(file_size(fd));
   std::string h;
-  if (const int rc = read_at(file->fd(), 0, kHeaderBytes, h); rc != 0) {
+  if (const int rc = read_at(fd, 0, kHeaderBytes, h); rc != 0) {
     return "cannot read " + path + ": " + errno_text(rc);
   }
   std::uint64_t found = 0;
   if (!parse_header(h, magic, found)) {
-    if (!tail || whole_batch_after(file->fd(), 0, size)) return path + ": bad header";
+    if (!tail || whole_batch_after(fd, 0, size)) return path + ": bad header";
     notes.push_back("replaced " + path + ", whose header was torn (" + std::to_string(size) + " bytes)");
     return create_journal(generation);
   }
@@ -143,7 +146,7 @@ std::string GroupJournal::replay(const std::string& path, std::string_view magic
     return create_journal(generation);
   }
   generation = found;
-  const BatchScan scan = scan_batches(file->fd(), kHeaderBytes, size, [&](std::uint64_t, std::string_view body) {
+  const BatchScan scan = scan_batches(fd, kHeaderBytes, size, [&](std::uint64_t, std::string_view body) {
     return parse_group_records(body, apply);
   });
   switch (scan.outcome) {
@@ -155,7 +158,7 @@ std::string GroupJournal::replay(const std::string& path, std::string_view magic
       return path + ": damaged batch at offset " + std::to_string(scan.good_end) + " with whole batches after it";
     case BatchScan::Outcome::kTorn:
       if (!tail) return path + ": damaged batch at offset " + std::to_string(scan.good_end);
-      if (std::string error = cut_torn_tail(file->fd(), path, scan.good_end, size, notes); !error.empty()) {
+      if (std::string error = cut_torn_tail(fd, path, scan.good_end, size, notes); !error.empty()) {
         return error;
       }
       break;
@@ -195,6 +198,8 @@ std::string GroupJournal::create_journal(std::uint64_t generation) {
   if (const int rc = replace_file(path, h, sync_metadata_); rc != 0) {
     return "cannot write " + path + ": " + errno_text(rc);
   }
+  // Writes still queued for the file it replaces must not reach this one.
+  if (journal_) journal_->set_removed();
   int error = 0;
   journal_ = open_file(path, false, error);
   if (!journal_) return "cannot open " + path + ": " + errno_text(error);

@@ -38,17 +38,32 @@ IoResult failure(int error, bool in_sync, const std::string& path) {
                   std::string(in_sync ? "fdatasync " : "write ") + path + ": " + std::strerror(error)};
 }
 
+// One write with a plain system call; 0 or an errno value. A removed file's write is done
+// with (file.hpp).
+int write_now(const WriteOp& op) {
+  const File::Pin pin = op.file->pin();
+  if (!pin) return pin.error();
+  return write_at(pin.fd(), op.offset, op.bytes);
+}
+
+// One fdatasync; 0 or an errno value.
+int sync_now(File& file) {
+  const File::Pin pin = file.pin();
+  if (!pin) return pin.error();
+  return ::fdatasync(pin.fd()) == 0 ? 0 : errno;
+}
+
 // Runs a batch with plain system calls (the helper thread's way, and io_uring's fallback
 // for a short write).
 IoResult run_sync(const IoBatch& batch) {
   const InjectedFault fault = queue_fault();
   for (const WriteOp& op : batch.writes) {
-    const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(op.file->fd(), op.offset, op.bytes);
+    const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_now(op);
     if (rc != 0) return failure(rc, false, op.file->path());
   }
   for (const auto& file : batch.syncs) {
     if (fault.error != 0 && fault.in_sync) return failure(fault.error, true, file->path());
-    if (::fdatasync(file->fd()) != 0) return failure(errno, true, file->path());
+    if (const int rc = sync_now(*file); rc != 0) return failure(rc, true, file->path());
   }
   return {};
 }
@@ -139,6 +154,9 @@ class ThreadQueue final : public IoQueue {
 class UringQueue final : public IoQueue {
  public:
   static constexpr unsigned kEntries = 256;
+  // Ops queued to the ring at once: each holds a descriptor open (file.hpp), so a batch that
+  // touches thousands of streams never holds thousands of descriptors.
+  static constexpr std::size_t kChunkOps = 64;
   static constexpr std::size_t kInlineWriteBytes = 256 * 1024;
 
   static std::unique_ptr<UringQueue> make(std::string& why) {
@@ -199,7 +217,7 @@ class UringQueue final : public IoQueue {
     // the ring. Large batches go to the ring whole, so the kernel's dirty-page throttling
     // never stalls the shard.
     for (const WriteOp& op : slot.batch.writes) {
-      if (const int rc = write_at(op.file->fd(), op.offset, op.bytes); rc != 0) {
+      if (const int rc = write_now(op); rc != 0) {
         slot.result = failure(rc, false, op.file->path());
         slot.finished = true;
         signal(efd_);
@@ -209,8 +227,8 @@ class UringQueue final : public IoQueue {
     slot.next = slot.batch.writes.size();
     if (slot.batch.sync_inline) {
       for (const auto& file : slot.batch.syncs) {
-        if (::fdatasync(file->fd()) != 0) {
-          slot.result = failure(errno, true, file->path());
+        if (const int rc = sync_now(*file); rc != 0) {
+          slot.result = failure(rc, true, file->path());
           break;
         }
       }
@@ -245,10 +263,11 @@ class UringQueue final : public IoQueue {
         submit_chunk(slot);
         continue;
       }
+      slot.pins.clear();
       if (slot.result.error == 0 && slot.resync) {
         for (const auto& file : slot.batch.syncs) {
-          if (::fdatasync(file->fd()) != 0) {
-            slot.result = failure(errno, true, file->path());
+          if (const int rc = sync_now(*file); rc != 0) {
+            slot.result = failure(rc, true, file->path());
             break;
           }
         }
@@ -279,6 +298,9 @@ class UringQueue final : public IoQueue {
     std::size_t in_flight = 0;  // ops queued and not yet completed
     bool resync = false;        // a short write was finished by hand: sync again at the end
     bool finished = false;
+    // The descriptors of the ops in the ring, by op index (writes, then fdatasyncs), held
+    // until the ops complete so the descriptor cache never closes one under the kernel.
+    std::vector<File::Pin> pins;
 
     [[nodiscard]] std::size_t total() const { return batch.writes.size() + batch.syncs.size(); }
   };
@@ -294,18 +316,32 @@ class UringQueue final : public IoQueue {
     const IoBatch& batch = slot.batch;
     const std::size_t start = slot.next;
     const std::size_t phase_end = start < batch.writes.size() ? batch.writes.size() : slot.total();
+    slot.pins.resize(slot.total());
     std::size_t end = start;
-    for (; end < std::min(phase_end, start + kEntries); ++end) {
+    for (; end < std::min(phase_end, start + kChunkOps); ++end) {
+      File& file = end < batch.writes.size() ? *batch.writes[end].file : *batch.syncs[end - batch.writes.size()];
+      File::Pin pin = file.pin();
+      if (!pin && !pin.gone()) {
+        slot.result = failure(pin.error(), false, file.path());  // nothing was synced: retried
+        break;  // what is queued completes; nothing more is
+      }
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
       if (sqe == nullptr) break;  // the ring is full: the rest goes when these complete
-      if (end < batch.writes.size()) {
+      if (pin.gone()) {
+        io_uring_prep_nop(sqe);  // a removed file: nothing to write (complete() knows)
+      } else if (end < batch.writes.size()) {
         const WriteOp& op = batch.writes[end];
-        io_uring_prep_write(sqe, op.file->fd(), op.bytes.data(), static_cast<unsigned>(op.bytes.size()),
-                            op.offset);
+        io_uring_prep_write(sqe, pin.fd(), op.bytes.data(), static_cast<unsigned>(op.bytes.size()), op.offset);
       } else {
-        io_uring_prep_fsync(sqe, batch.syncs[end - batch.writes.size()]->fd(), IORING_FSYNC_DATASYNC);
+        io_uring_prep_fsync(sqe, pin.fd(), IORING_FSYNC_DATASYNC);
       }
       io_uring_sqe_set_data64(sqe, (slot.serial << kSerialShift) | end);
+      slot.pins[end] = std::move(pin);
+    }
+    if (end == start && slot.result.error != 0) {
+      slot.finished = true;
+      if (slot.in_flight == 0) signal(efd_);
+      return;
     }
     const int rc = end > start ? io_uring_submit(&ring_) : -EBUSY;
     if (rc < 0) {
@@ -323,7 +359,8 @@ class UringQueue final : public IoQueue {
   }
 
   static void complete(Slot& slot, std::size_t i, int res) {
-    if (slot.result.error != 0) return;  // the first failure stands
+    File::Pin pin = std::move(slot.pins[i]);
+    if (slot.result.error != 0 || pin.gone()) return;  // the first failure stands
     const IoBatch& batch = slot.batch;
     if (i < batch.writes.size()) {
       const WriteOp& op = batch.writes[i];
@@ -331,7 +368,7 @@ class UringQueue final : public IoQueue {
         slot.result = failure(-res, false, op.file->path());
       } else if (static_cast<std::size_t>(res) < op.bytes.size()) {
         // A short write: finish it here, and sync again once the batch ends.
-        const int rc = write_at(op.file->fd(), op.offset + static_cast<std::uint64_t>(res),
+        const int rc = write_at(pin.fd(), op.offset + static_cast<std::uint64_t>(res),
                                 std::string_view(op.bytes).substr(static_cast<std::size_t>(res)));
         if (rc != 0) slot.result = failure(rc, false, op.file->path());
         slot.resync = true;

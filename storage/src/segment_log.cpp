@@ -180,7 +180,11 @@ std::string SegmentLog::start_segment(StreamId base) {
   const std::string path = segment_path(base, ".log");
   auto file = open_file(path, true, error);
   if (!file) return "cannot create " + path + ": " + errno_text(error);
-  if (::ftruncate(file->fd(), 0) != 0) return "cannot truncate " + path + ": " + errno_text(errno);
+  {
+    const File::Pin pin = file->pin();
+    if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
+    if (::ftruncate(pin.fd(), 0) != 0) return "cannot truncate " + path + ": " + errno_text(errno);
+  }
   file->set_identity(segment_header(base));
   Segment s;
   s.base = base;
@@ -379,7 +383,9 @@ std::string SegmentLog::load_index(Segment& s, RecoverySink& sink, std::uint32_t
 std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, RecoverySink& sink,
                              std::vector<std::string>& notes) {
   const std::string path = segment_path(s.base, ".log");
-  const int fd = s.file->fd();
+  const File::Pin pin = s.file->pin();
+  if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
+  const int fd = pin.fd();
   std::uint64_t size = static_cast<std::uint64_t>(file_size(fd));
   std::string header;
   if (const int rc = read_at(fd, 0, kSegmentHeaderBytes, header); rc != 0) {
@@ -458,7 +464,8 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
     if (!file) return "cannot open " + path + " (listed in the manifest): " + errno_text(error);
     Segment s;
     s.base = base;
-    s.end = static_cast<std::uint64_t>(file_size(file->fd()));
+    const File::Pin pin = file->pin();
+    s.end = pin ? static_cast<std::uint64_t>(file_size(pin.fd())) : 0;
     file->note_written(s.end);
     file->set_identity(segment_header(base));
     s.file = std::move(file);
@@ -491,6 +498,7 @@ std::string SegmentLog::drop_segments_before(std::uint32_t number) {
     // Unlinked, and closed, off this thread: the kernel drops a big file's pages and blocks
     // at the last close, which took tens of milliseconds on a segment still being written
     // back.
+    s.file->set_removed();
     discard_file(std::move(s.file), {segment_path(s.base, ".log"), segment_path(s.base, ".idx")});
     segments_.pop_front();
     ++first_number_;
@@ -506,14 +514,16 @@ std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_b
   if (s == nullptr) return "segment " + std::to_string(number) + " is gone";
   const std::uint64_t written = s->file->written();
   if (last_batch >= written) return "batch at " + std::to_string(last_batch) + " is not written yet";
+  const File::Pin pin = s->file->pin();
+  if (!pin) return "cannot open " + s->file->path() + ": " + errno_text(pin.error());
   // The last batch's length is in its header: read through that header, then the rest.
   std::string header;
-  if (const int rc = read_at(s->file->fd(), last_batch, kBatchHeaderBytes, header); rc != 0) {
+  if (const int rc = read_at(pin.fd(), last_batch, kBatchHeaderBytes, header); rc != 0) {
     return "cannot read " + s->file->path() + ": " + errno_text(rc);
   }
   if (header.size() != kBatchHeaderBytes) return s->file->path() + ": short batch header";
   const std::uint64_t end = last_batch + kBatchHeaderBytes + get_u32(header.data() + 4);
-  BatchReader reader(s->file->fd(), first_batch, std::min(end, written));
+  BatchReader reader(pin.fd(), first_batch, std::min(end, written));
   while (true) {
     std::string_view body;
     int error = 0;

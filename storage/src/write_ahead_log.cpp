@@ -146,7 +146,7 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir
     return nullptr;
   }
   int open_error = 0;
-  auto file = open_file(path, false, open_error);
+  auto file = open_file(path, false, open_error, File::Mode::kAlwaysOpen);
   if (!file) {
     error = "cannot open " + path + ": " + errno_text(open_error);
     return nullptr;
@@ -187,7 +187,7 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::recycle(const std::string& spare, 
     return nullptr;
   }
   int open_error = 0;
-  auto file = open_file(path, false, open_error);
+  auto file = open_file(path, false, open_error, File::Mode::kAlwaysOpen);
   if (!file) {
     error = "cannot open " + path + ": " + errno_text(open_error);
     ::unlink(path.c_str());

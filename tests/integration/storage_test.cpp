@@ -522,3 +522,109 @@ TEST_CASE("Connections made while the data dir loads get -LOADING, then the data
   Connection c("127.0.0.1", r.port);
   CHECK(c.call({"XLEN", "s"}).integer == 1);
 }
+
+namespace {
+
+// Sends `commands` pipelined, 500 at a time, and returns their replies in order.
+std::vector<Reply> pipeline(Connection& c, const std::vector<std::vector<std::string>>& commands) {
+  std::vector<Reply> replies;
+  for (std::size_t from = 0; from < commands.size(); from += 500) {
+    const std::size_t to = std::min(commands.size(), from + 500);
+    for (std::size_t i = from; i < to; ++i) {
+      std::vector<std::string_view> args(commands[i].begin(), commands[i].end());
+      c.send(args);
+    }
+    for (std::size_t i = from; i < to; ++i) replies.push_back(c.read_reply());
+  }
+  return replies;
+}
+
+}  // namespace
+
+// Under a limit of 1,024 descriptors, 3,000 streams (and 200 group journals) each keep their
+// own files: the cache of open files closes the least recently used and opens them again
+// when they are written or read. Streams deleted and made again under the same key while
+// their old files are closed get the new files only, and everything comes back after a
+// restart under the same limit. Before the cache, each stream held its descriptors for the
+// whole run, and creations past about 1,000 streams failed with "Too many open files".
+TEST_CASE("Streams past the open files limit each keep their files, through deletes and a restart",
+          "[storage][limits]") {
+  constexpr int kStreams = 3000;
+  constexpr int kGrouped = 200;   // streams 0..199 get a group and a delivery
+  constexpr int kRemade = 100;    // streams 0..99 are deleted and made again
+  runnel::test::TempDir dir{"runnel-many"};
+  const std::uint16_t port = runnel::test::free_port();
+  auto start = [&] {
+    return std::make_unique<runnel::test::ServerProcess>(
+        std::vector<std::string>{"/bin/sh", "-c",
+                                 "ulimit -n 1024 && exec " + runnel::test::runnel_server_path() + " --port " +
+                                     std::to_string(port) + " --dir " + (dir.path() / "data").string() +
+                                     " --threads 2"},
+        port, (dir.path() / "server.log").string(), std::chrono::seconds(60));
+  };
+  auto key = [](int i) { return "s:" + std::to_string(i); };
+  {
+    auto server = start();
+    Connection c("127.0.0.1", port, 60s);
+    const std::string budget = info_field(c, "storage_open_files_budget");
+    CHECK(budget == "128");  // an eighth of 1,024
+    std::vector<std::vector<std::string>> commands;
+    for (int i = 0; i < kStreams; ++i) commands.push_back({"XADD", key(i), "1-1", "f", "v" + std::to_string(i)});
+    for (int i = 0; i < kGrouped; ++i) {
+      commands.push_back({"XGROUP", "CREATE", key(i), "g", "0"});
+      commands.push_back({"XREADGROUP", "GROUP", "g", "c", "STREAMS", key(i), ">"});
+    }
+    // Deleted and made again in one pipeline, so writes to the old files may still be queued.
+    for (int i = 0; i < kRemade; ++i) {
+      commands.push_back({"DEL", key(i)});
+      commands.push_back({"XADD", key(i), "2-1", "f", "new" + std::to_string(i)});
+    }
+    const std::vector<Reply> replies = pipeline(c, commands);
+    std::size_t errors = 0;
+    for (const Reply& r : replies) errors += r.type == Reply::Type::kError;
+    CHECK(errors == 0);
+    if (errors > 0) {
+      for (const Reply& r : replies) {
+        if (r.type == Reply::Type::kError) {
+          FAIL_CHECK(r.str);
+          break;
+        }
+      }
+    }
+    CHECK(std::stoul(info_field(c, "storage_open_files")) <= 128);
+    CHECK(std::stoul(info_field(c, "storage_files_reopened")) > 0);
+    CHECK(info_field(c, "storage_streams") == std::to_string(kStreams));
+    REQUIRE(server->terminate() == 0);
+    CHECK(server->log().find("Too many open files") == std::string::npos);
+  }
+  auto server = start();
+  Connection c("127.0.0.1", port, 60s);
+  CHECK(info_field(c, "storage_streams") == std::to_string(kStreams));
+  std::vector<std::vector<std::string>> reads;
+  for (int i = 0; i < kStreams; ++i) reads.push_back({"XRANGE", key(i), "-", "+"});
+  for (int i = kRemade; i < kGrouped; ++i) reads.push_back({"XPENDING", key(i), "g"});
+  for (int i = 0; i < kRemade; ++i) reads.push_back({"XINFO", "GROUPS", key(i)});
+  const std::vector<Reply> replies = pipeline(c, reads);
+  REQUIRE(replies.size() == reads.size());
+  std::size_t wrong = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    const Reply& r = replies[i];
+    const bool remade = i < kRemade;
+    const bool ok = r.elements.size() == 1 && r.elements[0].elements.size() == 2 &&
+                    r.elements[0].elements[0].str == (remade ? "2-1" : "1-1") &&
+                    r.elements[0].elements[1].elements.size() == 2 &&
+                    r.elements[0].elements[1].elements[1].str == (remade ? "new" : "v") + std::to_string(i);
+    if (!ok && wrong++ == 0) FAIL_CHECK(key(i) << ": " << to_display_string(r));
+  }
+  for (int i = kRemade; i < kGrouped; ++i) {
+    const Reply& r = replies[kStreams + (i - kRemade)];
+    const bool ok = r.elements.size() == 4 && r.elements[0].integer == 1;
+    if (!ok && wrong++ == 0) FAIL_CHECK(key(i) << " pending: " << to_display_string(r));
+  }
+  for (int i = 0; i < kRemade; ++i) {
+    const Reply& r = replies[kStreams + (kGrouped - kRemade) + i];
+    if (!r.elements.empty() && wrong++ == 0) FAIL_CHECK(key(i) << " kept its old group: " << to_display_string(r));
+  }
+  CHECK(wrong == 0);
+  CHECK(std::stoul(info_field(c, "storage_open_files")) <= 128);
+}

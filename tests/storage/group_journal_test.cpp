@@ -40,7 +40,7 @@ GroupRecord pending(std::uint64_t i) {
 void flush(GroupJournal& j) {
   std::vector<WriteOp> ops;
   REQUIRE(j.take_writes(ops) == "");
-  for (const WriteOp& op : ops) REQUIRE(write_at(op.file->fd(), op.offset, op.bytes) == 0);
+  for (const WriteOp& op : ops) REQUIRE(write_at(op.file->pin().fd(), op.offset, op.bytes) == 0);
 }
 
 std::vector<std::string> replay(const std::string& dir, std::string& error, std::vector<std::string>& notes) {

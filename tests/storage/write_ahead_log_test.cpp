@@ -37,7 +37,7 @@ std::shared_ptr<File> make_file(const std::string& data, const std::string& name
   int error = 0;
   auto file = open_file(data + "/" + name, true, error);
   REQUIRE(file);
-  REQUIRE(write_at(file->fd(), 0, content) == 0);
+  REQUIRE(write_at(file->pin().fd(), 0, content) == 0);
   file->set_identity(identity);
   return file;
 }
@@ -45,7 +45,7 @@ std::shared_ptr<File> make_file(const std::string& data, const std::string& name
 // Logs one flush (and writes it to the log file, as the I/O queue would).
 void log_flush(WriteAheadLog& wal, std::vector<WriteOp> writes, std::vector<std::string> forgotten = {}) {
   const WriteOp op = wal.append(writes, forgotten);
-  REQUIRE(write_at(op.file->fd(), op.offset, op.bytes) == 0);
+  REQUIRE(write_at(op.file->pin().fd(), op.offset, op.bytes) == 0);
 }
 
 WriteOp write_of(const std::shared_ptr<File>& file, std::uint64_t offset, std::string bytes) {

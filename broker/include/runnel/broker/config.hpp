@@ -33,6 +33,10 @@ struct Config {
   // ... and at most this many bytes the log holds wait in memory for their streams' files;
   // past it, flushes write the files directly.
   std::uint64_t write_behind_bytes = 256ull * 1024 * 1024;
+  // Most stream files (segments, group journals) open at once, over all shards; the least
+  // recently used is closed when another must open. 0: an eighth of the open files limit
+  // (after it is raised to the hard limit), at least 16 and at most 16384.
+  std::uint64_t max_open_files = 0;
   // Under everysec and no: while a batch of an eighth of this is being written, a writer to
   // a stream with a 64th of it waiting gets its reply once its own batch is written; while a
   // batch of this much is, every writer does.

@@ -11,17 +11,70 @@
 
 namespace runnel::storage {
 
-// An open file. Shared (std::shared_ptr) between a log and the writes in flight on it, so a
-// stream deleted while its batch is being written keeps the descriptor until the write ends.
+// A file of the data dir. Shared (std::shared_ptr) between a log and the writes in flight
+// on it, so a stream deleted while its batch is being written keeps the file until the
+// write ends.
+//
+// Descriptors: a file made kCached (the streams' segments and group journals, of which there
+// may be millions) holds its descriptor only while the process-wide FileCache lets it. The
+// cache keeps at most `open_files_budget()` of them open and closes the least recently used
+// one (a clock) when another must open. Every use of the descriptor goes through a Pin,
+// which opens it again if it was closed and keeps it open while held: a write queued to
+// io_uring holds its Pin until the completion is reaped. A file made kAlwaysOpen (the
+// write-ahead log) keeps its descriptor for its life and is used through fd().
+//
+// A reopened descriptor must be the same file: the inode seen at the first open is checked
+// (a stream's folder may be renamed to the trash and a new stream made at its path). A file
+// whose stream was deleted, whose segment was trimmed or whose journal was replaced is
+// marked removed: it is never opened again, and a Pin on it, once closed, is `gone()`:
+// there is nothing left to write to, and nothing is lost by not writing. fdatasync through
+// a reopened descriptor syncs the same inode's dirty pages, and Linux (4.16 and later)
+// reports a writeback error to the first fsync of a descriptor opened after it, if no one
+// has seen it yet.
+//
+// Concurrency: any thread may pin (the shard, its I/O helper, its background writer, the
+// Discarder). Pins of an open file take one of 64 striped locks, never the cache's lock.
 class File {
  public:
-  File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  enum class Mode { kCached, kAlwaysOpen };
+  File(int fd, std::string path, Mode mode = Mode::kAlwaysOpen);
   ~File();
   File(const File&) = delete;
   File& operator=(const File&) = delete;
 
+  // Holds the file's descriptor open. Move-only; the File must outlive it.
+  class Pin {
+   public:
+    Pin() = default;
+    Pin(Pin&& other) noexcept { *this = std::move(other); }
+    Pin& operator=(Pin&& other) noexcept;
+    ~Pin() { release(); }
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+
+    [[nodiscard]] int fd() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+    // The file is removed and closed: writes and syncs to it are done with (not an error).
+    [[nodiscard]] bool gone() const { return fd_ < 0 && error_ == 0; }
+    // Why the file could not be opened again (an errno value), when !*this and !gone().
+    [[nodiscard]] int error() const { return error_; }
+
+   private:
+    friend class File;
+    void release();
+    File* file_ = nullptr;
+    int fd_ = -1;
+    int error_ = 0;
+  };
+  [[nodiscard]] Pin pin();
+
+  // The descriptor of a kAlwaysOpen file.
   [[nodiscard]] int fd() const { return fd_; }
   [[nodiscard]] const std::string& path() const { return path_; }
+
+  // The file no longer belongs to its stream (see the class comment). Call on the owning
+  // shard, before its folder is renamed or its path is reused.
+  void set_removed();
 
   // How many bytes from the start are known written (by the owning shard's I/O completions;
   // used on that thread only).
@@ -34,14 +87,38 @@ class File {
   void set_identity(std::string header) { identity_ = std::move(header); }
 
  private:
-  int fd_;
+  friend class FileCache;
+  int fd_;  // under the file's stripe lock for kCached files
   std::string path_;
   std::uint64_t written_ = 0;
   std::string identity_;
+  std::uint64_t device_ = 0;  // the inode seen at the first open
+  std::uint64_t inode_ = 0;
+  std::uint32_t pins_ = 0;    // under the stripe lock
+  Mode mode_;
+  bool referenced_ = true;    // used since the clock hand last passed (under the stripe lock)
+  bool removed_ = false;      // under the stripe lock
+  // The cache's list of open kCached files (under the cache's lock).
+  File* prev_ = nullptr;
+  File* next_ = nullptr;
+  bool listed_ = false;
 };
 
+// The process-wide budget of kCached descriptors (0: none set, 1024). A pin past it closes
+// unpinned files, least recently used first; pinned files may take it past, briefly.
+void set_open_files_budget(std::size_t budget);
+[[nodiscard]] std::size_t open_files_budget();
+// kCached files open now, and how often one was opened again after the cache closed it.
+struct OpenFilesFigures {
+  std::size_t open = 0;
+  std::uint64_t reopened = 0;
+  std::uint64_t closed = 0;
+};
+[[nodiscard]] OpenFilesFigures open_files_figures();
+
 // Opens `path` read-write (creating it when `create`); null and `error` set on failure.
-std::shared_ptr<File> open_file(const std::string& path, bool create, int& error);
+std::shared_ptr<File> open_file(const std::string& path, bool create, int& error,
+                                File::Mode mode = File::Mode::kCached);
 
 // Writes all of `bytes` at `offset`; 0 or an errno value.
 int write_at(int fd, std::uint64_t offset, std::string_view bytes);

@@ -86,6 +86,8 @@ class GroupJournal {
   std::string fold(const std::function<void(const GroupRecordVisitor&)>& emit);
 
   [[nodiscard]] std::uint64_t bytes() const { return journal_end_ + snapshot_bytes_; }
+  // The journal's file (null before the first write).
+  [[nodiscard]] const std::shared_ptr<File>& file() const { return journal_; }
 
  private:
   std::string create_journal(std::uint64_t generation);
