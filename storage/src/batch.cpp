@@ -26,13 +26,28 @@ bool body_checks(const char* h, std::string_view body, std::uint64_t salt) {
 
 }  // namespace
 
-void append_batch(std::string& out, std::string_view body, std::uint32_t records, std::uint64_t salt) {
+namespace {
+
+std::string batch_header(std::string_view body, std::uint32_t records, std::uint64_t salt) {
   const auto len = static_cast<std::uint32_t>(body.size());
-  put_u32(out, kBatchMagic);
-  put_u32(out, len);
-  put_u32(out, records);
-  put_u64(out, XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, records) ^ salt));
+  std::string h;
+  put_u32(h, kBatchMagic);
+  put_u32(h, len);
+  put_u32(h, records);
+  put_u64(h, XXH3_64bits_withSeed(body.data(), body.size(), batch_seed(len, records) ^ salt));
+  return h;
+}
+
+}  // namespace
+
+void append_batch(std::string& out, std::string_view body, std::uint32_t records, std::uint64_t salt) {
+  out += batch_header(body, records, salt);
   out.append(body);
+}
+
+void frame_batch(std::string& framed, std::uint32_t records, std::uint64_t salt) {
+  const std::string h = batch_header(std::string_view(framed).substr(kBatchHeaderBytes), records, salt);
+  framed.replace(0, kBatchHeaderBytes, h);
 }
 
 BatchReader::Result BatchReader::next(std::string_view& body, int& error) {

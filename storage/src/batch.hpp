@@ -20,6 +20,9 @@ inline constexpr std::uint32_t kMaxBatchBody = 1u << 30;
 // seed: a file reused for new batches (a recycled write-ahead log) salts them with its
 // generation, so the old batches left after them no longer check.
 void append_batch(std::string& out, std::string_view body, std::uint32_t records, std::uint64_t salt = 0);
+// The same framing in place: `framed` holds kBatchHeaderBytes of room, then the body; the
+// header is written into the room (no copy of the body).
+void frame_batch(std::string& framed, std::uint32_t records, std::uint64_t salt = 0);
 
 // Reads a file front to back in large chunks, handing out whole checked batches.
 class BatchReader {

@@ -40,6 +40,14 @@ class FileCache {
     insert(f);
     sweep(budget_.load(std::memory_order_relaxed), held);
   }
+  // Whether more are open than the budget (pins held past it, now let go).
+  [[nodiscard]] bool over_budget() const {
+    return open_now_.load(std::memory_order_relaxed) > budget_.load(std::memory_order_relaxed);
+  }
+  void trim() {
+    std::lock_guard lock(mutex_);
+    sweep(budget_.load(std::memory_order_relaxed), nullptr);
+  }
   // An open failed for lack of descriptors: closes at least one unpinned file.
   void make_room(std::mutex* held) {
     std::lock_guard lock(mutex_);
@@ -73,7 +81,7 @@ class FileCache {
       hand_->prev_ = f;
     }
     f->listed_ = true;
-    ++open_;
+    open_now_.store(++open_, std::memory_order_relaxed);
   }
   void unlist(File* f) {
     if (f->next_ == f) {
@@ -85,7 +93,7 @@ class FileCache {
     }
     f->prev_ = f->next_ = nullptr;
     f->listed_ = false;
-    --open_;
+    open_now_.store(--open_, std::memory_order_relaxed);
   }
   // Closes unpinned files not used since the hand last passed them while more than
   // `target` are open; two turns of the clock at most (the rest may be pinned).
@@ -115,6 +123,7 @@ class FileCache {
   File* hand_ = nullptr;  // the open files, a circle; the hand is the next to look at
   std::size_t open_ = 0;
   std::uint64_t closed_ = 0;
+  std::atomic<std::size_t> open_now_{0};  // open_, for a look without the lock
   std::atomic<std::size_t> budget_{kDefaultBudget};
   std::atomic<std::uint64_t> reopened_{0};
   std::array<std::mutex, kStripes> stripes_;
@@ -187,10 +196,14 @@ File::Pin& File::Pin::operator=(Pin&& other) noexcept {
 
 void File::Pin::release() {
   if (file_ == nullptr) return;
-  std::lock_guard lock(FileCache::instance().stripe(file_));
-  --file_->pins_;
+  FileCache& cache = FileCache::instance();
+  {
+    std::lock_guard lock(cache.stripe(file_));
+    --file_->pins_;
+  }
   file_ = nullptr;
   fd_ = -1;
+  if (cache.over_budget()) cache.trim();  // pins took it past the budget: back under it
 }
 
 void File::set_removed() {

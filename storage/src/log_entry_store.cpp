@@ -247,6 +247,9 @@ void LogEntryStore::append(StreamId id, std::span<const std::string_view> fields
   if (cache_ != nullptr) {
     cache_->charge(static_cast<std::int64_t>(resident_bytes(node)) - static_cast<std::int64_t>(before));
   }
+  // Full, it is closed now rather than at the next append, so the cache may evict it once
+  // written: one entry bigger than the whole budget is then held only until it is on disk.
+  if (full(node)) close_node(node);
 }
 
 std::optional<StreamId> LogEntryStore::first_id() const {
@@ -444,7 +447,8 @@ bool LogEntryStore::holds_resident(StreamId master) const { return resident_node
 LogEntryStore::Evicted LogEntryStore::evict(StreamId master, std::size_t& freed) {
   freed = 0;
   Node* node = resident_node(master);
-  if (node == nullptr || node == &nodes_.back()) return Evicted::kGone;
+  // The open node stays; a full one takes no more entries, and goes as any closed node.
+  if (node == nullptr || (node == &nodes_.back() && !full(*node))) return Evicted::kGone;
   if (!log_ || !log_->written(node->segment, node->last_batch)) return Evicted::kNotWritten;
   std::vector<StreamId> deleted;
   for (std::size_t i = 0; i < node->entries; ++i) {

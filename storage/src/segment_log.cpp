@@ -211,7 +211,7 @@ std::string SegmentLog::create(StreamId first_base) {
 
 bool SegmentLog::needs_roll() const {
   const Segment& s = segments_.back();
-  return s.entries > 0 && s.end + batch_.size() >= options_.segment_bytes;
+  return s.entries > 0 && s.end + batch_body_bytes() >= options_.segment_bytes;
 }
 
 std::string SegmentLog::roll(StreamId base, std::string index_blob) {
@@ -257,7 +257,7 @@ LogPosition SegmentLog::append_entry(StreamId id, std::string_view payload) {
   meta_.last_id = id;
   ++meta_.entries_added;
   ++tail().entries;
-  if (batch_.size() >= kBatchSealBytes) seal_batch();
+  if (batch_body_bytes() >= kBatchSealBytes) seal_batch();
   return pos;
 }
 
@@ -275,13 +275,22 @@ void SegmentLog::set_meta(const StreamMeta& meta) {
 }
 
 void SegmentLog::seal_batch() {
-  if (batch_.empty()) return;
+  if (batch_records_ == 0) return;
   Segment& s = tail();
-  if (out_.empty()) out_offset_ = s.end;
-  append_batch(out_, batch_, batch_records_);
-  s.end += kBatchHeaderBytes + batch_.size();
-  batch_.clear();
+  frame_batch(batch_, batch_records_);
+  s.end += batch_.size();
   batch_records_ = 0;
+  if (out_.empty()) {
+    out_offset_ = s.end - batch_.size();
+    if (batch_.size() >= kMoveBytes) {
+      out_ = std::move(batch_);
+      batch_.assign(kBatchHeaderBytes, '\0');
+      return;
+    }
+  }
+  out_ += batch_;
+  batch_.resize(kBatchHeaderBytes);
+  if (batch_.capacity() > kBatchSealBytes) batch_.shrink_to_fit();  // one big entry's worth: given back
 }
 
 void SegmentLog::write_pending_indexes() {
@@ -321,7 +330,7 @@ bool SegmentLog::written(std::uint32_t number, std::uint64_t batch) const {
 }
 
 std::uint64_t SegmentLog::bytes() const {
-  std::uint64_t total = batch_.size();
+  std::uint64_t total = batch_body_bytes();
   for (const Segment& s : segments_) total += s.end;
   return total;
 }

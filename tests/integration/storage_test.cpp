@@ -327,6 +327,39 @@ TEST_CASE("A stream far larger than the tail cache is read back whole, in bounde
   CHECK(rss > 0);
 }
 
+// One entry larger than the whole tail cache: its node is full at once, so it is evicted as
+// soon as it is written, and the batch that carried it gives its buffer back. Before, the
+// node stayed (the open node always did) and the log kept the batch's capacity: a 500 MB
+// entry held 959 MB after its XADD, with the cache at 500 MB over a 128 MiB budget.
+TEST_CASE("An entry larger than the tail cache is held in memory only until it is written", "[storage]") {
+  for (const char* policy : {"always", "everysec", "no"}) {
+    INFO("fsync " << policy);
+    Restartable r({"--fsync", policy, "--cache-bytes", "1048576", "--threads", "1"});
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port, 60s);
+    const std::string value(64 * 1024 * 1024, 'v');
+    REQUIRE(c.call({"XADD", "big", "1-1", "f", value}).str == "1-1");
+    REQUIRE(c.call({"XADD", "big", "1-2", "small", "entry"}).str == "1-2");
+    // The eviction runs as the cache is charged, once the batch is written.
+    std::uint64_t cached = 0;
+    for (int i = 0; i < 250; ++i) {
+      c.call({"XADD", "other", "*", "f", "v"});
+      cached = std::stoull(info_field(c, "storage_cache_bytes"));
+      if (cached <= 1048576) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    CHECK(cached <= 1048576);
+    const long rss = runnel::test::rss_kib(server->pid());
+    INFO("runnel-server RSS " << rss << " KiB");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    CHECK(rss < 48 * 1024);  // under the entry's 64 MiB
+#endif
+    const Reply back = c.call({"XRANGE", "big", "-", "+", "COUNT", "1"});
+    REQUIRE(back.elements.size() == 1);
+    CHECK(back.elements[0].elements[1].elements[1].str == value);  // read back from the file
+  }
+}
+
 TEST_CASE("Retention drops whole old segments by size and by age, for every stream", "[storage]") {
   SECTION("by size") {
     Restartable r({"--segment-bytes", "8192", "--stream-max-bytes", "32768", "--threads", "1"});

@@ -153,6 +153,10 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
 
   [[nodiscard]] static Record record(const Node& node, std::size_t i);
   static std::size_t resident_bytes(const Node& node);
+  // The node takes no more entries, whatever their size (the rule of node_for_append).
+  [[nodiscard]] static bool full(const Node& node) {
+    return node.listpack_bytes >= kNodeMaxBytes || node.entries >= kNodeMaxEntries;
+  }
   Node& node_for_append(StreamId id, std::span<const std::string_view> fields);
   // Adds an entry to the listpack size Redis would have for `node` (and makes it the master
   // of an empty node). `master_payload` is the node's first entry's payload.

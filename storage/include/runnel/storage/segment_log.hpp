@@ -119,6 +119,9 @@ class SegmentLog {
   static constexpr std::size_t kSegmentHeaderBytes = 40;
   static constexpr std::size_t kBatchHeaderBytes = 20;
   static constexpr std::size_t kBatchSealBytes = 1024 * 1024;
+  // A sealed batch this large becomes the bytes to write as it is (moved); a smaller one is
+  // copied, and the batch keeps its buffer for the next flush.
+  static constexpr std::size_t kMoveBytes = 64 * 1024;
 
   SegmentLog(std::string dir, std::string key, LogOptions options);
 
@@ -147,7 +150,7 @@ class SegmentLog {
 
   // True when appends wait to be written.
   [[nodiscard]] bool dirty() const {
-    return !batch_.empty() || !out_.empty() || !sealed_.empty() || index_pending_;
+    return batch_records_ > 0 || !out_.empty() || !sealed_.empty() || index_pending_;
   }
   // The segments' open files (to close off the caller's thread once the stream is deleted).
   [[nodiscard]] std::vector<std::shared_ptr<File>> files() const {
@@ -156,7 +159,7 @@ class SegmentLog {
     return out;
   }
   // Bytes appended to the tail and not yet handed to be written.
-  [[nodiscard]] std::size_t unwritten_bytes() const { return batch_.size() + out_.size(); }
+  [[nodiscard]] std::size_t unwritten_bytes() const { return batch_body_bytes() + out_.size(); }
   // Seals what was appended and moves it to `ops` (in file order). Also writes the index of
   // a sealed segment once the segment is wholly written.
   void take_writes(std::vector<WriteOp>& ops);
@@ -217,7 +220,11 @@ class SegmentLog {
   StreamMeta meta_;
   std::deque<Segment> segments_;
   std::uint32_t first_number_ = 0;
-  std::string batch_;          // records not yet sealed (they go at the tail's end)
+  // Records not yet sealed (they go at the tail's end), after room for their batch header:
+  // a big batch is then sealed where it lies, never copied (a 512 MiB entry was held four
+  // times over while it was written).
+  std::string batch_ = std::string(kBatchHeaderBytes, '\0');
+  [[nodiscard]] std::size_t batch_body_bytes() const { return batch_.size() - kBatchHeaderBytes; }
   std::uint32_t batch_records_ = 0;
   std::string out_;            // sealed bytes for the tail, from out_offset_
   std::uint64_t out_offset_ = 0;
