@@ -244,7 +244,8 @@ class BackgroundSync {
     }
     lock.unlock();
     // Shutdown: the files written since the last checkpoint.
-    std::string error = touched_.empty() ? std::string() : sync(touched_);
+    bool reopen_failed = false;
+    std::string error = touched_.empty() ? std::string() : sync(touched_, reopen_failed);
     lock.lock();
     if (!error.empty() && error_.empty()) error_ = std::move(error);
     lock.unlock();
@@ -284,6 +285,7 @@ class BackgroundSync {
           const int rc = fault.error != 0 && !fault.in_sync ? fault.error
                          : !pin                             ? pin.error()
                                                             : storage::write_gathered(pin.fd(), run_from, std::move(run));
+          if (rc == 0 && pin) file->note_dirty();
           if (rc != 0 && error.empty()) {
             error = "write " + file->path() + ": " + std::strerror(rc);
           }
@@ -321,7 +323,11 @@ class BackgroundSync {
     }
     if (!job.sync.empty()) {
       dedupe(job.sync);
-      if (std::string e = sync(job.sync); !e.empty()) return e;
+      bool reopen_failed = false;
+      if (std::string e = sync(job.sync, reopen_failed); !e.empty()) {
+        write_failed = reopen_failed;  // kept and retried, as a failed write is
+        return e;
+      }
     }
     // After a failed sync, or while failed writes wait for their retry, the logs hold writes
     // the files may not: none is retired (after a failed sync, until a restart replays them).
@@ -344,19 +350,30 @@ class BackgroundSync {
     return error;
   }
 
-  std::string sync(const std::vector<std::shared_ptr<storage::File>>& files) {
+  // An error text or "". `reopen_failed`: the only failures were files that could not be
+  // opened again to sync them (out of descriptors): nothing failed to sync, so it is retried.
+  std::string sync(const std::vector<std::shared_ptr<storage::File>>& files, bool& reopen_failed) {
     std::string error;
+    reopen_failed = false;
+    bool sync_failed = false;
     for (const auto& f : files) {
       const storage::File::Pin pin = f->pin();
       if (pin.gone()) continue;  // removed: nothing to keep
       if (!pin) {
         if (error.empty()) error = "open " + f->path() + " to sync it: " + std::strerror(pin.error());
+        reopen_failed = true;
       } else if (writeback_only_) {
         (void)::sync_file_range(pin.fd(), 0, 0, SYNC_FILE_RANGE_WRITE);
-      } else if (::fdatasync(pin.fd()) != 0 && error.empty()) {
-        error = "fdatasync " + f->path() + ": " + std::strerror(errno);
+      } else {
+        f->begin_sync();
+        if (::fdatasync(pin.fd()) != 0) {
+          f->note_dirty();
+          if (!sync_failed) error = "fdatasync " + f->path() + ": " + std::strerror(errno);
+          sync_failed = true;
+        }
       }
     }
+    reopen_failed = reopen_failed && !sync_failed;
     return error;
   }
 

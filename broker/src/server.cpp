@@ -37,6 +37,7 @@
 #include <vector>
 
 #include <runnel/storage/file.hpp>
+#include <runnel/storage/io_queue.hpp>
 #include <runnel/storage/write_ahead_log.hpp>
 
 #include "command.hpp"
@@ -1616,13 +1617,16 @@ void Server::Impl::fit_maxclients() {
     ++in_use;
   }
   // Clients that connected while the data dir loaded are not the server's own; the stream
-  // files the cache holds now count as its whole budget, and as the descriptors that writes
-  // in flight may hold past it (io_queue.cpp queues 64 at a time, two batches per shard).
+  // files the cache holds now count as its whole budget, and as the descriptors that work
+  // in flight may pin past it: per shard, two batches' ring chunks, its background writer,
+  // its I/O helper, a read and the Discarder's cut.
   const std::uint64_t clients = state.clients.size();
   const std::uint64_t cached = storage::open_files_figures().open;
   in_use = in_use > clients + cached ? in_use - clients - cached : 0;
-  in_use += storage::open_files_budget() + 128 * shards.size();
-  constexpr std::uint64_t kReserved = 32;  // Redis's CONFIG_MIN_RESERVED_FDS
+  in_use += storage::open_files_budget() + (2 * storage::ring_chunk_ops() + 4) * shards.size();
+  // Redis keeps 32 (CONFIG_MIN_RESERVED_FDS) for the server's own files, which are counted
+  // above here; these are for what opens now and then (a manifest, an index, a log).
+  const std::uint64_t kReserved = 8 + 4 * shards.size();
   const std::uint64_t maxclients = state.config.snapshot().maxclients;
   const std::uint64_t files = static_cast<std::uint64_t>(limit.rlim_cur);
   if (maxclients + in_use + kReserved <= files) return;

@@ -27,8 +27,10 @@ namespace runnel::storage {
 class FileCache {
  public:
   static FileCache& instance() {
-    static FileCache cache;
-    return cache;
+    // Never destroyed: Files dropped by other statics' destructors (the Discarder's) still
+    // find it.
+    static FileCache* const cache = new FileCache;
+    return *cache;
   }
   std::mutex& stripe(const File* f) {
     return stripes_[(reinterpret_cast<std::uintptr_t>(f) >> 6) % kStripes];
@@ -96,8 +98,13 @@ class FileCache {
     open_now_.store(--open_, std::memory_order_relaxed);
   }
   // Closes unpinned files not used since the hand last passed them while more than
-  // `target` are open; two turns of the clock at most (the rest may be pinned).
+  // `target` are open: clean ones first (two turns of the clock at most), then, if that
+  // was not enough, dirty ones too (file.hpp says why).
   void sweep(std::size_t target, std::mutex* held) {
+    sweep_once(target, held, false);
+    if (open_ > target) sweep_once(target, held, true);
+  }
+  void sweep_once(std::size_t target, std::mutex* held, bool dirty_too) {
     for (std::size_t steps = 2 * open_ + 1; open_ > target && hand_ != nullptr && steps > 0; --steps) {
       File* f = hand_;
       std::mutex& m = stripe(f);
@@ -106,7 +113,7 @@ class FileCache {
         hand_ = f->next_;
         continue;
       }
-      if (f->pins_ == 0 && !f->referenced_) {
+      if (f->pins_ == 0 && !f->referenced_ && (dirty_too || !f->dirty_)) {
         unlist(f);
         ::close(f->fd_);
         f->fd_ = -1;
@@ -204,6 +211,18 @@ void File::Pin::release() {
   file_ = nullptr;
   fd_ = -1;
   if (cache.over_budget()) cache.trim();  // pins took it past the budget: back under it
+}
+
+void File::note_dirty() {
+  if (mode_ != Mode::kCached) return;
+  std::lock_guard lock(FileCache::instance().stripe(this));
+  dirty_ = true;
+}
+
+void File::begin_sync() {
+  if (mode_ != Mode::kCached) return;
+  std::lock_guard lock(FileCache::instance().stripe(this));
+  dirty_ = false;
 }
 
 void File::set_removed() {
@@ -307,10 +326,10 @@ class Discarder {
     static Discarder d;
     return d;
   }
-  void add(std::vector<std::shared_ptr<File>> files, std::vector<std::string> paths, std::string folder = {}) {
+  void add(std::vector<std::shared_ptr<File>> files, File::Pin pin, std::string folder = {}) {
     {
       std::lock_guard lock(mutex_);
-      queue_.push_back({std::move(files), std::move(paths), std::move(folder)});
+      queue_.push_back({std::move(files), std::move(pin), std::move(folder)});
     }
     cv_.notify_one();
   }
@@ -326,7 +345,7 @@ class Discarder {
  private:
   struct Job {
     std::vector<std::shared_ptr<File>> files;
-    std::vector<std::string> paths;
+    File::Pin pin;  // an unlinked file, open for its cut (released before `files`)
     std::string folder;
   };
   static constexpr off_t kShrinkStep = 4 * 1024 * 1024;
@@ -358,10 +377,8 @@ class Discarder {
       Job job = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
-      for (const std::string& path : job.paths) {
-        shrink_path(path);
-        ::unlink(path.c_str());
-      }
+      if (job.pin) shrink(job.pin.fd());
+      job.pin = File::Pin();
       if (!job.folder.empty()) {
         std::error_code ec;
         for (const auto& entry : std::filesystem::recursive_directory_iterator(job.folder, ec)) {
@@ -382,12 +399,15 @@ class Discarder {
 
 }  // namespace
 
-void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths) {
-  Discarder::instance().add({std::move(file)}, std::move(paths));
+void discard_file(std::shared_ptr<File> file, const std::vector<std::string>& paths) {
+  File::Pin pin = file->pin();  // its blocks are freed at the last close, after the cut
+  for (const std::string& path : paths) ::unlink(path.c_str());
+  file->set_removed();
+  Discarder::instance().add({std::move(file)}, std::move(pin));
 }
 
 void discard_folder(std::string folder, std::vector<std::shared_ptr<File>> files) {
-  Discarder::instance().add(std::move(files), {}, std::move(folder));
+  Discarder::instance().add(std::move(files), File::Pin(), std::move(folder));
 }
 
 int sync_directory(const std::string& dir) {

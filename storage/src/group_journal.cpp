@@ -195,10 +195,13 @@ std::string GroupJournal::open(const GroupRecordVisitor& apply, std::vector<std:
 std::string GroupJournal::create_journal(std::uint64_t generation) {
   const std::string path = dir_ + "/groups.journal";
   const std::string h = header(kJournalMagic, generation);
+  // The file it replaces stays open across the rename (another thread may be writing it),
+  // and is marked removed after it: writes still queued for it never reach the new one.
+  const std::shared_ptr<File> previous = journal_;  // outlives the pin
+  const File::Pin old = previous ? previous->pin() : File::Pin();
   if (const int rc = replace_file(path, h, sync_metadata_); rc != 0) {
     return "cannot write " + path + ": " + errno_text(rc);
   }
-  // Writes still queued for the file it replaces must not reach this one.
   if (journal_) journal_->set_removed();
   int error = 0;
   journal_ = open_file(path, false, error);

@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -43,14 +44,22 @@ IoResult failure(int error, bool in_sync, const std::string& path) {
 int write_now(const WriteOp& op) {
   const File::Pin pin = op.file->pin();
   if (!pin) return pin.error();
-  return write_at(pin.fd(), op.offset, op.bytes);
+  const int rc = write_at(pin.fd(), op.offset, op.bytes);
+  if (rc == 0) op.file->note_dirty();
+  return rc;
 }
 
-// One fdatasync; 0 or an errno value.
-int sync_now(File& file) {
+// One fdatasync. A file that cannot be opened again (out of descriptors) is not synced: a
+// failed write, retried, never a failed fsync, which would leave the page cache in doubt.
+IoResult sync_now(File& file) {
   const File::Pin pin = file.pin();
-  if (!pin) return pin.error();
-  return ::fdatasync(pin.fd()) == 0 ? 0 : errno;
+  if (pin.gone()) return {};
+  if (!pin) return failure(pin.error(), false, file.path());
+  file.begin_sync();
+  if (::fdatasync(pin.fd()) == 0) return {};
+  const int error = errno;
+  file.note_dirty();
+  return failure(error, true, file.path());
 }
 
 // Runs a batch with plain system calls (the helper thread's way, and io_uring's fallback
@@ -63,7 +72,7 @@ IoResult run_sync(const IoBatch& batch) {
   }
   for (const auto& file : batch.syncs) {
     if (fault.error != 0 && fault.in_sync) return failure(fault.error, true, file->path());
-    if (const int rc = sync_now(*file); rc != 0) return failure(rc, true, file->path());
+    if (IoResult r = sync_now(*file); r.error != 0) return r;
   }
   return {};
 }
@@ -154,9 +163,6 @@ class ThreadQueue final : public IoQueue {
 class UringQueue final : public IoQueue {
  public:
   static constexpr unsigned kEntries = 256;
-  // Ops queued to the ring at once: each holds a descriptor open (file.hpp), so a batch that
-  // touches thousands of streams never holds thousands of descriptors.
-  static constexpr std::size_t kChunkOps = 64;
   static constexpr std::size_t kInlineWriteBytes = 256 * 1024;
 
   static std::unique_ptr<UringQueue> make(std::string& why) {
@@ -227,8 +233,8 @@ class UringQueue final : public IoQueue {
     slot.next = slot.batch.writes.size();
     if (slot.batch.sync_inline) {
       for (const auto& file : slot.batch.syncs) {
-        if (const int rc = sync_now(*file); rc != 0) {
-          slot.result = failure(rc, true, file->path());
+        if (IoResult r = sync_now(*file); r.error != 0) {
+          slot.result = std::move(r);
           break;
         }
       }
@@ -266,8 +272,8 @@ class UringQueue final : public IoQueue {
       slot.pins.clear();
       if (slot.result.error == 0 && slot.resync) {
         for (const auto& file : slot.batch.syncs) {
-          if (const int rc = sync_now(*file); rc != 0) {
-            slot.result = failure(rc, true, file->path());
+          if (IoResult r = sync_now(*file); r.error != 0) {
+            slot.result = std::move(r);
             break;
           }
         }
@@ -318,7 +324,7 @@ class UringQueue final : public IoQueue {
     const std::size_t phase_end = start < batch.writes.size() ? batch.writes.size() : slot.total();
     slot.pins.resize(slot.total());
     std::size_t end = start;
-    for (; end < std::min(phase_end, start + kChunkOps); ++end) {
+    for (; end < std::min(phase_end, start + ring_chunk_ops()); ++end) {
       File& file = end < batch.writes.size() ? *batch.writes[end].file : *batch.syncs[end - batch.writes.size()];
       File::Pin pin = file.pin();
       if (!pin && !pin.gone()) {
@@ -333,6 +339,7 @@ class UringQueue final : public IoQueue {
         const WriteOp& op = batch.writes[end];
         io_uring_prep_write(sqe, pin.fd(), op.bytes.data(), static_cast<unsigned>(op.bytes.size()), op.offset);
       } else {
+        file.begin_sync();
         io_uring_prep_fsync(sqe, pin.fd(), IORING_FSYNC_DATASYNC);
       }
       io_uring_sqe_set_data64(sqe, (slot.serial << kSerialShift) | end);
@@ -360,10 +367,22 @@ class UringQueue final : public IoQueue {
 
   static void complete(Slot& slot, std::size_t i, int res) {
     File::Pin pin = std::move(slot.pins[i]);
-    if (slot.result.error != 0 || pin.gone()) return;  // the first failure stands
+    if (pin.gone()) return;
     const IoBatch& batch = slot.batch;
-    if (i < batch.writes.size()) {
+    if (i >= batch.writes.size()) {
+      // A failed fdatasync outweighs an earlier failure that was not one: a retry's fsync
+      // would not report it again.
+      if (res < 0) {
+        File& file = *batch.syncs[i - batch.writes.size()];
+        file.note_dirty();
+        if (!slot.result.in_sync) slot.result = failure(-res, true, file.path());
+      }
+      return;
+    }
+    if (slot.result.error != 0) return;  // the first failure stands
+    {
       const WriteOp& op = batch.writes[i];
+      if (res >= 0) op.file->note_dirty();
       if (res < 0) {
         slot.result = failure(-res, false, op.file->path());
       } else if (static_cast<std::size_t>(res) < op.bytes.size()) {
@@ -373,8 +392,6 @@ class UringQueue final : public IoQueue {
         if (rc != 0) slot.result = failure(rc, false, op.file->path());
         slot.resync = true;
       }
-    } else if (res < 0) {
-      slot.result = failure(-res, true, batch.syncs[i - batch.writes.size()]->path());
     }
   }
 
@@ -386,6 +403,8 @@ class UringQueue final : public IoQueue {
 };
 
 }  // namespace
+
+std::size_t ring_chunk_ops() { return std::clamp<std::size_t>(open_files_budget() / 8, 4, 64); }
 
 InjectedFault injected_fault() {
   const char* const path = std::getenv("RUNNEL_TEST_IO_FAULT");

@@ -474,7 +474,8 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
     Segment s;
     s.base = base;
     const File::Pin pin = file->pin();
-    s.end = pin ? static_cast<std::uint64_t>(file_size(pin.fd())) : 0;
+    if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
+    s.end = static_cast<std::uint64_t>(file_size(pin.fd()));
     file->note_written(s.end);
     file->set_identity(segment_header(base));
     s.file = std::move(file);
@@ -507,7 +508,6 @@ std::string SegmentLog::drop_segments_before(std::uint32_t number) {
     // Unlinked, and closed, off this thread: the kernel drops a big file's pages and blocks
     // at the last close, which took tens of milliseconds on a segment still being written
     // back.
-    s.file->set_removed();
     discard_file(std::move(s.file), {segment_path(s.base, ".log"), segment_path(s.base, ".idx")});
     segments_.pop_front();
     ++first_number_;

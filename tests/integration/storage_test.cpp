@@ -360,6 +360,42 @@ TEST_CASE("An entry larger than the tail cache is held in memory only until it i
   }
 }
 
+// A trimmed segment's names are removed at once, on the shard, while they surely name it;
+// only the cut of its blocks waits for the background thread. When the names went on that
+// thread too (after cutting 4 MiB at a time, 5 ms apart), a stream deleted and made again
+// meanwhile had its new first segment, of the same name, cut and unlinked.
+TEST_CASE("A stream made again under a key whose old segment is still being discarded keeps its files",
+          "[storage]") {
+  Restartable r({"--fsync", "everysec", "--segment-bytes", "16777216", "--threads", "1"});
+  const std::string value(64 * 1024, 'v');
+  {
+    auto server = r.start();
+    Connection c("127.0.0.1", r.port, 60s);
+    std::string batch;
+    for (int i = 1; i <= 400; ++i) {  // 25 MB: a full first segment of 16 MiB, then a second
+      batch += runnel::client::encode_command({"XADD", "s", std::to_string(i) + "-1", "f", value});
+    }
+    c.send_raw(batch);
+    for (int i = 1; i <= 400; ++i) REQUIRE(c.read_reply().type == Reply::Type::kBulk);
+    REQUIRE(std::stoi(info_field(c, "storage_segments")) >= 2);
+    // In one pipeline: the first segment goes, then the stream, then a new one is made.
+    c.send_raw(runnel::client::encode_command({"XTRIM", "s", "MINID", "390-0"}) +
+               runnel::client::encode_command({"DEL", "s"}) +
+               runnel::client::encode_command({"XADD", "s", "1-1", "f", "again"}));
+    c.read_reply();
+    CHECK(c.read_reply().integer == 1);
+    CHECK(c.read_reply().str == "1-1");
+    std::this_thread::sleep_for(300ms);  // the discarding thread has done its work
+    REQUIRE(server->terminate() == 0);
+  }
+  auto server = r.start();
+  Connection c("127.0.0.1", r.port, 60s);
+  const Reply all = c.call({"XRANGE", "s", "-", "+"});
+  REQUIRE(all.elements.size() == 1);
+  CHECK(all.elements[0].elements[1].elements[1].str == "again");
+  CHECK(info_field(c, "storage_damaged_streams") == "0");
+}
+
 TEST_CASE("Retention drops whole old segments by size and by age, for every stream", "[storage]") {
   SECTION("by size") {
     Restartable r({"--segment-bytes", "8192", "--stream-max-bytes", "32768", "--threads", "1"});

@@ -30,7 +30,10 @@ namespace runnel::storage {
 // there is nothing left to write to, and nothing is lost by not writing. fdatasync through
 // a reopened descriptor syncs the same inode's dirty pages, and Linux (4.16 and later)
 // reports a writeback error to the first fsync of a descriptor opened after it, if no one
-// has seen it yet.
+// has seen it yet. That error lives in the inode, which the kernel may drop once no
+// descriptor holds it: so a file written since its last fdatasync (dirty) is closed only
+// when every other candidate is pinned or dirty too (under --fsync no, where nothing is
+// synced, that is every file).
 //
 // Concurrency: any thread may pin (the shard, its I/O helper, its background writer, the
 // Discarder). Pins of an open file take one of 64 striped locks, never the cache's lock.
@@ -76,6 +79,11 @@ class File {
   // shard, before its folder is renamed or its path is reused.
   void set_removed();
 
+  // Writes through a pin call note_dirty() once they succeed; an fdatasync calls
+  // begin_sync() before it starts and note_dirty() again if it fails.
+  void note_dirty();
+  void begin_sync();
+
   // How many bytes from the start are known written (by the owning shard's I/O completions;
   // used on that thread only).
   [[nodiscard]] std::uint64_t written() const { return written_; }
@@ -98,6 +106,7 @@ class File {
   Mode mode_;
   bool referenced_ = true;    // used since the clock hand last passed (under the stripe lock)
   bool removed_ = false;      // under the stripe lock
+  bool dirty_ = false;        // written since the last fdatasync began (under the stripe lock)
   // The cache's list of open kCached files (under the cache's lock).
   File* prev_ = nullptr;
   File* next_ = nullptr;
@@ -132,9 +141,11 @@ int read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out);
 // The file's size in bytes, or -1 (errno set).
 std::int64_t file_size(int fd);
 
-// Unlinks `paths` and drops `file` (closing it, if this was the last reference) on a
-// background thread, so that freeing a big file's pages never stalls the caller.
-void discard_file(std::shared_ptr<File> file, std::vector<std::string> paths);
+// Removes a file: `paths` (its own and any companion's, e.g. a segment's index) are unlinked
+// here, at once, while they surely name it (a later stream could take them); `file` is
+// marked removed, held open, and cut down and closed on a background thread, so freeing a
+// big file's blocks never stalls the caller.
+void discard_file(std::shared_ptr<File> file, const std::vector<std::string>& paths);
 // The same for a whole folder (a deleted stream's, already renamed out of the way): removes
 // it and everything in it, then drops `files`, its open files.
 void discard_folder(std::string folder, std::vector<std::shared_ptr<File>> files);

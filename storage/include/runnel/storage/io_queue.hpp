@@ -54,6 +54,11 @@ struct InjectedFault {
 };
 [[nodiscard]] InjectedFault injected_fault();
 
+// Ops queued to io_uring at once: each holds a stream file's descriptor open (file.hpp), so
+// a batch that touches thousands of streams never holds thousands of descriptors. An eighth
+// of the open files budget, 4 to 64.
+[[nodiscard]] std::size_t ring_chunk_ops();
+
 class IoQueue {
  public:
   virtual ~IoQueue() = default;
