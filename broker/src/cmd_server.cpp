@@ -201,7 +201,8 @@ void section_persistence(const InfoInputs& in, std::string& out) {
   const Config config = in.server.config.snapshot();
   const bool ok = in.server.storage.ok();
   out += "# Persistence\r\n";
-  out += "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n";
+  out += std::string("loading:") + (in.server.loading.load(std::memory_order_acquire) ? "1" : "0") + "\r\n";
+  out += "async_loading:0\r\nrdb_changes_since_last_save:0\r\n";
   out += "rdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n";
   // Runnel's own: the segment files (docs/storage.md).
   out += "storage_fsync:" + config.fsync + "\r\n";

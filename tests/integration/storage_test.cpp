@@ -555,7 +555,7 @@ TEST_CASE("Connections made while the data dir loads get -LOADING, then the data
   }
   // Catch's assertions are not for other threads: the early client records what it got.
   std::vector<std::string> pings;
-  std::string client_id, len_during;
+  std::string client_id, len_during, info_during, info_after;
   long long len_after = -1;
   std::thread early([&] {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -565,14 +565,17 @@ TEST_CASE("Connections made while the data dir loads get -LOADING, then the data
         const Reply id = c.call({"CLIENT", "ID"});
         const Reply ping = c.call({"PING"});
         const Reply len = c.call({"XLEN", "s"});
+        const Reply info = c.call({"INFO", "persistence"});
         pings.push_back(ping.str);
         if (ping.is_error()) {
           client_id = id.type == Reply::Type::kInteger ? "ok" : id.str;
           len_during = len.str;
+          if (info_during.empty()) info_during = info.str;  // the first, well inside the load
           std::this_thread::sleep_for(50ms);
           continue;
         }
         len_after = len.integer;
+        info_after = info.str;
         return;
       } catch (const runnel::client::ConnectionError&) {
         std::this_thread::sleep_for(20ms);  // not listening yet
@@ -587,6 +590,9 @@ TEST_CASE("Connections made while the data dir loads get -LOADING, then the data
   CHECK(pings.back() == "PONG");
   CHECK(client_id == "ok");  // CLIENT ID needs no data
   CHECK(len_during == "LOADING Redis is loading the dataset in memory");
+  // INFO is answered while loading, as by Redis: loading:1, then loading:0.
+  CHECK(info_during.find("loading:1\r\n") != std::string::npos);
+  CHECK(info_after.find("loading:0\r\n") != std::string::npos);
   CHECK(len_after == 1);
   Connection c("127.0.0.1", r.port);
   CHECK(c.call({"XLEN", "s"}).integer == 1);
