@@ -239,6 +239,7 @@ std::string SegmentLog::roll(StreamId base, std::string index_blob) {
 }
 
 void SegmentLog::put_meta_record(const StreamMeta& m) {
+  start_record();
   batch_.push_back(static_cast<char>(LogRecord::Type::kMeta));
   put_id(batch_, m.last_id);
   put_varint(m.entries_added, batch_);
@@ -249,6 +250,7 @@ void SegmentLog::put_meta_record(const StreamMeta& m) {
 
 LogPosition SegmentLog::append_entry(StreamId id, std::string_view payload) {
   const LogPosition pos{last_segment(), tail().end};
+  start_record();
   batch_.push_back(static_cast<char>(LogRecord::Type::kEntry));
   put_id(batch_, id);
   put_varint(payload.size(), batch_);
@@ -262,6 +264,7 @@ LogPosition SegmentLog::append_entry(StreamId id, std::string_view payload) {
 }
 
 void SegmentLog::append_tombstone(StreamId id) {
+  start_record();
   batch_.push_back(static_cast<char>(LogRecord::Type::kTombstone));
   put_id(batch_, id);
   ++batch_records_;
@@ -284,7 +287,7 @@ void SegmentLog::seal_batch() {
     out_offset_ = s.end - batch_.size();
     if (batch_.size() >= kMoveBytes) {
       out_ = std::move(batch_);
-      batch_.assign(kBatchHeaderBytes, '\0');
+      batch_.clear();
       return;
     }
   }

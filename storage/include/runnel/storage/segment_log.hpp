@@ -223,8 +223,14 @@ class SegmentLog {
   // Records not yet sealed (they go at the tail's end), after room for their batch header:
   // a big batch is then sealed where it lies, never copied (a 512 MiB entry was held four
   // times over while it was written).
-  std::string batch_ = std::string(kBatchHeaderBytes, '\0');
-  [[nodiscard]] std::size_t batch_body_bytes() const { return batch_.size() - kBatchHeaderBytes; }
+  // (Empty, with no room yet, until a record comes: a million idle streams allocate none.)
+  std::string batch_;
+  [[nodiscard]] std::size_t batch_body_bytes() const {
+    return batch_.empty() ? 0 : batch_.size() - kBatchHeaderBytes;
+  }
+  void start_record() {
+    if (batch_.empty()) batch_.assign(kBatchHeaderBytes, '\0');
+  }
   std::uint32_t batch_records_ = 0;
   std::string out_;            // sealed bytes for the tail, from out_offset_
   std::uint64_t out_offset_ = 0;
