@@ -400,7 +400,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       output_end_ = out_taken_ + out_.size();
       closing_ = true;
     } else {
-      while (!holds_.empty() && holds_.front().ticket <= ticket) holds_.pop_front();
+      auto done = holds_.begin();
+      while (done != holds_.end() && done->ticket <= ticket) ++done;
+      holds_.erase(holds_.begin(), done);
     }
     flush_or_wake_writer();
     wake(reader_wakeup_);  // a reader paused on unsent replies may go on
@@ -1394,7 +1396,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::uint64_t at;
     std::uint64_t ticket;
   };
-  std::deque<Hold> holds_;
+  // A vector, not a deque: it holds a batch or two at most, and libstdc++'s deque allocates
+  // 576 bytes when it is made, which every idle connection paid.
+  std::vector<Hold> holds_;
   std::optional<std::uint64_t> output_end_;  // after a refused batch: nothing past this is sent
   bool hold_armed_ = false;      // the Flusher will call hold_done for holds_.front()
   std::uint64_t out_taken_ = 0;  // bytes that have left out_ (sent, or handed to the writer)
