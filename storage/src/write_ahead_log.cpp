@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <deque>
 #include <map>
 #include <xxhash.h>
 
@@ -120,10 +121,16 @@ bool header_unwritten(std::string_view head, std::size_t header_bytes) {
 
 // A file being replayed into: its descriptor and the header it has now.
 struct Target {
-  int fd = -1;
-  std::string head;  // up to the identity's length, as on disk
-  bool written = false;
+  int fd = -1;           // open now (at most kReplayOpenFiles are)
+  bool missing = false;  // no such file: a trimmed segment or a deleted stream
+  std::string head;      // up to the identity's length, as on disk
+  bool written = false;  // written since it was last synced
 };
+
+// Files the replay keeps open at once: a log may name more files than the process may
+// open (a million streams under `ulimit -n 1024`). The oldest opened is synced and closed
+// to make room, and opened again if a later write needs it.
+constexpr std::size_t kReplayOpenFiles = 64;
 
 }  // namespace
 
@@ -275,6 +282,17 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
 
   // Second pass: the writes, into the files they were meant for.
   std::map<std::string, Target, std::less<>> targets;
+  std::deque<std::map<std::string, Target, std::less<>>::iterator> open_targets;  // oldest first
+  std::string sync_error;
+  auto close_target = [&](const std::string& path, Target& t) {
+    if (t.written && ::fdatasync(t.fd) != 0 && sync_error.empty()) {
+      sync_error = "cannot sync " + path + ": " + errno_text(errno);
+    }
+    ::close(t.fd);
+    t.fd = -1;
+    t.written = false;
+  };
+  std::string open_error;  // a file that is there could not be opened: never taken as gone
   std::uint64_t replayed = 0, skipped = 0;
   std::vector<std::string> notes_again;  // the first pass noted the same things
   std::string write_error;  // a write into a file failed (not a record that does not parse)
@@ -291,16 +309,27 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
       return true;
     }
     auto it = targets.find(path);
-    if (it == targets.end()) {
-      Target t;
+    const bool first = it == targets.end();
+    if (first) it = targets.emplace(std::string(path), Target{}).first;
+    Target& t = it->second;
+    if (t.fd < 0 && !t.missing) {
+      if (open_targets.size() >= kReplayOpenFiles) {
+        close_target(open_targets.front()->first, open_targets.front()->second);
+        open_targets.pop_front();
+      }
       const std::string full = data_dir + "/" + std::string(path);
       t.fd = ::open(full.c_str(), O_RDWR | O_CLOEXEC);
-      if (t.fd >= 0 && read_at(t.fd, 0, identity.size(), t.head) != 0) t.head.clear();
-      it = targets.emplace(std::string(path), std::move(t)).first;
+      if (t.fd < 0 && errno != ENOENT) {
+        open_error = "cannot open " + std::string(path) + " to replay into it: " + errno_text(errno) +
+                     " (the write-ahead log is intact and kept)";
+        return false;
+      }
+      t.missing = t.fd < 0;
+      if (t.fd >= 0) open_targets.push_back(it);
+      if (first && t.fd >= 0 && read_at(t.fd, 0, identity.size(), t.head) != 0) t.head.clear();
     }
-    Target& t = it->second;
     bool ours = false;
-    if (t.fd < 0) {
+    if (t.missing) {
       ours = false;  // gone: a trimmed segment or a deleted stream
     } else if (header_unwritten(t.head, identity.size())) {
       // A file made since the last checkpoint whose header never reached the disk: shorter
@@ -325,14 +354,8 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
     ++replayed;
     return true;
   });
-  std::string sync_error;
-  for (auto& [path, t] : targets) {
-    if (t.fd < 0) continue;
-    if (t.written && ::fdatasync(t.fd) != 0 && sync_error.empty()) {
-      sync_error = "cannot sync " + path + ": " + errno_text(errno);
-    }
-    ::close(t.fd);
-  }
+  for (auto& it : open_targets) close_target(it->first, it->second);
+  if (!open_error.empty()) return open_error;
   if (!write_error.empty()) return write_error;
   if (!error.empty()) return error;
   if (!sync_error.empty()) return sync_error;

@@ -366,3 +366,49 @@ TEST_CASE("A start on a full disk says so and keeps the write-ahead log for the 
   REQUIRE(all.elements.size() == ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) CHECK(all.elements[i].elements[0].str == ids[i]);
 }
+
+// The write-ahead log may name more files than the process may open: 1,500 streams written
+// since the last checkpoint, replayed under `ulimit -n 256`. The replay keeps a few files
+// open at a time, syncs and closes the oldest to open the next, and a file it cannot open
+// for another reason than its absence stops the start instead of being taken as gone.
+// Before, it held every file open: past the limit, opens failed, the files were taken for
+// deleted streams, and their acknowledged entries were lost.
+TEST_CASE("A write-ahead log naming more files than the open files limit is replayed whole", "[crash][limits]") {
+  constexpr int kStreams = 1500;
+  runnel::test::TempDir dir("runnel-replay-limit");
+  const std::uint16_t port = runnel::test::free_port();
+  auto start = [&](bool wal_only) {
+    return std::make_unique<runnel::test::ServerProcess>(
+        std::vector<std::string>{"/bin/sh", "-c",
+                                 std::string("ulimit -n 256 && ") + (wal_only ? "RUNNEL_TEST_WAL_ONLY=1 " : "") +
+                                     "exec " + runnel::test::runnel_server_path() + " --port " + std::to_string(port) +
+                                     " --dir " + (dir.path() / "data").string() + " --threads 1 --fsync always"},
+        port, (dir.path() / "server.log").string(), std::chrono::seconds(60));
+  };
+  {
+    auto server = start(true);  // only the log is written: every entry must come from it
+    Connection c("127.0.0.1", port, std::chrono::seconds(60));
+    for (int from = 0; from < kStreams; from += 500) {
+      std::string batch;
+      for (int i = from; i < from + 500; ++i) {
+        batch += runnel::client::encode_command({"XADD", "s:" + std::to_string(i), "1-1", "n", std::to_string(i)});
+      }
+      c.send_raw(batch);
+      for (int i = from; i < from + 500; ++i) REQUIRE(c.read_reply().str == "1-1");
+    }
+    REQUIRE(::kill(server->pid(), SIGKILL) == 0);
+    for (int i = 0; i < 500 && !server->exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto server = start(false);
+  Connection c("127.0.0.1", port, std::chrono::seconds(60));
+  std::string batch;
+  for (int i = 0; i < kStreams; ++i) batch += runnel::client::encode_command({"XRANGE", "s:" + std::to_string(i), "-", "+"});
+  c.send_raw(batch);
+  int whole = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    const Reply r = c.read_reply();
+    whole += r.elements.size() == 1 && r.elements[0].elements[1].elements[1].str == std::to_string(i);
+  }
+  CHECK(whole == kStreams);
+  CHECK(server->log().find("replayed") != std::string::npos);
+}
