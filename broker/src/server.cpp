@@ -1631,11 +1631,11 @@ void Server::Impl::fit_maxclients() {
   // Clients that connected while the data dir loaded are not the server's own; the stream
   // files the cache holds now count as its whole budget, and as the descriptors that work
   // in flight may pin past it: per shard, two batches' ring chunks, its background writer,
-  // its I/O helper, a read and the Discarder's cut.
+  // its I/O helper and a read; and the big trimmed segments waiting for their cut.
   const std::uint64_t clients = state.clients.size();
   const std::uint64_t cached = storage::open_files_figures().open;
   in_use = in_use > clients + cached ? in_use - clients - cached : 0;
-  in_use += storage::open_files_budget() + (2 * storage::ring_chunk_ops() + 4) * shards.size();
+  in_use += storage::open_files_budget() + (2 * storage::ring_chunk_ops() + 4) * shards.size() + storage::discard_pins_most();
   // Redis keeps 32 (CONFIG_MIN_RESERVED_FDS) for the server's own files, which are counted
   // above here; these are for what opens now and then (a manifest, an index, a log).
   const std::uint64_t kReserved = 8 + 4 * shards.size();

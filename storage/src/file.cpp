@@ -1,6 +1,7 @@
 // POSIX helpers of file.hpp.
 #include <runnel/storage/file.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -232,6 +233,7 @@ void File::set_removed() {
 }
 
 void set_open_files_budget(std::size_t budget) { FileCache::instance().set_budget(budget); }
+std::size_t discard_pins_most() { return std::clamp<std::size_t>(open_files_budget() / 4, 2, 32); }
 std::size_t open_files_budget() { return FileCache::instance().budget(); }
 OpenFilesFigures open_files_figures() { return FileCache::instance().figures(); }
 
@@ -326,7 +328,11 @@ class Discarder {
     static Discarder d;
     return d;
   }
+  static constexpr off_t kShrinkStep = 4 * 1024 * 1024;
+  [[nodiscard]] std::size_t pinned() const { return pinned_.load(std::memory_order_relaxed); }
+
   void add(std::vector<std::shared_ptr<File>> files, File::Pin pin, std::string folder = {}) {
+    if (pin) pinned_.fetch_add(1, std::memory_order_relaxed);
     {
       std::lock_guard lock(mutex_);
       queue_.push_back({std::move(files), std::move(pin), std::move(folder)});
@@ -348,7 +354,6 @@ class Discarder {
     File::Pin pin;  // an unlinked file, open for its cut (released before `files`)
     std::string folder;
   };
-  static constexpr off_t kShrinkStep = 4 * 1024 * 1024;
   static constexpr auto kShrinkPause = std::chrono::milliseconds(5);
 
   // Cuts the file at `fd` down to nothing, a step at a time (no pauses once stopping).
@@ -377,8 +382,11 @@ class Discarder {
       Job job = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
-      if (job.pin) shrink(job.pin.fd());
-      job.pin = File::Pin();
+      if (job.pin) {
+        shrink(job.pin.fd());
+        job.pin = File::Pin();
+        pinned_.fetch_sub(1, std::memory_order_relaxed);
+      }
       if (!job.folder.empty()) {
         std::error_code ec;
         for (const auto& entry : std::filesystem::recursive_directory_iterator(job.folder, ec)) {
@@ -393,6 +401,7 @@ class Discarder {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
+  std::atomic<std::size_t> pinned_{0};  // jobs holding a file open
   bool stop_ = false;
   std::thread thread_;  // last: started once the members above exist
 };
@@ -400,10 +409,19 @@ class Discarder {
 }  // namespace
 
 void discard_file(std::shared_ptr<File> file, const std::vector<std::string>& paths) {
-  File::Pin pin = file->pin();  // its blocks are freed at the last close, after the cut
+  // A big file stays open for its cut, and its blocks are freed at the last close, after
+  // it. A small one needs no cut; and past a few dozen waiting, no more are held open (a
+  // retention pass over many streams must not take every descriptor).
+  Discarder& discarder = Discarder::instance();
+  File::Pin pin = file->pin();
+  struct stat st {};
+  if (pin && (discarder.pinned() >= discard_pins_most() || ::fstat(pin.fd(), &st) != 0 ||
+              st.st_size <= Discarder::kShrinkStep)) {
+    pin = File::Pin();
+  }
   for (const std::string& path : paths) ::unlink(path.c_str());
   file->set_removed();
-  Discarder::instance().add({std::move(file)}, std::move(pin));
+  discarder.add({std::move(file)}, std::move(pin));
 }
 
 void discard_folder(std::string folder, std::vector<std::shared_ptr<File>> files) {

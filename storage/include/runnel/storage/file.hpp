@@ -117,6 +117,9 @@ class File {
 // unpinned files, least recently used first; pinned files may take it past, briefly.
 void set_open_files_budget(std::size_t budget);
 [[nodiscard]] std::size_t open_files_budget();
+// Big removed files that wait, held open, for the background thread to cut them: at most
+// this many (a quarter of the budget, 2 to 32); past it they are closed as they go.
+[[nodiscard]] std::size_t discard_pins_most();
 // kCached files open now, and how often one was opened again after the cache closed it.
 struct OpenFilesFigures {
   std::size_t open = 0;
