@@ -226,13 +226,14 @@ std::string SegmentLog::roll(StreamId base, std::string index_blob) {
   old.index_pending = true;
   index_pending_ = true;
   const std::size_t before = segments_.size();
-  std::string error = start_segment(base);
+  std::string error = start_segment(base);  // may move the segments: `old` is found again
   if (segments_.size() == before) {
     // No new segment: the stream goes on in the old one, whose index (if written) no longer
     // matches its size and is rebuilt at the next start.
-    old.index_pending = false;
-    old.index_blob.clear();
-    out_offset_ = old.end;
+    Segment& still = tail();
+    still.index_pending = false;
+    still.index_blob.clear();
+    out_offset_ = still.end;
   }
   put_meta_record(meta_);
   return error;
@@ -505,18 +506,18 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
 }
 
 std::string SegmentLog::drop_segments_before(std::uint32_t number) {
-  bool dropped = false;
-  while (first_number_ < number && segments_.size() > 1) {
-    Segment& s = segments_.front();
-    // Unlinked, and closed, off this thread: the kernel drops a big file's pages and blocks
-    // at the last close, which took tens of milliseconds on a segment still being written
-    // back.
+  std::size_t dropped = 0;
+  while (first_number_ < number && segments_.size() - dropped > 1) {
+    Segment& s = segments_[dropped];
+    // Closed off this thread: the kernel drops a big file's pages and blocks at the last
+    // close, which took tens of milliseconds on a segment still being written back.
     discard_file(std::move(s.file), {segment_path(s.base, ".log"), segment_path(s.base, ".idx")});
-    segments_.pop_front();
     ++first_number_;
-    dropped = true;
+    ++dropped;
   }
-  return dropped ? write_manifest() : std::string();
+  if (dropped == 0) return {};
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(dropped));
+  return write_manifest();
 }
 
 std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch,

@@ -218,7 +218,8 @@ class SegmentLog {
   std::string key_;
   LogOptions options_;
   StreamMeta meta_;
-  std::deque<Segment> segments_;
+  // A vector: a stream has few segments (a deque would cost every stream 576 bytes at once).
+  std::vector<Segment> segments_;
   std::uint32_t first_number_ = 0;
   // Records not yet sealed (they go at the tail's end), after room for their batch header:
   // a big batch is then sealed where it lies, never copied (a 512 MiB entry was held four
