@@ -1609,11 +1609,17 @@ void Server::Impl::raise_open_files_limit() {
 }
 
 void Server::Impl::size_file_cache() {
+  rlimit limit{};
+  const std::uint64_t files = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
   std::uint64_t budget = initial.max_open_files;
   if (budget == 0) {
-    rlimit limit{};
-    const std::uint64_t files = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
     budget = std::clamp<std::uint64_t>(files / 8, 16, 16384);
+  } else if (budget > files / 2) {
+    // The clients, and the files pinned past the budget, need the rest.
+    log::warning("max-open-files " + std::to_string(budget) + " is more than half the open files limit (" +
+                 std::to_string(files) + "): using " + std::to_string(std::max<std::uint64_t>(files / 2, 16)) +
+                 " (raise 'ulimit -n' for more)");
+    budget = std::max<std::uint64_t>(files / 2, 16);
   }
   storage::set_open_files_budget(static_cast<std::size_t>(budget));
   state.config.update([&](Config& c) { c.max_open_files = budget; });

@@ -703,3 +703,24 @@ TEST_CASE("Streams past the open files limit each keep their files, through dele
   CHECK(wrong == 0);
   CHECK(std::stoul(info_field(c, "storage_open_files")) <= 128);
 }
+
+TEST_CASE("The descriptor budget is --max-open-files, lowered with a warning past half the open files limit",
+          "[storage][limits]") {
+  for (const auto& [asked, expected] : {std::pair{"64", "64"}, std::pair{"5000", "512"}}) {
+    INFO("--max-open-files " << asked);
+    runnel::test::TempDir dir{"runnel-max-open"};
+    const std::uint16_t port = runnel::test::free_port();
+    runnel::test::ServerProcess server(
+        {"/bin/sh", "-c",
+         "ulimit -n 1024 && exec " + runnel::test::runnel_server_path() + " --port " + std::to_string(port) +
+             " --dir " + (dir.path() / "data").string() + " --threads 1 --max-open-files " + asked},
+        port, (dir.path() / "server.log").string());
+    Connection c("127.0.0.1", port);
+    const Reply config = c.call({"CONFIG", "GET", "max-open-files"});
+    REQUIRE(config.elements.size() == 2);
+    CHECK(config.elements[1].str == expected);
+    CHECK(info_field(c, "storage_open_files_budget") == expected);
+    const bool warned = server.log().find("is more than half the open files limit (1024): using 512") != std::string::npos;
+    CHECK(warned == (std::string(asked) == "5000"));
+  }
+}
