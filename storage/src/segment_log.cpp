@@ -1,6 +1,7 @@
 // Segment files, their indexes and the manifest, as drawn in segment_log.hpp.
 #include <runnel/storage/segment_log.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -169,10 +170,20 @@ bool parse_manifest(std::string_view m, std::string& key, std::vector<StreamId>&
 
 }  // namespace
 
-bool SegmentLog::read_key(const std::string& dir, std::string& key) {
+bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch) {
   std::string m;
   std::vector<StreamId> bases;
-  return read_file(dir + "/meta", m) == 0 && parse_manifest(m, key, bases);
+  if (read_file(dir + "/meta", m) != 0 || !parse_manifest(m, key, bases)) return false;
+  if (prefetch && !bases.empty()) {
+    // The last segment is the one open() scans: its reading starts now, in the kernel.
+    const std::string path = dir + "/" + bases.back().to_string() + ".log";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+      ::close(fd);
+    }
+  }
+  return true;
 }
 
 std::string SegmentLog::start_segment(StreamId base) {
