@@ -11,7 +11,10 @@ Three measures, each on a fresh server of each kind:
           (p50, p99, max of up to 200, 10 ms apart, within 60 s; one unanswered in 10 s counts
           as 10 s).
   idle:   5,000 connections that send nothing; RSS per connection.
+  big:    one XADD of a 500 MB value; the peak RSS (VmHWM) and the RSS once it is written,
+          and after an XRANGE reads it back.
 Plain sockets only (no client library). Needs `ulimit -n` above 5,100.
+`--only NAME` runs one measure.
 """
 import argparse
 import os
@@ -52,6 +55,13 @@ class Server:
 
     def rss(self):
         return rss_kib(self.process.pid)
+
+    def peak_rss(self):
+        with open("/proc/%d/status" % self.process.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return -1
 
     def stop(self):
         self.process.kill()
@@ -125,12 +135,41 @@ def idle(server, count=5000):
     return "%.0f bytes per idle connection (%d connections)" % ((after - before) * 1024 / count, count)
 
 
+def big(server, size=500 * 1000 * 1000):
+    before = server.rss()
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(b"*5\r\n$4\r\nXADD\r\n$3\r\nbig\r\n$1\r\n*\r\n$1\r\nf\r\n$%d\r\n" % size)
+    chunk = b"v" * (1 << 20)
+    for _ in range(size // len(chunk)):
+        s.sendall(chunk)
+    s.sendall(b"v" * (size % len(chunk)) + b"\r\n")
+    s.settimeout(60)
+    s.recv(64)
+    time.sleep(2)
+    after = server.rss()
+    call(s, "XRANGE", "big", "-", "+")
+    got = 0
+    while got < size:
+        data = s.recv(1 << 20)
+        if not data:
+            break
+        got += len(data)
+    time.sleep(1)
+    read = server.rss()
+    s.close()
+    return "a %d MB entry: RSS %d MiB before, peak %d MiB, %d MiB once written, %d MiB after reading it" % (
+        size // 1000000, before // 1024, server.peak_rss() // 1024, after // 1024, read // 1024)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runnel", default=os.path.join(ROOT, "build", "broker", "runnel-server"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=("bulk", "slow", "idle", "big"))
     args = parser.parse_args()
-    for name, measure in (("bulk", bulk), ("slow", slow), ("idle", idle)):
+    for name, measure in (("bulk", bulk), ("slow", slow), ("idle", idle), ("big", big)):
+        if args.only and name != args.only:
+            continue
         for kind in ("runnel", "redis"):
             server = Server(kind, args.runnel, args.threads)
             try:

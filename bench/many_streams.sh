@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Many one-entry streams under a small open files limit, Runnel against redis-server.
-#   bench/many_streams.sh [streams, default 1000000] [fsync policy, default no]
+#   [RUNNEL_SERVER=path] bench/many_streams.sh [streams, default 1000000] [fsync policy, default no]
 # Makes the streams with redis-cli --pipe (XADD s:<i> 1-1 f v) under `ulimit -n 1024`,
 # then restarts the server on its data dir and reads every stream back with XRANGE
 # (redis-py, pipelines of 10,000). Prints the time to make them, RSS, disk, start-up time
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 streams=${1:-1000000}
 policy=${2:-no}
-server=build/broker/runnel-server
+server=${RUNNEL_SERVER:-build/broker/runnel-server}  # another binary to compare with
 work=$(mktemp -d /tmp/runnel-many.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 /usr/bin/python3 - "$streams" >"$work/xadds" <<'PY'
