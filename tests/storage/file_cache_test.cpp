@@ -44,6 +44,19 @@ std::string contents(const std::string& path) {
   return text;
 }
 
+// Submits `batch` and reaps it (at most 30 s).
+std::optional<std::pair<IoBatch, IoResult>> run(IoQueue& queue, IoBatch batch) {
+  queue.submit(std::move(batch));
+  std::optional<std::pair<IoBatch, IoResult>> done;
+  for (int i = 0; i < 3000 && !done; ++i) {
+    pollfd p{queue.event_fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10) >= 0);
+    done = queue.reap();
+  }
+  REQUIRE(done);
+  return done;
+}
+
 // Sets the budget for one test, and puts the default back.
 struct Budget {
   explicit Budget(std::size_t n) { set_open_files_budget(n); }
@@ -130,14 +143,7 @@ TEST_CASE("A removed file pins as gone once closed, and its writes go nowhere", 
   IoBatch batch;
   batch.writes.push_back(WriteOp{file, 0, "late", 0});
   batch.inline_ok = false;
-  queue->submit(std::move(batch));
-  std::optional<std::pair<IoBatch, IoResult>> done;
-  for (int i = 0; i < 1000 && !done; ++i) {
-    pollfd p{queue->event_fd(), POLLIN, 0};
-    REQUIRE(::poll(&p, 1, 10) >= 0);
-    done = queue->reap();
-  }
-  REQUIRE(done);
+  const auto done = run(*queue, std::move(batch));
   CHECK(done->second.error == 0);
   CHECK(contents(file->path()).empty());
 }
@@ -157,14 +163,7 @@ TEST_CASE("A batch to more files than the budget writes every one of them", "[st
     for (int i = 0; i < 300; ++i) batch.writes.push_back(WriteOp{files[i], 0, "entry " + std::to_string(i), 0});
     batch.syncs = files;
     batch.inline_ok = false;
-    queue->submit(std::move(batch));
-    std::optional<std::pair<IoBatch, IoResult>> done;
-    for (int i = 0; i < 3000 && !done; ++i) {
-      pollfd p{queue->event_fd(), POLLIN, 0};
-      REQUIRE(::poll(&p, 1, 10) >= 0);
-      done = queue->reap();
-    }
-    REQUIRE(done);
+    const auto done = run(*queue, std::move(batch));
     CHECK(done->second.what.empty());
     CHECK(open_files_figures().open <= 8);
     for (int i = 0; i < 300; ++i) CHECK(contents(files[i]->path()) == "entry " + std::to_string(i));
