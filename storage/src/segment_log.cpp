@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 #include "batch.hpp"
 #include "varint.hpp"
@@ -170,10 +171,12 @@ bool parse_manifest(std::string_view m, std::string& key, std::vector<StreamId>&
 
 }  // namespace
 
-bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch) {
+bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch, int* error) {
   std::string m;
   std::vector<StreamId> bases;
-  if (read_file(dir + "/meta", m) != 0 || !parse_manifest(m, key, bases)) return false;
+  const int rc = read_file(dir + "/meta", m);
+  if (error != nullptr) *error = rc;
+  if (rc != 0 || !parse_manifest(m, key, bases)) return false;
   if (prefetch && !bases.empty()) {
     // The last segment is the one open() scans: its reading starts now, in the kernel.
     const std::string path = dir + "/" + bases.back().to_string() + ".log";
@@ -518,17 +521,26 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
 
 std::string SegmentLog::drop_segments_before(std::uint32_t number) {
   std::size_t dropped = 0;
-  while (first_number_ < number && segments_.size() - dropped > 1) {
-    Segment& s = segments_[dropped];
+  while (first_number_ + dropped < number && segments_.size() - dropped > 1) ++dropped;
+  if (dropped == 0) return {};
+  std::vector<Segment> gone(std::make_move_iterator(segments_.begin()),
+                            std::make_move_iterator(segments_.begin() + static_cast<std::ptrdiff_t>(dropped)));
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(dropped));
+  first_number_ += static_cast<std::uint32_t>(dropped);
+  // The manifest that no longer lists them first: a crash between the two then leaves
+  // unlisted files behind, never a manifest that names a file that is gone (a damaged
+  // stream at the next start).
+  std::string error = write_manifest();
+  for (Segment& s : gone) {
+    if (!error.empty()) {
+      s.file->set_removed();  // the old manifest still lists them: they stay on disk
+      continue;
+    }
     // Closed off this thread: the kernel drops a big file's pages and blocks at the last
     // close, which took tens of milliseconds on a segment still being written back.
     discard_file(std::move(s.file), {segment_path(s.base, ".log"), segment_path(s.base, ".idx")});
-    ++first_number_;
-    ++dropped;
   }
-  if (dropped == 0) return {};
-  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(dropped));
-  return write_manifest();
+  return error;
 }
 
 std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch,
