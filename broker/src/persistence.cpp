@@ -2,6 +2,7 @@
 #include "persistence.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -47,6 +48,7 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
   // 417 s to load with one read at a time). They also bring the folders' inodes, and most
   // often their segments', into memory for the shards' loaders.
   std::vector<std::string> keys(paths.size());
+  std::vector<int> errors(paths.size(), 0);  // why a manifest could not be read (0: it was)
   std::vector<char> found(paths.size(), 0);
   {
     std::atomic<std::size_t> next{0};
@@ -55,12 +57,21 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
     for (std::size_t t = 0; t < readers; ++t) {
       threads.emplace_back([&] {
         for (std::size_t i = next++; i < paths.size(); i = next++) {
-          found[i] = storage::SegmentLog::read_key(paths[i], keys[i], true) ? 1 : 0;
+          found[i] = storage::SegmentLog::read_key(paths[i], keys[i], true, &errors[i]) ? 1 : 0;
         }
       });
     }
   }  // joined
   for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (!found[i] && errors[i] != 0 && errors[i] != ENOENT) {
+      // Not missing, not damaged: unreadable now (out of descriptors, an I/O error). Once
+      // more, alone; a stream skipped for it would look absent, and a new one made at its
+      // folder would cut its segment.
+      found[i] = storage::SegmentLog::read_key(paths[i], keys[i], false, &errors[i]) ? 1 : 0;
+      if (!found[i] && errors[i] != 0 && errors[i] != ENOENT) {
+        throw std::runtime_error("cannot read the manifest of " + paths[i] + ": " + std::strerror(errors[i]));
+      }
+    }
     if (!found[i]) {
       log::warning("Skipping " + paths[i] + ": its manifest (meta) is missing or damaged");
       continue;
