@@ -269,7 +269,7 @@ class BackgroundSync {
         const auto& file = job.ops[i].file;
         // Held for the file's run of writes and its writeback start (file.hpp). A removed
         // file's writes are done with: its stream, or the segment, is gone.
-        const storage::File::Pin pin = file->pin();
+        const storage::File::Pin pin = file->pin_to_write();
         if (!pin && !pin.gone() && error.empty()) {
           error = "open " + file->path() + ": " + std::strerror(pin.error());
         }
@@ -285,7 +285,6 @@ class BackgroundSync {
           const int rc = fault.error != 0 && !fault.in_sync ? fault.error
                          : !pin                             ? pin.error()
                                                             : storage::write_gathered(pin.fd(), run_from, std::move(run));
-          if (rc == 0 && pin) file->note_dirty();
           if (rc != 0 && error.empty()) {
             error = "write " + file->path() + ": " + std::strerror(rc);
           }

@@ -39,22 +39,27 @@ class FileCache {
   // `f` has just opened (its stripe, `held`, is locked, or it is being made): listed, and
   // unpinned files are closed while the budget is passed.
   void opened(File* f, std::mutex* held) {
-    std::lock_guard lock(mutex_);
-    insert(f);
-    sweep(budget_.load(std::memory_order_relaxed), held);
+    Closing closing;
+    {
+      std::lock_guard lock(mutex_);
+      insert(f);
+      sweep(budget_.load(std::memory_order_relaxed), held, closing);
+    }
   }
   // Whether more are open than the budget (pins held past it, now let go).
   [[nodiscard]] bool over_budget() const {
     return open_now_.load(std::memory_order_relaxed) > budget_.load(std::memory_order_relaxed);
   }
   void trim() {
+    Closing closing;
     std::lock_guard lock(mutex_);
-    sweep(budget_.load(std::memory_order_relaxed), nullptr);
+    sweep(budget_.load(std::memory_order_relaxed), nullptr, closing);
   }
   // An open failed for lack of descriptors: closes at least one unpinned file.
   void make_room(std::mutex* held) {
+    Closing closing;
     std::lock_guard lock(mutex_);
-    if (open_ > 0) sweep(open_ - 1, held);
+    if (open_ > 0) sweep(open_ - 1, held, closing);
   }
   // `f` is being destroyed: unlisted (its descriptor is the caller's to close).
   void forget(File* f) {
@@ -72,6 +77,16 @@ class FileCache {
  private:
   static constexpr std::size_t kStripes = 64;
   static constexpr std::size_t kDefaultBudget = 1024;
+
+  // Descriptors the sweep took, closed once the locks are let go (declared before the lock
+  // guard, so destroyed after it): a close can block (the last close of an unlinked file
+  // frees its blocks), and no other thread waits on it.
+  struct Closing {
+    std::vector<int> fds;
+    ~Closing() {
+      for (const int fd : fds) ::close(fd);
+    }
+  };
 
   void insert(File* f) {
     if (hand_ == nullptr) {
@@ -101,11 +116,11 @@ class FileCache {
   // Closes unpinned files not used since the hand last passed them while more than
   // `target` are open: clean ones first (two turns of the clock at most), then, if that
   // was not enough, dirty ones too (file.hpp says why).
-  void sweep(std::size_t target, std::mutex* held) {
-    sweep_once(target, held, false);
-    if (open_ > target) sweep_once(target, held, true);
+  void sweep(std::size_t target, std::mutex* held, Closing& closing) {
+    sweep_once(target, held, false, closing);
+    if (open_ > target) sweep_once(target, held, true, closing);
   }
-  void sweep_once(std::size_t target, std::mutex* held, bool dirty_too) {
+  void sweep_once(std::size_t target, std::mutex* held, bool dirty_too, Closing& closing) {
     for (std::size_t steps = 2 * open_ + 1; open_ > target && hand_ != nullptr && steps > 0; --steps) {
       File* f = hand_;
       std::mutex& m = stripe(f);
@@ -116,7 +131,7 @@ class FileCache {
       }
       if (f->pins_ == 0 && !f->referenced_ && (dirty_too || !f->dirty_)) {
         unlist(f);
-        ::close(f->fd_);
+        closing.fds.push_back(f->fd_);
         f->fd_ = -1;
         ++closed_;
       } else {
@@ -152,7 +167,7 @@ File::~File() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-File::Pin File::pin() {
+File::Pin File::pin(bool write) {
   Pin pin;
   if (mode_ != Mode::kCached) {
     pin.fd_ = fd_;
@@ -187,6 +202,7 @@ File::Pin File::pin() {
     ++pins_;
     referenced_ = true;
   }
+  if (write) dirty_ = true;
   pin.file_ = this;
   pin.fd_ = fd_;
   return pin;

@@ -42,11 +42,9 @@ IoResult failure(int error, bool in_sync, const std::string& path) {
 // One write with a plain system call; 0 or an errno value. A removed file's write is done
 // with (file.hpp).
 int write_now(const WriteOp& op) {
-  const File::Pin pin = op.file->pin();
+  const File::Pin pin = op.file->pin_to_write();
   if (!pin) return pin.error();
-  const int rc = write_at(pin.fd(), op.offset, op.bytes);
-  if (rc == 0) op.file->note_dirty();
-  return rc;
+  return write_at(pin.fd(), op.offset, op.bytes);
 }
 
 // One fdatasync. A file that cannot be opened again (out of descriptors) is not synced: a
@@ -326,7 +324,7 @@ class UringQueue final : public IoQueue {
     std::size_t end = start;
     for (; end < std::min(phase_end, start + ring_chunk_ops()); ++end) {
       File& file = end < batch.writes.size() ? *batch.writes[end].file : *batch.syncs[end - batch.writes.size()];
-      File::Pin pin = file.pin();
+      File::Pin pin = end < batch.writes.size() ? file.pin_to_write() : file.pin();
       if (!pin && !pin.gone()) {
         slot.result = failure(pin.error(), false, file.path());  // nothing was synced: retried
         break;  // what is queued completes; nothing more is
@@ -382,7 +380,6 @@ class UringQueue final : public IoQueue {
     if (slot.result.error != 0) return;  // the first failure stands
     {
       const WriteOp& op = batch.writes[i];
-      if (res >= 0) op.file->note_dirty();
       if (res < 0) {
         slot.result = failure(-res, false, op.file->path());
       } else if (static_cast<std::size_t>(res) < op.bytes.size()) {

@@ -69,7 +69,9 @@ class File {
     int fd_ = -1;
     int error_ = 0;
   };
-  [[nodiscard]] Pin pin();
+  [[nodiscard]] Pin pin() { return pin(false); }
+  // A pin to write through: the file is dirty from now until an fdatasync begins.
+  [[nodiscard]] Pin pin_to_write() { return pin(true); }
 
   // The descriptor of a kAlwaysOpen file.
   [[nodiscard]] int fd() const { return fd_; }
@@ -79,8 +81,7 @@ class File {
   // shard, before its folder is renamed or its path is reused.
   void set_removed();
 
-  // Writes through a pin call note_dirty() once they succeed; an fdatasync calls
-  // begin_sync() before it starts and note_dirty() again if it fails.
+  // An fdatasync calls begin_sync() before it starts, and note_dirty() again if it fails.
   void note_dirty();
   void begin_sync();
 
@@ -96,6 +97,7 @@ class File {
 
  private:
   friend class FileCache;
+  Pin pin(bool write);
   int fd_;  // under the file's stripe lock for kCached files
   std::string path_;
   std::uint64_t written_ = 0;
