@@ -655,7 +655,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     session_.info->last_command.store(spec->name.data(), std::memory_order_relaxed);
     if (state.loading.load(std::memory_order_acquire) && (spec->flags & kLoading) &&
-        spec->route == Route::kEachShard) {
+        spec->route == Route::kEachShard && !session_.in_multi) {
       // INFO: what needs no shard is answered (the loaders own the shards until they finish),
       // with loading:1, as Redis answers INFO while it loads.
       CommandContext ctx{args, reply, session_, state, *spec};
