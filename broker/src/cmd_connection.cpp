@@ -55,9 +55,11 @@ std::string client_line(const ClientInfo& c, std::string_view command_override =
   bool no_evict = false;
   {
     std::lock_guard lock(c.mutex);
-    name = c.name;
-    lib_name = c.lib_name;
-    lib_ver = c.lib_ver;
+    if (c.names) {
+      name = c.names->name;
+      lib_name = c.names->lib_name;
+      lib_ver = c.names->lib_ver;
+    }
     no_evict = c.no_evict;
   }
   const std::uint64_t qbuf = c.query_buffer_bytes.load(std::memory_order_relaxed);
@@ -109,7 +111,7 @@ void reset(CommandContext& ctx) {
   s.info->resp.store(2, std::memory_order_relaxed);
   {
     std::lock_guard lock(s.info->mutex);
-    s.info->name.clear();
+    if (s.info->names) s.info->names->name.clear();
     s.info->no_evict = false;
   }
   set_authenticated(s, ctx.server.config.snapshot().requirepass.empty());
@@ -162,7 +164,7 @@ void hello(CommandContext& ctx) {
           "ERR Client names cannot contain spaces, newlines or special characters.");
     }
     std::lock_guard lock(ctx.session.info->mutex);
-    ctx.session.info->name.assign(name);
+    ctx.session.info->names_to_set().name.assign(name);
   }
   ctx.session.resp = static_cast<RespVersion>(version);
   ctx.session.info->resp.store(static_cast<int>(version), std::memory_order_relaxed);
@@ -220,7 +222,7 @@ void client_setname(CommandContext& ctx) {
     return ctx.reply.error("ERR Client names cannot contain spaces, newlines or special characters.");
   }
   std::lock_guard lock(ctx.session.info->mutex);
-  ctx.session.info->name.assign(ctx.args[2]);
+  ctx.session.info->names_to_set().name.assign(ctx.args[2]);
   ctx.reply.ok();
 }
 
@@ -228,7 +230,7 @@ void client_getname(CommandContext& ctx) {
   std::string name;
   {
     std::lock_guard lock(ctx.session.info->mutex);
-    name = ctx.session.info->name;
+    if (ctx.session.info->names) name = ctx.session.info->names->name;
   }
   if (name.empty()) return ctx.reply.null();
   ctx.reply.bulk(name);
@@ -246,7 +248,8 @@ void client_setinfo(CommandContext& ctx) {
                            " cannot contain spaces, newlines or special characters.");
   }
   std::lock_guard lock(ctx.session.info->mutex);
-  (is_name ? ctx.session.info->lib_name : ctx.session.info->lib_ver).assign(value);
+  ClientInfo::Names& names = ctx.session.info->names_to_set();
+  (is_name ? names.lib_name : names.lib_ver).assign(value);
   ctx.reply.ok();
 }
 

@@ -44,7 +44,7 @@ bool ClientRegistry::kill(std::uint64_t id) {
     if (it == clients_.end()) return false;
     client = it->second;
   }
-  if (client->request_close) client->request_close();
+  client->request_close();
   return true;
 }
 
@@ -55,7 +55,7 @@ void ClientRegistry::kill_all() {
     all = clients_;
   }
   for (auto& [id, client] : all) {
-    if (client->request_close) client->request_close();
+    client->request_close();
   }
 }
 
