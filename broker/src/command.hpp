@@ -74,14 +74,29 @@ struct Session {
   bool close_after_reply = false;
   bool shutdown_after_reply = false;
 
-  // MULTI: the commands queued (copied), their bytes, and whether one was refused (EXEC then
-  // aborts with -EXECABORT).
+  // MULTI: whether one was refused (EXEC then aborts with -EXECABORT).
   bool in_multi = false;
   bool multi_failed = false;
-  std::vector<std::vector<std::string>> queued;
-  std::uint64_t queued_bytes = 0;
-  // WATCH: each key with the version it had on its shard when watched.
-  std::vector<std::pair<std::string, std::uint64_t>> watched;
+
+  // What MULTI queues and WATCH watches. Most connections use neither, so it is allocated by
+  // the first command queued or key watched, and freed once both are empty again: 48 bytes
+  // less per connection.
+  struct Transaction {
+    std::vector<std::vector<std::string>> queued;  // copied
+    std::uint64_t queued_bytes = 0;
+    // Each watched key with the version it had on its shard when watched.
+    std::vector<std::pair<std::string, std::uint64_t>> watched;
+  };
+  std::unique_ptr<Transaction> transaction;  // null: nothing queued or watched
+
+  Transaction& transaction_state() {
+    if (!transaction) transaction = std::make_unique<Transaction>();
+    return *transaction;
+  }
+  void release_transaction_if_empty() {
+    if (transaction && transaction->queued.empty() && transaction->watched.empty()) transaction.reset();
+  }
+  [[nodiscard]] bool watching() const { return transaction && !transaction->watched.empty(); }
 };
 
 // Flags as COMMAND INFO names them.

@@ -799,7 +799,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool should_move() const {
     return affinity_run_ >= kMoveAfter && affinity_shard_ != home_ && in_begin_ == in_end_ &&
            out_.empty() && !writing_ && holds_.empty() && !hold_armed_ && !session_.in_multi &&
-           session_.watched.empty() && !session_.close_after_reply && !session_.shutdown_after_reply;
+           !session_.watching() && !session_.close_after_reply && !session_.shutdown_after_reply;
   }
 
   // Hands the socket and the session to a new Connection on the owning shard's thread.
@@ -966,27 +966,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::uint64_t bytes = 0;
     for (auto a : args) bytes += a.size() + 16;
     // The queue is bounded like unparsed input: past the limit the transaction fails.
-    if (session_.queued_bytes + bytes > limits().query_buffer) {
+    Session::Transaction& transaction = session_.transaction_state();
+    if (transaction.queued_bytes + bytes > limits().query_buffer) {
       session_.multi_failed = true;
       reply.error("ERR Transaction discarded: its queued commands passed client-query-buffer-limit");
       return;
     }
-    session_.queued_bytes += bytes;
-    session_.queued.emplace_back(args.begin(), args.end());
+    transaction.queued_bytes += bytes;
+    transaction.queued.emplace_back(args.begin(), args.end());
     reply.simple("QUEUED");
   }
 
   void end_multi() {
     session_.in_multi = false;
     session_.multi_failed = false;
-    session_.queued.clear();
-    session_.queued.shrink_to_fit();
-    session_.queued_bytes = 0;
+    if (!session_.transaction) return;
+    session_.transaction->queued.clear();
+    session_.transaction->queued_bytes = 0;
+    session_.release_transaction_if_empty();
   }
 
   // Lets go of every watched key (posted to the owning shards; no reply waits on it).
   void unwatch_all() {
-    for (auto& [key, version] : session_.watched) {
+    if (!session_.transaction) return;
+    for (auto& [key, version] : session_.transaction->watched) {
       const unsigned owner = owner_of(key);
       ShardRuntime* runtime = server_.shards[owner].get();
       if (owner == home_) {
@@ -995,7 +998,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         asio::post(runtime->io, [runtime, key = std::move(key)] { runtime->shard.unwatch(key); });
       }
     }
-    session_.watched.clear();
+    session_.transaction->watched.clear();
+    session_.release_transaction_if_empty();
   }
 
   // MULTI, DISCARD and UNWATCH, which need no other shard.
@@ -1023,11 +1027,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (std::size_t i = 1; i < args.size(); ++i) {
       const std::string key(args[i]);
       bool known = false;
-      for (const auto& w : session_.watched) known = known || w.first == key;
+      for (const auto& w : session_.transaction_state().watched) known = known || w.first == key;
       if (known) continue;
       std::uint64_t version = 0;
       co_await on_shard(owner_of(key), [&](Shard& shard) { version = shard.watch(key); });
-      session_.watched.emplace_back(key, version);
+      session_.transaction_state().watched.emplace_back(key, version);
     }
     protocol::ReplyWriter(out_, session_.resp).ok();
   }
@@ -1037,7 +1041,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       protocol::ReplyWriter(out_, session_.resp).error("ERR EXEC without MULTI");
       co_return;
     }
-    const auto queued = std::move(session_.queued);
+    std::vector<std::vector<std::string>> queued;
+    if (session_.transaction) queued = std::move(session_.transaction->queued);
     const bool failed = session_.multi_failed;
     end_multi();
     if (failed) {
@@ -1046,7 +1051,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       co_return;
     }
     bool clean = true;
-    for (const auto& [key, version] : session_.watched) {
+    const auto watched = session_.transaction ? session_.transaction->watched
+                                              : std::vector<std::pair<std::string, std::uint64_t>>{};
+    for (const auto& [key, version] : watched) {
       co_await on_shard(owner_of(key), [&](Shard& shard) { clean = clean && shard.watched_version(key) == version; });
     }
     unwatch_all();
