@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <boost/asio/as_tuple.hpp>
@@ -114,25 +115,37 @@ constexpr std::size_t kShrinkInputAbove = 1024 * 1024;
 // had a 16 KiB buffer from the start.)
 class InputBuffer {
  public:
-  [[nodiscard]] char* data() { return bytes_.get(); }
+  InputBuffer() = default;
+  InputBuffer(const InputBuffer&) = delete;
+  InputBuffer& operator=(const InputBuffer&) = delete;
+  ~InputBuffer() { release(); }
+
+  [[nodiscard]] char* data() { return bytes_; }
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] bool on_heap() const { return bytes_ != nullptr; }
-  // Moves to a buffer of `bytes` (more than size()), keeping the first `keep` bytes.
-  void grow(std::size_t bytes, std::size_t keep) { assign(data(), keep, bytes); }
+  // Moves to a buffer of `bytes` (more than size()), keeping its first bytes. By realloc: a
+  // large buffer is remapped in place rather than copied, so growing a 256 MiB buffer to
+  // 512 MiB holds 512 MiB at its peak, not 768 MiB.
+  void grow(std::size_t bytes) {
+    void* grown = std::realloc(bytes_, bytes);
+    if (grown == nullptr) throw std::bad_alloc();
+    bytes_ = static_cast<char*>(grown);
+    size_ = bytes;
+  }
   // Holds a copy of the `count` bytes at `from`, in a buffer of `capacity` (at least count).
   void assign(const char* from, std::size_t count, std::size_t capacity) {
-    auto fresh = std::make_unique_for_overwrite<char[]>(capacity);
-    if (count > 0) std::memcpy(fresh.get(), from, count);
-    bytes_ = std::move(fresh);
-    size_ = capacity;
+    release();
+    grow(capacity);
+    if (count > 0) std::memcpy(bytes_, from, count);
   }
   void release() {
-    bytes_.reset();
+    std::free(bytes_);
+    bytes_ = nullptr;
     size_ = 0;
   }
 
  private:
-  std::unique_ptr<char[]> bytes_;
+  char* bytes_ = nullptr;
   std::size_t size_ = 0;
 };
 
@@ -520,7 +533,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     wanted = std::min<std::size_t>(wanted, limits().query_buffer);
     if (wanted <= in_.size()) return false;  // a limit below the buffer
-    in_.grow(wanted, in_end_);
+    in_.grow(wanted);
     return true;
   }
 

@@ -266,6 +266,11 @@ void SegmentLog::put_meta_record(const StreamMeta& m) {
 LogPosition SegmentLog::append_entry(StreamId id, std::string_view payload) {
   const LogPosition pos{last_segment(), tail().end};
   start_record();
+  if (payload.size() >= kMoveBytes) {
+    // Room for the tail's sealed bytes too, which seal_batch then puts in front of this batch
+    // in place: a big entry is not copied behind them into a third buffer.
+    batch_.reserve(out_.size() + batch_.size() + 1 + 2 * 10 + 10 + payload.size());
+  }
   batch_.push_back(static_cast<char>(LogRecord::Type::kEntry));
   put_id(batch_, id);
   put_varint(payload.size(), batch_);
@@ -305,6 +310,12 @@ void SegmentLog::seal_batch() {
       batch_.clear();
       return;
     }
+  }
+  if (batch_.size() >= kMoveBytes && batch_.capacity() >= out_.size() + batch_.size()) {
+    batch_.insert(0, out_);  // moves the batch up within its own buffer
+    out_ = std::move(batch_);
+    batch_.clear();
+    return;
   }
   out_ += batch_;
   batch_.resize(kBatchHeaderBytes);

@@ -217,26 +217,38 @@ std::string WriteAheadLog::retire(const std::string& path, bool keep) {
 }
 
 WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vector<std::string>& forgotten) {
-  body_.clear();
-  std::uint32_t records = 0;
-  for (const std::string& folder : forgotten) {
-    body_.push_back(static_cast<char>(kForget));
-    put_string(relative_to(data_dir_, folder), body_);
-    ++records;
-  }
+  // The records are put straight after the header's room in the write itself, which is then
+  // framed in place: one copy of the writes, not two (a 500 MB entry peaked at 4x its size
+  // when the body was built apart and then copied behind its header). Sized first, so that
+  // a big write is not copied again as the string grows.
+  constexpr std::size_t kRecordSlack = 1 + 3 * 10;  // type, and three length or offset varints
+  std::size_t size = kBatchHeaderBytes;
+  for (const std::string& folder : forgotten) size += kRecordSlack + folder.size();
   for (const WriteOp& op : writes) {
-    body_.push_back(static_cast<char>(kWrite));
-    put_string(relative_to(data_dir_, op.file->path()), body_);
-    put_string(op.file->identity(), body_);
-    put_varint(op.offset, body_);
-    put_string(op.bytes, body_);
-    ++records;
+    size += kRecordSlack + op.file->path().size() + op.file->identity().size() + op.bytes.size();
   }
   WriteOp op;
   op.file = file_;
   op.offset = end_;
-  append_batch(op.bytes, body_, records, generation_);
-  end_ += op.bytes.size();
+  std::string& out = op.bytes;
+  out.reserve(size);
+  out.resize(kBatchHeaderBytes);
+  std::uint32_t records = 0;
+  for (const std::string& folder : forgotten) {
+    out.push_back(static_cast<char>(kForget));
+    put_string(relative_to(data_dir_, folder), out);
+    ++records;
+  }
+  for (const WriteOp& write : writes) {
+    out.push_back(static_cast<char>(kWrite));
+    put_string(relative_to(data_dir_, write.file->path()), out);
+    put_string(write.file->identity(), out);
+    put_varint(write.offset, out);
+    put_string(write.bytes, out);
+    ++records;
+  }
+  frame_batch(out, records, generation_);
+  end_ += out.size();
   return op;
 }
 

@@ -157,14 +157,19 @@ std::string ServerProcess::log() const {
   return ss.str();
 }
 
-long rss_kib(int pid) {
+namespace {
+long status_kib(int pid, std::string_view field) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.starts_with(field)) return std::stol(line.substr(field.size()));
   }
   return -1;
 }
+}  // namespace
+
+long rss_kib(int pid) { return status_kib(pid, "VmRSS:"); }
+long peak_rss_kib(int pid) { return status_kib(pid, "VmHWM:"); }
 
 std::string runnel_server_path() { return RUNNEL_SERVER_PATH; }
 std::string source_dir() { return RUNNEL_SOURCE_DIR; }

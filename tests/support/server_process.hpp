@@ -64,6 +64,8 @@ CommandRun run_command(const std::string& command, int timeout_seconds);
 
 // A process's resident set (VmRSS), in KiB; -1 if it cannot be read.
 long rss_kib(int pid);
+// The process's peak resident set (VmHWM), in KiB.
+long peak_rss_kib(int pid);
 
 // Paths of the programs under test, from the build (set by CMake).
 std::string runnel_server_path();

@@ -95,7 +95,6 @@ class WriteAheadLog {
   std::shared_ptr<File> file_;
   std::uint64_t generation_;
   std::uint64_t end_ = kHeaderBytes;
-  std::string body_;  // scratch for a batch's records
 };
 
 }  // namespace runnel::storage
