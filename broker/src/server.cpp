@@ -176,8 +176,6 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 }  // namespace
 
-// Declared so that the shard (whose streams use the storage's cache) goes before the
-// storage, and the Flusher before the io_context it waits on.
 // What a connection checks on every read and reply, taken from the Config when it changes.
 // One copy per shard, which its connections share, rather than one per connection.
 struct ConnectionLimits {
@@ -186,6 +184,8 @@ struct ConnectionLimits {
   std::uint64_t reply_pause = 0;    // reply-pause-bytes
 };
 
+// Declared so that the shard (whose streams use the storage's cache) goes before the
+// storage, and the Flusher before the io_context it waits on.
 struct ShardRuntime {
   asio::io_context io{1};
   std::unique_ptr<ShardStorage> storage;
@@ -250,13 +250,13 @@ namespace {
 
 class Connection;
 
-// A connection's ClientInfo also knows where the connection lives now, so that
-// request_close reaches it from any thread, and a close asked for while the connection moves
-// between shards is not lost. One allocation per connection carries both.
 // A socket bound to its shard's io_context itself rather than to a type-erased executor:
 // 48 bytes less per connection.
 using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
+// A connection's ClientInfo also knows where the connection lives now, so that
+// request_close reaches it from any thread, and a close asked for while the connection moves
+// between shards is not lost. One allocation per connection carries both.
 struct ConnectionInfo final : ClientInfo {
   std::mutex where_mutex;  // guards the three below
   std::weak_ptr<Connection> connection;
@@ -1064,10 +1064,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       co_return;
     }
     bool clean = true;
-    const auto watched = session_.transaction ? session_.transaction->watched
-                                              : std::vector<std::pair<std::string, std::uint64_t>>{};
-    for (const auto& [key, version] : watched) {
-      co_await on_shard(owner_of(key), [&](Shard& shard) { clean = clean && shard.watched_version(key) == version; });
+    if (session_.transaction) {  // nothing else runs on this connection meanwhile
+      for (const auto& [key, version] : session_.transaction->watched) {
+        co_await on_shard(owner_of(key), [&](Shard& shard) { clean = clean && shard.watched_version(key) == version; });
+      }
     }
     unwatch_all();
     if (!clean) {

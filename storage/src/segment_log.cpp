@@ -266,9 +266,10 @@ void SegmentLog::put_meta_record(const StreamMeta& m) {
 LogPosition SegmentLog::append_entry(StreamId id, std::string_view payload) {
   const LogPosition pos{last_segment(), tail().end};
   start_record();
-  if (payload.size() >= kMoveBytes) {
+  if (payload.size() >= kMoveBytes && out_.size() < payload.size()) {
     // Room for the tail's sealed bytes too, which seal_batch then puts in front of this batch
-    // in place: a big entry is not copied behind them into a third buffer.
+    // in place: a big entry is not copied behind them into a third buffer. (Only while they
+    // are the smaller: that way the copy is always of the smaller of the two.)
     batch_.reserve(out_.size() + batch_.size() + 1 + 2 * 10 + 10 + payload.size());
   }
   batch_.push_back(static_cast<char>(LogRecord::Type::kEntry));
@@ -311,7 +312,8 @@ void SegmentLog::seal_batch() {
       return;
     }
   }
-  if (batch_.size() >= kMoveBytes && batch_.capacity() >= out_.size() + batch_.size()) {
+  if (batch_.size() >= kMoveBytes && out_.size() < batch_.size() &&
+      batch_.capacity() >= out_.size() + batch_.size()) {
     batch_.insert(0, out_);  // moves the batch up within its own buffer
     out_ = std::move(batch_);
     batch_.clear();
