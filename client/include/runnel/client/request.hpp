@@ -1,0 +1,41 @@
+// Request<T>: a command and how to turn its reply into a T. The typed calls of both clients
+// are built from these (runnel/client/streams.hpp), so each command's arguments and reply
+// shape are written once and serve the async Client and the SyncClient alike.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include <runnel/client/command.hpp>
+#include <runnel/protocol/reply_parser.hpp>
+
+namespace runnel::client {
+
+using protocol::Reply;
+
+template <class T>
+struct Request {
+  using result_type = T;
+  Command command;
+  // Turns the reply into a T. For a one-reply request, an error reply never reaches it (the
+  // client turns it into a ServerError first). It throws UnexpectedReply on a wrong shape.
+  T (*parse)(Reply&&) = nullptr;
+  // How many replies the command's frames get (MULTI ... EXEC sends several commands as one
+  // request, kept together on the connection). With more than one, `parse` receives them all
+  // as the elements of one array, error replies included.
+  std::size_t replies = 1;
+  // A blocking read's BLOCK time in milliseconds (0: no end), or -1 for any other command.
+  // The client runs a blocking read on a connection of its own, so it never holds up the
+  // requests behind it, and its timeout starts after the BLOCK time.
+  std::int64_t block_ms = -1;
+};
+
+// The reply as it is, for `execute`.
+inline Reply identity_reply(Reply&& reply) { return std::move(reply); }
+inline Request<Reply> raw_request(Command command, std::int64_t block_ms = -1) {
+  return Request<Reply>{std::move(command), &identity_reply, 1, block_ms};
+}
+
+}  // namespace runnel::client
