@@ -41,11 +41,10 @@ std::optional<StreamId> StreamId::parse(std::string_view text) {
 }
 
 std::string StreamId::to_string() const {
-  char text[2 * 20 + 1];
-  char* end = std::to_chars(text, text + sizeof text, ms).ptr;
-  *end++ = '-';
-  end = std::to_chars(end, text + sizeof text, seq).ptr;
-  return std::string(text, end);
+  std::string text = std::to_string(ms);
+  text += '-';
+  text += std::to_string(seq);
+  return text;
 }
 
 const std::string* Entry::field(std::string_view name) const {
