@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -125,6 +126,7 @@ struct Client::Core : std::enable_shared_from_this<Client::Core> {
   Core(const asio::any_io_executor& executor, ClientOptions opts)
       : strand(asio::make_strand(executor)), options(std::move(opts)), sweep(strand) {}
 
+  void drain_incoming();
   void admit(Pending pending);
   void count(Pending& pending);
   void uncount(Pending& pending);
@@ -142,6 +144,9 @@ struct Client::Core : std::enable_shared_from_this<Client::Core> {
   ClientOptions options;
   std::shared_ptr<ClientLink> main;
   std::vector<std::shared_ptr<ClientLink>> blocking;
+  std::mutex incoming_mutex;
+  std::vector<Pending> incoming;  // submitted, not yet on the strand (guarded by the mutex)
+  std::vector<Pending> draining;  // the strand's side of the swap
   std::deque<Pending> waiting;  // past the queue bound, in call order
   std::size_t pending_requests = 0;
   std::size_t pending_bytes = 0;
@@ -169,7 +174,15 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
     }
     queued_.push_back(std::move(pending));
     if (state_ == State::idle) start();
-    if (state_ == State::ready && !write_active_) flush();
+    if (state_ == State::ready && !write_active_ && !flush_posted_) {
+      // The write goes out once the strand's current work is done, so every request issued
+      // meanwhile (typically: one per reply of the batch being delivered) shares it.
+      flush_posted_ = true;
+      asio::post(core_->strand, [self = shared_from_this()] {
+        self->flush_posted_ = false;
+        if (self->state_ == State::ready && !self->write_active_) self->flush();
+      });
+    }
   }
 
   void start() {
@@ -528,6 +541,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
   std::deque<Pending> queued_;
   std::deque<Pending> inflight_;
   bool write_active_ = false;
+  bool flush_posted_ = false;
   std::unique_ptr<std::string> spare_;
   std::string in_;
   std::size_t begin_ = 0, end_ = 0, partial_ = 0;
@@ -700,9 +714,24 @@ ClientStats Client::stats() const noexcept {
 void Client::submit(Command command, std::size_t replies, std::int64_t block_ms, Handler handler) {
   Pending pending(std::move(command), std::move(handler), std::max<std::size_t>(replies, 1),
                   deadline_for(core_->options, block_ms), block_ms >= 0);
-  asio::dispatch(core_->strand, [core = core_, pending = std::move(pending)]() mutable {
-    core->admit(std::move(pending));
-  });
+  // Requests from any thread meet in one locked list; the first into an empty list posts
+  // the drain, so a burst of calls costs one hop to the strand, not one each.
+  bool first = false;
+  {
+    std::lock_guard lock(core_->incoming_mutex);
+    first = core_->incoming.empty();
+    core_->incoming.push_back(std::move(pending));
+  }
+  if (first) asio::post(core_->strand, [core = core_] { core->drain_incoming(); });
+}
+
+void Client::Core::drain_incoming() {
+  {
+    std::lock_guard lock(incoming_mutex);
+    draining.swap(incoming);
+  }
+  for (Pending& pending : draining) admit(std::move(pending));
+  draining.clear();
 }
 
 void Client::start_connect(ConnectHandler handler) {

@@ -1,17 +1,20 @@
-// The Producer's state lives on a strand of the client's executor. Entries are numbered as
-// they arrive; batches complete in that order (one connection answers in order), so flush()
-// waits for a number.
+// The Producer's state sits behind one mutex (an uncontended lock per send, where a strand
+// would cost a queued operation per send). Handlers are never run under it: they are
+// collected, and dispatched once it is released. Entries are numbered as they arrive;
+// batches complete in that order (one connection answers in order), so flush() waits for a
+// number.
 #include <runnel/client/producer.hpp>
 
 #include <atomic>
 #include <deque>
+#include <list>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 namespace runnel::client {
 namespace {
@@ -31,46 +34,76 @@ void dispatch_to(H& handler, Args... args) {
   asio::dispatch(executor, [handler = std::move(handler), args...]() mutable { std::move(handler)(args...); });
 }
 
+// Handlers to run once the lock is released.
+struct Completions {
+  std::vector<std::pair<AddHandler, std::exception_ptr>> adds;
+  // (A list: Boost 1.81's any_completion_handler cannot be move-assigned, which a vector
+  // may do as it grows.)
+  std::list<std::pair<FlushHandler, std::exception_ptr>> flushes;
+  void run() {
+    for (auto& [h, e] : adds) dispatch_to(h, e, StreamId{});
+    for (auto& [h, e] : flushes) dispatch_to(h, e);
+  }
+};
+
 }  // namespace
 
 struct Producer::State : std::enable_shared_from_this<Producer::State> {
-  State(Client& c, ProducerOptions o)
-      : client(c), options(o), strand(asio::make_strand(c.get_executor())), linger(strand) {}
+  State(Client& c, ProducerOptions o) : client(c), options(o), linger(c.get_executor()) {}
 
   void add(Command command, AddHandler handler) {
-    if (stopped) {
-      dispatch_to(handler, std::make_exception_ptr(ClientError(Errc::stopped, "the producer is closed")), StreamId{});
-      return;
+    Completions done;
+    {
+      std::lock_guard lock(mutex);
+      if (stopped) {
+        done.adds.emplace_back(std::move(handler),
+                               std::make_exception_ptr(ClientError(Errc::stopped, "the producer is closed")));
+      } else if (buffered >= options.max_buffered) {
+        done.adds.emplace_back(std::move(handler), std::make_exception_ptr(ClientError(
+                                                       Errc::queue_full, "the producer holds max_buffered entries (" +
+                                                                             std::to_string(options.max_buffered) + ")")));
+      } else {
+        ++buffered;
+        ++accepted;
+        command.encode(open.frames);
+        open.handlers.push_back(std::move(handler));
+        if (open.handlers.size() >= options.max_batch) {
+          close_open();
+        } else if (open.handlers.size() == 1) {
+          arm_close();
+        }
+      }
     }
-    if (buffered >= options.max_buffered) {
-      dispatch_to(handler,
-                  std::make_exception_ptr(ClientError(Errc::queue_full, "the producer holds max_buffered entries (" +
-                                                                            std::to_string(options.max_buffered) + ")")),
-                  StreamId{});
-      return;
-    }
-    ++buffered;
-    ++accepted;
-    command.encode(open.frames);
-    open.handlers.push_back(std::move(handler));
-    if (open.handlers.size() >= options.max_batch || options.linger.count() == 0) {
-      close_open();
-    } else if (open.handlers.size() == 1) {
+    done.run();
+  }
+
+  // The open batch's first entry sets when it closes: after `linger`, or (no linger) once the
+  // work running now is done, holding every entry sent meanwhile.
+  void arm_close() {
+    const std::uint64_t generation = batch_generation;
+    auto close = [self = shared_from_this(), generation](boost::system::error_code ec = {}) {
+      if (ec) return;
+      std::lock_guard lock(self->mutex);
+      if (self->batch_generation == generation) self->close_open();
+    };
+    if (options.linger.count() == 0) {
+      asio::post(client.get_executor(), [close]() mutable { close(); });
+    } else {
       linger.expires_after(options.linger);
-      linger.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec) self->close_open();
-      });
+      linger.async_wait(close);
     }
   }
 
+  // Under the lock.
   void close_open() {
     if (open.handlers.empty()) return;
-    linger.cancel();
+    ++batch_generation;
     closed.push_back(std::move(open));
     open = Batch{};
     send_closed();
   }
 
+  // Under the lock.
   void send_closed() {
     while (!closed.empty() && in_flight < options.max_in_flight) {
       Batch batch = std::move(closed.front());
@@ -81,21 +114,20 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
       const std::size_t count = batch.handlers.size();
       auto handlers = std::make_shared<std::vector<AddHandler>>(std::move(batch.handlers));
       client.run(Request<Reply>{Command::from_frames(std::move(batch.frames)), &identity_reply, count, -1},
-                 asio::bind_executor(strand, [self = shared_from_this(), handlers](std::exception_ptr error,
-                                                                                   Reply reply) {
+                 [self = shared_from_this(), handlers](std::exception_ptr error, Reply reply) {
                    self->answered_batch(*handlers, error, std::move(reply));
-                 }));
+                 });
     }
   }
 
   void answered_batch(std::vector<AddHandler>& handlers, std::exception_ptr error, Reply reply) {
-    --in_flight;
     std::uint64_t failures = 0;
     for (std::size_t i = 0; i < handlers.size(); ++i) {
       std::exception_ptr e = error;
       StreamId id;
       if (!e) {
-        const Reply* r = i < reply.elements.size() ? &reply.elements[i] : nullptr;
+        // A batch of one is a one-reply request: its reply is the entry's own.
+        const Reply* r = handlers.size() == 1 ? &reply : i < reply.elements.size() ? &reply.elements[i] : nullptr;
         std::optional<StreamId> parsed;
         if (r == nullptr) {
           e = std::make_exception_ptr(UnexpectedReply("XADD: a batch's reply lacks an element"));
@@ -110,51 +142,66 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
       if (e) ++failures;
       dispatch_to(handlers[i], e, id);
     }
-    answered += handlers.size();
     entries.fetch_add(handlers.size(), std::memory_order_relaxed);
     failed.fetch_add(failures, std::memory_order_relaxed);
-    while (!flushes.empty() && flushes.front().first <= answered) {
-      dispatch_to(flushes.front().second, std::exception_ptr());
-      flushes.pop_front();
+    Completions done;
+    {
+      std::lock_guard lock(mutex);
+      --in_flight;
+      answered += handlers.size();
+      while (!flushes.empty() && flushes.front().first <= answered) {
+        done.flushes.emplace_back(std::move(flushes.front().second), nullptr);
+        flushes.pop_front();
+      }
+      send_closed();
     }
-    send_closed();
+    done.run();
   }
 
   void flush(FlushHandler handler) {
-    close_open();
-    if (answered >= accepted) {
-      dispatch_to(handler, std::exception_ptr());
-      return;
+    Completions done;
+    {
+      std::lock_guard lock(mutex);
+      close_open();
+      if (answered >= accepted) {
+        done.flushes.emplace_back(std::move(handler), nullptr);
+      } else {
+        flushes.emplace_back(accepted, std::move(handler));
+      }
     }
-    flushes.emplace_back(accepted, std::move(handler));
+    done.run();
   }
 
   void stop() {
-    stopped = true;
-    linger.cancel();
-    const auto error = std::make_exception_ptr(ClientError(Errc::stopped, "the producer is closed"));
-    std::uint64_t dropped = open.handlers.size();
-    for (auto& h : open.handlers) dispatch_to(h, error, StreamId{});
-    for (auto& batch : closed) {
-      dropped += batch.handlers.size();
-      for (auto& h : batch.handlers) dispatch_to(h, error, StreamId{});
+    Completions done;
+    {
+      std::lock_guard lock(mutex);
+      stopped = true;
+      linger.cancel();
+      const auto error = std::make_exception_ptr(ClientError(Errc::stopped, "the producer is closed"));
+      for (auto& h : open.handlers) done.adds.emplace_back(std::move(h), error);
+      for (auto& batch : closed) {
+        for (auto& h : batch.handlers) done.adds.emplace_back(std::move(h), error);
+      }
+      answered += done.adds.size();  // after the batches on the wire, which are older
+      open = Batch{};
+      closed.clear();
+      // Flushes complete as the batches on the wire are answered; none are left after them.
+      if (in_flight == 0) {
+        for (auto& [n, h] : flushes) done.flushes.emplace_back(std::move(h), error);
+        flushes.clear();
+      }
     }
-    answered += dropped;  // after the batches on the wire, which are older
-    open = Batch{};
-    closed.clear();
-    // Flushes complete as the batches on the wire are answered; none are left after them.
-    if (in_flight == 0) {
-      for (auto& [n, h] : flushes) dispatch_to(h, error);
-      flushes.clear();
-    }
+    done.run();
   }
 
   Client& client;
-  ProducerOptions options;
-  asio::strand<Client::executor_type> strand;
+  const ProducerOptions options;
+  std::mutex mutex;  // guards everything below
   asio::steady_timer linger;
   Batch open;
   std::deque<Batch> closed;
+  std::uint64_t batch_generation = 0;  // batches closed so far (a stale close finds it moved on)
   std::size_t buffered = 0;
   std::size_t in_flight = 0;
   std::uint64_t accepted = 0;  // entries taken (numbered in arrival order)
@@ -167,21 +214,11 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
 Producer::Producer(Client& client, ProducerOptions options)
     : executor_(client.get_executor()), state_(std::make_shared<State>(client, options)) {}
 
-Producer::~Producer() {
-  asio::dispatch(state_->strand, [state = state_] { state->stop(); });
-}
+Producer::~Producer() { state_->stop(); }
 
-void Producer::enqueue(Command command, AddHandler handler) {
-  asio::dispatch(state_->strand, [state = state_, command = std::move(command), handler = std::move(handler)]() mutable {
-    state->add(std::move(command), std::move(handler));
-  });
-}
+void Producer::enqueue(Command command, AddHandler handler) { state_->add(std::move(command), std::move(handler)); }
 
-void Producer::start_flush(FlushHandler handler) {
-  asio::dispatch(state_->strand, [state = state_, handler = std::move(handler)]() mutable {
-    state->flush(std::move(handler));
-  });
-}
+void Producer::start_flush(FlushHandler handler) { state_->flush(std::move(handler)); }
 
 ProducerStats Producer::stats() const noexcept {
   return ProducerStats{state_->entries.load(), state_->batches.load(), state_->failed.load()};

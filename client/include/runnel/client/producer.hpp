@@ -31,7 +31,9 @@ namespace runnel::client {
 
 struct ProducerOptions {
   std::size_t max_batch = 256;                // entries in one batch
-  std::chrono::microseconds linger{200};      // an open batch waits this long for more (0: none)
+  // An open batch waits this long for more entries. 0: it closes as soon as the entries sent
+  // in the same turn of the event loop are in (no added latency).
+  std::chrono::microseconds linger{0};
   std::size_t max_in_flight = 8;              // batches sent and not yet answered
   std::size_t max_buffered = 64 * 1024;       // entries waiting to be sent
 };
