@@ -211,7 +211,10 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
       for (Pending& p : *list) {
         if (p.handler && p.deadline <= now) {
           core_->timeouts.fetch_add(1, std::memory_order_relaxed);
-          core_->fail(p, client_error(Errc::timeout, "no reply within the request timeout"));
+          // Never written because no connection could be made: that is the error to give.
+          const bool unsent = list == &queued_ && state_ != State::ready && connect_failed_;
+          core_->fail(p, unsent ? client_error(Errc::connect_failed, down_reason_)
+                                : client_error(Errc::timeout, "no reply within the request timeout"));
         }
       }
     }
@@ -249,6 +252,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
       if (state_ == State::closed) break;
       if (!failure) {
         state_ = State::ready;
+        connect_failed_ = false;
         backoff = std::chrono::milliseconds(0);
         core_->connected(*this, protocol_);
         if (!write_active_) flush();
@@ -258,6 +262,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
         end_connection();
         down_reason_ = describe(failure);
         stopped_by_ = errc_of(failure);
+        connect_failed_ = true;
         core_->connect_failed(*this, failure);
       }
       if (!core_->options.reconnect) {
@@ -470,13 +475,15 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
   void lose_connection(Errc code, const std::string& why) {
     end_connection();
     state_ = State::down;
-    core_->lost.fetch_add(inflight_.size(), std::memory_order_relaxed);
-    bool first = true;
+    bool front = true;
     for (Pending& p : inflight_) {
-      if (!p.handler) continue;
-      // The request whose reply was bad learns why; the ones behind it only lost the connection.
-      core_->fail(p, client_error(first ? code : Errc::connection_lost, why));
-      first = false;
+      if (p.handler) {
+        // The request whose reply was bad learns why; the ones behind it only lost the
+        // connection.
+        core_->lost.fetch_add(1, std::memory_order_relaxed);
+        core_->fail(p, client_error(front ? code : Errc::connection_lost, why));
+      }
+      front = false;
     }
     inflight_.clear();
     down_reason_ = why;
@@ -546,6 +553,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
   std::string in_;
   std::size_t begin_ = 0, end_ = 0, partial_ = 0;
   std::string down_reason_ = "not connected";
+  bool connect_failed_ = false;  // the last attempt to connect failed
   Errc stopped_by_ = Errc::not_connected;
 };
 

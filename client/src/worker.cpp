@@ -8,6 +8,7 @@
 #include <atomic>
 #include <deque>
 #include <list>
+#include <map>
 #include <set>
 
 #include <boost/asio/co_spawn.hpp>
@@ -107,17 +108,23 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
         if (stopping) break;  // read after stop: they stay pending
         for (Entry& entry : entries) {
           if (entry.deleted) {  // pending, but gone from the stream: nothing to handle
-            auto ack = cmd::xack(options.stream, options.group, std::vector<StreamId>{entry.id});
-            co_await client.run(std::move(ack), use_awaitable);
+            try {
+              auto ack = cmd::xack(options.stream, options.group, std::vector<StreamId>{entry.id});
+              co_await client.run(std::move(ack), use_awaitable);
+            } catch (const std::exception& e) {
+              report_error("acknowledging a deleted entry", e);  // it is claimed later
+            }
             continue;
           }
           admit(Job{std::move(entry), history ? 0u : 1u});
         }
       } catch (const ServerError& e) {
         if (e.is("NOGROUP")) have_group = false;  // the stream or group was deleted
+        report_error("reading entries", e);
         backoff = next_backoff(backoff);
       } catch (const ClientError& e) {
         if (e.errc() == Errc::stopped) break;
+        report_error("reading entries", e);
         backoff = next_backoff(backoff);
       }
       if (backoff.count() > 0) co_await sleep(backoff);
@@ -147,26 +154,44 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
   asio::awaitable<void> claim_loop(std::shared_ptr<State> self) {
     while (!stopping) {
       co_await sleep(options.claim_interval);
-      StreamId cursor;
-      for (int round = 0; round < 100 && !stopping; ++round) {  // one pass over the PEL
+      // One pass over the group's PEL: the entries idle past claim_after that this Worker
+      // does not hold, claimed with XCLAIM. (Not XAUTOCLAIM: it would also claim entries this
+      // Worker is still handling or about to retry, counting a delivery and resetting their
+      // idle time under them.)
+      StreamId from;
+      for (int round = 0; round < 100 && !stopping; ++round) {
         const std::size_t space = options.max_fetched - std::min(outstanding, options.max_fetched);
         if (space == 0) break;
-        AutoClaimResult claimed;
+        XPendingOptions idle;
+        idle.idle_ms = static_cast<std::uint64_t>(options.claim_after.count());
+        idle.start = RangeBound(from);
+        idle.count = space;
         try {
-          claimed = co_await client.run(
-              cmd::xautoclaim(options.stream, options.group, options.consumer,
-                              static_cast<std::uint64_t>(options.claim_after.count()), cursor, space),
-              use_awaitable);
-        } catch (const std::exception&) {
+          auto listing = cmd::xpending(options.stream, options.group, idle);
+          const std::vector<PendingEntry> stuck = co_await client.run(std::move(listing), use_awaitable);
+          std::vector<StreamId> ids;
+          std::map<StreamId, std::uint64_t> deliveries;
+          for (const PendingEntry& p : stuck) {
+            if (in_hand.count(p.id) != 0) continue;  // ours, and still running or retrying
+            ids.push_back(p.id);
+            deliveries[p.id] = p.deliveries;
+          }
+          if (!ids.empty()) {
+            auto claim = cmd::xclaim(options.stream, options.group, options.consumer,
+                                     static_cast<std::uint64_t>(options.claim_after.count()), ids);
+            for (Entry& entry : co_await client.run(std::move(claim), use_awaitable)) {
+              if (stopping || in_hand.count(entry.id) != 0) continue;
+              claims.fetch_add(1, std::memory_order_relaxed);
+              const std::uint64_t count = deliveries[entry.id] + 1;  // the claim counted one
+              admit(Job{std::move(entry), count});
+            }
+          }
+          if (stuck.size() < space || stuck.empty()) break;
+          from = stuck.back().id.next();
+        } catch (const std::exception& e) {
+          report_error("claiming idle entries", e);
           break;  // the next pass tries again
         }
-        for (Entry& entry : claimed.entries) {
-          if (stopping || in_hand.count(entry.id) != 0) continue;  // ours, and still running
-          claims.fetch_add(1, std::memory_order_relaxed);
-          admit(Job{std::move(entry), 0});
-        }
-        cursor = claimed.next;
-        if (cursor == StreamId{}) break;
       }
     }
     (void)self;
@@ -207,8 +232,9 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
     const StreamId id = job.entry.id;
     try {
       co_await handle_job(job);
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       // A failed XACK, XCLAIM or lookup: the entry stays pending and comes back (claimed).
+      report_error("handling entry " + id.to_string(), e);
     }
     --running;
     --outstanding;
@@ -283,10 +309,28 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
   asio::awaitable<void> dead_letter(const Job& job, const std::string& why) {
     const Request<TransactionResult> request = dead_letter_request(job, why);
     const TransactionResult result = co_await client.run(request, use_awaitable);
-    if (result.replies.size() == 2 && !result.replies[0].is_error() && !result.replies[1].is_error()) {
+    if (result.replies.size() == 2 && !result.replies[0].is_error()) {
       dead.fetch_add(1, std::memory_order_relaxed);
       call_hook(hooks.dead_lettered, job.entry, job.deliveries, why);
+      return_if_ack_failed(result, job);
+    } else if (result.replies.size() == 2) {
+      // EXEC does not roll back: the XADD failed (the dead-letter key holds another type)
+      // while the XACK ran. Said loudly; the entry's content is in the hook's Entry.
+      dead_letter_failures.fetch_add(1, std::memory_order_relaxed);
+      call_hook(hooks.error, "entry " + job.entry.id.to_string() + " was acknowledged but not dead-lettered: " +
+                                 result.replies[0].str);
     }
+  }
+
+  void return_if_ack_failed(const TransactionResult& result, const Job& job) {
+    if (result.replies[1].is_error()) {
+      call_hook(hooks.error, "dead letter of " + job.entry.id.to_string() + " was added, its XACK failed: " +
+                                 result.replies[1].str);
+    }
+  }
+
+  void report_error(const std::string& doing, const std::exception& e) {
+    call_hook(hooks.error, doing + ": " + e.what());
   }
 
   Request<TransactionResult> dead_letter_request(const Job& job, const std::string& why) const {
@@ -385,7 +429,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
   bool stopping = false;
   // (A list: erasing from a vector would move-assign handlers, which Boost 1.81 cannot do.)
   std::list<std::pair<std::shared_ptr<asio::steady_timer>, StopHandler>> stops;
-  std::atomic<std::uint64_t> processed{0}, failures{0}, retries{0}, dead{0}, claims{0};
+  std::atomic<std::uint64_t> processed{0}, failures{0}, retries{0}, dead{0}, claims{0}, dead_letter_failures{0};
 };
 
 Worker::Worker(Client& client, WorkerOptions options, WorkerHandler handler, WorkerHooks hooks)
@@ -407,8 +451,8 @@ void Worker::start_stop(std::chrono::milliseconds deadline, StopHandler handler)
 }
 
 WorkerStats Worker::stats() const noexcept {
-  return WorkerStats{state_->processed.load(), state_->failures.load(), state_->retries.load(), state_->dead.load(),
-                     state_->claims.load()};
+  return WorkerStats{state_->processed.load(), state_->failures.load(), state_->retries.load(),
+                     state_->dead.load(),      state_->claims.load(),   state_->dead_letter_failures.load()};
 }
 
 const std::string& Worker::consumer() const noexcept { return state_->options.consumer; }

@@ -440,6 +440,15 @@ TEST_CASE("An unreachable server or one that never answers gives a clear error, 
     ClientOptions options = bare_options(port);
     CHECK(client_errc([&] { SyncClient client(options); }) == Errc::connect_failed);
   }
+  SECTION("nothing listens, and the client keeps trying: a request says it could not connect") {
+    IoThread io;
+    ClientOptions options = options_for(runnel::test::free_port());
+    options.request_timeout = 300ms;
+    options.connect_timeout = 200ms;
+    Client client(io.io.get_executor(), options);
+    auto reply = client.execute(Command("PING"), asio::use_future);
+    CHECK(client_errc([&] { reply.get(); }) == Errc::connect_failed);
+  }
   SECTION("the server accepts and never answers the handshake") {
     BareServer silent([](int fd) { BareServer::drain(fd, 3000ms); });
     ClientOptions options = bare_options(silent.port());

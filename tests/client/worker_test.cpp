@@ -109,6 +109,15 @@ class Child {
   int pid_ = -1;
 };
 
+// Nothing pending in the group (false while the group does not exist yet).
+bool nothing_pending(SyncClient& admin, std::string_view key, std::string_view group) {
+  try {
+    return admin.xpending(key, group).count == 0;
+  } catch (const ServerError&) {
+    return false;
+  }
+}
+
 std::vector<std::string> read_lines(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> lines;
@@ -255,15 +264,7 @@ TEST_CASE("The Worker retries a failed entry after a backoff, dead-letters it pa
         },
         hooks);
     worker.start();
-    REQUIRE(eventually(
-        [&] {
-          try {
-            return admin.xpending("jobs", "g").count == 0 && admin.xlen("jobs:dlq") == 1;
-          } catch (const ServerError&) {
-            return false;  // the worker has not made its group yet
-          }
-        },
-        20s));
+    REQUIRE(eventually([&] { return nothing_pending(admin, "jobs", "g") && admin.xlen("jobs:dlq") == 1; }, 20s));
     worker.stop(5s, asio::use_future).get();
 
     CHECK(flaky_calls == 3);
@@ -332,6 +333,44 @@ TEST_CASE("The Worker's stop lets running handlers finish and acknowledges them,
   }
   CHECK(eventually([&] { return admin.xpending("slow", "g").count == 0; }, 10s));
   CHECK(finished == 5);
+}
+
+TEST_CASE("A handler slower than claim_after keeps its entry: the Worker never claims what it holds", "[client][worker]") {
+  runnel::test::RunnelServer runnel;
+  SyncClient admin(options_for(runnel.port));
+  for (int i = 0; i < 3; ++i) admin.xadd("long", Fields{{"i", std::to_string(i)}});
+  IoThread io;
+  Client client(io.io.get_executor(), options_for(runnel.port));
+  WorkerOptions options;
+  options.stream = "long";
+  options.group = "g";
+  options.concurrency = 3;
+  options.block = 50ms;
+  options.claim_after = 100ms;
+  options.claim_interval = 20ms;
+  std::atomic<int> calls{0};
+  std::mutex mutex;
+  std::vector<std::uint64_t> deliveries_seen;
+  Worker worker(client, options, [&](const Entry& entry) -> asio::awaitable<void> {
+    ++calls;
+    asio::steady_timer t(co_await asio::this_coro::executor, 500ms);  // five times claim_after
+    co_await t.async_wait(asio::use_awaitable);
+    XPendingOptions mine;
+    mine.start = RangeBound(entry.id);
+    mine.end = RangeBound(entry.id);
+    mine.count = 1;
+    auto lookup = cmd::xpending("long", "g", mine);
+    const auto pending = co_await client.run(std::move(lookup), asio::use_awaitable);
+    std::lock_guard lock(mutex);
+    deliveries_seen.push_back(pending.empty() ? 0 : pending.front().deliveries);
+  });
+  worker.start();
+  REQUIRE(eventually([&] { return calls == 3 && nothing_pending(admin, "long", "g"); }, 10s));
+  worker.stop(5s, asio::use_future).get();
+  CHECK(calls == 3);
+  CHECK(worker.stats().claimed == 0);
+  std::lock_guard lock(mutex);
+  CHECK(deliveries_seen == std::vector<std::uint64_t>{1, 1, 1});  // no claim counted a delivery
 }
 
 TEST_CASE("The Worker reports the group's lag through its hook", "[client][worker]") {

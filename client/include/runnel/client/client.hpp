@@ -11,8 +11,11 @@
 //
 // Threading: a Client's calls may come from any thread, at once; its state lives on a strand
 // of the executor it was given. Completions run on the handler's associated executor (for a
-// plain callback, the Client's executor). The Client must outlive no io_context it runs on;
-// destroying it (or close()) fails what is still pending with Errc::stopped.
+// plain callback, the Client's executor). Destroy the Client before the io_context it runs
+// on; destroying it (or close()) fails what is still pending with Errc::stopped.
+//
+// A blocking read issued through execute() goes on the main connection and holds up the
+// requests behind it: use the typed xread/xreadgroup, or raw_request(command, block_ms).
 #pragma once
 
 #include <exception>

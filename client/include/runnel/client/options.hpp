@@ -49,7 +49,7 @@ struct ClientOptions {
   // A reply whose bytes pass this fails with Errc::reply_too_large and closes the connection.
   std::size_t max_reply_bytes = 512ull * 1024 * 1024;
   // Blocking reads each take a connection of their own, kept for reuse; at most this many
-  // at once (more wait for one to be free).
+  // connections. Past that, a blocking read queues behind the least loaded one's current read.
   std::size_t max_blocking_connections = 16;
 };
 

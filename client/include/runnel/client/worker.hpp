@@ -7,19 +7,24 @@
 //           not yet finished. A handler that returns acknowledges its entry (XACK).
 //   fail    a handler that throws leaves its entry pending. After a backoff (doubling per
 //           delivery) the Worker claims it again (XCLAIM, which counts a delivery) and retries.
-//   claim   every `claim_interval` it takes over entries idle past `claim_after` (XAUTOCLAIM),
-//           its own and those of consumers that died.
+//   claim   every `claim_interval` it takes over entries idle past `claim_after` that it
+//           does not hold (XPENDING IDLE, then XCLAIM): those of consumers that died, and its
+//           own left behind (a failed XACK).
 //   dead    an entry whose delivery count (from the PEL) reaches `max_deliveries` and fails,
 //           or that arrives with a count past it, goes to the dead-letter stream with its ID,
 //           fields, group, consumer, delivery count and last error; its XADD and its XACK
-//           are one MULTI/EXEC, so a crash cannot lose it or dead-letter it twice.
+//           are one MULTI/EXEC, so a crash cannot lose it or dead-letter it twice. (EXEC does
+//           not roll back: if the XADD fails there, because the dead-letter key holds
+//           another type, the entry is acknowledged without its dead letter; the error hook
+//           says so, and the stats count it.)
 //   stop    fetching stops; handlers in flight finish and are acknowledged, within a
 //           deadline. Entries fetched and not started stay pending (read again at the next
 //           start, or claimed by another worker).
 //
 // Threading: the Worker runs on a strand of the Client's executor; handlers are coroutines
 // run there (a handler doing blocking work should hand it to a thread pool). start() and
-// stop() may be called from any thread. The Client must outlive the Worker. Destroying a
+// stop() may be called from any thread. A stopped Worker does not start again: make a new
+// one. The Client must outlive the Worker. Destroying a
 // running Worker stops it without waiting: handlers in flight finish and are acknowledged
 // in the background (while the Client lives).
 #pragma once
@@ -69,6 +74,10 @@ struct WorkerHooks {
   // From XINFO GROUPS every lag_interval: the group's lag (empty when the server cannot
   // tell) and its pending count.
   std::function<void(std::optional<std::uint64_t> lag, std::uint64_t pending)> lag;
+  // Something the Worker could not do (a read, an ack, a claim, a dead letter), with the
+  // cause. It goes on: reads are retried with backoff, and entries left pending come back
+  // through claiming.
+  std::function<void(const std::string& what)> error;
 };
 
 struct WorkerStats {
@@ -77,6 +86,7 @@ struct WorkerStats {
   std::uint64_t retried = 0;
   std::uint64_t dead_lettered = 0;
   std::uint64_t claimed = 0;
+  std::uint64_t dead_letter_failures = 0;  // acknowledged, but the dead letter's XADD failed
 };
 
 // What a dead-lettered entry carries, before the original fields (field names).
