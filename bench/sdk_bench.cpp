@@ -48,6 +48,9 @@ struct Settings {
   std::size_t max_batch = 256;
   unsigned linger_us = 0;
   std::size_t window = 1024;
+  unsigned consumers = 4;
+  std::uint64_t batch = 100;
+  std::uint64_t prefill = 200000;
 };
 
 struct Outcome {
@@ -84,9 +87,10 @@ void run_on_one_thread(const Settings& s, Outcome& out, Spawn&& spawn) {
   } report{clients};
   asio::steady_timer reaper(io);
   std::function<void()> reap = [&] {
-    reaper.expires_after(std::chrono::milliseconds(20));
+    reaper.expires_after(std::chrono::milliseconds(2));
     reaper.async_wait([&](boost::system::error_code) {
       if (running.load() == 0) {
+        timer.cancel();
         for (auto& c : clients) c->close();
       } else {
         reap();
@@ -172,6 +176,77 @@ asio::awaitable<void> producer_pump(Producer& producer, const Settings& s, const
   --running;
 }
 
+// A group consumer as runnel-bench's consume runs one: XREADGROUP COUNT --batch with the
+// XACK of the previous batch in the same round trip, through the typed calls, until the
+// stream is drained or the time is up.
+asio::awaitable<void> consume_slot(Client& client, const Settings& s, unsigned index, Outcome& out,
+                                   std::atomic<unsigned>& running) {
+  ++running;
+  const std::string consumer = "c" + std::to_string(index);
+  std::vector<StreamId> acks;
+  XReadGroupOptions read;
+  read.count = s.batch;
+  const StreamCursors cursors{{s.key, ">"}};
+  try {
+    while (!out.stop.load(std::memory_order_relaxed)) {
+      if (!acks.empty()) {
+        client.run(cmd::xack(s.key, "g0", acks), [&out](std::exception_ptr error, std::uint64_t) {
+          if (error) out.stop = true;
+        });
+      }
+      auto request = cmd::xreadgroup("g0", consumer, cursors, read);
+      const auto got = co_await client.run(std::move(request), asio::use_awaitable);
+      acks.clear();
+      if (got.empty() || got.front().entries.empty()) break;  // drained
+      for (const Entry& e : got.front().entries) acks.push_back(e.id);
+      out.ops.fetch_add(acks.size(), std::memory_order_relaxed);
+    }
+    if (!acks.empty()) co_await client.run(cmd::xack(s.key, "g0", acks), asio::use_awaitable);
+  } catch (const std::exception& e) {
+    if (out.error.empty()) out.error = e.what();
+    out.stop = true;
+  }
+  --running;
+}
+
+// Writes --prefill entries and makes group g0 at 0 (not timed).
+void prefill(const Settings& s) {
+  asio::io_context io{1};
+  ClientOptions options;
+  options.port = s.port;
+  Client client(io.get_executor(), options);
+  std::string error;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await client.execute(Command("DEL", s.key), asio::use_awaitable);
+        const Command xadd("XADD", s.key, "*", "f0", std::string(s.value_size, 'v'));
+        std::uint64_t left = s.prefill;
+        while (left > 0) {
+          const std::uint64_t n = std::min<std::uint64_t>(left, 1000);
+          std::atomic<std::uint64_t> answered{0};
+          asio::steady_timer all(co_await asio::this_coro::executor, Clock::time_point::max());
+          for (std::uint64_t i = 0; i < n; ++i) {
+            client.execute(xadd, [&](std::exception_ptr e, Reply) {
+              if (e) error = "prefill: an XADD failed";
+              if (++answered == n) all.cancel();
+            });
+          }
+          boost::system::error_code ignored;
+          co_await all.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+          left -= n;
+        }
+        co_await client.execute(Command("XGROUP", "CREATE", s.key, "g0", "0"), asio::use_awaitable);
+        client.close();
+      },
+      [&](std::exception_ptr e) {
+        if (e) error = "prefill failed";
+        client.close();
+      });
+  io.run();
+  if (!error.empty()) throw std::runtime_error(error);
+}
+
 #ifdef RUNNEL_HAVE_HIREDIS
 void hiredis_connection(const Settings& s, const std::string& value, Outcome& out) {
   redisContext* c = redisConnect("127.0.0.1", s.port);
@@ -206,7 +281,7 @@ int main(int argc, char** argv) {
   Settings s;
   CLI::App app("XADD throughput through the C++ SDK, runnel-bench's connection or hiredis");
   app.add_option("mode", s.mode, "sdk, producer, producer-window or hiredis")
-      ->check(CLI::IsMember({"sdk", "producer", "producer-window", "hiredis"}));
+      ->check(CLI::IsMember({"sdk", "producer", "producer-window", "consume", "hiredis"}));
   app.add_option("-p,--port", s.port, "Server port");
   app.add_option("-c,--connections", s.connections, "Connections")->check(CLI::Range(1, 10000));
   app.add_option("-P,--depth", s.depth, "XADDs in flight per connection")->check(CLI::Range(1, 100000));
@@ -215,6 +290,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch", s.max_batch, "producer: entries per batch");
   app.add_option("--linger-us", s.linger_us, "producer: linger in microseconds");
   app.add_option("--window", s.window, "producer-window: entries unanswered per connection");
+  app.add_option("--consumers", s.consumers, "consume: consumers (one connection each)");
+  app.add_option("--batch", s.batch, "consume: XREADGROUP COUNT");
+  app.add_option("--prefill", s.prefill, "consume: entries written first");
   CLI11_PARSE(app, argc, argv);
 
   const std::string value(s.value_size, 'v');
@@ -230,6 +308,20 @@ int main(int argc, char** argv) {
         }
       }
     });
+  } else if (s.mode == "consume") {
+    prefill(s);
+    s.connections = s.consumers;
+    const auto begin = Clock::now();
+    run_on_one_thread(s, out, [&](asio::io_context& io, auto& clients, std::atomic<unsigned>& running) {
+      for (unsigned i = 0; i < clients.size(); ++i) {
+        asio::co_spawn(io, consume_slot(*clients[i], s, i, out, running), [](std::exception_ptr) {});
+      }
+    });
+    const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+    std::printf("consume consumers=%u batch=%llu ops=%llu seconds=%.2f ops_per_sec=%.0f\n", s.consumers,
+                static_cast<unsigned long long>(s.batch), static_cast<unsigned long long>(out.ops.load()), seconds,
+                static_cast<double>(out.ops.load()) / seconds);
+    return out.error.empty() ? 0 : 1;
   } else if (s.mode == "producer-window") {
     std::vector<std::unique_ptr<Producer>> producers;
     ProducerOptions po;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The SDK's throughput figures (docs/client.md): XADD at C connections with P in flight each,
-# through runnel-bench's own lean connection, the SDK's Client, the SDK's Producer, and
-# hiredis, each against a fresh server, interleaved, REPS times; prints medians and ratios.
+# through runnel-bench's own lean connection, the SDK's Client, the SDK's Producer (fed by
+# P awaiting senders, and by one loop with a window of sends), and hiredis, each against a fresh server, interleaved, REPS times; prints medians and ratios.
 #   bench/sdk_compare.sh [SERVER] [C] [P] [REPS] [SECONDS]
 # SERVER is runnel (runnel-server --threads 1, --fsync everysec) or redis (redis-server,
 # no persistence). Needs a build with libhiredis-dev (./dev bench installs it).
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 server=${1:-runnel} c=${2:-50} p=${3:-16} reps=${4:-3} seconds=${5:-4}
 declare -A results
-modes=(runnel-bench sdk producer hiredis)
+modes=(runnel-bench sdk producer producer-window hiredis)
 for _ in $(seq "$reps"); do
   for mode in "${modes[@]}"; do
     dir=$(mktemp -d /tmp/runnel-sdkbench.XXXXXX)

@@ -24,9 +24,9 @@
 // Threading: the Worker runs on a strand of the Client's executor; handlers are coroutines
 // run there (a handler doing blocking work should hand it to a thread pool). start() and
 // stop() may be called from any thread. A stopped Worker does not start again: make a new
-// one. The Client must outlive the Worker. Destroying a
-// running Worker stops it without waiting: handlers in flight finish and are acknowledged
-// in the background (while the Client lives).
+// one. Destroying a running Worker stops it without waiting: handlers in flight finish and
+// are acknowledged in the background, through the Client. So the Client must outlive them
+// too: stop() and wait for it before destroying the Client (or stop its io_context first).
 #pragma once
 
 #include <chrono>
