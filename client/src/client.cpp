@@ -97,9 +97,9 @@ void complete(const Strand& strand, ConnectHandler& handler, std::exception_ptr 
 // (Boost 1.81's any_completion_handler recurses without end on move assignment, so a
 // handler is only ever move-constructed: Pending is built whole and never assigned.)
 struct Pending {
-  Pending(Command c, Handler h, std::size_t r, Clock::time_point d, bool b)
-      : command(std::move(c)), handler(std::move(h)), replies(r), deadline(d), bytes(command.size_bytes() + 16),
-        blocking(b) {}
+  Pending(Command c, Handler h, std::size_t r, std::chrono::milliseconds t, Clock::time_point d, bool b)
+      : command(std::move(c)), handler(std::move(h)), replies(r), timeout(t), deadline(d),
+        bytes(command.size_bytes() + 16), blocking(b) {}
   Pending(Pending&&) = default;
   Pending& operator=(Pending&&) = delete;
 
@@ -107,15 +107,21 @@ struct Pending {
   Handler handler;  // empty once completed (a timed-out request stays until its reply)
   std::size_t replies = 1;
   std::vector<Reply> collected;
+  std::chrono::milliseconds timeout{0};  // 0: none
   Clock::time_point deadline = Clock::time_point::max();
   std::size_t bytes = 0;  // counted against the queue bound while `counted`
   bool counted = false;
   bool blocking = false;
 };
 
-Clock::time_point deadline_for(const ClientOptions& options, std::int64_t block_ms) {
-  if (block_ms == 0 || options.request_timeout.count() == 0) return Clock::time_point::max();
-  return Clock::now() + options.request_timeout + std::chrono::milliseconds(std::max<std::int64_t>(block_ms, 0));
+std::chrono::milliseconds timeout_for(const ClientOptions& options, std::int64_t block_ms, std::int64_t timeout_ms) {
+  if (block_ms == 0) return std::chrono::milliseconds(0);  // BLOCK 0 waits without end
+  return timeout_ms >= 0 ? std::chrono::milliseconds(timeout_ms) : options.request_timeout;
+}
+
+Clock::time_point deadline_for(std::chrono::milliseconds timeout, std::int64_t block_ms) {
+  if (timeout.count() == 0) return Clock::time_point::max();
+  return Clock::now() + timeout + std::chrono::milliseconds(std::max<std::int64_t>(block_ms, 0));
 }
 
 }  // namespace
@@ -152,6 +158,8 @@ struct Client::Core : std::enable_shared_from_this<Client::Core> {
   std::size_t pending_bytes = 0;
   asio::steady_timer sweep;
   bool sweeping = false;
+  // The shortest request timeout seen: the sweep checks deadlines an eighth of it apart.
+  std::chrono::milliseconds shortest_timeout = std::chrono::milliseconds::max();
   bool closed = false;
   std::vector<ConnectHandler> connect_waiters;
   std::atomic<int> protocol{0};
@@ -558,6 +566,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
 };
 
 void Client::Core::admit(Pending pending) {
+  if (pending.timeout.count() > 0) shortest_timeout = std::min(shortest_timeout, pending.timeout);
   if (closed) {
     fail(pending, client_error(Errc::stopped, "the client is closed"));
     return;
@@ -644,9 +653,9 @@ ClientLink& Client::Core::link_for(bool for_blocking) {
 
 // While anything is pending, a timer checks deadlines a few times per request timeout.
 void Client::Core::start_sweep() {
-  if (sweeping || closed || options.request_timeout.count() == 0) return;
+  if (sweeping || closed || shortest_timeout == std::chrono::milliseconds::max()) return;
   sweeping = true;
-  const auto tick = std::clamp(options.request_timeout / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(500));
+  const auto tick = std::clamp(shortest_timeout / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(500));
   sweep.expires_after(tick);
   sweep.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     self->sweeping = false;
@@ -719,9 +728,11 @@ ClientStats Client::stats() const noexcept {
                      core_->lost.load()};
 }
 
-void Client::submit(Command command, std::size_t replies, std::int64_t block_ms, Handler handler) {
-  Pending pending(std::move(command), std::move(handler), std::max<std::size_t>(replies, 1),
-                  deadline_for(core_->options, block_ms), block_ms >= 0);
+void Client::submit(Command command, std::size_t replies, std::int64_t block_ms, std::int64_t timeout_ms,
+                    Handler handler) {
+  const auto timeout = timeout_for(core_->options, block_ms, timeout_ms);
+  Pending pending(std::move(command), std::move(handler), std::max<std::size_t>(replies, 1), timeout,
+                  deadline_for(timeout, block_ms), block_ms >= 0);
   // Requests from any thread meet in one locked list; the first into an empty list posts
   // the drain, so a burst of calls costs one hop to the strand, not one each.
   bool first = false;

@@ -47,10 +47,10 @@ SyncClient::~SyncClient() = default;
 
 int SyncClient::protocol() const { return impl_->client.protocol(); }
 
-Reply SyncClient::call(Command command, std::size_t replies, std::int64_t block_ms) {
+Reply SyncClient::call(Command command, std::size_t replies, std::int64_t block_ms, std::int64_t timeout_ms) {
   std::promise<Reply> promise;
   auto reply = promise.get_future();
-  impl_->client.run(Request<Reply>{std::move(command), &identity_reply, replies, block_ms},
+  impl_->client.run(Request<Reply>{std::move(command), &identity_reply, replies, block_ms, timeout_ms},
                     [&promise](std::exception_ptr error, Reply value) {
                       if (error) {
                         promise.set_exception(error);

@@ -288,7 +288,7 @@ TEST_CASE("The client authenticates with a password or a user, and a refusal is 
   }
 }
 
-TEST_CASE("After a lost connection the client reconnects and says hello again; requests in flight fail and are never resent", "[client]") {
+TEST_CASE("After a lost connection the client reconnects and says hello again, and requests in flight fail and are never resent", "[client]") {
   runnel::test::RunnelServer runnel;
   ClientOptions options = options_for(runnel.port);
   options.client_name = "survivor";
@@ -376,6 +376,16 @@ TEST_CASE("A request times out with a clear error, and the next request gets its
   }
   CHECK(!answered.empty());
   CHECK(client.execute("ECHO", "and the next").str == "and the next");
+}
+
+TEST_CASE("A request can carry its own timeout, shorter than the client's", "[client]") {
+  runnel::test::RedisServer redis({"--enable-debug-command", "yes"});
+  ClientOptions options = options_for(redis.port);
+  options.request_timeout = 0s;  // none for the client's other requests
+  SyncClient client(options);
+  const auto sleeping = runnel::client::with_timeout(runnel::client::raw_request(Command("DEBUG", "SLEEP", "0.5")), 100ms);
+  CHECK(client_errc([&] { client.run(sleeping); }) == Errc::timeout);
+  CHECK(client.execute("ECHO", "after").str == "after");  // waits out the sleep: no timeout
 }
 
 TEST_CASE("Past the queue bound a call waits for room, or fails at once when so configured", "[client]") {

@@ -856,7 +856,7 @@ TEST_CASE("XTRIM, XDEL, XSETID, DEL and PING return their counts and answers",
   });
 }
 
-TEST_CASE("A Transaction runs as MULTI/EXEC; a command that fails in EXEC reports in place",
+TEST_CASE("A Transaction runs as MULTI/EXEC, and a command that fails in EXEC reports in place",
           "[client][streams][servers]") {
   on_each_target([](SyncClient& client, const Target& target) {
     XAddOptions at5;

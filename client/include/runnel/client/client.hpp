@@ -75,7 +75,7 @@ class Client : public StreamCommands<Client> {
         [this](auto handler, Request<T> request) {
           auto executor = boost::asio::get_associated_executor(handler, executor_);
           auto parse = request.parse;
-          submit(std::move(request.command), request.replies, request.block_ms,
+          submit(std::move(request.command), request.replies, request.block_ms, request.timeout_ms,
                  boost::asio::bind_executor(
                      executor, [handler = std::move(handler), parse](std::exception_ptr error,
                                                                      Reply reply) mutable {
@@ -112,7 +112,8 @@ class Client : public StreamCommands<Client> {
  private:
   using Handler = boost::asio::any_completion_handler<void(std::exception_ptr, Reply)>;
   using ConnectHandler = boost::asio::any_completion_handler<void(std::exception_ptr)>;
-  void submit(Command command, std::size_t replies, std::int64_t block_ms, Handler handler);
+  void submit(Command command, std::size_t replies, std::int64_t block_ms, std::int64_t timeout_ms,
+              Handler handler);
   void start_connect(ConnectHandler handler);
 
   executor_type executor_;

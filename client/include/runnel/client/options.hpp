@@ -25,9 +25,9 @@ struct ClientOptions {
   bool resp3 = true;
 
   std::chrono::milliseconds connect_timeout{5000};
-  // Longest wait for a reply, counted from the call (0: no bound). A blocking read gets its
-  // BLOCK time on top. A timed-out request completes with Errc::timeout; its reply, if it
-  // comes later, is dropped.
+  // Longest wait for a reply, counted from the call (0: no bound); a request may carry its
+  // own (with_timeout in request.hpp). A blocking read gets its BLOCK time on top. A
+  // timed-out request completes with Errc::timeout; its reply, if it comes later, is dropped.
   std::chrono::milliseconds request_timeout{10000};
 
   // After a lost connection: reconnect with exponential backoff (from min to max, with

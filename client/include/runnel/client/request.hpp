@@ -3,6 +3,7 @@
 // shape are written once and serve the async Client and the SyncClient alike.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -30,7 +31,16 @@ struct Request {
   // The client runs a blocking read on a connection of its own, so it never holds up the
   // requests behind it, and its timeout starts after the BLOCK time.
   std::int64_t block_ms = -1;
+  // This request's timeout in milliseconds (0: none), or -1 for the client's request_timeout.
+  std::int64_t timeout_ms = -1;
 };
+
+// `request` with its own timeout: client.run(with_timeout(cmd::xlen("s"), 50ms), token).
+template <class T>
+Request<T> with_timeout(Request<T> request, std::chrono::milliseconds timeout) {
+  request.timeout_ms = timeout.count();
+  return request;
+}
 
 // The reply as it is, for `execute`.
 inline Reply identity_reply(Reply&& reply) { return std::move(reply); }

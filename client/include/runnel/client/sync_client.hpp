@@ -32,20 +32,20 @@ class SyncClient : public StreamCommands<SyncClient> {
   template <class T>
   T run(Request<T> request) {
     auto parse = request.parse;
-    return parse(call(std::move(request.command), request.replies, request.block_ms));
+    return parse(call(std::move(request.command), request.replies, request.block_ms, request.timeout_ms));
   }
   // Any command: execute("XLEN", "orders"). The reply as it is (an error reply throws).
   template <class... Args>
   Reply execute(std::string_view name, const Args&... args) {
-    return call(Command(name, args...), 1, -1);
+    return call(Command(name, args...), 1, -1, -1);
   }
-  Reply execute(Command command) { return call(std::move(command), 1, -1); }
+  Reply execute(Command command) { return call(std::move(command), 1, -1, -1); }
 
   // 3 after a successful HELLO 3, else 2.
   [[nodiscard]] int protocol() const;
 
  private:
-  Reply call(Command command, std::size_t replies, std::int64_t block_ms);
+  Reply call(Command command, std::size_t replies, std::int64_t block_ms, std::int64_t timeout_ms);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
