@@ -25,6 +25,7 @@
 #include <runnel/client/client.hpp>
 #include <runnel/client/sync_client.hpp>
 
+#include "client_support.hpp"
 #include "server_process.hpp"
 
 namespace asio = boost::asio;
@@ -38,26 +39,10 @@ using runnel::client::ServerError;
 using runnel::client::SyncClient;
 using namespace std::chrono_literals;
 
+using runnel::test::IoThread;
+using runnel::test::options_for;
+
 namespace {
-
-ClientOptions options_for(std::uint16_t port) {
-  ClientOptions options;
-  options.port = port;
-  options.request_timeout = 10s;
-  return options;
-}
-
-// Runs an io_context on a thread until destroyed.
-struct IoThread {
-  asio::io_context io{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  std::thread thread{[this] { io.run(); }};
-  ~IoThread() {
-    work.reset();
-    io.stop();
-    thread.join();
-  }
-};
 
 // The Errc a call failed with (or 0 if it did not fail with a ClientError).
 template <class F>

@@ -53,6 +53,16 @@ struct Catch::StringMaker<StreamId> {
 
 namespace {
 
+// Adds entries 1-0, 2-0, ... n-0 to `key`, each with the field n = its number.
+template <class Client>
+void add_numbered(Client& client, std::string_view key, std::uint64_t n) {
+  XAddOptions at;
+  for (std::uint64_t i = 1; i <= n; ++i) {
+    at.id = StreamId{i, 0};
+    client.xadd(key, {{"n", std::to_string(i)}}, at);
+  }
+}
+
 constexpr std::uint64_t kTop = std::numeric_limits<std::uint64_t>::max();
 
 // ---------------------------------------------------------------------------------------------
@@ -536,11 +546,8 @@ TEST_CASE("XADD, XRANGE and XREVRANGE round-trip IDs and fields, on redis-server
 TEST_CASE("XREAD reads two streams at once, and an XREAD BLOCK that runs out is empty",
           "[client][streams][servers]") {
   on_each_target([](SyncClient& client, const Target&) {
+    add_numbered(client, "a", 3);
     XAddOptions at;
-    for (std::uint64_t i = 1; i <= 3; ++i) {
-      at.id = StreamId{i, 0};
-      client.xadd("a", {{"n", std::to_string(i)}}, at);
-    }
     at.id = StreamId{5, 0};
     client.xadd("b", {{"n", "5"}}, at);
 
@@ -567,11 +574,7 @@ TEST_CASE("XREAD reads two streams at once, and an XREAD BLOCK that runs out is 
 TEST_CASE("Consumer groups: XGROUP, XREADGROUP, XACK and both forms of XPENDING",
           "[client][streams][servers]") {
   on_each_target([](SyncClient& client, const Target&) {
-    XAddOptions at;
-    for (std::uint64_t i = 1; i <= 3; ++i) {
-      at.id = StreamId{i, 0};
-      client.xadd("s", {{"n", std::to_string(i)}}, at);
-    }
+    add_numbered(client, "s", 3);
     CHECK(client.xgroup_create("s", "g", "0") == Ok{});
     CHECK(client.xgroup_create("fresh", "g", "$", true) == Ok{});
     CHECK(client.xlen("fresh") == 0);
@@ -648,11 +651,7 @@ TEST_CASE("Consumer groups: XGROUP, XREADGROUP, XACK and both forms of XPENDING"
 TEST_CASE("XINFO GROUPS parses into GroupInfo in RESP2 and RESP3, from redis-server and Runnel",
           "[client][streams][servers]") {
   on_each_target([](SyncClient& client, const Target&) {
-    XAddOptions at;
-    for (std::uint64_t i = 1; i <= 3; ++i) {
-      at.id = StreamId{i, 0};
-      client.xadd("s", {{"n", std::to_string(i)}}, at);
-    }
+    add_numbered(client, "s", 3);
     client.xgroup_create("s", "g", "0");
     auto groups = client.xinfo_groups("s");
     REQUIRE(groups.size() == 1);
@@ -675,6 +674,7 @@ TEST_CASE("XINFO GROUPS parses into GroupInfo in RESP2 and RESP3, from redis-ser
     // A group made at "$" has read nothing it can count: entries-read nil; once entries come
     // after it, the lag is unknown too.
     client.xgroup_create("s", "late", "$");
+    XAddOptions at;
     at.id = StreamId{4, 0};
     client.xadd("s", {{"n", "4"}}, at);
     groups = client.xinfo_groups("s");
@@ -749,11 +749,7 @@ TEST_CASE(
     "in XAUTOCLAIM's deleted list",
     "[client][streams][servers]") {
   on_each_target([](SyncClient& client, const Target&) {
-    XAddOptions at;
-    for (std::uint64_t i = 1; i <= 3; ++i) {
-      at.id = StreamId{i, 0};
-      client.xadd("s", {{"n", std::to_string(i)}}, at);
-    }
+    add_numbered(client, "s", 3);
     client.xgroup_create("s", "g", "0");
     client.xreadgroup("g", "alice", {{"s", ">"}});
     CHECK(client.xdel("s", {{2, 0}, {9, 0}}) == 1);
@@ -778,11 +774,7 @@ TEST_CASE(
 TEST_CASE("XCLAIM and XAUTOCLAIM move pending entries, with and without JUSTID",
           "[client][streams][servers]") {
   on_each_target([](SyncClient& client, const Target&) {
-    XAddOptions at;
-    for (std::uint64_t i = 1; i <= 3; ++i) {
-      at.id = StreamId{i, 0};
-      client.xadd("s", {{"n", std::to_string(i)}}, at);
-    }
+    add_numbered(client, "s", 3);
     client.xgroup_create("s", "g", "0");
     client.xreadgroup("g", "alice", {{"s", ">"}});
 
@@ -832,11 +824,7 @@ TEST_CASE("XCLAIM and XAUTOCLAIM move pending entries, with and without JUSTID",
 TEST_CASE("XTRIM, XDEL, XSETID, DEL and PING return their counts and answers",
           "[client][streams][servers]") {
   on_each_target([](SyncClient& client, const Target&) {
-    XAddOptions at;
-    for (std::uint64_t i = 1; i <= 5; ++i) {
-      at.id = StreamId{i, 0};
-      client.xadd("s", {{"n", std::to_string(i)}}, at);
-    }
+    add_numbered(client, "s", 5);
     CHECK(client.xtrim("s", TrimOptions::max_len(4)) == 1);
     CHECK(client.xtrim("s", TrimOptions::min_id({3, 0})) == 1);
     CHECK(client.xtrim("s", TrimOptions::min_id({3, 0})) == 0);

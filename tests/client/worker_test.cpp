@@ -31,30 +31,17 @@
 #include <runnel/client/sync_client.hpp>
 #include <runnel/client/worker.hpp>
 
+#include "client_support.hpp"
 #include "server_process.hpp"
 
 namespace asio = boost::asio;
 using namespace runnel::client;
 using namespace std::chrono_literals;
 
+using runnel::test::IoThread;
+using runnel::test::options_for;
+
 namespace {
-
-ClientOptions options_for(std::uint16_t port) {
-  ClientOptions options;
-  options.port = port;
-  return options;
-}
-
-struct IoThread {
-  asio::io_context io{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  std::thread thread{[this] { io.run(); }};
-  ~IoThread() {
-    work.reset();
-    io.stop();
-    thread.join();
-  }
-};
 
 // Polls `done` every 20 ms for at most `limit`; true once it held.
 template <class F>
