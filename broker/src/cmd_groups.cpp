@@ -184,7 +184,7 @@ void xgroup_destroy(CommandContext& ctx) {
   if (group == nullptr) return ctx.reply.integer(0);
   stream->destroy_group(ctx.args[3]);
   ctx.reply.integer(1);
-  ctx.shard->blocked.serve(ctx.args[2], *stream);  // its blocked readers get -NOGROUP
+  ctx.shard->signal_ready(ctx.args[2]);  // its blocked readers get -NOGROUP
 }
 
 void xgroup_createconsumer(CommandContext& ctx) {

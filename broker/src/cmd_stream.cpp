@@ -305,7 +305,7 @@ void xadd(CommandContext& ctx) {
   write_stream_id(ctx.reply, id);
   if (parsed.trim) trim_stream(stream, *parsed.trim);
   ctx.shard->signal_modified(args[1]);
-  ctx.shard->blocked.serve(args[1], stream);
+  ctx.shard->signal_ready(args[1]);
 }
 
 void xlen(CommandContext& ctx) {
@@ -530,9 +530,17 @@ bool read_groups_on_shard(Shard& shard, Request& request, std::span<const std::s
   const auto count = static_cast<std::size_t>(request.count);
   for (const std::size_t i : indices) {
     Stream* stream = shard.keyspace.find(request.keys[i]);
-    if (stream == nullptr) continue;  // deleted since the check
+    if (stream == nullptr) {  // deleted since the check
+      if (request.gone_error.empty()) request.gone_error = "UNBLOCKED the stream key no longer exists";
+      continue;
+    }
     auto it = stream->groups.find(request.group);
-    if (it == stream->groups.end()) continue;  // destroyed since the check
+    if (it == stream->groups.end()) {  // destroyed since the check
+      if (request.gone_error.empty()) {
+        request.gone_error = "NOGROUP the consumer group this client was blocked on no longer exists";
+      }
+      continue;
+    }
     ConsumerGroup& group = it->second;
     protocol::ReplyWriter out(results[i], resp);
     if (request.ids[i]) {  // history: always answered, even when empty

@@ -48,6 +48,16 @@ struct Shard {
   bool run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
                        protocol::ReplyWriter& reply, Session& session, ServerState& state);
 
+  // `key` may have something for its blocked readers (entries added, a group destroyed).
+  // They are served once the command, or the whole transaction, that changed it has run, on
+  // the key's final state, as Redis serves them (a reader never sees a transaction's middle).
+  void signal_ready(std::string_view key);
+  // Serves the blocked readers of every key signalled since the last call.
+  void serve_ready();
+  // While above 0 (a transaction runs), run_key_command leaves ready keys for the caller's
+  // serve_ready().
+  int holding_ready = 0;
+
   // WATCH: a key's version goes up each time a command changes it (as Redis's
   // signalModifiedKey); only keys someone watches are tracked.
   std::uint64_t watch(const std::string& key);
@@ -62,6 +72,7 @@ struct Shard {
     std::uint32_t watchers = 0;
   };
   std::unordered_map<std::string, Watched> watched_;
+  std::vector<std::string> ready_;  // keys signalled, in the order they first were
 };
 
 // A connection's own state, as commands see and change it. Lives on the connection's thread;

@@ -294,9 +294,26 @@ bool Shard::run_key_command(const CommandSpec& spec, std::span<const std::string
   CommandContext ctx{args, reply, session, state, spec, this};
   ++commands;
   spec.handler(ctx);
+  if (holding_ready == 0) serve_ready();
   if (!(spec.flags & kWrite)) return false;
   wrote(key);
   return true;
+}
+
+void Shard::signal_ready(std::string_view key) {
+  if (blocked.registrations() == 0) return;  // the common case: nobody is blocked here
+  if (std::find(ready_.begin(), ready_.end(), key) == ready_.end()) ready_.emplace_back(key);
+}
+
+void Shard::serve_ready() {
+  if (ready_.empty()) return;
+  std::vector<std::string> keys;
+  keys.swap(ready_);
+  for (const std::string& key : keys) {
+    // A key deleted after it was signalled has nothing to serve (XREAD readers keep waiting;
+    // XREADGROUP readers were answered by the delete).
+    if (Stream* stream = keyspace.find(key)) blocked.serve(key, *stream);
+  }
 }
 
 }  // namespace runnel

@@ -1478,6 +1478,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } else if (!waiter) {
       protocol::ReplyWriter(out_, session_.resp).null_array();
       co_return;
+    } else if (!request.gone_error.empty() && waiter->try_claim()) {
+      // A key went away between the check and the read: no shard would ever answer.
+      protocol::ReplyWriter(out_, session_.resp).error(request.gone_error);
+      unregister(waiter, request.registered_shards);
+      co_return;
     }
     co_await wait_blocked(waiter, request);
   }

@@ -36,6 +36,11 @@ struct Request {
   // Filled while running on the shards:
   bool found_elsewhere = false;           // an earlier shard found entries
   std::vector<unsigned> registered_shards;  // shards the waiter was registered on
+  // XREADGROUP: a key's stream or group went away between the check and the read (a DEL,
+  // FLUSHALL or XGROUP DESTROY in between). The read came first, so a blocking one gets what
+  // Redis answers a reader blocked when the key goes: this error, instead of waiting on a
+  // key nobody will ever serve.
+  std::string gone_error;
 };
 
 // Returns the error to reply with, or an empty string. For XREADGROUP, errors that Redis

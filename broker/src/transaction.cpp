@@ -100,6 +100,10 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
                      ServerState& state, std::span<Shard* const> shards,
                      protocol::ReplyWriter& reply, std::vector<char>& wrote) {
   const auto shard_count = static_cast<unsigned>(shards.size());
+  // Blocked readers are served after the whole transaction, on its final state: a shard a
+  // command runs on holds its ready keys until the end. (Only those: a transaction on one
+  // shard runs on that shard's thread, and must not touch the others.)
+  std::vector<char> held(shard_count, 0);
   for (const auto& stored : queued) {
     const auto args = views(stored);
     const CommandSpec* spec = command_table().lookup(args);
@@ -117,6 +121,10 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
       }
       case Route::kKey: {
         const unsigned owner = owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count);
+        if (!held[owner]) {
+          held[owner] = 1;
+          ++shards[owner]->holding_ready;
+        }
         if (shards[owner]->run_key_command(*spec, args, reply, session, state)) wrote[owner] = 1;
         break;
       }
@@ -138,6 +146,11 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
     if (out.size() > before && out[before] == '-') {
       state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
     }
+  }
+  for (unsigned s = 0; s < shard_count; ++s) {
+    if (!held[s]) continue;
+    --shards[s]->holding_ready;
+    shards[s]->serve_ready();
   }
 }
 

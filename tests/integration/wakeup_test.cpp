@@ -1,0 +1,129 @@
+// Blocked readers woken at the right moment, against redis-server and runnel-server (1 and 2
+// shards): after the command or the whole transaction that fed them, on its final state; and
+// never left blocked on a key deleted while their read was under way. Each scenario repeats
+// enough times to catch a rare race, bounded in count and time.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <runnel/client/connection.hpp>
+
+#include "server_process.hpp"
+
+using namespace std::chrono_literals;
+using runnel::client::Connection;
+
+namespace {
+
+// Polls (at most 5 s) until INFO clients shows `blocked` blocked clients.
+bool wait_blocked(Connection& admin, int blocked) {
+  const std::string want = "blocked_clients:" + std::to_string(blocked) + "\r\n";
+  for (int i = 0; i < 500; ++i) {
+    if (admin.call({"INFO", "clients"}).str.find(want) != std::string::npos) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+// Runs `scenario(port)` against redis-server, then runnel-server at 1 and 2 shards.
+void against_all(const std::function<void(std::uint16_t)>& scenario) {
+  {
+    INFO("against redis-server");
+    runnel::test::RedisServer redis;
+    scenario(redis.port);
+  }
+  for (unsigned threads : {1u, 2u}) {
+    INFO("against runnel-server, --threads " << threads);
+    runnel::test::RunnelServer runnel({}, threads);
+    scenario(runnel.port);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("A reader blocked on a stream is served after a transaction ends, on its final state", "[blocking][wakeup]") {
+  against_all([](std::uint16_t port) {
+    Connection admin("127.0.0.1", port);
+    Connection writer("127.0.0.1", port);
+    for (int round = 0; round < 40; ++round) {
+      const std::string key = "s" + std::to_string(round);
+      Connection reader("127.0.0.1", port, 10s);
+      reader.send({"XREAD", "BLOCK", "5000", "STREAMS", key, "$"});
+      REQUIRE(wait_blocked(admin, 1));
+      // The entry the transaction adds is deleted by it: the reader must not see it.
+      writer.send({"MULTI"});
+      writer.send({"XADD", key, "1-1", "f", "old"});
+      writer.send({"DEL", key});
+      writer.send({"EXEC"});
+      for (int i = 0; i < 4; ++i) writer.read_reply();
+      writer.call({"XADD", key, "2-1", "f", "new"});
+      std::string raw;
+      reader.read_reply(&raw);
+      CAPTURE(round, raw);
+      CHECK(raw.find("2-1") != std::string::npos);
+      CHECK(raw.find("1-1") == std::string::npos);
+    }
+  });
+}
+
+TEST_CASE("A reader blocked on a stream gets every entry a transaction added, in one reply", "[blocking][wakeup]") {
+  against_all([](std::uint16_t port) {
+    Connection admin("127.0.0.1", port);
+    Connection writer("127.0.0.1", port);
+    for (int round = 0; round < 40; ++round) {
+      const std::string key = "t" + std::to_string(round);
+      Connection reader("127.0.0.1", port, 10s);
+      reader.send({"XREAD", "BLOCK", "5000", "STREAMS", key, "$"});
+      REQUIRE(wait_blocked(admin, 1));
+      writer.send({"MULTI"});
+      writer.send({"XADD", key, "1-1", "n", "1"});
+      writer.send({"XADD", key, "1-2", "n", "2"});
+      writer.send({"XADD", key, "1-3", "n", "3"});
+      writer.send({"EXEC"});
+      for (int i = 0; i < 5; ++i) writer.read_reply();
+      const auto reply = reader.read_reply();
+      CAPTURE(round, runnel::protocol::to_display_string(reply));
+      REQUIRE(reply.is_aggregate());
+      REQUIRE(reply.elements.size() >= 1);
+      // RESP2: [[key, entries]]
+      const auto& entries = reply.elements[0].elements[1];
+      CHECK(entries.elements.size() == 3);
+    }
+  });
+}
+
+TEST_CASE("A group reader racing a DEL or FLUSHALL of its stream is never left blocked", "[blocking][wakeup]") {
+  against_all([](std::uint16_t port) {
+    Connection admin("127.0.0.1", port);
+    Connection deleter("127.0.0.1", port);
+    int unblocked = 0, nogroup = 0;
+    for (int round = 0; round < 300; ++round) {
+      admin.call({"XGROUP", "CREATE", "race", "g", "$", "MKSTREAM"});
+      // A 5 s read timeout: a reader left blocked fails the test instead of hanging it.
+      Connection reader("127.0.0.1", port, 5s);
+      reader.send({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "race", ">"});
+      // At once: it may come before, during or after the read. Every other round, FLUSHALL.
+      if (round % 2 == 0) {
+        deleter.call({"DEL", "race"});
+      } else {
+        deleter.call({"FLUSHALL"});
+      }
+      const auto reply = reader.read_reply();
+      CAPTURE(round, reply.str);
+      REQUIRE(reply.is_error());
+      // The DEL came after the read blocked (Redis's -UNBLOCKED), or before it (-NOGROUP).
+      if (reply.str.rfind("UNBLOCKED the stream key no longer exists", 0) == 0) {
+        ++unblocked;
+      } else {
+        CHECK(reply.str.rfind("NOGROUP No such key 'race' or consumer group 'g'", 0) == 0);
+        ++nogroup;
+      }
+    }
+    INFO("unblocked " << unblocked << ", nogroup " << nogroup);
+    CHECK(unblocked + nogroup == 300);
+    CHECK(admin.call({"INFO", "clients"}).str.find("blocked_clients:0\r\n") != std::string::npos);
+  });
+}
