@@ -158,6 +158,7 @@ struct Client::Core : std::enable_shared_from_this<Client::Core> {
   std::size_t pending_bytes = 0;
   asio::steady_timer sweep;
   bool sweeping = false;
+  bool pump_posted = false;  // a pump() is on its way (room freed by failures)
   // The shortest request timeout seen: the sweep checks deadlines an eighth of it apart.
   std::chrono::milliseconds shortest_timeout = std::chrono::milliseconds::max();
   bool closed = false;
@@ -171,9 +172,11 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
  public:
   enum class State { idle, connecting, ready, down, closed };
 
-  ClientLink(std::shared_ptr<Client::Core> core, bool main)
-      : core_(std::move(core)), main_(main), socket_(core_->strand), retry_(core_->strand),
-        resolver_(core_->strand), rng_(std::random_device{}()) {}
+  // The Core owns its links; a link's run coroutine holds the Core (so a Core left by a
+  // stopped io_context is freed with that coroutine, not kept by a cycle).
+  ClientLink(Client::Core& core, bool main)
+      : core_(&core), main_(main), socket_(core.strand), retry_(core.strand), resolver_(core.strand),
+        rng_(std::random_device{}()) {}
 
   void enqueue(Pending pending) {
     if (state_ == State::down && !core_->options.reconnect) {
@@ -196,10 +199,14 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
   void start() {
     if (state_ != State::idle) return;
     state_ = State::connecting;
-    asio::co_spawn(core_->strand, run(shared_from_this()), asio::detached);
+    asio::co_spawn(core_->strand, run(shared_from_this(), core_->shared_from_this()), asio::detached);
   }
 
   [[nodiscard]] bool ready() const { return state_ == State::ready; }
+  // Down for good (reconnecting is off): why.
+  [[nodiscard]] std::exception_ptr down_error() const {
+    return state_ == State::down && !core_->options.reconnect ? client_error(stopped_by_, down_reason_) : nullptr;
+  }
   [[nodiscard]] std::size_t load() const { return queued_.size() + inflight_.size(); }
 
   // Fails everything and ends the connection for good.
@@ -229,7 +236,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
   }
 
  private:
-  asio::awaitable<void> run(std::shared_ptr<ClientLink> self) {
+  asio::awaitable<void> run(std::shared_ptr<ClientLink> self, std::shared_ptr<Client::Core> keep) {
     std::chrono::milliseconds backoff{0};
     while (state_ != State::closed) {
       std::exception_ptr failure;
@@ -237,9 +244,11 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
       // (Asio's awaitable `||` waits for the first *success*, so a refused handshake would
       // wait for the timer: a plain timer instead.)
       auto timed_out = std::make_shared<bool>(false);
+      auto attempting = std::make_shared<bool>(true);  // false once the attempt has ended
       asio::steady_timer timer(core_->strand, core_->options.connect_timeout);
-      timer.async_wait([self, timed_out](boost::system::error_code ec) {
-        if (ec || self->state_ == State::closed) return;
+      timer.async_wait([self, timed_out, attempting](boost::system::error_code ec) {
+        // (A completion already queued when the attempt ended must not close its socket.)
+        if (ec || !*attempting || self->state_ == State::closed) return;
         *timed_out = true;
         self->resolver_.cancel();
         boost::system::error_code ignored;
@@ -252,6 +261,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
       } catch (const std::exception& e) {
         failure = client_error(Errc::connect_failed, "cannot connect to " + endpoint() + ": " + e.what());
       }
+      *attempting = false;
       timer.cancel();
       if (*timed_out) {
         failure = client_error(Errc::connect_failed, "cannot connect to " + endpoint() +
@@ -286,6 +296,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
       boost::system::error_code ignored;
       co_await retry_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
+    (void)keep;
   }
 
   asio::awaitable<void> connect_once() {
@@ -544,7 +555,7 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
     }
   }
 
-  std::shared_ptr<Client::Core> core_;
+  Client::Core* core_;
   const bool main_;
   State state_ = State::idle;
   tcp::socket socket_;
@@ -629,13 +640,21 @@ void Client::Core::pump() {
 // release or sweep (never here: this runs while the queues are walked).
 void Client::Core::fail(Pending& pending, std::exception_ptr error) {
   if (!pending.handler) return;
+  const bool freed = pending.counted;
   uncount(pending);
   complete(strand, pending.handler, std::move(error), Reply{});
+  if (freed && !waiting.empty() && !pump_posted) {
+    pump_posted = true;
+    asio::post(strand, [self = shared_from_this()] {
+      self->pump_posted = false;
+      self->pump();
+    });
+  }
 }
 
 ClientLink& Client::Core::link_for(bool for_blocking) {
   if (!for_blocking) {
-    if (!main) main = std::make_shared<ClientLink>(shared_from_this(), true);
+    if (!main) main = std::make_shared<ClientLink>(*this, true);
     return *main;
   }
   // An idle blocking connection, else a new one, else the least loaded.
@@ -645,7 +664,7 @@ ClientLink& Client::Core::link_for(bool for_blocking) {
     if (best == nullptr || link->load() < best->load()) best = link.get();
   }
   if (blocking.size() < std::max<std::size_t>(options.max_blocking_connections, 1)) {
-    blocking.push_back(std::make_shared<ClientLink>(shared_from_this(), false));
+    blocking.push_back(std::make_shared<ClientLink>(*this, false));
     return *blocking.back();
   }
   return *best;
@@ -762,6 +781,10 @@ void Client::start_connect(ConnectHandler handler) {
     ClientLink& link = core->link_for(false);
     if (link.ready()) {
       complete(core->strand, handler, nullptr);
+      return;
+    }
+    if (auto down = link.down_error()) {
+      complete(core->strand, handler, down);
       return;
     }
     core->connect_waiters.push_back(std::move(handler));

@@ -34,14 +34,18 @@ void dispatch_to(H& handler, Args... args) {
   asio::dispatch(executor, [handler = std::move(handler), args...]() mutable { std::move(handler)(args...); });
 }
 
-// Handlers to run once the lock is released.
+// Handlers to run once the lock is released. Refusals are posted first (to `executor`), so
+// a callback that sends again when refused runs after send() has returned, not inside it.
 struct Completions {
   std::vector<std::pair<AddHandler, std::exception_ptr>> adds;
   // (A list: Boost 1.81's any_completion_handler cannot be move-assigned, which a vector
   // may do as it grows.)
   std::list<std::pair<FlushHandler, std::exception_ptr>> flushes;
-  void run() {
-    for (auto& [h, e] : adds) dispatch_to(h, e, StreamId{});
+  template <class Executor>
+  void run(const Executor& executor) {
+    for (auto& [h, e] : adds) {
+      asio::post(executor, [h = std::move(h), e = e]() mutable { dispatch_to(h, e, StreamId{}); });
+    }
     for (auto& [h, e] : flushes) dispatch_to(h, e);
   }
 };
@@ -74,7 +78,7 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
         }
       }
     }
-    done.run();
+    done.run(client.get_executor());
   }
 
   // The open batch's first entry sets when it closes: after `linger`, or (no linger) once the
@@ -155,7 +159,7 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
       }
       send_closed();
     }
-    done.run();
+    done.run(client.get_executor());
   }
 
   void flush(FlushHandler handler) {
@@ -169,7 +173,7 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
         flushes.emplace_back(accepted, std::move(handler));
       }
     }
-    done.run();
+    done.run(client.get_executor());
   }
 
   void stop() {
@@ -192,7 +196,7 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
         flushes.clear();
       }
     }
-    done.run();
+    done.run(client.get_executor());
   }
 
   Client& client;

@@ -18,9 +18,11 @@ struct SyncClient::Impl {
   explicit Impl(ClientOptions options)
       : work(io.get_executor()), client(io.get_executor(), std::move(options)), thread([this] { io.run(); }) {}
 
+  // The close fails what is left (its completions run on the thread, so no caller waits
+  // forever); then nothing is pending and run() returns.
   ~Impl() {
     client.close();
-    boost::asio::post(io, [this] { io.stop(); });  // after the close, which fails what is left
+    work.reset();
     thread.join();
   }
 

@@ -76,6 +76,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
   // --- fetching --------------------------------------------------------------------------
 
   asio::awaitable<void> fetch_loop(std::shared_ptr<State> self) {
+    ++loops;
     bool history = true;  // the consumer's own pending entries first
     StreamId after;
     bool have_group = false;
@@ -101,12 +102,16 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
         if (history) {
           if (entries.empty()) {
             history = false;
+            // Claiming starts once the history is read: a claim before it could take an
+            // entry the history read then hands out a second time.
+            asio::co_spawn(strand, claim_loop(shared_from_this()), asio::detached);
             continue;
           }
           after = entries.back().id;
         }
         if (stopping) break;  // read after stop: they stay pending
         for (Entry& entry : entries) {
+          if (stopping) break;
           if (entry.deleted) {  // pending, but gone from the stream: nothing to handle
             try {
               auto ack = cmd::xack(options.stream, options.group, std::vector<StreamId>{entry.id});
@@ -129,6 +134,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
       }
       if (backoff.count() > 0) co_await sleep(backoff);
     }
+    loop_ended();
     (void)self;
   }
 
@@ -152,6 +158,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
   // --- claiming ----------------------------------------------------------------------------
 
   asio::awaitable<void> claim_loop(std::shared_ptr<State> self) {
+    ++loops;
     while (!stopping) {
       co_await sleep(options.claim_interval);
       // One pass over the group's PEL: the entries idle past claim_after that this Worker
@@ -169,6 +176,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
         try {
           auto listing = cmd::xpending(options.stream, options.group, idle);
           const std::vector<PendingEntry> stuck = co_await client.run(std::move(listing), use_awaitable);
+          if (stopping) break;
           std::vector<StreamId> ids;
           std::map<StreamId, std::uint64_t> deliveries;
           for (const PendingEntry& p : stuck) {
@@ -194,27 +202,37 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
         }
       }
     }
+    loop_ended();
     (void)self;
   }
 
   asio::awaitable<void> lag_loop(std::shared_ptr<State> self) {
+    ++loops;
     while (!stopping) {
       try {
         for (const GroupInfo& g : co_await client.run(cmd::xinfo_groups(options.stream), use_awaitable)) {
           if (g.name == options.group) call_hook(hooks.lag, g.lag, g.pending);
         }
-      } catch (const std::exception&) {
+      } catch (const std::exception& e) {
+        report_error("reading the group's lag", e);
       }
-      co_await sleep(options.lag_interval);
+      if (!stopping) co_await sleep(options.lag_interval);
     }
+    loop_ended();
     (void)self;
+  }
+
+  // A background loop ended; once none runs and no handler does, a stop is complete.
+  void loop_ended() {
+    --loops;
+    if (running == 0 && loops == 0) finish_stops(nullptr);
   }
 
   // --- handling ----------------------------------------------------------------------------
 
   void admit(Job job) {
+    if (!in_hand.insert(job.entry.id).second) return;  // already held: never handled twice at once
     ++outstanding;
-    in_hand.insert(job.entry.id);
     ready.push_back(std::move(job));
     pump();
   }
@@ -241,7 +259,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
     in_hand.erase(id);
     room.cancel();
     pump();
-    if (running == 0) finish_stops(nullptr);
+    if (running == 0 && loops == 0) finish_stops(nullptr);
     (void)self;
   }
 
@@ -365,8 +383,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
     if (started || stopping) return;
     started = true;
     auto self = shared_from_this();
-    asio::co_spawn(strand, fetch_loop(self), asio::detached);
-    asio::co_spawn(strand, claim_loop(self), asio::detached);
+    asio::co_spawn(strand, fetch_loop(self), asio::detached);  // it starts the claim loop
     if (options.lag_interval.count() > 0) asio::co_spawn(strand, lag_loop(self), asio::detached);
   }
 
@@ -380,7 +397,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
       ready.clear();
     }
     if (!handler) return;
-    if (running == 0) {
+    if (running == 0 && loops == 0) {
       auto executor = asio::get_associated_executor(handler);
       asio::dispatch(executor, [h = std::move(handler)]() mutable { std::move(h)(nullptr); });
       return;
@@ -425,6 +442,7 @@ struct Worker::State : std::enable_shared_from_this<Worker::State> {
   std::set<StreamId> in_hand;
   std::size_t outstanding = 0;  // fetched and not finished
   std::size_t running = 0;
+  int loops = 0;  // background loops (fetch, claim, lag) still running
   bool started = false;
   bool stopping = false;
   // (A list: erasing from a vector would move-assign handlers, which Boost 1.81 cannot do.)

@@ -498,6 +498,49 @@ TEST_CASE("A server that closes mid-reply, sends bytes that are not RESP, or a r
   }
 }
 
+TEST_CASE("Room freed by a lost connection goes to the requests waiting for it", "[client]") {
+  // The first connection takes every request and answers none, then drops; the second
+  // records what reaches it.
+  std::atomic<int> sessions{0};
+  std::promise<std::string> second_got;
+  BareServer server([&](int fd) {
+    if (sessions++ == 0) {
+      BareServer::drain(fd, 300ms);
+      return;  // closed: the requests in flight are lost
+    }
+    std::string got;
+    for (int i = 0; i < 40 && got.find("third") == std::string::npos; ++i) got += BareServer::read_some(fd, 50ms);
+    second_got.set_value(got);
+    BareServer::drain(fd, 1000ms);
+  });
+  IoThread io;
+  ClientOptions options = bare_options(server.port());
+  options.reconnect = true;
+  options.request_timeout = 0ms;  // no sweep to save the day
+  options.max_queued_requests = 2;
+  Client client(io.io.get_executor(), options);
+  auto first = client.execute(Command("ECHO", "first"), asio::use_future);
+  auto second = client.execute(Command("ECHO", "second"), asio::use_future);
+  auto third = client.execute(Command("ECHO", "third"), asio::use_future);  // waits for room
+  CHECK(client_errc([&] { first.get(); }) == Errc::connection_lost);
+  CHECK(client_errc([&] { second.get(); }) == Errc::connection_lost);
+  auto got = second_got.get_future();
+  REQUIRE(got.wait_for(10s) == std::future_status::ready);
+  CHECK(got.get().find("third") != std::string::npos);  // admitted and written
+  client.close();
+  CHECK(client_errc([&] { third.get(); }) == Errc::stopped);
+}
+
+TEST_CASE("connect() on a client whose connection is down for good fails at once", "[client]") {
+  BareServer server([](int fd) { BareServer::read_some(fd, 500ms); });  // reads, then hangs up
+  IoThread io;
+  Client client(io.io.get_executor(), bare_options(server.port()));  // reconnect off
+  CHECK(client_errc([&] { client.execute(Command("PING"), asio::use_future).get(); }) == Errc::connection_lost);
+  auto again = client.connect(asio::use_future);
+  REQUIRE(again.wait_for(5s) == std::future_status::ready);
+  CHECK(client_errc([&] { again.get(); }) == Errc::not_connected);
+}
+
 TEST_CASE("Closing a client fails what is pending with a clear error", "[client]") {
   runnel::test::RunnelServer runnel;
   IoThread io;

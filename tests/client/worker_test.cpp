@@ -360,6 +360,47 @@ TEST_CASE("A handler slower than claim_after keeps its entry: the Worker never c
   CHECK(deliveries_seen == std::vector<std::uint64_t>{1, 1, 1});  // no claim counted a delivery
 }
 
+TEST_CASE("A restarted Worker handles each entry of its own pending history once, while claiming runs", "[client][worker]") {
+  runnel::test::RunnelServer runnel;
+  SyncClient admin(options_for(runnel.port));
+  for (int i = 0; i < 20; ++i) admin.xadd("again", Fields{{"i", std::to_string(i)}});
+  admin.xgroup_create("again", "g", "0");
+  // A worker "w" read them all and died: they are its pending history, idle past claim_after.
+  REQUIRE(admin.xreadgroup("g", "w", {{"again", ">"}}).front().entries.size() == 20);
+  std::this_thread::sleep_for(150ms);
+
+  IoThread io;
+  Client client(io.io.get_executor(), options_for(runnel.port));
+  WorkerOptions options;
+  options.stream = "again";
+  options.group = "g";
+  options.consumer = "w";
+  options.concurrency = 2;
+  options.max_fetched = 2;  // the history takes ten reads, while claiming could run
+  options.block = 50ms;
+  options.claim_after = 100ms;
+  options.claim_interval = 5ms;
+  std::mutex mutex;
+  std::map<StreamId, int> calls;
+  Worker worker(client, options, [&](const Entry& entry) -> asio::awaitable<void> {
+    {
+      std::lock_guard lock(mutex);
+      ++calls[entry.id];
+    }
+    asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
+    co_await t.async_wait(asio::use_awaitable);
+  });
+  worker.start();
+  REQUIRE(eventually([&] { return nothing_pending(admin, "again", "g"); }, 20s));
+  worker.stop(5s, asio::use_future).get();
+  std::lock_guard lock(mutex);
+  CHECK(calls.size() == 20);
+  for (const auto& [id, n] : calls) {
+    CAPTURE(id.to_string());
+    CHECK(n == 1);
+  }
+}
+
 TEST_CASE("The Worker reports the group's lag through its hook", "[client][worker]") {
   runnel::test::RunnelServer runnel;
   SyncClient admin(options_for(runnel.port));

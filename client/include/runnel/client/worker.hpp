@@ -7,7 +7,8 @@
 //           not yet finished. A handler that returns acknowledges its entry (XACK).
 //   fail    a handler that throws leaves its entry pending. After a backoff (doubling per
 //           delivery) the Worker claims it again (XCLAIM, which counts a delivery) and retries.
-//   claim   every `claim_interval` it takes over entries idle past `claim_after` that it
+//   claim   once the history is read, every `claim_interval` it takes over entries idle past
+//           `claim_after` that it
 //           does not hold (XPENDING IDLE, then XCLAIM): those of consumers that died, and its
 //           own left behind (a failed XACK).
 //   dead    an entry whose delivery count (from the PEL) reaches `max_deliveries` and fails,
@@ -19,7 +20,8 @@
 //           says so, and the stats count it.)
 //   stop    fetching stops; handlers in flight finish and are acknowledged, within a
 //           deadline. Entries fetched and not started stay pending (read again at the next
-//           start, or claimed by another worker).
+//           start, or claimed by another worker). The stop completes once the handlers and
+//           the background loops have ended: a read in flight ends within `block`.
 //
 // Threading: the Worker runs on a strand of the Client's executor; handlers are coroutines
 // run there (a handler doing blocking work should hand it to a thread pool). start() and
