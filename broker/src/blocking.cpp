@@ -85,7 +85,10 @@ void BlockedReaders::serve(std::string_view key, Stream& stream) {
       protocol::ReplyWriter out(reply, w.resp);
       write_header(out, key);
       Consumer& consumer = *group->second.consumer(w.consumer, true, wall_now_ms());
-      deliver_new(out, stream, group->second, consumer, w.count, w.noack);
+      if (const storage::Error error = deliver_new(out, stream, group->second, consumer, w.count, w.noack)) {
+        w.deliver("-" + read_error_text(key, error) + "\r\n");
+        return false;
+      }
       answer(w, std::move(reply));
       return false;
     }
@@ -95,7 +98,11 @@ void BlockedReaders::serve(std::string_view key, Stream& stream) {
     std::string reply;
     protocol::ReplyWriter out(reply, w.resp);
     write_header(out, key);
-    write_range(out, stream.entries(), *after.next(), storage::StreamId::max(), false, w.count);
+    if (const storage::Error error =
+            write_range(out, stream.entries(), *after.next(), storage::StreamId::max(), false, w.count)) {
+      w.deliver("-" + read_error_text(key, error) + "\r\n");
+      return false;
+    }
     answer(w, std::move(reply));
     return false;
   });

@@ -80,40 +80,40 @@ Stream* group_target(CommandContext& ctx, bool group_required, ConsumerGroup** g
 
 // --- deliveries for XREADGROUP ---------------------------------------------------------------
 
-std::size_t deliver_new(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
-                        Consumer& consumer, std::size_t count, bool noack) {
+storage::Error deliver_new(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
+                           Consumer& consumer, std::size_t count, bool noack) {
   const std::int64_t now = wall_now_ms();
   std::vector<StreamId> delivered;
-  const std::size_t n =
-      write_range(reply, stream.entries(), *group.last_delivered.next(), StreamId::max(), false,
-                  count, [&](StreamId id) { delivered.push_back(id); });
+  if (storage::Error error = write_range(reply, stream.entries(), *group.last_delivered.next(), StreamId::max(),
+                                         false, count, [&](StreamId id) { delivered.push_back(id); })) {
+    return error;  // the group does not move past entries it could not read
+  }
   for (const StreamId id : delivered) {
     advance_group(stream, group, id);
     if (!noack) group.add_pending(id, consumer, now);
   }
-  return n;
+  return {};
 }
 
-std::size_t deliver_history(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
-                            Consumer& consumer, StreamId after, std::size_t count) {
+storage::Error deliver_history(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
+                               Consumer& consumer, StreamId after, std::size_t count) {
   const std::int64_t now = wall_now_ms();
   std::string body;
   protocol::ReplyWriter out(body, reply.version());
   std::size_t n = 0;
+  std::vector<StreamId> redelivered;  // counted once every read has succeeded
   const auto from = after.next();
   for (auto it = from ? consumer.pending.lower_bound(*from) : consumer.pending.end();
        it != consumer.pending.end() && (count == 0 || n < count); ++it) {
     bool found = false;
-    stream.entries().scan(*it, *it, false, [&](const storage::EntryView& e) {
+    storage::Error error = stream.entries().scan(*it, *it, false, [&](const storage::EntryView& e) {
       write_entry(out, e);
       found = true;
       return false;
     });
+    if (error) return error;
     if (found) {
-      PendingEntry& p = group.pel.at(*it);
-      p.delivery_time_ms = now;
-      ++p.delivery_count;
-      group.touch_pending(*it);
+      redelivered.push_back(*it);
     } else {
       // Deleted since delivery: Redis reports the ID with no fields.
       out.array(2);
@@ -122,9 +122,15 @@ std::size_t deliver_history(protocol::ReplyWriter& reply, Stream& stream, Consum
     }
     ++n;
   }
+  for (const StreamId id : redelivered) {
+    PendingEntry& p = group.pel.at(id);
+    p.delivery_time_ms = now;
+    ++p.delivery_count;
+    group.touch_pending(id);
+  }
   reply.array(n);
   reply.buffer().append(body);
-  return n;
+  return {};
 }
 
 namespace cmd {
@@ -323,22 +329,33 @@ void xpending(CommandContext& ctx) {
 
 namespace {
 
-// Whether the stream still holds the entry `id`.
-bool entry_exists(const Stream& stream, StreamId id) {
-  bool found = false;
-  stream.entries().scan(id, id, false, [&](const storage::EntryView&) {
-    found = true;
+// Whether the stream still holds the entry `id` (in `exists`), or the error of its read.
+storage::Error entry_exists(const Stream& stream, StreamId id, bool& exists) {
+  exists = false;
+  return stream.entries().scan(id, id, false, [&](const storage::EntryView&) {
+    exists = true;
     return false;
   });
-  return found;
 }
 
 // Gives the pending entry `id` to `to` (creating `to` on first use), as XCLAIM and XAUTOCLAIM
 // do, and writes it: the entry, or only its ID.
-void claim(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it, Consumer*& to,
-           std::string_view to_name, std::int64_t now, std::int64_t delivery_time,
-           std::int64_t retry_count, bool justid, const Stream& stream,
-           protocol::ReplyWriter& out) {
+// The entry is read first: a read that fails claims nothing and returns its error (entries the
+// same command claimed before stay claimed, as if their reply had been lost).
+storage::Error claim(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it, Consumer*& to,
+                     std::string_view to_name, std::int64_t now, std::int64_t delivery_time,
+                     std::int64_t retry_count, bool justid, const Stream& stream,
+                     protocol::ReplyWriter& out) {
+  std::string entry;
+  if (!justid) {
+    protocol::ReplyWriter one(entry, out.version());
+    if (storage::Error error = stream.entries().scan(it->first, it->first, false, [&](const storage::EntryView& e) {
+          write_entry(one, e);
+          return false;
+        })) {
+      return error;
+    }
+  }
   if (to == nullptr) to = group.consumer(to_name, true, now);
   PendingEntry& p = it->second;
   if (p.owner != to) {
@@ -356,11 +373,9 @@ void claim(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it, 
   if (justid) {
     write_stream_id(out, it->first);
   } else {
-    stream.entries().scan(it->first, it->first, false, [&](const storage::EntryView& e) {
-      write_entry(out, e);
-      return false;
-    });
+    out.buffer().append(entry);
   }
+  return {};
 }
 
 void drop_pending(ConsumerGroup& group, std::map<StreamId, PendingEntry>::iterator it) {
@@ -435,7 +450,11 @@ void xclaim(CommandContext& ctx) {
   Consumer* consumer = nullptr;
   for (const StreamId id : ids) {
     auto it = group->pel.find(id);
-    if (!entry_exists(*stream, id)) {
+    bool exists = false;
+    if (storage::Error error = entry_exists(*stream, id, exists)) {
+      return ctx.reply.error(read_error_text(args[1], error));
+    }
+    if (!exists) {
       if (it != group->pel.end()) drop_pending(*group, it);  // 7.0: gone from the stream
       continue;
     }
@@ -446,7 +465,10 @@ void xclaim(CommandContext& ctx) {
                now - it->second.delivery_time_ms < min_idle) {
       continue;
     }
-    claim(*group, it, consumer, args[3], now, delivery_time, retry_count, justid, *stream, out);
+    if (storage::Error error =
+            claim(*group, it, consumer, args[3], now, delivery_time, retry_count, justid, *stream, out)) {
+      return ctx.reply.error(read_error_text(args[1], error));
+    }
     ++claimed;
   }
   ctx.reply.array(claimed);
@@ -501,7 +523,11 @@ void xautoclaim(CommandContext& ctx) {
   auto it = group->pel.lower_bound(start);
   while (attempts > 0 && count > 0 && it != group->pel.end()) {
     --attempts;
-    if (!entry_exists(*stream, it->first)) {  // gone from the stream: gone from the PEL
+    bool exists = false;
+    if (storage::Error error = entry_exists(*stream, it->first, exists)) {
+      return ctx.reply.error(read_error_text(args[1], error));
+    }
+    if (!exists) {  // gone from the stream: gone from the PEL
       deleted.push_back(it->first);
       auto next = std::next(it);
       drop_pending(*group, it);
@@ -513,7 +539,9 @@ void xautoclaim(CommandContext& ctx) {
       ++it;
       continue;
     }
-    claim(*group, it, consumer, args[3], now, now, -1, justid, *stream, out);
+    if (storage::Error error = claim(*group, it, consumer, args[3], now, now, -1, justid, *stream, out)) {
+      return ctx.reply.error(read_error_text(args[1], error));
+    }
     ++claimed;
     --count;
     ++it;

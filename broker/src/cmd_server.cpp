@@ -11,6 +11,7 @@
 #include "glob.hpp"
 #include "log.hpp"
 #include "memory.hpp"
+#include "stream_reply.hpp"
 #include "version.hpp"
 
 namespace runnel {
@@ -218,6 +219,9 @@ void section_persistence(const InfoInputs& in, std::string& out) {
   out += "storage_open_files:" + std::to_string(files.open) + "\r\n";
   out += "storage_open_files_budget:" + std::to_string(storage::open_files_budget()) + "\r\n";
   out += "storage_files_reopened:" + std::to_string(files.reopened) + "\r\n";
+  // Reads of entries that failed (an evicted node's segment: EIO, a checksum mismatch), each
+  // answered with -IOERR or -DAMAGED.
+  out += "storage_read_errors:" + std::to_string(storage_read_errors()) + "\r\n";
   out += "storage_flushes:" + std::to_string(f.flushes) + "\r\n";
   out += "storage_overlapped_flushes:" + std::to_string(f.overlapped) + "\r\n";
   out += "storage_last_fsync_usec:" + std::to_string(f.last_fsync_us) + "\r\n";

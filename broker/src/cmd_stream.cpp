@@ -169,8 +169,10 @@ void range(CommandContext& ctx, bool reverse) {
   Stream* stream = ctx.shard->keyspace.find(args[1]);
   if (stream == nullptr) return ctx.reply.array(0);
   if (count == 0) return ctx.reply.null_array();
-  write_range(ctx.reply, stream->entries(), start, end, reverse,
-              count < 0 ? 0 : static_cast<std::size_t>(count));
+  if (const storage::Error error = write_range(ctx.reply, stream->entries(), start, end, reverse,
+                                              count < 0 ? 0 : static_cast<std::size_t>(count))) {
+    ctx.reply.error(read_error_text(args[1], error));
+  }
 }
 
 // --- XINFO STREAM --------------------------------------------------------------------------
@@ -221,8 +223,20 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
   }
 }
 
+storage::Error render_stream_info(protocol::ReplyWriter& r, const Stream& s, bool full, std::size_t count);
+
+// XINFO STREAM's reply, rendered aside first: a read of the first or last entry, or of the
+// entries of FULL, that fails makes the reply an error, never half a map.
 void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::size_t count) {
-  auto& r = ctx.reply;
+  std::string body;
+  protocol::ReplyWriter r(body, ctx.reply.version());
+  if (const storage::Error error = render_stream_info(r, s, full, count)) {
+    return ctx.reply.error(read_error_text(ctx.args[2], error));
+  }
+  ctx.reply.buffer().append(body);
+}
+
+storage::Error render_stream_info(protocol::ReplyWriter& r, const Stream& s, bool full, std::size_t count) {
   r.map(full ? 9 : 10);
   r.bulk("length");
   r.integer(static_cast<std::int64_t>(s.length()));
@@ -242,24 +256,28 @@ void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::siz
   write_stream_id(r, s.first_id);
   if (full) {
     r.bulk("entries");
-    write_range(r, s.entries(), StreamId::min(), StreamId::max(), false, count);
+    if (storage::Error error = write_range(r, s.entries(), StreamId::min(), StreamId::max(), false, count)) {
+      return error;
+    }
     r.bulk("groups");
     r.array(s.groups.size());
     for (const auto& [name, group] : s.groups) write_group_full(r, s, name, group, count);
-    return;
+    return {};
   }
   r.bulk("groups");
   r.integer(static_cast<std::int64_t>(s.groups.size()));
   for (const bool last : {false, true}) {
     r.bulk(last ? "last-entry" : "first-entry");
     bool emitted = false;
-    s.entries().scan(StreamId::min(), StreamId::max(), last, [&](const storage::EntryView& e) {
+    storage::Error error = s.entries().scan(StreamId::min(), StreamId::max(), last, [&](const storage::EntryView& e) {
       write_entry(r, e);
       emitted = true;
       return false;
     });
+    if (error) return error;
     if (!emitted) r.null();
   }
+  return {};
 }
 
 }  // namespace
@@ -543,21 +561,28 @@ bool read_groups_on_shard(Shard& shard, Request& request, std::span<const std::s
     }
     ConsumerGroup& group = it->second;
     protocol::ReplyWriter out(results[i], resp);
+    storage::Error error;
     if (request.ids[i]) {  // history: always answered, even when empty
       Consumer& consumer = *group.consumer(request.consumer, true, now);
-      deliver_history(out, *stream, group, consumer, *request.ids[i], count);
-      found = true;
+      error = deliver_history(out, *stream, group, consumer, *request.ids[i], count);
     } else if (stream->length() > 0 && *stream->entries().last_id() > group.last_delivered) {
       Consumer& consumer = *group.consumer(request.consumer, true, now);
-      deliver_new(out, *stream, group, consumer, count, request.noack);
-      found = true;
+      error = deliver_new(out, *stream, group, consumer, count, request.noack);
+    } else {
+      continue;
     }
+    if (error) {  // nothing delivered from this key: its group stays where it was
+      if (request.read_error.empty()) request.read_error = read_error_text(request.keys[i], error);
+      results[i].clear();
+      continue;
+    }
+    found = true;
   }
   return found;
 }
 
 // XREAD's part on a shard: entries above each key's ID ('$': the top as it is now).
-bool read_streams_on_shard(Shard& shard, const Request& request,
+bool read_streams_on_shard(Shard& shard, Request& request,
                            std::span<const std::size_t> indices, std::vector<std::string>& results,
                            protocol::RespVersion resp, const std::shared_ptr<StreamWaiter>& waiter) {
   bool found = false;
@@ -569,8 +594,11 @@ bool read_streams_on_shard(Shard& shard, const Request& request,
       continue;
     }
     protocol::ReplyWriter out(results[i], resp);
-    write_range(out, stream->entries(), *after.next(), StreamId::max(), false,
-                static_cast<std::size_t>(request.count));
+    if (const storage::Error error = write_range(out, stream->entries(), *after.next(), StreamId::max(), false,
+                                                static_cast<std::size_t>(request.count))) {
+      if (request.read_error.empty()) request.read_error = read_error_text(request.keys[i], error);
+      continue;
+    }
     found = true;
   }
   return found;
@@ -584,7 +612,7 @@ bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> i
   const bool found = request.group_mode
                          ? read_groups_on_shard(shard, request, indices, results, resp)
                          : read_streams_on_shard(shard, request, indices, results, resp, waiter);
-  if (!found && waiter && !request.found_elsewhere) {
+  if (!found && waiter && !request.found_elsewhere && request.read_error.empty()) {
     for (const std::size_t i : indices) shard.blocked.add(request.keys[i], i, waiter);
     request.registered_shards.push_back(shard.index);
   }
@@ -594,6 +622,7 @@ bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> i
 
 void write_reply(protocol::ReplyWriter& reply, const Request& request,
                  const std::vector<std::string>& results) {
+  if (!request.read_error.empty()) return reply.error(request.read_error);
   std::size_t with_data = 0;
   for (const std::string& r : results) with_data += r.empty() ? 0 : 1;
   if (with_data == 0) return reply.null_array();

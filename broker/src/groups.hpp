@@ -121,10 +121,11 @@ void apply_group_record(Stream& stream, const storage::GroupRecord& record);
 // XREADGROUP's deliveries (cmd_groups.cpp), each writing an array of entries:
 // New entries after the group's last-delivered ID, at most `count` (0: all), added to the
 // consumer's pending entries unless `noack`.
-std::size_t deliver_new(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
-                        Consumer& consumer, std::size_t count, bool noack);
+// A read that fails delivers nothing and changes nothing: the error is returned.
+[[nodiscard]] storage::Error deliver_new(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
+                                         Consumer& consumer, std::size_t count, bool noack);
 // The consumer's pending entries above `after`, delivered again (deleted ones as [id, nil]).
-std::size_t deliver_history(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
-                            Consumer& consumer, StreamId after, std::size_t count);
+[[nodiscard]] storage::Error deliver_history(protocol::ReplyWriter& reply, Stream& stream, ConsumerGroup& group,
+                                             Consumer& consumer, StreamId after, std::size_t count);
 
 }  // namespace runnel

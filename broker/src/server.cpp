@@ -1466,6 +1466,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         co_return;
       }
     }
+    if (!request.read_error.empty() && (!waiter || request.registered_shards.empty() || waiter->try_claim())) {
+      // A key's entries could not be read back: the answer is that error, not the rest.
+      protocol::ReplyWriter(out_, session_.resp).error(request.read_error);
+      if (waiter) unregister(waiter, request.registered_shards);
+      co_return;
+    }
     if (request.found_elsewhere) {
       // Entries were found; answer with them unless a shard already answered the waiter it
       // registered before the entries turned up elsewhere.

@@ -41,6 +41,9 @@ struct Request {
   // Redis answers a reader blocked when the key goes: this error, instead of waiting on a
   // key nobody will ever serve.
   std::string gone_error;
+  // A key whose entries could not be read back (read_error_text): the command's answer is
+  // this error, never a reply short of that key's entries.
+  std::string read_error;
 };
 
 // Returns the error to reply with, or an empty string. For XREADGROUP, errors that Redis

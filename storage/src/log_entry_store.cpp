@@ -68,16 +68,17 @@ class LogEntryStore::NodeRecords {
   NodeRecords(const LogEntryStore& store, const Node& node) : node_(node) {
     if (node.resident) return;
     std::vector<std::pair<StreamId, std::pair<std::size_t, std::size_t>>> found;
-    const std::string error = store.log_->read_entries(
+    error_ = store.log_->read_entries(
         node.segment, node.first_batch, node.last_batch, [&](StreamId id, std::string_view payload) {
           if (id < node.master || id > node.last) return;
           found.push_back({id, {buffer_.size(), payload.size()}});
           buffer_.append(payload);
         });
-    if (!error.empty() || found.size() != node.entries) {
-      store.error_ = error.empty() ? "node " + node.master.to_string() + " lost entries in " +
-                                         store.log_->dir()
-                                   : error;
+    if (!error_ && found.size() != node.entries) {
+      error_ = Error{"node " + node.master.to_string() + " lost entries in " + store.log_->dir(), store.log_->dir()};
+    }
+    if (error_) {
+      store.error_ = error_.what;
       ok_ = false;
       return;
     }
@@ -89,6 +90,7 @@ class LogEntryStore::NodeRecords {
   }
 
   [[nodiscard]] bool ok() const { return ok_; }
+  [[nodiscard]] const Error& error() const { return error_; }
   [[nodiscard]] std::size_t size() const { return node_.resident ? node_.entries : loaded_.size(); }
   [[nodiscard]] Record at(std::size_t i) const { return node_.resident ? record(node_, i) : loaded_[i]; }
   // Index of the first record with id >= `id` (size() if none).
@@ -110,6 +112,7 @@ class LogEntryStore::NodeRecords {
   std::string buffer_;
   std::vector<Record> loaded_;
   bool ok_ = true;
+  Error error_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -276,8 +279,8 @@ std::optional<StreamId> LogEntryStore::last_id() const {
   return node.last;
 }
 
-void LogEntryStore::scan(StreamId start, StreamId end, bool reverse, const EntryVisitor& visit) const {
-  if (start > end || nodes_.empty()) return;
+Error LogEntryStore::scan(StreamId start, StreamId end, bool reverse, const EntryVisitor& visit) const {
+  if (start > end || nodes_.empty()) return {};
   // The last node whose first entry is <= `id`: where `id` would be.
   auto node_holding = [&](StreamId id) {
     auto it = std::upper_bound(nodes_.begin(), nodes_.end(), id,
@@ -287,34 +290,34 @@ void LogEntryStore::scan(StreamId start, StreamId end, bool reverse, const Entry
   if (!reverse) {
     for (auto node = node_holding(start); node != nodes_.end(); ++node) {
       if (node->last < start) continue;
-      if (node->master > end) return;
+      if (node->master > end) return {};
       NodeRecords records(*this, *node);
-      if (!records.ok()) return;
+      if (!records.ok()) return records.error();
       for (std::size_t i = records.lower_bound(start); i < records.size(); ++i) {
         const Record r = records.at(i);
-        if (r.id > end) return;
-        if (!r.deleted && !visit(EntryView{r.id, r.payload})) return;
+        if (r.id > end) return {};
+        if (!r.deleted && !visit(EntryView{r.id, r.payload})) return {};
       }
     }
-    return;
+    return {};
   }
   auto node = node_holding(end);
-  if (node->master > end) return;  // every entry is above the range
+  if (node->master > end) return {};  // every entry is above the range
   while (true) {
     if (node->last >= start) {
       NodeRecords records(*this, *node);
-      if (!records.ok()) return;
+      if (!records.ok()) return records.error();
       // Start just past the last record <= end.
       std::size_t i = end == StreamId::max() ? records.size() : records.lower_bound(*end.next());
       while (i-- > 0) {
         const Record r = records.at(i);
-        if (r.id < start) return;
-        if (!r.deleted && !visit(EntryView{r.id, r.payload})) return;
+        if (r.id < start) return {};
+        if (!r.deleted && !visit(EntryView{r.id, r.payload})) return {};
       }
     } else {
-      return;
+      return {};
     }
-    if (node == nodes_.begin()) return;
+    if (node == nodes_.begin()) return {};
     --node;
   }
 }

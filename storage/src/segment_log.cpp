@@ -556,21 +556,21 @@ std::string SegmentLog::drop_segments_before(std::uint32_t number) {
   return error;
 }
 
-std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch,
-                                     std::uint64_t last_batch,
-                                     const std::function<void(StreamId, std::string_view)>& visit) const {
+Error SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch, std::uint64_t last_batch,
+                               const std::function<void(StreamId, std::string_view)>& visit) const {
   const Segment* s = segment(number);
-  if (s == nullptr) return "segment " + std::to_string(number) + " is gone";
+  if (s == nullptr) return Error{"segment " + std::to_string(number) + " of " + dir_ + " is gone", dir_};
+  const std::string& path = s->file->path();
   const std::uint64_t written = s->file->written();
-  if (last_batch >= written) return "batch at " + std::to_string(last_batch) + " is not written yet";
+  if (last_batch >= written) return Error{path + ": batch at " + std::to_string(last_batch) + " is not written yet", path};
   const File::Pin pin = s->file->pin();
-  if (!pin) return "cannot open " + s->file->path() + ": " + errno_text(pin.error());
+  if (!pin) return Error{"cannot open " + path + ": " + errno_text(pin.error()), path, pin.error()};
   // The last batch's length is in its header: read through that header, then the rest.
   std::string header;
   if (const int rc = read_at(pin.fd(), last_batch, kBatchHeaderBytes, header); rc != 0) {
-    return "cannot read " + s->file->path() + ": " + errno_text(rc);
+    return Error{"cannot read " + path + ": " + errno_text(rc), path, rc};
   }
-  if (header.size() != kBatchHeaderBytes) return s->file->path() + ": short batch header";
+  if (header.size() != kBatchHeaderBytes) return Error{path + ": short batch header", path};
   const std::uint64_t end = last_batch + kBatchHeaderBytes + get_u32(header.data() + 4);
   BatchReader reader(pin.fd(), first_batch, std::min(end, written));
   while (true) {
@@ -579,12 +579,13 @@ std::string SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_b
     const auto result = reader.next(body, error);
     if (result == BatchReader::Result::kEnd) return {};
     if (result != BatchReader::Result::kBatch) {
-      return s->file->path() + ": damaged batch at offset " + std::to_string(reader.pos());
+      if (error != 0) return Error{"cannot read " + path + ": " + errno_text(error), path, error};
+      return Error{path + ": damaged batch at offset " + std::to_string(reader.pos()), path};
     }
     const bool ok = parse_records(body, [&](const LogRecord& r) {
       if (r.type == LogRecord::Type::kEntry) visit(r.id, r.payload);
     });
-    if (!ok) return s->file->path() + ": malformed record at offset " + std::to_string(reader.batch_at());
+    if (!ok) return Error{path + ": malformed record at offset " + std::to_string(reader.batch_at()), path};
   }
 }
 

@@ -282,6 +282,68 @@ TEST_CASE("A stream whose files are damaged is refused, reported and can be drop
   CHECK(c.call({"XADD", "bad", "1-0", "f", "v"}).str == "1-0");
 }
 
+// An evicted node is read back from its segment; if those bytes are damaged after the
+// server loaded them, the read fails. Before, XRANGE and XREADGROUP answered the entries
+// before the damage as if the range ended there, and a group could stall on it unseen.
+TEST_CASE("A failed read of an evicted node is an error reply, never a short one, and no group moves past it", "[storage]") {
+  Restartable r({"--fsync", "no", "--cache-bytes", "1048576", "--segment-bytes", "67108864", "--threads", "1"});
+  auto server = r.start();
+  Connection c("127.0.0.1", r.port, 60s);
+  const std::string value(1000, 'v');
+  constexpr int kEntries = 8000;  // ~8 MB: the first nodes are evicted from the 1 MB cache
+  std::string batch;
+  for (int i = 1; i <= kEntries; ++i) {
+    batch += runnel::client::encode_command({"XADD", "s", std::to_string(i) + "-0", "pad", value});
+    if (i % 1000 == 0) {
+      c.send_raw(batch);
+      batch.clear();
+      for (int k = 0; k < 1000; ++k) REQUIRE(c.read_reply().type == Reply::Type::kBulk);
+    }
+  }
+  REQUIRE(c.call({"XGROUP", "CREATE", "s", "g", "0"}).str == "OK");
+  REQUIRE(c.call({"XRANGE", "s", "-", "+"}).elements.size() == kEntries);  // all readable first
+  // Damage a batch in the first quarter of the segment, under the running server.
+  const fs::path seg = r.dir.path() / "data" / "streams" / "s" / "0-0.log";
+  {
+    std::fstream f(seg, std::ios::binary | std::ios::in | std::ios::out);
+    REQUIRE(f);
+    const auto at = static_cast<std::streamoff>(fs::file_size(seg) / 4);
+    f.seekg(at);
+    std::string chunk(4096, '\0');
+    f.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    for (char& ch : chunk) ch = static_cast<char>(ch ^ 0x5a);
+    f.seekp(at);
+    f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  }
+  const Reply range = c.call({"XRANGE", "s", "-", "+"});
+  CAPTURE(range.str);
+  REQUIRE(range.is_error());
+  CHECK(range.str.rfind("DAMAGED cannot read stream 's': ", 0) == 0);
+  CHECK(range.str.find("0-0.log") != std::string::npos);
+  const Reply reverse = c.call({"XREVRANGE", "s", "+", "-"});
+  CHECK(reverse.is_error());
+  // The tail, still in the cache, is served.
+  CHECK(c.call({"XREVRANGE", "s", "+", "-", "COUNT", "10"}).elements.size() == 10);
+  // A group reading from the start meets the damage: an error, and it stays where it was.
+  const Reply read = c.call({"XREADGROUP", "GROUP", "g", "c", "COUNT", "100000", "STREAMS", "s", ">"});
+  CHECK(read.is_error());
+  CHECK(read.str.rfind("DAMAGED", 0) == 0);
+  const Reply groups = c.call({"XINFO", "GROUPS", "s"});
+  CAPTURE(runnel::protocol::to_display_string(groups));
+  REQUIRE(groups.elements.size() == 1);
+  const auto& fields = groups.elements[0].elements;  // name, value, ... (RESP2)
+  std::string last_delivered;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (fields[i].str == "last-delivered-id") last_delivered = fields[i + 1].str;
+  }
+  CHECK(last_delivered == "0-0");
+  CHECK(c.call({"XPENDING", "s", "g"}).elements[0].integer == 0);
+  // XINFO STREAM FULL reads every entry: an error, not half a map.
+  CHECK(c.call({"XINFO", "STREAM", "s", "FULL", "COUNT", "0"}).is_error());
+  CHECK(std::stoull(info_field(c, "storage_read_errors")) >= 4);
+  CHECK(server->log().find("a read failed, answered with an error") != std::string::npos);
+}
+
 TEST_CASE("A stream far larger than the tail cache is read back whole, in bounded memory", "[storage]") {
   Restartable r({"--fsync", "no", "--cache-bytes", "1048576", "--segment-bytes", "4194304", "--threads", "1"});
   auto server = r.start();

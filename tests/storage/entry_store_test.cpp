@@ -42,16 +42,16 @@ TEST_CASE("Scans visit the inclusive range in either direction and stop on reque
   std::vector<std::string_view> fields{"f", "v"};
   for (std::uint64_t i = 1; i <= 10; ++i) store.append(StreamId{i, 0}, fields);
   std::vector<std::uint64_t> seen;
-  store.scan({3, 0}, {6, 0}, false, [&](const EntryView& e) {
-    seen.push_back(e.id.ms);
-    return true;
-  });
+  CHECK(store.scan({3, 0}, {6, 0}, false, [&](const EntryView& e) {
+               seen.push_back(e.id.ms);
+               return true;
+             }).what.empty());
   CHECK(seen == std::vector<std::uint64_t>{3, 4, 5, 6});
   seen.clear();
-  store.scan(StreamId::min(), StreamId::max(), true, [&](const EntryView& e) {
-    seen.push_back(e.id.ms);
-    return seen.size() < 3;
-  });
+  CHECK(store.scan(StreamId::min(), StreamId::max(), true, [&](const EntryView& e) {
+               seen.push_back(e.id.ms);
+               return seen.size() < 3;
+             }).what.empty());
   CHECK(seen == std::vector<std::uint64_t>{10, 9, 8});
   CHECK(store.first_id() == StreamId{1, 0});
   CHECK(store.last_id() == StreamId{10, 0});

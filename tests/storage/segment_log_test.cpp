@@ -89,7 +89,7 @@ void append_n(LogEntryStore& store, std::uint64_t from, std::uint64_t to) {
 // Every entry as "<ms>=<value>", in order.
 std::vector<std::string> contents(const LogEntryStore& store, bool reverse = false) {
   std::vector<std::string> out;
-  store.scan(StreamId::min(), StreamId::max(), reverse, [&](const EntryView& e) {
+  const auto error = store.scan(StreamId::min(), StreamId::max(), reverse, [&](const EntryView& e) {
     FieldCursor c(e.payload);
     std::string_view f, v;
     c.next(f);
@@ -97,6 +97,7 @@ std::vector<std::string> contents(const LogEntryStore& store, bool reverse = fal
     out.push_back(std::to_string(e.id.ms) + "=" + std::string(v));
     return true;
   });
+  if (error) out.push_back("error: " + error.what);
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include <runnel/storage/error.hpp>
 #include <runnel/storage/stream_id.hpp>
 
 namespace runnel::storage {
@@ -75,9 +76,12 @@ class EntryStore {
   [[nodiscard]] virtual std::optional<StreamId> last_id() const = 0;
 
   // Visits entries with start <= id <= end, ascending (or descending when `reverse`), until
-  // the visitor returns false. Deleted entries are skipped.
-  virtual void scan(StreamId start, StreamId end, bool reverse,
-                    const EntryVisitor& visit) const = 0;
+  // the visitor returns false. Deleted entries are skipped. An entry that could not be read
+  // back (an evicted node whose segment read fails) ends the scan with that error: the
+  // entries visited before it are all there is of the range, and the caller must not answer
+  // as if the range ended there.
+  [[nodiscard]] virtual Error scan(StreamId start, StreamId end, bool reverse,
+                                   const EntryVisitor& visit) const = 0;
 
   // Deletes one entry (leaving a tombstone until its node goes); false if there was none.
   virtual bool erase(StreamId id) = 0;

@@ -106,7 +106,7 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   [[nodiscard]] std::uint64_t size() const override { return size_; }
   [[nodiscard]] std::optional<StreamId> first_id() const override;
   [[nodiscard]] std::optional<StreamId> last_id() const override;
-  void scan(StreamId start, StreamId end, bool reverse, const EntryVisitor& visit) const override;
+  Error scan(StreamId start, StreamId end, bool reverse, const EntryVisitor& visit) const override;
   bool erase(StreamId id) override;
   std::uint64_t trim(const TrimSpec& spec) override;
   [[nodiscard]] std::uint64_t node_count() const override { return nodes_.size(); }

@@ -62,6 +62,7 @@
 #include <string_view>
 #include <vector>
 
+#include <runnel/storage/error.hpp>
 #include <runnel/storage/file.hpp>
 #include <runnel/storage/stream_id.hpp>
 
@@ -171,7 +172,7 @@ class SegmentLog {
 
   // Reads the entries of the batches from `first_batch` up to and including the batch at
   // `last_batch` of `segment` (written bytes only). Returns an error text or "".
-  std::string read_entries(std::uint32_t segment, std::uint64_t first_batch, std::uint64_t last_batch,
+  Error read_entries(std::uint32_t segment, std::uint64_t first_batch, std::uint64_t last_batch,
                            const std::function<void(StreamId, std::string_view)>& visit) const;
   // Whether the batch at `batch` of `segment` has been written.
   [[nodiscard]] bool written(std::uint32_t segment, std::uint64_t batch) const;
