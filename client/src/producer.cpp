@@ -8,6 +8,7 @@
 #include <atomic>
 #include <deque>
 #include <list>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -98,6 +99,23 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
     }
   }
 
+  // Under the lock. Entries first..first+count have their answers. `answered` moves only
+  // over a gap-free prefix: a batch answered early (a failure is completed out of turn)
+  // waits in `answered_early` for the ones before it, so a flush never passes an entry whose
+  // answer is still to come.
+  void mark_answered(std::uint64_t first, std::uint64_t count) {
+    if (count == 0) return;
+    if (first != answered) {
+      answered_early.emplace(first, first + count);
+      return;
+    }
+    answered = first + count;
+    for (auto it = answered_early.begin(); it != answered_early.end() && it->first == answered;) {
+      answered = it->second;
+      it = answered_early.erase(it);
+    }
+  }
+
   // Under the lock.
   void close_open() {
     if (open.handlers.empty()) return;
@@ -116,15 +134,18 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
       ++in_flight;
       batches.fetch_add(1, std::memory_order_relaxed);
       const std::size_t count = batch.handlers.size();
+      const std::uint64_t first = sent;  // the batch's entries are numbered first..first+count
+      sent += count;
       auto handlers = std::make_shared<std::vector<AddHandler>>(std::move(batch.handlers));
       client.run(Request<Reply>{Command::from_frames(std::move(batch.frames)), &identity_reply, count, -1},
-                 [self = shared_from_this(), handlers](std::exception_ptr error, Reply reply) {
-                   self->answered_batch(*handlers, error, std::move(reply));
+                 [self = shared_from_this(), handlers, first](std::exception_ptr error, Reply reply) {
+                   self->answered_batch(*handlers, first, error, std::move(reply));
                  });
     }
   }
 
-  void answered_batch(std::vector<AddHandler>& handlers, std::exception_ptr error, Reply reply) {
+  void answered_batch(std::vector<AddHandler>& handlers, std::uint64_t first, std::exception_ptr error,
+                      Reply reply) {
     std::uint64_t failures = 0;
     for (std::size_t i = 0; i < handlers.size(); ++i) {
       std::exception_ptr e = error;
@@ -152,7 +173,7 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
     {
       std::lock_guard lock(mutex);
       --in_flight;
-      answered += handlers.size();
+      mark_answered(first, handlers.size());
       while (!flushes.empty() && flushes.front().first <= answered) {
         done.flushes.emplace_back(std::move(flushes.front().second), nullptr);
         flushes.pop_front();
@@ -187,7 +208,8 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
       for (auto& batch : closed) {
         for (auto& h : batch.handlers) done.adds.emplace_back(std::move(h), error);
       }
-      answered += done.adds.size();  // after the batches on the wire, which are older
+      mark_answered(sent, done.adds.size());  // numbered after the batches on the wire
+      sent += done.adds.size();
       open = Batch{};
       closed.clear();
       // Flushes complete as the batches on the wire are answered; none are left after them.
@@ -209,7 +231,9 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
   std::size_t buffered = 0;
   std::size_t in_flight = 0;
   std::uint64_t accepted = 0;  // entries taken (numbered in arrival order)
-  std::uint64_t answered = 0;  // entries whose batch was answered
+  std::uint64_t sent = 0;      // entries sent (or dropped by stop), numbered in that order
+  std::uint64_t answered = 0;  // entries answered, a gap-free prefix of `sent`
+  std::map<std::uint64_t, std::uint64_t> answered_early;  // answered ranges past a gap
   std::deque<std::pair<std::uint64_t, FlushHandler>> flushes;
   bool stopped = false;
   std::atomic<std::uint64_t> entries{0}, batches{0}, failed{0};
