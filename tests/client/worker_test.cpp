@@ -363,10 +363,11 @@ TEST_CASE("A handler slower than claim_after keeps its entry: the Worker never c
 TEST_CASE("A restarted Worker handles each entry of its own pending history once, while claiming runs", "[client][worker]") {
   runnel::test::RunnelServer runnel;
   SyncClient admin(options_for(runnel.port));
-  for (int i = 0; i < 20; ++i) admin.xadd("again", Fields{{"i", std::to_string(i)}});
+  constexpr int kEntries = 200;
+  for (int i = 0; i < kEntries; ++i) admin.xadd("again", Fields{{"i", std::to_string(i)}});
   admin.xgroup_create("again", "g", "0");
   // A worker "w" read them all and died: they are its pending history, idle past claim_after.
-  REQUIRE(admin.xreadgroup("g", "w", {{"again", ">"}}).front().entries.size() == 20);
+  REQUIRE(admin.xreadgroup("g", "w", {{"again", ">"}}).front().entries.size() == kEntries);
   std::this_thread::sleep_for(150ms);
 
   IoThread io;
@@ -376,10 +377,10 @@ TEST_CASE("A restarted Worker handles each entry of its own pending history once
   options.group = "g";
   options.consumer = "w";
   options.concurrency = 2;
-  options.max_fetched = 2;  // the history takes ten reads, while claiming could run
+  options.max_fetched = 2;  // the history takes a hundred reads, while claiming could run
   options.block = 50ms;
   options.claim_after = 100ms;
-  options.claim_interval = 5ms;
+  options.claim_interval = 1ms;
   std::mutex mutex;
   std::map<StreamId, int> calls;
   Worker worker(client, options, [&](const Entry& entry) -> asio::awaitable<void> {
@@ -387,14 +388,14 @@ TEST_CASE("A restarted Worker handles each entry of its own pending history once
       std::lock_guard lock(mutex);
       ++calls[entry.id];
     }
-    asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
+    asio::steady_timer t(co_await asio::this_coro::executor, 5ms);
     co_await t.async_wait(asio::use_awaitable);
   });
   worker.start();
-  REQUIRE(eventually([&] { return nothing_pending(admin, "again", "g"); }, 20s));
+  REQUIRE(eventually([&] { return nothing_pending(admin, "again", "g"); }, 30s));
   worker.stop(5s, asio::use_future).get();
   std::lock_guard lock(mutex);
-  CHECK(calls.size() == 20);
+  CHECK(calls.size() == kEntries);
   for (const auto& [id, n] : calls) {
     CAPTURE(id.to_string());
     CHECK(n == 1);
