@@ -1,12 +1,13 @@
 // The async core: one Client holds a main connection for every request and a small pool of
-// connections for blocking reads. Each connection (Link) runs one coroutine that connects,
-// says hello, reads replies until the connection ends, and reconnects with backoff; writes
-// are started by whoever queues a request and batch everything queued meanwhile.
+// connections for blocking reads. Each connection (ClientLink) runs one coroutine that
+// connects, says hello, reads replies until the connection ends, and reconnects with
+// backoff; a write is posted when a request is queued and carries everything queued by then.
 //
-// All of a Client's state lives on one strand. A request is, in order:
-//   waiting (Core::waiting_: the queue bound is reached)
-//   -> queued (Link::queued_: admitted, not yet written; dropped unsent if it times out)
-//   -> in flight (Link::inflight_: written; a lost connection fails it, never resends it)
+// A Client's state lives on one strand; calls from any thread meet in a locked list first
+// (Core::incoming). A request is, in order:
+//   waiting (Core::waiting: the queue bound is reached)
+//   -> queued (ClientLink::queued_: admitted, not yet written; dropped unsent if it times out)
+//   -> in flight (ClientLink::inflight_: written; a lost connection fails it, never resends it)
 //   -> answered (its handler runs with the reply, or a ServerError for an error reply).
 #include <runnel/client/client.hpp>
 
