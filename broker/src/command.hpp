@@ -15,65 +15,13 @@
 #include <runnel/protocol/reply_writer.hpp>
 #include <runnel/protocol/request_parser.hpp>
 
-#include "blocking.hpp"
-#include "keyspace.hpp"
-#include "persistence.hpp"
 #include "server_state.hpp"
+#include "shard.hpp"
 
 namespace runnel {
 
 struct CommandSpec;
 struct Session;
-
-// A shard: the streams whose key hashes to it. Touched only by its own thread.
-struct Shard {
-  unsigned index = 0;
-  Keyspace keyspace;
-  BlockedReaders blocked;
-  std::uint64_t commands = 0;  // commands this shard ran
-  std::atomic<std::int64_t> hops_waiting{0};  // commands from other threads queued to run here
-  std::atomic<std::int64_t> connections{0};   // client connections this thread serves
-  std::atomic<std::uint64_t> connections_moved_in{0};  // moved here to be near their keys
-  ShardStorage* storage = nullptr;    // null: streams live in memory only
-  Durability* durability = nullptr;   // the shard's Flusher, with storage
-
-  // After a write command on `key`: its changes go to disk with the next flush.
-  void wrote(std::string_view key);
-  // Whether the reply to that write must wait for the disk.
-  [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(); }
-  // A damaged stream's error reply text, or "" if `key` is fine.
-  [[nodiscard]] std::string damage_of(std::string_view key);
-  // Runs a single-key command whose key this shard owns (on its thread): a damaged stream's
-  // error, or the handler, with a write noted for the next flush. True if it wrote.
-  bool run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
-                       protocol::ReplyWriter& reply, Session& session, ServerState& state);
-
-  // `key` may have something for its blocked readers (entries added, a group destroyed).
-  // They are served once the command, or the whole transaction, that changed it has run, on
-  // the key's final state, as Redis serves them (a reader never sees a transaction's middle).
-  void signal_ready(std::string_view key);
-  // Serves the blocked readers of every key signalled since the last call.
-  void serve_ready();
-  // While above 0 (a transaction runs), run_key_command leaves ready keys for the caller's
-  // serve_ready().
-  int holding_ready = 0;
-
-  // WATCH: a key's version goes up each time a command changes it (as Redis's
-  // signalModifiedKey); only keys someone watches are tracked.
-  std::uint64_t watch(const std::string& key);
-  void unwatch(const std::string& key);
-  [[nodiscard]] std::uint64_t watched_version(const std::string& key) const;
-  void signal_modified(std::string_view key);
-  void signal_all_modified();  // FLUSHALL: every watched key that exists
-
- private:
-  struct Watched {
-    std::uint64_t version = 0;
-    std::uint32_t watchers = 0;
-  };
-  std::unordered_map<std::string, Watched> watched_;
-  std::vector<std::string> ready_;  // keys signalled, in the order they first were
-};
 
 // A connection's own state, as commands see and change it. Lives on the connection's thread;
 // a handler routed to another shard only reads it.

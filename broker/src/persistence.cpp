@@ -10,7 +10,6 @@
 
 #include <runnel/storage/file.hpp>
 
-#include "command.hpp"
 #include "keyspace.hpp"
 #include "log.hpp"
 
@@ -268,52 +267,6 @@ void ShardStorage::add_figures(const Keyspace& keyspace, StorageFigures& figures
   figures.cache_used += cache_.used();
   figures.cache_budget += cache_.budget();
   figures.damaged += damaged_;
-}
-
-void Shard::wrote(std::string_view key) {
-  if (storage == nullptr) return;
-  if (Stream* stream = keyspace.find(key)) storage->touched(*stream);
-  if (storage->pending()) durability->request();
-}
-
-std::string Shard::damage_of(std::string_view key) {
-  if (storage == nullptr || storage->damaged() == 0) return {};
-  const Stream* stream = keyspace.find(key);
-  if (stream == nullptr || stream->damage.empty()) return {};
-  return "DAMAGED the stream's files could not be loaded (" + stream->damage +
-         "); DEL the key to drop it";
-}
-
-bool Shard::run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
-                            protocol::ReplyWriter& reply, Session& session, ServerState& state) {
-  const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
-  if (const std::string damage = damage_of(key); !damage.empty()) {
-    reply.error(damage);
-    return false;
-  }
-  CommandContext ctx{args, reply, session, state, spec, this};
-  ++commands;
-  spec.handler(ctx);
-  if (holding_ready == 0) serve_ready();
-  if (!(spec.flags & kWrite)) return false;
-  wrote(key);
-  return true;
-}
-
-void Shard::signal_ready(std::string_view key) {
-  if (blocked.registrations() == 0) return;  // the common case: nobody is blocked here
-  if (std::find(ready_.begin(), ready_.end(), key) == ready_.end()) ready_.emplace_back(key);
-}
-
-void Shard::serve_ready() {
-  if (ready_.empty()) return;
-  std::vector<std::string> keys;
-  keys.swap(ready_);
-  for (const std::string& key : keys) {
-    // A key deleted after it was signalled has nothing to serve (XREAD readers keep waiting;
-    // XREADGROUP readers were answered by the delete).
-    if (Stream* stream = keyspace.find(key)) blocked.serve(key, *stream);
-  }
 }
 
 }  // namespace runnel

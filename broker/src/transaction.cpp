@@ -48,34 +48,6 @@ void stream_read_now(const CommandSpec& spec, std::span<const std::string_view> 
 
 }  // namespace
 
-std::uint64_t Shard::watch(const std::string& key) {
-  Watched& w = watched_[key];
-  ++w.watchers;
-  return w.version;
-}
-
-void Shard::unwatch(const std::string& key) {
-  auto it = watched_.find(key);
-  if (it != watched_.end() && --it->second.watchers == 0) watched_.erase(it);
-}
-
-std::uint64_t Shard::watched_version(const std::string& key) const {
-  auto it = watched_.find(key);
-  return it == watched_.end() ? 0 : it->second.version;
-}
-
-void Shard::signal_modified(std::string_view key) {
-  if (watched_.empty()) return;
-  auto it = watched_.find(std::string(key));
-  if (it != watched_.end()) ++it->second.version;
-}
-
-void Shard::signal_all_modified() {
-  for (auto& [key, w] : watched_) {
-    if (keyspace.find(key) != nullptr) ++w.version;
-  }
-}
-
 std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>& queued,
                                      unsigned shard_count) {
   std::vector<char> touched(shard_count, 0);

@@ -1,0 +1,85 @@
+// Shard's methods: running a key's command on its shard, noting writes for the next flush,
+// serving blocked readers once a command or transaction is done, and WATCH's versions.
+#include "shard.hpp"
+
+#include <algorithm>
+
+#include "command.hpp"
+
+namespace runnel {
+
+void Shard::wrote(std::string_view key) {
+  if (storage == nullptr) return;
+  if (Stream* stream = keyspace.find(key)) storage->touched(*stream);
+  if (storage->pending()) durability->request();
+}
+
+std::string Shard::damage_of(std::string_view key) {
+  if (storage == nullptr || storage->damaged() == 0) return {};
+  const Stream* stream = keyspace.find(key);
+  if (stream == nullptr || stream->damage.empty()) return {};
+  return "DAMAGED the stream's files could not be loaded (" + stream->damage +
+         "); DEL the key to drop it";
+}
+
+bool Shard::run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
+                            protocol::ReplyWriter& reply, Session& session, ServerState& state) {
+  const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
+  if (const std::string damage = damage_of(key); !damage.empty()) {
+    reply.error(damage);
+    return false;
+  }
+  CommandContext ctx{args, reply, session, state, spec, this};
+  ++commands;
+  spec.handler(ctx);
+  if (holding_ready == 0) serve_ready();
+  if (!(spec.flags & kWrite)) return false;
+  wrote(key);
+  return true;
+}
+
+void Shard::signal_ready(std::string_view key) {
+  if (blocked.registrations() == 0) return;  // the common case: nobody is blocked here
+  if (std::find(ready_.begin(), ready_.end(), key) == ready_.end()) ready_.emplace_back(key);
+}
+
+void Shard::serve_ready() {
+  if (ready_.empty()) return;
+  std::vector<std::string> keys;
+  keys.swap(ready_);
+  for (const std::string& key : keys) {
+    // A key deleted after it was signalled has nothing to serve (XREAD readers keep waiting;
+    // XREADGROUP readers were answered by the delete).
+    if (Stream* stream = keyspace.find(key)) blocked.serve(key, *stream);
+  }
+}
+
+std::uint64_t Shard::watch(const std::string& key) {
+  Watched& w = watched_[key];
+  ++w.watchers;
+  return w.version;
+}
+
+void Shard::unwatch(const std::string& key) {
+  auto it = watched_.find(key);
+  if (it != watched_.end() && --it->second.watchers == 0) watched_.erase(it);
+}
+
+std::uint64_t Shard::watched_version(const std::string& key) const {
+  auto it = watched_.find(key);
+  return it == watched_.end() ? 0 : it->second.version;
+}
+
+void Shard::signal_modified(std::string_view key) {
+  if (watched_.empty()) return;
+  auto it = watched_.find(std::string(key));
+  if (it != watched_.end()) ++it->second.version;
+}
+
+void Shard::signal_all_modified() {
+  for (auto& [key, w] : watched_) {
+    if (keyspace.find(key) != nullptr) ++w.version;
+  }
+}
+
+}  // namespace runnel
