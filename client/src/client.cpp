@@ -12,6 +12,8 @@
 #include <runnel/client/client.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -725,6 +727,35 @@ void Client::Core::close() {
   sweep.cancel();
   for (auto& waiter : connect_waiters) complete(strand, waiter, error);
   connect_waiters.clear();
+}
+
+std::int64_t Command::block_ms() const {
+  if (frames_) return -1;
+  // The arguments, read back from their encoding ("$<len>\r\n<bytes>\r\n" each).
+  std::size_t at = 0;
+  auto next = [&](std::string_view& arg) {
+    if (at >= body_.size() || body_[at] != '$') return false;
+    const std::size_t eol = body_.find("\r\n", at);
+    std::size_t len = 0;
+    std::from_chars(body_.data() + at + 1, body_.data() + eol, len);
+    arg = std::string_view(body_).substr(eol + 2, len);
+    at = eol + 2 + len + 2;
+    return true;
+  };
+  auto is = [](std::string_view a, std::string_view upper) {
+    return a.size() == upper.size() &&
+           std::equal(a.begin(), a.end(), upper.begin(), [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) == y; });
+  };
+  std::string_view arg;
+  if (!next(arg) || !(is(arg, "XREAD") || is(arg, "XREADGROUP"))) return -1;
+  while (next(arg) && !is(arg, "STREAMS")) {  // keys come after STREAMS: a key named BLOCK is no option
+    if (!is(arg, "BLOCK")) continue;
+    std::int64_t ms = -1;
+    if (!next(arg)) return -1;
+    const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), ms);
+    return ec == std::errc() && end == arg.data() + arg.size() && ms >= 0 ? ms : -1;
+  }
+  return -1;
 }
 
 const std::error_category& client_category() noexcept {

@@ -307,13 +307,14 @@ TEST_CASE("After a lost connection the client reconnects and says hello again, a
   CHECK(name == "survivor");
   CHECK(client.execute("CLIENT", "ID").integer != id);
 
-  // XADDs in flight when the connection is killed: a blocking read on the main connection
-  // (execute() does not move it to a connection of its own) holds the 100 XADDs written
-  // behind it unanswered. The kill fails all of them with connection_lost, and none is ever
+  // XADDs in flight when the connection is killed: a blocking read kept on the main connection
+  // (raw_request with block_ms -1 says it is not one) holds the 100 XADDs written behind it
+  // unanswered. The kill fails all of them with connection_lost, and none is ever
   // resent: the stream stays empty, and the same IDs are accepted afterwards.
   IoThread io;
   Client async(io.io.get_executor(), options_for(runnel.port));
-  auto held = async.execute(Command("XREAD", "BLOCK", "5000", "STREAMS", "never", "$"), asio::use_future);
+  auto held = async.run(runnel::client::raw_request(Command("XREAD", "BLOCK", "5000", "STREAMS", "never", "$"), -1),
+                        asio::use_future);
   std::vector<std::future<Reply>> adds;
   for (int i = 1; i <= 100; ++i) {
     adds.push_back(async.execute(Command("XADD", "once", std::to_string(i) + "-1", "n", std::to_string(i)),
@@ -404,6 +405,21 @@ TEST_CASE("A blocking read runs on a connection of its own and holds up no other
   const Reply got = read.get();
   REQUIRE(got.is_aggregate());
   CHECK(runnel::protocol::to_display_string(got).find("1-1") != std::string::npos);
+}
+
+TEST_CASE("A blocking XREAD sent through execute() gets a connection of its own", "[client]") {
+  CHECK(Command("XREAD", "COUNT", "1", "BLOCK", "250", "STREAMS", "s", "$").block_ms() == 250);
+  CHECK(Command("xreadgroup", "GROUP", "g", "c", "block", "0", "STREAMS", "s", ">").block_ms() == 0);
+  CHECK(Command("XREAD", "STREAMS", "BLOCK", "0").block_ms() == -1);  // a key named BLOCK
+  CHECK(Command("XADD", "BLOCK", "5", "f", "v").block_ms() == -1);
+  runnel::test::RunnelServer runnel;
+  SyncClient client(options_for(runnel.port));
+  auto read = std::async(std::launch::async, [&] { return client.execute("XREAD", "BLOCK", "0", "STREAMS", "s", "$"); });
+  for (int i = 0; i < 20; ++i) CHECK(client.execute("PING").str == "PONG");  // not held up
+  CHECK(read.wait_for(0s) == std::future_status::timeout);
+  client.execute("XADD", "s", "1-1", "f", "v");
+  REQUIRE(read.wait_for(10s) == std::future_status::ready);
+  CHECK(runnel::protocol::to_display_string(read.get()).find("1-1") != std::string::npos);
 }
 
 TEST_CASE("An unreachable server or one that never answers gives a clear error, never a hang", "[client]") {

@@ -14,8 +14,8 @@
 // plain callback, the Client's executor). Destroy the Client before the io_context it runs
 // on; destroying it (or close()) fails what is still pending with Errc::stopped.
 //
-// A blocking read issued through execute() goes on the main connection and holds up the
-// requests behind it: use the typed xread/xreadgroup, or raw_request(command, block_ms).
+// A blocking read (XREAD/XREADGROUP with BLOCK) gets a connection of its own, whether it
+// comes through the typed calls, execute() or raw_request.
 #pragma once
 
 #include <exception>
@@ -93,7 +93,8 @@ class Client : public StreamCommands<Client> {
         token, std::move(request));
   }
 
-  // Any command; the reply as it is (an error reply completes with a ServerError).
+  // Any command; the reply as it is (an error reply completes with a ServerError). A blocking
+  // XREAD/XREADGROUP runs on a connection of its own.
   template <class Token>
   auto execute(Command command, Token&& token) {
     return run(raw_request(std::move(command)), std::forward<Token>(token));

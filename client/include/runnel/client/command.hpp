@@ -70,6 +70,9 @@ class Command {
     return out;
   }
   [[nodiscard]] std::size_t arg_count() const { return count_; }
+  // For XREAD and XREADGROUP with BLOCK: its milliseconds (0: no end); else -1. Lets a
+  // command sent as it is (execute) still get a connection of its own when it blocks.
+  [[nodiscard]] std::int64_t block_ms() const;
   // Bytes of the encoded frame, less its few header bytes.
   [[nodiscard]] std::size_t size_bytes() const { return body_.size(); }
   [[nodiscard]] bool empty() const { return count_ == 0; }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -44,8 +45,10 @@ Request<T> with_timeout(Request<T> request, std::chrono::milliseconds timeout) {
 
 // The reply as it is, for `execute`.
 inline Reply identity_reply(Reply&& reply) { return std::move(reply); }
-inline Request<Reply> raw_request(Command command, std::int64_t block_ms = -1) {
-  return Request<Reply>{std::move(command), &identity_reply, 1, block_ms};
+// `block_ms` as Request::block_ms; by default, the command's own BLOCK (Command::block_ms).
+inline Request<Reply> raw_request(Command command, std::optional<std::int64_t> block_ms = std::nullopt) {
+  const std::int64_t block = block_ms ? *block_ms : command.block_ms();
+  return Request<Reply>{std::move(command), &identity_reply, 1, block};
 }
 
 }  // namespace runnel::client

@@ -34,12 +34,16 @@ class SyncClient : public StreamCommands<SyncClient> {
     auto parse = request.parse;
     return parse(call(std::move(request.command), request.replies, request.block_ms, request.timeout_ms));
   }
-  // Any command: execute("XLEN", "orders"). The reply as it is (an error reply throws).
+  // Any command: execute("XLEN", "orders"). The reply as it is (an error reply throws). An
+  // XREAD/XREADGROUP with BLOCK gets a connection of its own, as the typed calls do.
   template <class... Args>
   Reply execute(std::string_view name, const Args&... args) {
-    return call(Command(name, args...), 1, -1, -1);
+    return execute(Command(name, args...));
   }
-  Reply execute(Command command) { return call(std::move(command), 1, -1, -1); }
+  Reply execute(Command command) {
+    const std::int64_t block = command.block_ms();
+    return call(std::move(command), 1, block, -1);
+  }
 
   // 3 after a successful HELLO 3, else 2.
   [[nodiscard]] int protocol() const;
