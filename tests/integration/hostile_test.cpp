@@ -21,6 +21,15 @@ using runnel::protocol::Reply;
 
 namespace {
 
+// Sanitizer builds keep freed memory (ASan's quarantine) or add shadow memory (TSan), so
+// their RSS says nothing about the server's own: there the memory bounds are not checked
+// (the behaviour around them still is).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 // What a server answers to `request` before it closes the connection (within 3 s), and
 // whether it closed.
 std::pair<std::string, bool> answer_to(std::uint16_t port, const std::string& request) {
@@ -121,7 +130,7 @@ TEST_CASE("Slow readers whose pipelines run on another shard stay within the rep
   // Each slow reader holds its socket's buffers and at most about two replies per shard
   // (each reply 20 MB) before its reads pause: well under 1 GB for ten. Unbounded, the
   // hops built 100 replies each (20 GB).
-  CHECK(during - before < 1024 * 1024);
+  if (kRssMeaningful) CHECK(during - before < 1024 * 1024);
   WARN("PING p50 " << ms[25] << " ms, max " << ms.back() << " ms; RSS +" << (during - before) / 1024 << " MiB");
 }
 
@@ -197,8 +206,10 @@ TEST_CASE("An idle connection costs no more memory than one to redis-server", "[
   WARN("bytes per idle connection: runnel " << runnel.silent << " / " << runnel.used << ", redis-server "
                                             << redis.silent << " / " << redis.used << " (never used / after a PING)");
   CHECK(redis.silent > 0);  // the measure sees connections at all
-  CHECK(runnel.silent <= redis.silent);
-  CHECK(runnel.used <= redis.used);
+  if (kRssMeaningful) {
+    CHECK(runnel.silent <= redis.silent);
+    CHECK(runnel.used <= redis.used);
+  }
 }
 
 // A big entry is in memory as the request being read, the stream's node, and the log's
@@ -217,7 +228,7 @@ TEST_CASE("A big entry peaks at three times its size in memory and is let go onc
   const double times = (peak - before) * 1024.0 / kValue;
   INFO("peak RSS " << before << " KiB -> " << peak << " KiB: " << times << "x the value");
   CHECK(times > 1.0);  // the measure sees the request at all
-  CHECK(times < 3.3);
+  if (kRssMeaningful) CHECK(times < 3.3);
   // Let go once on disk (everysec: within about a second); bounded wait.
   long held = 0;
   for (int i = 0; i < 100; ++i) {
@@ -226,7 +237,7 @@ TEST_CASE("A big entry peaks at three times its size in memory and is let go onc
     std::this_thread::sleep_for(50ms);
   }
   INFO("RSS once written: " << held << " KiB");
-  CHECK(held < before + static_cast<long>(kValue / 1024 / 4));
+  if (kRssMeaningful) CHECK(held < before + static_cast<long>(kValue / 1024 / 4));
   const Reply got = c.call({"XRANGE", "big", "-", "+"});
   REQUIRE(got.elements.size() == 1);
   CHECK(got.elements[0].elements[1].elements[1].str.size() == kValue);
