@@ -50,7 +50,13 @@ void Shard::serve_ready() {
   for (const std::string& key : keys) {
     // A key deleted after it was signalled has nothing to serve (XREAD readers keep waiting;
     // XREADGROUP readers were answered by the delete).
-    if (Stream* stream = keyspace.find(key)) blocked.serve(key, *stream);
+    Stream* stream = keyspace.find(key);
+    if (stream == nullptr) continue;
+    blocked.serve(key, *stream);
+    // A group reader served here changed the group (its PEL, its last-delivered ID) after the
+    // command's own write was noted: note it again, so the flush its reply waits for carries
+    // the delivery too.
+    wrote(key);
   }
 }
 

@@ -50,7 +50,8 @@ struct Shard {
   // They are served once the command, or the whole transaction, that changed it has run, on
   // the key's final state, as Redis serves them (a reader never sees a transaction's middle).
   void signal_ready(std::string_view key);
-  // Serves the blocked readers of every key signalled since the last call.
+  // Serves the blocked readers of every key signalled since the last call, and notes what
+  // their deliveries changed for the next flush (as wrote()).
   void serve_ready();
   // While above 0 (a transaction runs), run_key_command leaves ready keys for the caller's
   // serve_ready().

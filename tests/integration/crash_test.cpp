@@ -412,3 +412,57 @@ TEST_CASE("A write-ahead log naming more files than the open files limit is repl
   CHECK(whole == kStreams);
   CHECK(server->log().find("replayed") != std::string::npos);
 }
+
+// A reader blocked in XREADGROUP, served by a transaction's XADD: its delivery (the PEL entry,
+// the group's last-delivered ID) is on disk before its reply leaves, under always, as a
+// delivery served by a lone XADD is. Readers are served after the whole transaction, so the
+// delivery must still be journaled then.
+TEST_CASE("A group delivery served after a transaction is durable before its reply", "[crash]") {
+  runnel::test::TempDir dir("runnel-crash");
+  const std::uint16_t port = runnel::test::free_port();
+  const auto start = [&] {
+    return std::make_unique<runnel::test::ServerProcess>(
+        std::vector<std::string>{runnel::test::runnel_server_path(), "--port", std::to_string(port), "--dir",
+                                 (dir.path() / "data").string(), "--threads", "1", "--fsync", "always"},
+        port, (dir.path() / "server.log").string());
+  };
+  constexpr int kRounds = 5;
+  {
+    auto server = start();
+    Connection admin("127.0.0.1", port);
+    Connection writer("127.0.0.1", port);
+    REQUIRE(admin.call({"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"}).str == "OK");
+    for (int round = 1; round <= kRounds; ++round) {
+      Connection reader("127.0.0.1", port);
+      reader.send({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "5000", "STREAMS", "s", ">"});
+      bool blocked = false;
+      for (int i = 0; i < 500 && !blocked; ++i) {
+        blocked = admin.call({"INFO", "clients"}).str.find("blocked_clients:1\r\n") != std::string::npos;
+        if (!blocked) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      REQUIRE(blocked);
+      writer.send({"MULTI"});
+      writer.send({"XADD", "s", std::to_string(round) + "-1", "f", "v"});
+      writer.send({"EXEC"});
+      for (int i = 0; i < 3; ++i) writer.read_reply();
+      std::string raw;
+      reader.read_reply(&raw);
+      REQUIRE(raw.find(std::to_string(round) + "-1") != std::string::npos);
+    }
+    REQUIRE(::kill(server->pid(), SIGKILL) == 0);  // nothing after the replies: no later flush
+    for (int i = 0; i < 500 && !server->exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto server = start();
+  Connection c("127.0.0.1", port);
+  const Reply pending = c.call({"XPENDING", "s", "g"});
+  CAPTURE(runnel::protocol::to_display_string(pending));
+  REQUIRE(pending.elements.size() == 4);
+  CHECK(pending.elements[0].integer == kRounds);  // every delivery the readers got
+  const Reply groups = c.call({"XINFO", "GROUPS", "s"});
+  const auto& fields = groups.elements[0].elements;
+  std::string last_delivered;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (fields[i].str == "last-delivered-id") last_delivered = fields[i + 1].str;
+  }
+  CHECK(last_delivered == std::to_string(kRounds) + "-1");
+}
