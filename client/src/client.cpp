@@ -224,6 +224,10 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
 
   // Completes timed-out requests with Errc::timeout. An unwritten one is dropped unsent; a
   // written one keeps its place until its reply comes (and is then dropped).
+  //
+  // Timed-out requests still in flight hold a slot each (small, but counted nowhere else): past
+  // max_queued_requests of them the server has stopped answering, and the connection is
+  // dropped (the client reconnects), so a hung server cannot grow them without bound.
   void expire(Clock::time_point now) {
     for (auto* list : {&queued_, &inflight_}) {
       for (Pending& p : *list) {
@@ -235,6 +239,13 @@ class ClientLink : public std::enable_shared_from_this<ClientLink> {
                                 : client_error(Errc::timeout, "no reply within the request timeout"));
         }
       }
+    }
+    if (state_ != State::ready) return;
+    const auto abandoned = static_cast<std::size_t>(
+        std::count_if(inflight_.begin(), inflight_.end(), [](const Pending& p) { return !p.handler; }));
+    if (abandoned > core_->options.max_queued_requests) {
+      lose_connection(Errc::timeout, "the server at " + endpoint() + " left " + std::to_string(abandoned) +
+                                         " requests unanswered past their timeout");
     }
   }
 

@@ -524,6 +524,26 @@ TEST_CASE("Room freed by a lost connection goes to the requests waiting for it",
   CHECK(client_errc([&] { third.get(); }) == Errc::stopped);
 }
 
+TEST_CASE("A server that stops answering is dropped once the timed-out requests pass the queue bound", "[client]") {
+  std::atomic<int> sessions{0};
+  BareServer silent([&](int fd) {
+    ++sessions;
+    BareServer::drain(fd, 3000ms);
+  });
+  ClientOptions options = bare_options(silent.port());
+  options.reconnect = true;
+  options.request_timeout = 50ms;
+  options.max_queued_requests = 4;
+  SyncClient client(options);
+  // Each request times out and keeps its slot on the connection; past 4 such slots the
+  // connection goes (so they cannot pile up without bound), and the client reconnects.
+  for (int i = 0; i < 30 && sessions.load() < 2; ++i) {
+    const Errc errc = client_errc([&] { client.execute("PING"); });
+    CHECK((errc == Errc::timeout || errc == Errc::connection_lost));
+  }
+  CHECK(sessions.load() >= 2);
+}
+
 TEST_CASE("connect() on a client whose connection is down for good fails at once", "[client]") {
   BareServer server([](int fd) { BareServer::read_some(fd, 500ms); });  // reads, then hangs up
   IoThread io;
