@@ -160,7 +160,9 @@ TEST_CASE("64 clients with random pipelines, blocking reads, transactions and di
   const std::int64_t rss_peak = info_number(admin, "memory", "used_memory_rss");
   admin.call({"FLUSHALL"});
   std::int64_t heap_after = 0, rss_after = 0;
-  for (int i = 0; i < 100; ++i) {
+  // Up to 30 s: under ctest -j2 the other test's load can delay the give-back (one fresh
+  // clone run saw RSS still at 45 MB, falling, after 10 s).
+  for (int i = 0; i < 300; ++i) {
     heap_after = info_number(admin, "memory", "used_memory");
     rss_after = info_number(admin, "memory", "used_memory_rss");
     if (heap_after < heap_before + 8 * 1024 * 1024 && rss_after < rss_before + 16 * 1024 * 1024) break;
