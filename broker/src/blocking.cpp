@@ -2,10 +2,11 @@
 
 #include <algorithm>
 
-#include "keyspace.hpp"
 #include "persistence.hpp"
 #include "server_state.hpp"
 #include "stream_reply.hpp"
+#include "streams/errors.hpp"
+#include "streams/stream.hpp"
 
 namespace runnel {
 
@@ -29,34 +30,26 @@ void BlockedReaders::remove(const StreamWaiter* waiter) {
   }
 }
 
-void BlockedReaders::answer(StreamWaiter& w, std::string reply) {
+void BlockedReaders::answer(StreamWaiter& w, WaiterAnswer answer) {
   // A delivery waits for the batch that carries the entries (and, for a group, the PEL
   // change), as a write's reply does, under every policy.
-  if (durability_ == nullptr) return w.deliver(std::move(reply));
-  durability_->when_durable([deliver = w.deliver, reply = std::move(reply)](bool ok) {
-    deliver(ok ? reply : "-MISCONF Errors writing to the stream log; see the server log\r\n");
+  if (durability_ == nullptr) return w.deliver(std::move(answer));
+  durability_->when_durable([deliver = w.deliver, answer = std::move(answer)](bool ok) mutable {
+    if (!ok) answer = WaiterAnswer{{}, {}, "MISCONF Errors writing to the stream log; see the server log"};
+    deliver(std::move(answer));
   });
 }
 
 namespace {
 
-// The reply a woken reader gets: only this stream, as Redis's does.
-void write_header(protocol::ReplyWriter& out, std::string_view key) {
-  if (out.version() == protocol::RespVersion::kResp3) {
-    out.map(1);
-  } else {
-    out.array(1);
-    out.array(2);
-  }
-  out.bulk(key);
-}
+WaiterAnswer error_answer(std::string_view text) { return WaiterAnswer{{}, {}, std::string(text)}; }
 
 }  // namespace
 
 void BlockedReaders::key_deleted(std::string_view key) {
   settle(key, [](StreamWaiter& w, std::size_t) {
     if (!w.group_mode) return true;
-    if (w.try_claim()) w.deliver("-UNBLOCKED the stream key no longer exists\r\n");
+    if (w.try_claim()) w.deliver(error_answer(errors::kKeyGone));
     return false;
   });
 }
@@ -69,41 +62,29 @@ void BlockedReaders::all_deleted() {
 
 void BlockedReaders::serve(std::string_view key, Stream& stream) {
   if (registrations_ == 0) return;  // XADD's common case: nobody is blocked on this shard
-  const auto last = stream.entries().last_id();
   settle(key, [&](StreamWaiter& w, std::size_t key_index) {
+    Result<Entries> read = Entries{};
     if (w.group_mode) {
-      auto group = stream.groups.find(w.group);
-      if (group == stream.groups.end()) {
-        if (w.try_claim()) {
-          w.deliver("-NOGROUP the consumer group this client was blocked on no longer exists\r\n");
-        }
+      ConsumerGroup* group = stream.group(w.group);
+      if (group == nullptr) {
+        if (w.try_claim()) w.deliver(error_answer(errors::kGroupGone));
         return false;
       }
-      if (!last || !(*last > group->second.last_delivered)) return true;
+      if (!stream.has_new_for(*group)) return true;
       if (!w.try_claim()) return false;
-      std::string reply;
-      protocol::ReplyWriter out(reply, w.resp);
-      write_header(out, key);
-      Consumer& consumer = *group->second.consumer(w.consumer, true, wall_now_ms());
-      if (const storage::Error error = deliver_new(out, stream, group->second, consumer, w.count, w.noack)) {
-        w.deliver("-" + read_error_text(key, error) + "\r\n");
-        return false;
-      }
-      answer(w, std::move(reply));
+      const std::int64_t now = wall_now_ms();
+      read = stream.deliver_new(*group, group->consumer(w.consumer, now), w.count, w.noack, now);
+    } else {
+      const storage::StreamId after = w.after[key_index];
+      if (!stream.has_after(after)) return true;
+      if (!w.try_claim()) return false;
+      read = stream.read_after(after, w.count);
+    }
+    if (!read) {
+      w.deliver(error_answer(error_text(key, read.error())));
       return false;
     }
-    const storage::StreamId after = w.after[key_index];
-    if (!last || !(*last > after)) return true;
-    if (!w.try_claim()) return false;
-    std::string reply;
-    protocol::ReplyWriter out(reply, w.resp);
-    write_header(out, key);
-    if (const storage::Error error =
-            write_range(out, stream.entries(), *after.next(), storage::StreamId::max(), false, w.count)) {
-      w.deliver("-" + read_error_text(key, error) + "\r\n");
-      return false;
-    }
-    answer(w, std::move(reply));
+    answer(w, WaiterAnswer{std::string(key), std::move(*read), {}});
     return false;
   });
 }

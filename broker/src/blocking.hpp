@@ -17,27 +17,35 @@
 #include <unordered_map>
 #include <vector>
 
-#include <runnel/protocol/reply_writer.hpp>
 #include <runnel/storage/stream_id.hpp>
+
+#include "streams/entries.hpp"
 
 namespace runnel {
 
 class Stream;
 class Durability;
 
+// What a blocked reader is answered with: the entries of the key that woke it, or an error
+// (its text without '-'). Encoded by the connection, on its own thread.
+struct WaiterAnswer {
+  std::string key;
+  Entries entries;
+  std::string error;
+};
+
 // Shared between the blocked connection and the shards it is registered on.
 struct StreamWaiter {
   std::vector<std::string> keys;             // every key waited on, in argument order
   std::vector<storage::StreamId> after;      // per key: serve entries above this ID
   std::size_t count = 0;                     // most entries per reply
-  protocol::RespVersion resp = protocol::RespVersion::kResp2;
   // XREADGROUP: read new entries as this group's consumer (instead of `after`).
   bool group_mode = false;
   std::string group;
   std::string consumer;
   bool noack = false;
-  // Hands the reply to the connection; callable from any thread, at most once.
-  std::function<void(std::string reply)> deliver;
+  // Hands the answer to the connection; callable from any thread, at most once.
+  std::function<void(WaiterAnswer answer)> deliver;
 
   // True for exactly one caller: the one that answers this waiter.
   bool try_claim() { return !claimed_.exchange(true, std::memory_order_acq_rel); }
@@ -66,8 +74,8 @@ class BlockedReaders {
   [[nodiscard]] std::size_t registrations() const { return registrations_; }
 
  private:
-  // Hands `reply` to the waiter, after the disk has what produced it when replies wait.
-  void answer(StreamWaiter& w, std::string reply);
+  // Hands `answer` to the waiter, after the disk has what produced it when replies wait.
+  void answer(StreamWaiter& w, WaiterAnswer answer);
 
   struct Registration {
     std::shared_ptr<StreamWaiter> waiter;

@@ -72,7 +72,7 @@ void info_part(ShardPartContext& ctx) {
   dbsize_part(ctx);
   ctx.gather.blocked_registrations += ctx.shard.blocked.registrations();
   if (ctx.shard.storage != nullptr) {
-    ctx.shard.storage->add_figures(ctx.shard.keyspace, ctx.gather.storage);
+    ctx.shard.storage->add_figures(ctx.gather.storage);
     ctx.shard.durability->add_figures(ctx.gather.storage);
   }
   ctx.gather.shard_lines += "shard" + std::to_string(ctx.shard.index) +

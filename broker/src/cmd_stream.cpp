@@ -90,72 +90,15 @@ std::string parse_add_trim(std::span<const std::string_view> args, bool xadd, Ad
   return {};
 }
 
-std::uint64_t trim_stream(Stream& stream, const TrimSpec& spec) {
-  const std::uint64_t removed = stream.entries().trim(spec);
-  stream.refresh_first_id();
-  return removed;
-}
-
-// The ID XADD gives a new entry: `*` takes the clock (never going back: with the clock behind
-// the top, it keeps the top's ms and bumps the sequence), `<ms>-*` the next sequence in ms.
-enum class NewIdError { kNone, kExhausted, kNotGreater, kSeqOverflow };
-
-NewIdError next_id(StreamId last, const ParsedId* explicit_id, StreamId& out) {
-  if (last == StreamId::max()) return NewIdError::kExhausted;
-  if (explicit_id == nullptr) {
-    const auto ms = static_cast<std::uint64_t>(wall_now_ms());
-    if (ms > last.ms) {
-      out = {ms, 0};
-      return NewIdError::kNone;
-    }
-    out = *last.next();
-    return NewIdError::kNone;
-  }
-  if (!explicit_id->seq_given) {
-    const std::uint64_t ms = explicit_id->id.ms;
-    if (ms == last.ms) {
-      if (last.seq == UINT64_MAX) return NewIdError::kSeqOverflow;
-      out = {ms, last.seq + 1};
-    } else {
-      out = {ms, 0};
-    }
-  } else {
-    out = explicit_id->id;
-  }
-  return out <= last ? NewIdError::kNotGreater : NewIdError::kNone;
-}
-
 // --- XRANGE --------------------------------------------------------------------------------
-
-// XRANGE/XREVRANGE interval bounds: "-", "+", "<ms>", "<ms>-<seq>" and exclusive "(<id>".
-bool parse_bound(std::string_view text, std::uint64_t missing_seq, StreamId& id, bool& exclusive) {
-  exclusive = text.size() > 1 && text[0] == '(';
-  const auto parsed = exclusive ? parse_id_arg(text.substr(1), missing_seq, true)
-                                : parse_id_arg(text, missing_seq, false);
-  if (!parsed) return false;
-  id = parsed->id;
-  return true;
-}
 
 void range(CommandContext& ctx, bool reverse) {
   const auto& args = ctx.args;
   // XREVRANGE takes the end first.
-  const std::string_view start_arg = reverse ? args[3] : args[2];
-  const std::string_view end_arg = reverse ? args[2] : args[3];
-  StreamId start, end;
-  bool start_exclusive = false, end_exclusive = false;
-  if (!parse_bound(start_arg, 0, start, start_exclusive)) return ctx.reply.error(kInvalidStreamId);
-  if (start_exclusive) {
-    const auto next = start.next();
-    if (!next) return ctx.reply.error("ERR invalid start ID for the interval");
-    start = *next;
-  }
-  if (!parse_bound(end_arg, UINT64_MAX, end, end_exclusive)) return ctx.reply.error(kInvalidStreamId);
-  if (end_exclusive) {
-    const auto prev = end.prev();
-    if (!prev) return ctx.reply.error("ERR invalid end ID for the interval");
-    end = *prev;
-  }
+  const Result<StreamId> start = parse_range_start(reverse ? args[3] : args[2]);
+  if (!start) return ctx.reply.error(start.error().text);
+  const Result<StreamId> end = parse_range_end(reverse ? args[2] : args[3]);
+  if (!end) return ctx.reply.error(end.error().text);
   std::int64_t count = -1;
   for (std::size_t i = 4; i < args.size(); ++i) {
     if (equals_ignore_case(args[i], "COUNT") && i + 1 < args.size()) {
@@ -166,13 +109,13 @@ void range(CommandContext& ctx, bool reverse) {
       return ctx.reply.error("ERR syntax error");
     }
   }
-  Stream* stream = ctx.shard->keyspace.find(args[1]);
+  const Stream* stream = ctx.shard->keyspace.find(args[1]);
   if (stream == nullptr) return ctx.reply.array(0);
   if (count == 0) return ctx.reply.null_array();
-  if (const storage::Error error = write_range(ctx.reply, stream->entries(), start, end, reverse,
-                                              count < 0 ? 0 : static_cast<std::size_t>(count))) {
-    ctx.reply.error(read_error_text(args[1], error));
-  }
+  const Result<Entries> entries =
+      stream->range(*start, *end, reverse, count < 0 ? 0 : static_cast<std::size_t>(count));
+  if (!entries) return write_error(ctx.reply, args[1], entries.error());
+  write_entries(ctx.reply, *entries);
 }
 
 // --- XINFO STREAM --------------------------------------------------------------------------
@@ -182,18 +125,19 @@ void range(CommandContext& ctx, bool reverse) {
 void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::string& name,
                       const ConsumerGroup& group, std::size_t count) {
   auto limit = [&](std::size_t n) { return count == 0 ? n : std::min(n, count); };
+  const auto& pel = group.pel();
   r.map(7);
   r.bulk("name");
   r.bulk(name);
   r.bulk("last-delivered-id");
-  write_stream_id(r, group.last_delivered);
+  write_stream_id(r, group.last_delivered());
   write_entries_read_and_lag(r, s, group);
   r.bulk("pel-count");
-  r.integer(static_cast<std::int64_t>(group.pel.size()));
+  r.integer(static_cast<std::int64_t>(pel.size()));
   r.bulk("pending");
-  r.array(limit(group.pel.size()));
+  r.array(limit(pel.size()));
   std::size_t n = 0;
-  for (auto it = group.pel.begin(); it != group.pel.end() && n < limit(group.pel.size()); ++it, ++n) {
+  for (auto it = pel.begin(); it != pel.end() && n < limit(pel.size()); ++it, ++n) {
     r.array(4);
     write_stream_id(r, it->first);
     r.bulk(it->second.owner->name);
@@ -201,8 +145,8 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
     r.integer(static_cast<std::int64_t>(it->second.delivery_count));
   }
   r.bulk("consumers");
-  r.array(group.consumers.size());
-  for (const auto& [consumer_name, c] : group.consumers) {
+  r.array(group.consumers().size());
+  for (const auto& [consumer_name, c] : group.consumers()) {
     r.map(4);
     r.bulk("name");
     r.bulk(consumer_name);
@@ -214,7 +158,7 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
     r.array(limit(c.pending.size()));
     std::size_t k = 0;
     for (auto id = c.pending.begin(); id != c.pending.end() && k < limit(c.pending.size()); ++id, ++k) {
-      const PendingEntry& p = group.pel.at(*id);
+      const PendingEntry& p = pel.at(*id);
       r.array(3);
       write_stream_id(r, *id);
       r.integer(p.delivery_time_ms);
@@ -223,20 +167,21 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
   }
 }
 
-storage::Error render_stream_info(protocol::ReplyWriter& r, const Stream& s, bool full, std::size_t count);
-
-// XINFO STREAM's reply, rendered aside first: a read of the first or last entry, or of the
-// entries of FULL, that fails makes the reply an error, never half a map.
+// XINFO STREAM's reply. Its entries (FULL) or first and last entry are read before anything
+// is written: a read that fails makes the reply an error, never half a map.
 void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::size_t count) {
-  std::string body;
-  protocol::ReplyWriter r(body, ctx.reply.version());
-  if (const storage::Error error = render_stream_info(r, s, full, count)) {
-    return ctx.reply.error(read_error_text(ctx.args[2], error));
+  Result<Entries> entries = Entries{};
+  Result<Entries> first = Entries{}, last = Entries{};
+  if (full) {
+    entries = s.range(StreamId::min(), StreamId::max(), false, count);
+    if (!entries) return write_error(ctx.reply, ctx.args[2], entries.error());
+  } else {
+    first = s.range(StreamId::min(), StreamId::max(), false, 1);
+    if (first) last = s.range(StreamId::min(), StreamId::max(), true, 1);
+    if (!first) return write_error(ctx.reply, ctx.args[2], first.error());
+    if (!last) return write_error(ctx.reply, ctx.args[2], last.error());
   }
-  ctx.reply.buffer().append(body);
-}
-
-storage::Error render_stream_info(protocol::ReplyWriter& r, const Stream& s, bool full, std::size_t count) {
+  protocol::ReplyWriter& r = ctx.reply;
   r.map(full ? 9 : 10);
   r.bulk("length");
   r.integer(static_cast<std::int64_t>(s.length()));
@@ -247,37 +192,31 @@ storage::Error render_stream_info(protocol::ReplyWriter& r, const Stream& s, boo
   r.bulk("radix-tree-nodes");
   r.integer(static_cast<std::int64_t>(s.entries().node_count()));
   r.bulk("last-generated-id");
-  write_stream_id(r, s.last_id);
+  write_stream_id(r, s.last_id());
   r.bulk("max-deleted-entry-id");
-  write_stream_id(r, s.max_deleted_id);
+  write_stream_id(r, s.max_deleted_id());
   r.bulk("entries-added");
-  r.integer(static_cast<std::int64_t>(s.entries_added));
+  r.integer(static_cast<std::int64_t>(s.entries_added()));
   r.bulk("recorded-first-entry-id");
-  write_stream_id(r, s.first_id);
+  write_stream_id(r, s.first_id());
   if (full) {
     r.bulk("entries");
-    if (storage::Error error = write_range(r, s.entries(), StreamId::min(), StreamId::max(), false, count)) {
-      return error;
-    }
+    write_entries(r, *entries);
     r.bulk("groups");
-    r.array(s.groups.size());
-    for (const auto& [name, group] : s.groups) write_group_full(r, s, name, group, count);
-    return {};
+    r.array(s.groups().size());
+    for (const auto& [name, group] : s.groups()) write_group_full(r, s, name, group, count);
+    return;
   }
   r.bulk("groups");
-  r.integer(static_cast<std::int64_t>(s.groups.size()));
-  for (const bool last : {false, true}) {
-    r.bulk(last ? "last-entry" : "first-entry");
-    bool emitted = false;
-    storage::Error error = s.entries().scan(StreamId::min(), StreamId::max(), last, [&](const storage::EntryView& e) {
-      write_entry(r, e);
-      emitted = true;
-      return false;
-    });
-    if (error) return error;
-    if (!emitted) r.null();
+  r.integer(static_cast<std::int64_t>(s.groups().size()));
+  for (const Entries* end : {&*first, &*last}) {
+    r.bulk(end == &*first ? "first-entry" : "last-entry");
+    if (end->empty()) {
+      r.null();
+    } else {
+      write_entry(r, *end, end->items().front());
+    }
   }
-  return {};
 }
 
 }  // namespace
@@ -297,31 +236,23 @@ void xadd(CommandContext& ctx) {
   if (parsed.id && parsed.id->seq_given && parsed.id->id == StreamId::min()) {
     return ctx.reply.error("ERR The ID specified in XADD must be greater than 0-0");
   }
-  Stream* existing = ctx.shard->keyspace.find(args[1]);
-  if (existing == nullptr && parsed.no_mkstream) return ctx.reply.null();
-  StreamId id;
-  switch (next_id(existing ? existing->last_id : StreamId::min(), parsed.id ? &*parsed.id : nullptr,
-                  id)) {
-    case NewIdError::kNone: break;
-    case NewIdError::kExhausted:
-      return ctx.reply.error(
-          "ERR The stream has exhausted the last possible ID, unable to add more items");
-    case NewIdError::kSeqOverflow:  // Redis 7.0 reports this case with this text
-      return ctx.reply.error("ERR Elements are too large to be stored");
-    case NewIdError::kNotGreater:
-      return ctx.reply.error(
-          "ERR The ID specified in XADD is equal or smaller than the target stream top item");
+  Stream* stream = ctx.shard->keyspace.find(args[1]);
+  if (stream == nullptr && parsed.no_mkstream) return ctx.reply.null();
+  const NewId given{parsed.id ? parsed.id->id : StreamId{}, parsed.id ? parsed.id->seq_given : true};
+  const NewId* given_ptr = parsed.id ? &given : nullptr;
+  const std::int64_t now = wall_now_ms();
+  if (stream == nullptr) {
+    // The ID is checked before the stream is made, so a refused one makes nothing.
+    if (const Result<StreamId> id = Stream::next_id(StreamId::min(), given_ptr, now); !id) {
+      return ctx.reply.error(id.error().text);
+    }
+    Result<Stream*> created = ctx.shard->keyspace.find_or_create(args[1]);
+    if (!created) return write_error(ctx.reply, args[1], created.error());
+    stream = *created;
   }
-  std::string error;
-  Stream* created = existing ? existing : ctx.shard->keyspace.find_or_create(args[1], error);
-  if (created == nullptr) return ctx.reply.error("MISCONF " + error);
-  Stream& stream = *created;
-  stream.entries().append(id, args.subspan(fields_pos));
-  stream.last_id = id;
-  ++stream.entries_added;
-  if (stream.length() == 1) stream.first_id = id;
-  write_stream_id(ctx.reply, id);
-  if (parsed.trim) trim_stream(stream, *parsed.trim);
+  const Result<StreamId> id = stream->add(given_ptr, args.subspan(fields_pos), parsed.trim, now);
+  if (!id) return ctx.reply.error(id.error().text);
+  write_stream_id(ctx.reply, *id);
   ctx.shard->signal_modified(args[1]);
   ctx.shard->signal_ready(args[1]);
 }
@@ -345,17 +276,9 @@ void xdel(CommandContext& ctx) {
     if (!id) return ctx.reply.error(kInvalidStreamId);
     ids.push_back(id->id);
   }
-  std::int64_t deleted = 0;
-  for (const StreamId id : ids) {
-    if (!stream->entries().erase(id)) continue;
-    ++deleted;
-    if (id > stream->max_deleted_id) stream->max_deleted_id = id;
-  }
-  if (deleted > 0) {
-    stream->refresh_first_id();
-    ctx.shard->signal_modified(args[1]);
-  }
-  ctx.reply.integer(deleted);
+  const std::uint64_t deleted = stream->erase(ids);
+  if (deleted > 0) ctx.shard->signal_modified(args[1]);
+  ctx.reply.integer(static_cast<std::int64_t>(deleted));
 }
 
 void xtrim(CommandContext& ctx) {
@@ -365,7 +288,7 @@ void xtrim(CommandContext& ctx) {
   }
   Stream* stream = ctx.shard->keyspace.find(ctx.args[1]);
   if (stream == nullptr) return ctx.reply.integer(0);
-  const std::uint64_t removed = trim_stream(*stream, *parsed.trim);
+  const std::uint64_t removed = stream->trim(*parsed.trim);
   if (removed > 0) ctx.shard->signal_modified(ctx.args[1]);
   ctx.reply.integer(static_cast<std::int64_t>(removed));
 }
@@ -394,26 +317,16 @@ void xsetid(CommandContext& ctx) {
     }
   }
   Stream* stream = ctx.shard->keyspace.find(args[1]);
-  if (stream == nullptr) return ctx.reply.error("ERR no such key");
-  if (stream->length() > 0) {
-    if (id->id < *stream->entries().last_id()) {
-      return ctx.reply.error(
-          "ERR The ID specified in XSETID is smaller than the target stream top item");
-    }
-    if (entries_added != -1 && stream->length() > static_cast<std::uint64_t>(entries_added)) {
-      return ctx.reply.error(
-          "ERR The entries_added specified in XSETID is smaller than the target stream length");
-    }
+  if (stream == nullptr) return ctx.reply.error(errors::kNoSuchKey);
+  if (const Result<void> set = stream->set_id(id->id, entries_added, max_deleted); !set) {
+    return ctx.reply.error(set.error().text);
   }
-  stream->last_id = id->id;
-  if (entries_added != -1) stream->entries_added = static_cast<std::uint64_t>(entries_added);
-  if (max_deleted && *max_deleted != StreamId::min()) stream->max_deleted_id = *max_deleted;
   ctx.reply.ok();  // Redis 7.0 does not count XSETID as a change for WATCH
 }
 
 void xinfo_stream(CommandContext& ctx) {
   const Stream* stream = ctx.shard->keyspace.find(ctx.args[2]);
-  if (stream == nullptr) return ctx.reply.error("ERR no such key");
+  if (stream == nullptr) return ctx.reply.error(errors::kNoSuchKey);
   const auto options = ctx.args.subspan(3);
   if (options.empty()) return write_stream_info(ctx, *stream, false, 0);
   if ((options.size() != 1 && options.size() != 3) || !equals_ignore_case(options[0], "FULL")) {
@@ -523,16 +436,13 @@ void check_groups(Shard& shard, const Request& request, std::span<const std::siz
                   std::vector<char>& ok) {
   for (const std::size_t i : indices) {
     const Stream* stream = shard.keyspace.find(request.keys[i]);
-    ok[i] = stream != nullptr && stream->groups.find(request.group) != stream->groups.end();
+    ok[i] = stream != nullptr && stream->group(request.group) != nullptr;
   }
 }
 
 std::string first_error(const Request& request, const std::vector<char>& ok) {
   for (std::size_t i = 0; i < request.keys.size(); ++i) {
-    if (!ok[i]) {
-      return "NOGROUP No such key '" + request.keys[i] + "' or consumer group '" +
-             request.group + "' in XREADGROUP with GROUP option";
-    }
+    if (!ok[i]) return errors::no_group(request.keys[i], request.group, errors::NoGroupIn::kReadGroup).text;
     if (!request.id_errors[i].empty()) return request.id_errors[i];
   }
   return {};
@@ -542,63 +452,56 @@ namespace {
 
 // XREADGROUP's part on a shard: new entries for '>', the consumer's history for an ID.
 bool read_groups_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
-                          std::vector<std::string>& results, protocol::RespVersion resp) {
+                          KeyResults& results) {
   bool found = false;
   const std::int64_t now = wall_now_ms();
   const auto count = static_cast<std::size_t>(request.count);
   for (const std::size_t i : indices) {
     Stream* stream = shard.keyspace.find(request.keys[i]);
     if (stream == nullptr) {  // deleted since the check
-      if (request.gone_error.empty()) request.gone_error = "UNBLOCKED the stream key no longer exists";
+      if (request.gone_error.empty()) request.gone_error = errors::kKeyGone;
       continue;
     }
-    auto it = stream->groups.find(request.group);
-    if (it == stream->groups.end()) {  // destroyed since the check
-      if (request.gone_error.empty()) {
-        request.gone_error = "NOGROUP the consumer group this client was blocked on no longer exists";
-      }
+    ConsumerGroup* group = stream->group(request.group);
+    if (group == nullptr) {  // destroyed since the check
+      if (request.gone_error.empty()) request.gone_error = errors::kGroupGone;
       continue;
     }
-    ConsumerGroup& group = it->second;
-    protocol::ReplyWriter out(results[i], resp);
-    storage::Error error;
+    Result<Entries> read = Entries{};
     if (request.ids[i]) {  // history: always answered, even when empty
-      Consumer& consumer = *group.consumer(request.consumer, true, now);
-      error = deliver_history(out, *stream, group, consumer, *request.ids[i], count);
-    } else if (stream->length() > 0 && *stream->entries().last_id() > group.last_delivered) {
-      Consumer& consumer = *group.consumer(request.consumer, true, now);
-      error = deliver_new(out, *stream, group, consumer, count, request.noack);
+      Consumer& consumer = group->consumer(request.consumer, now);
+      read = stream->deliver_history(*group, consumer, *request.ids[i], count, now);
+    } else if (stream->has_new_for(*group)) {
+      Consumer& consumer = group->consumer(request.consumer, now);
+      read = stream->deliver_new(*group, consumer, count, request.noack, now);
     } else {
       continue;
     }
-    if (error) {  // nothing delivered from this key: its group stays where it was
-      if (request.read_error.empty()) request.read_error = read_error_text(request.keys[i], error);
-      results[i].clear();
+    if (!read) {  // nothing delivered from this key: its group stays where it was
+      if (request.read_error.empty()) request.read_error = error_text(request.keys[i], read.error());
       continue;
     }
+    results[i] = std::move(*read);
     found = true;
   }
   return found;
 }
 
 // XREAD's part on a shard: entries above each key's ID ('$': the top as it is now).
-bool read_streams_on_shard(Shard& shard, Request& request,
-                           std::span<const std::size_t> indices, std::vector<std::string>& results,
-                           protocol::RespVersion resp, const std::shared_ptr<StreamWaiter>& waiter) {
+bool read_streams_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
+                           KeyResults& results, const std::shared_ptr<StreamWaiter>& waiter) {
   bool found = false;
   for (const std::size_t i : indices) {
     const Stream* stream = shard.keyspace.find(request.keys[i]);
-    const StreamId after = request.ids[i].value_or(stream ? stream->last_id : StreamId::min());
+    const StreamId after = request.ids[i].value_or(stream ? stream->last_id() : StreamId::min());
     if (waiter) waiter->after[i] = after;
-    if (stream == nullptr || stream->length() == 0 || !(*stream->entries().last_id() > after)) {
+    if (stream == nullptr || !stream->has_after(after)) continue;
+    Result<Entries> read = stream->read_after(after, static_cast<std::size_t>(request.count));
+    if (!read) {
+      if (request.read_error.empty()) request.read_error = error_text(request.keys[i], read.error());
       continue;
     }
-    protocol::ReplyWriter out(results[i], resp);
-    if (const storage::Error error = write_range(out, stream->entries(), *after.next(), StreamId::max(), false,
-                                                static_cast<std::size_t>(request.count))) {
-      if (request.read_error.empty()) request.read_error = read_error_text(request.keys[i], error);
-      continue;
-    }
+    results[i] = std::move(*read);
     found = true;
   }
   return found;
@@ -606,12 +509,10 @@ bool read_streams_on_shard(Shard& shard, Request& request,
 
 }  // namespace
 
-bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
-                  std::vector<std::string>& results, protocol::RespVersion resp,
+bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices, KeyResults& results,
                   const std::shared_ptr<StreamWaiter>& waiter) {
-  const bool found = request.group_mode
-                         ? read_groups_on_shard(shard, request, indices, results, resp)
-                         : read_streams_on_shard(shard, request, indices, results, resp, waiter);
+  const bool found = request.group_mode ? read_groups_on_shard(shard, request, indices, results)
+                                        : read_streams_on_shard(shard, request, indices, results, waiter);
   if (!found && waiter && !request.found_elsewhere && request.read_error.empty()) {
     for (const std::size_t i : indices) shard.blocked.add(request.keys[i], i, waiter);
     request.registered_shards.push_back(shard.index);
@@ -620,23 +521,13 @@ bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> i
   return found;
 }
 
-void write_reply(protocol::ReplyWriter& reply, const Request& request,
-                 const std::vector<std::string>& results) {
+void write_reply(protocol::ReplyWriter& reply, const Request& request, const KeyResults& results) {
   if (!request.read_error.empty()) return reply.error(request.read_error);
-  std::size_t with_data = 0;
-  for (const std::string& r : results) with_data += r.empty() ? 0 : 1;
-  if (with_data == 0) return reply.null_array();
-  if (reply.version() == protocol::RespVersion::kResp3) {
-    reply.map(with_data);
-  } else {
-    reply.array(with_data);
-  }
+  std::vector<KeyEntries> keyed;
   for (std::size_t i = 0; i < results.size(); ++i) {
-    if (results[i].empty()) continue;
-    if (reply.version() != protocol::RespVersion::kResp3) reply.array(2);
-    reply.bulk(request.keys[i]);
-    reply.buffer().append(results[i]);
+    if (results[i]) keyed.push_back(KeyEntries{request.keys[i], &*results[i]});
   }
+  write_keyed_entries(reply, keyed);
 }
 
 }  // namespace xread

@@ -170,6 +170,11 @@ class CommandTable {
 
 const CommandTable& command_table();
 
+// Runs a single-key command whose key `shard` owns, on its thread: a damaged stream's error,
+// or the handler, with its changes settled for the next flush. True if it is a write.
+bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std::string_view> args,
+                     protocol::ReplyWriter& reply, Session& session, ServerState& state);
+
 // What the connection checks before running a command, in Redis's order. Writes the error
 // reply and returns false when the command must not run.
 bool check_command(const CommandSpec* spec, std::span<const std::string_view> args,

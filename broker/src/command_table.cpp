@@ -558,6 +558,19 @@ std::string c_string_prefix(std::string_view text, std::size_t max) {
 
 }  // namespace
 
+bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std::string_view> args,
+                     protocol::ReplyWriter& reply, Session& session, ServerState& state) {
+  const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
+  if (const std::string damage = shard.damage_of(key); !damage.empty()) {
+    reply.error(damage);
+    return false;
+  }
+  CommandContext ctx{args, reply, session, state, spec, &shard};
+  spec.handler(ctx);
+  shard.ran_command();
+  return (spec.flags & kWrite) != 0;
+}
+
 bool check_command(const CommandSpec* spec, std::span<const std::string_view> args,
                    const Session& session, protocol::ReplyWriter& reply) {
   if (spec == nullptr) {

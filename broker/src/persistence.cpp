@@ -83,15 +83,132 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
 ShardStorage::ShardStorage(StorageOptions options, unsigned shard)
     : options_(std::move(options)), shard_(shard), cache_(options_.cache_bytes) {}
 
+ShardStorage::~ShardStorage() = default;
+
 std::string ShardStorage::folder_for(std::string_view key) const {
   return (fs::path(streams_dir(options_.dir)) / storage::encode_key(key)).string();
 }
 
+// --- the group journal's records ---------------------------------------------------------------
+
+namespace {
+
+using storage::GroupRecord;
+
+GroupRecord record(GroupRecord::Type type, std::string_view group, std::string_view consumer = {},
+                   StreamId id = {}) {
+  GroupRecord r;
+  r.type = type;
+  r.group = group;
+  r.consumer = consumer;
+  r.id = id;
+  return r;
+}
+
+GroupRecord group_set(std::string_view name, const ConsumerGroup& g) {
+  GroupRecord r = record(GroupRecord::Type::kGroupSet, name, {}, g.last_delivered());
+  r.entries_read = g.entries_read();
+  return r;
+}
+
+GroupRecord consumer_set(std::string_view group, const Consumer& c) {
+  GroupRecord r = record(GroupRecord::Type::kConsumerSet, group, c.name);
+  r.time_ms = c.seen_time_ms;
+  return r;
+}
+
+GroupRecord pending_set(std::string_view group, StreamId id, const PendingEntry& p) {
+  GroupRecord r = record(GroupRecord::Type::kPendingSet, group,
+                         p.owner != nullptr ? std::string_view(p.owner->name) : std::string_view(), id);
+  r.time_ms = p.delivery_time_ms;
+  r.count = p.delivery_count;
+  return r;
+}
+
+// Every record of the whole group state (a snapshot).
+void emit_group_state(const Stream& stream, const storage::GroupRecordVisitor& emit) {
+  for (const auto& [name, group] : stream.groups()) {
+    emit(group_set(name, group));
+    for (const auto& [cname, consumer] : group.consumers()) emit(consumer_set(name, consumer));
+    for (const auto& [id, entry] : group.pel()) emit(pending_set(name, id, entry));
+  }
+}
+
+// Applies one record read back from a snapshot or journal.
+void apply_group_record(Stream& stream, const storage::GroupRecord& r) {
+  using Type = GroupRecord::Type;
+  if (r.type == Type::kGroupSet) {
+    ConsumerGroup* group = stream.group(r.group);
+    if (group == nullptr) {
+      (void)stream.create_group(r.group, r.id, r.entries_read);
+    } else {
+      group->set_position(r.id, r.entries_read);
+    }
+    return;
+  }
+  ConsumerGroup* group = stream.group(r.group);
+  if (group == nullptr) return;
+  switch (r.type) {
+    case Type::kGroupSet:
+      break;
+    case Type::kGroupDelete:
+      stream.destroy_group(r.group);
+      break;
+    case Type::kConsumerSet:
+      group->consumer(r.consumer, r.time_ms);
+      break;
+    case Type::kConsumerDelete:
+      group->delete_consumer(r.consumer);
+      break;
+    case Type::kPendingSet: {
+      auto owner = group->consumers().find(r.consumer);
+      if (owner == group->consumers().end()) break;  // never written so: consumers come first
+      group->add_pending(r.id, group->consumer(r.consumer, owner->second.seen_time_ms), r.time_ms);
+      group->set_delivery_count(r.id, r.count);
+      break;
+    }
+    case Type::kPendingDelete:
+      group->ack(r.id);
+      break;
+  }
+}
+
+}  // namespace
+
+ShardStorage::GroupChanges::Group& ShardStorage::GroupChanges::of(std::string_view name) {
+  auto it = groups.find(name);
+  return it != groups.end() ? it->second : groups.emplace(std::string(name), Group{}).first->second;
+}
+
+void ShardStorage::journal_group_changes(const Stream& stream, Files& files) {
+  GroupChanges& changes = files.changes;
+  storage::GroupJournal& journal = *files.journal;
+  // Deletions of whole groups first: a group destroyed and created again starts empty.
+  for (const std::string& name : changes.destroyed) journal.append(record(GroupRecord::Type::kGroupDelete, name));
+  for (const auto& [name, delta] : changes.groups) {
+    const ConsumerGroup* group = stream.group(name);
+    if (group == nullptr) continue;  // destroyed: its deletion covers the rest
+    if (delta.header) journal.append(group_set(name, *group));
+    // Consumers before the pending entries that name them as owners.
+    for (const std::string& consumer : delta.consumers) {
+      const Consumer* c = group->find_consumer(consumer);
+      journal.append(c != nullptr ? consumer_set(name, *c)
+                                  : record(GroupRecord::Type::kConsumerDelete, name, consumer));
+    }
+    for (const StreamId id : delta.pending) {
+      auto p = group->pel().find(id);
+      journal.append(p != group->pel().end() ? pending_set(name, id, p->second)
+                                             : record(GroupRecord::Type::kPendingDelete, name, {}, id));
+    }
+  }
+  changes = GroupChanges{};
+}
+
+// --- loading -----------------------------------------------------------------------------------
+
 void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& folders) {
-  keyspace_ = &keyspace;
   for (const StreamFolder& folder : folders) {
-    auto log = std::make_unique<storage::SegmentLog>(
-        folder.path, folder.key, log_options());
+    auto log = std::make_unique<storage::SegmentLog>(folder.path, folder.key, log_options());
     auto store = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
     std::vector<std::string> notes;
     const std::string error = store->open(notes);
@@ -100,23 +217,22 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
       load_damaged(keyspace, folder, error);
       continue;
     }
+    storage::LogEntryStore* raw = store.get();
+    const storage::StreamMeta& meta = raw->log()->meta();
     auto stream = std::make_unique<Stream>(std::move(store));
-    const storage::StreamMeta& meta = stream->store().log()->meta();
-    stream->last_id = meta.last_id;
-    stream->entries_added = meta.entries_added;
-    stream->max_deleted_id = meta.max_deleted_id;
-    stream->refresh_first_id();
-    stream->journal = std::make_unique<storage::GroupJournal>(folder.path, options_.fsync != FsyncPolicy::kNo);
+    stream->restore_meta(meta.last_id, meta.entries_added, meta.max_deleted_id);
+    auto journal = std::make_unique<storage::GroupJournal>(folder.path, options_.fsync != FsyncPolicy::kNo);
     notes.clear();
     const std::string journal_error =
-        stream->journal->open([&](const storage::GroupRecord& r) { apply_group_record(*stream, r); }, notes);
+        journal->open([&](const storage::GroupRecord& r) { apply_group_record(*stream, r); }, notes);
     for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
     if (!journal_error.empty()) {
       load_damaged(keyspace, folder, journal_error);
       continue;
     }
-    stream->group_changes = std::make_unique<GroupChanges>();
-    for (auto& [name, group] : stream->groups) group.changes = stream->group_changes.get();
+    Files& files = files_[stream.get()];
+    files.store = raw;
+    files.journal = std::move(journal);
     keyspace.insert(folder.key, std::move(stream));
   }
   cache_.evict();
@@ -124,20 +240,26 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
 
 void ShardStorage::load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error) {
   log::warning("Stream '" + log::escape_sample(folder.key) + "' is damaged and will not be served: " + error);
-  auto stream = std::make_unique<Stream>();
-  stream->damage = error;
-  keyspace.insert(folder.key, std::move(stream));
-  damaged_folders_[folder.key] = folder.path;
-  ++damaged_;
+  keyspace.insert(folder.key, std::make_unique<Stream>());
+  damaged_[folder.key] = Damaged{folder.path, error};
 }
 
-std::unique_ptr<storage::LogEntryStore> ShardStorage::create_store(std::string_view key, std::string& error) {
+std::string ShardStorage::damage_of(std::string_view key) const {
+  if (damaged_.empty()) return {};
+  auto it = damaged_.find(std::string(key));
+  if (it == damaged_.end()) return {};
+  return "DAMAGED the stream's files could not be loaded (" + it->second.error + "); DEL the key to drop it";
+}
+
+// --- streams created and removed -----------------------------------------------------------------
+
+Result<std::unique_ptr<storage::EntryStore>> ShardStorage::create_store(std::string_view key) {
   const std::string path = folder_for(key);
   std::error_code ec;
   if (fs::exists(path, ec)) delete_folder(path);  // left by a deletion that could not finish
   auto log = std::make_unique<storage::SegmentLog>(path, std::string(key),
                                                    log_options());
-  error = log->create(storage::StreamId::min());
+  std::string error = log->create(storage::StreamId::min());
   if (error.empty() && options_.fsync != FsyncPolicy::kNo) {
     if (const int rc = storage::sync_directory(streams_dir(options_.dir)); rc != 0) {
       error = "cannot sync " + streams_dir(options_.dir) + ": " + std::strerror(rc);
@@ -146,37 +268,41 @@ std::unique_ptr<storage::LogEntryStore> ShardStorage::create_store(std::string_v
   if (!error.empty()) {
     log::warning("Cannot create the folder of stream '" + log::escape_sample(key) + "': " + error);
     fs::remove_all(path, ec);
-    return nullptr;
+    return op_error(Errc::kNoFolder, "MISCONF " + error);
   }
-  return std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
+  auto made = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
+  created_ = made.get();
+  std::unique_ptr<storage::EntryStore> store = std::move(made);
+  return store;
 }
 
-void ShardStorage::persist_groups(Stream& stream) {
-  if (stream.group_changes) return;
-  stream.group_changes = std::make_unique<GroupChanges>();
-  stream.journal =
-      std::make_unique<storage::GroupJournal>(stream.store().log()->dir(), options_.fsync != FsyncPolicy::kNo);
+void ShardStorage::stream_created(std::string_view, Stream& stream) {
+  Files& files = files_[&stream];
+  files.store = created_;  // the store create_store just made, the stream's
+  created_ = nullptr;
+  files.journal =
+      std::make_unique<storage::GroupJournal>(files.store->log()->dir(), options_.fsync != FsyncPolicy::kNo);
 }
 
-void ShardStorage::remove(std::string_view key, Stream& stream) {
-  if (stream.listed) {
-    dirty_.erase(std::find(dirty_.begin(), dirty_.end(), &stream));
-    stream.listed = false;
-  }
-  if (!stream.damage.empty()) {
-    auto it = damaged_folders_.find(std::string(key));
-    if (it != damaged_folders_.end()) {
-      delete_folder(it->second);
-      damaged_folders_.erase(it);
-      --damaged_;
-    }
+void ShardStorage::stream_removed(std::string_view key, Stream& stream) {
+  last_stream_ = nullptr;
+  last_files_ = nullptr;
+  if (auto d = damaged_.find(std::string(key)); d != damaged_.end()) {
+    delete_folder(d->second.folder);
+    damaged_.erase(d);
     return;
   }
-  if (const storage::SegmentLog* log = stream.store().log()) {
-    std::vector<std::shared_ptr<storage::File>> files = log->files();
-    if (stream.journal && stream.journal->file()) files.push_back(stream.journal->file());
-    delete_folder(log->dir(), std::move(files));
+  auto it = files_.find(&stream);
+  if (it == files_.end()) return;
+  Files& files = it->second;
+  if (files.listed) dirty_.erase(std::find(dirty_.begin(), dirty_.end(), &stream));
+  if (files.noted) noted_.erase(std::find(noted_.begin(), noted_.end(), &stream));
+  if (const storage::SegmentLog* log = files.store->log()) {
+    std::vector<std::shared_ptr<storage::File>> open = log->files();
+    if (files.journal && files.journal->file()) open.push_back(files.journal->file());
+    delete_folder(log->dir(), std::move(open));
   }
+  files_.erase(it);
 }
 
 void ShardStorage::delete_folder(const std::string& path, std::vector<std::shared_ptr<storage::File>> files) {
@@ -197,36 +323,76 @@ void ShardStorage::delete_folder(const std::string& path, std::vector<std::share
   storage::discard_folder(trash, std::move(files));
 }
 
-void ShardStorage::touched(Stream& stream) {
-  storage::LogEntryStore& store = stream.store();
-  if (store.log() == nullptr) return;
-  store.record_meta(stream.last_id, stream.entries_added, stream.max_deleted_id);
-  if (stream.group_changes && !stream.group_changes->empty()) {
-    journal_group_changes(stream, *stream.journal);
+// --- changes ---------------------------------------------------------------------------------------
+
+ShardStorage::Files* ShardStorage::note(Stream& stream) {
+  if (&stream != last_stream_) {
+    auto it = files_.find(&stream);
+    last_stream_ = &stream;
+    last_files_ = it == files_.end() ? nullptr : &it->second;
   }
-  if (!stream.listed && (store.log()->dirty() || (stream.journal && stream.journal->dirty()))) {
-    stream.listed = true;
-    dirty_.push_back(&stream);
+  Files* files = last_files_;
+  if (files != nullptr && !files->noted) {
+    files->noted = true;
+    noted_.push_back(&stream);
   }
+  return files;
+}
+
+void ShardStorage::stream_changed(Stream& stream) { (void)note(stream); }
+
+void ShardStorage::group_changed(Stream& stream, std::string_view group) {
+  if (Files* files = note(stream)) files->changes.of(group).header = true;
+}
+
+void ShardStorage::group_destroyed(Stream& stream, std::string_view group) {
+  if (Files* files = note(stream)) files->changes.destroyed.emplace(group);
+}
+
+void ShardStorage::consumer_changed(Stream& stream, std::string_view group, std::string_view consumer) {
+  Files* files = note(stream);
+  if (files == nullptr) return;
+  auto& consumers = files->changes.of(group).consumers;
+  if (consumers.find(consumer) == consumers.end()) consumers.emplace(consumer);
+}
+
+void ShardStorage::pending_changed(Stream& stream, std::string_view group, StreamId id) {
+  if (Files* files = note(stream)) files->changes.of(group).pending.insert(id);
+}
+
+bool ShardStorage::settle() {
+  if (noted_.empty()) return false;
+  for (Stream* stream : noted_) {
+    Files& files = files_.at(stream);
+    files.noted = false;
+    files.store->record_meta(stream->last_id(), stream->entries_added(), stream->max_deleted_id());
+    if (!files.changes.empty()) journal_group_changes(*stream, files);
+    if (!files.listed && (files.store->log()->dirty() || files.journal->dirty())) {
+      files.listed = true;
+      dirty_.push_back(stream);
+    }
+  }
+  noted_.clear();
+  return true;
 }
 
 std::string ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
   std::string failure;
   std::vector<Stream*> again;  // streams whose journal could not be written: next flush
   for (Stream* stream : dirty_) {
-    stream->listed = false;
+    Files& files = files_.at(stream);
+    files.listed = false;
     // The entries go before the group records that may name them.
-    stream->store().log()->take_writes(writes);
-    if (!stream->journal) continue;
-    if (stream->journal->should_fold()) {
-      const std::string error = stream->journal->fold(
+    files.store->log()->take_writes(writes);
+    if (files.journal->should_fold()) {
+      const std::string error = files.journal->fold(
           [&](const storage::GroupRecordVisitor& emit) { emit_group_state(*stream, emit); });
       if (error.empty()) continue;
       log::warning("Cannot fold the group journal (it keeps growing): " + error);
     }
-    if (std::string error = stream->journal->take_writes(writes); !error.empty()) {
+    if (std::string error = files.journal->take_writes(writes); !error.empty()) {
       failure = error;
-      stream->listed = true;
+      files.listed = true;
       again.push_back(stream);
     }
   }
@@ -245,28 +411,25 @@ void ShardStorage::written(const std::vector<std::pair<std::shared_ptr<storage::
 }
 
 void ShardStorage::apply_retention(std::uint64_t now_ms) {
-  if (keyspace_ == nullptr || (options_.stream_max_bytes == 0 && options_.stream_max_age_ms == 0)) return;
-  keyspace_->for_each([&](std::string_view, const Stream& const_stream) {
-    auto& stream = const_cast<Stream&>(const_stream);
-    if (stream.store().log() == nullptr) return;
-    if (stream.store().retain(options_.stream_max_bytes, options_.stream_max_age_ms, now_ms) == 0) return;
-    stream.refresh_first_id();
-    touched(stream);
-  });
+  if (options_.stream_max_bytes == 0 && options_.stream_max_age_ms == 0) return;
+  for (auto& [stream, files] : files_) {
+    if (files.store->retain(options_.stream_max_bytes, options_.stream_max_age_ms, now_ms) == 0) continue;
+    stream->store_trimmed();
+  }
+  settle();
 }
 
-void ShardStorage::add_figures(const Keyspace& keyspace, StorageFigures& figures) const {
-  keyspace.for_each([&](std::string_view, const Stream& stream) {
-    const storage::SegmentLog* log = const_cast<Stream&>(stream).store().log();
-    if (log == nullptr) return;
+void ShardStorage::add_figures(StorageFigures& figures) const {
+  for (const auto& [stream, files] : files_) {
+    const storage::SegmentLog* log = files.store->log();
     ++figures.streams;
     figures.bytes += log->bytes();
     figures.segments += log->segment_count();
-    if (stream.journal) figures.bytes += stream.journal->bytes();
-  });
+    figures.bytes += files.journal->bytes();
+  }
   figures.cache_used += cache_.used();
   figures.cache_budget += cache_.budget();
-  figures.damaged += damaged_;
+  figures.damaged += damaged_.size();
 }
 
 }  // namespace runnel

@@ -11,19 +11,23 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include <runnel/storage/group_journal.hpp>
 #include <runnel/storage/io_queue.hpp>
 #include <runnel/storage/log_entry_store.hpp>
+
+#include "streams/change_sink.hpp"
 
 namespace runnel {
 
 class Keyspace;
-class Stream;
 
 enum class FsyncPolicy { kAlways, kEverysec, kNo };
 
@@ -85,9 +89,12 @@ class Durability {
   virtual void add_figures(StorageFigures& figures) const = 0;
 };
 
-class ShardStorage {
+// The shard's ChangeSink: the streams report their changes here, and only this class knows
+// their files, journals and flushes.
+class ShardStorage final : public ChangeSink {
  public:
   ShardStorage(StorageOptions options, unsigned shard);
+  ~ShardStorage() override;
 
   [[nodiscard]] const StorageOptions& options() const { return options_; }
   [[nodiscard]] unsigned shard() const { return shard_; }
@@ -96,15 +103,23 @@ class ShardStorage {
   // Opens the streams in `folders` into `keyspace`. A stream whose files are damaged is
   // loaded as damaged (refused to commands, kept on disk). Logs what it repaired.
   void load(Keyspace& keyspace, const std::vector<StreamFolder>& folders);
-  // A new stream's store, in a new folder; null if the folder could not be made (logged).
-  std::unique_ptr<storage::LogEntryStore> create_store(std::string_view key, std::string& error);
-  // The stream `key` goes: its folder is deleted, and any write it had pending is dropped.
-  void remove(std::string_view key, Stream& stream);
+  // A damaged stream's error reply text, or "" if `key` is not damaged.
+  [[nodiscard]] std::string damage_of(std::string_view key) const;
 
-  // Gives a stream created here its group journal (the stream has a folder).
-  void persist_groups(Stream& stream);
-  // After a write command on `stream`: records its metadata and lists it for the next flush.
-  void touched(Stream& stream);
+  // --- ChangeSink ---
+  [[nodiscard]] Result<std::unique_ptr<storage::EntryStore>> create_store(std::string_view key) override;
+  void stream_created(std::string_view key, Stream& stream) override;
+  void stream_removed(std::string_view key, Stream& stream) override;
+  void stream_changed(Stream& stream) override;
+  void group_changed(Stream& stream, std::string_view group) override;
+  void group_destroyed(Stream& stream, std::string_view group) override;
+  void consumer_changed(Stream& stream, std::string_view group, std::string_view consumer) override;
+  void pending_changed(Stream& stream, std::string_view group, storage::StreamId id) override;
+
+  // After a command (or a blocked reader served): the metadata of the streams it changed is
+  // recorded, their group changes journaled, and they are listed for the next flush.
+  // Returns whether anything had changed.
+  bool settle();
   [[nodiscard]] bool pending() const { return !dirty_.empty() || !forgotten_.empty(); }
   // Stream folders removed since the last call (kept under --fsync always only, for the
   // write-ahead log's forget records).
@@ -124,11 +139,38 @@ class ShardStorage {
   void apply_retention(std::uint64_t now_ms);
 
   // Streams damaged on disk, loaded as such.
-  [[nodiscard]] std::size_t damaged() const { return damaged_; }
+  [[nodiscard]] std::size_t damaged() const { return damaged_.size(); }
   // Adds this shard's streams, bytes, segments and cache to `figures`.
-  void add_figures(const Keyspace& keyspace, StorageFigures& figures) const;
+  void add_figures(StorageFigures& figures) const;
 
  private:
+  // What changed in a stream's groups since its last flush, by name (a group or consumer
+  // may be gone by then): the group journal records the new state of each.
+  struct GroupChanges {
+    struct Group {
+      bool header = false;  // last_delivered / entries_read, or the group's creation
+      std::set<std::string, std::less<>> consumers;
+      std::set<storage::StreamId> pending;
+    };
+    std::set<std::string, std::less<>> destroyed;
+    std::map<std::string, Group, std::less<>> groups;
+
+    [[nodiscard]] bool empty() const { return destroyed.empty() && groups.empty(); }
+    Group& of(std::string_view name);
+  };
+  // A stream's files, and what it changed since it was last settled and flushed.
+  struct Files {
+    storage::LogEntryStore* store = nullptr;  // the stream's, made by create_store or load
+    std::unique_ptr<storage::GroupJournal> journal;
+    GroupChanges changes;
+    bool noted = false;   // in noted_: changed since the last settle()
+    bool listed = false;  // in dirty_: to be written by the next flush
+  };
+  // The stream's files (noting it as changed), or null for a stream not in the data dir.
+  Files* note(Stream& stream);
+  // Appends the new state of what `files.changes` lists to the journal, and clears it.
+  static void journal_group_changes(const Stream& stream, Files& files);
+
   [[nodiscard]] std::string folder_for(std::string_view key) const;
   // Renames the folder out of the way (synced), then has the Discarder thread remove it and
   // drop `files`, its open files: closing a big deleted file frees its blocks, which took
@@ -137,17 +179,24 @@ class ShardStorage {
   [[nodiscard]] storage::LogOptions log_options() const {
     return storage::LogOptions{options_.segment_bytes, options_.fsync != FsyncPolicy::kNo};
   }
-  std::vector<std::string> forgotten_;
   // A stream whose files could not be loaded: kept under its key, refused to commands.
   void load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error);
 
   StorageOptions options_;
   unsigned shard_;
   storage::TailCache cache_;
-  Keyspace* keyspace_ = nullptr;  // set by load()
+  std::unordered_map<Stream*, Files> files_;
+  const Stream* last_stream_ = nullptr;  // note()'s last lookup
+  Files* last_files_ = nullptr;
+  storage::LogEntryStore* created_ = nullptr;  // create_store's, until stream_created
+  std::vector<Stream*> noted_;
   std::vector<Stream*> dirty_;
-  std::size_t damaged_ = 0;
-  std::unordered_map<std::string, std::string> damaged_folders_;  // key -> folder
+  std::vector<std::string> forgotten_;
+  struct Damaged {
+    std::string folder;
+    std::string error;
+  };
+  std::unordered_map<std::string, Damaged> damaged_;  // by key
   std::uint64_t trash_counter_ = 0;
 };
 

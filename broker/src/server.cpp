@@ -47,6 +47,7 @@
 #include "memory.hpp"
 #include "persistence.hpp"
 #include "stream_read.hpp"
+#include "stream_reply.hpp"
 #include "transaction.hpp"
 #include "version.hpp"
 
@@ -377,6 +378,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // wait_blocked, everything before the blocked command has been answered, so the reply goes
   // out at once, before drive resumes: a woken reader's latency is then one turn of the event
   // loop, not three (post, timer, resume).
+  // A shard's answer to this connection's blocked read, encoded here, on its own thread.
+  void on_blocked_answer(WaiterAnswer answer) {
+    if (!busy_) return;  // the read ended as the connection closed: nobody waits for it
+    std::string reply;
+    protocol::ReplyWriter writer(reply, session_.resp);
+    if (!answer.error.empty()) {
+      writer.error(answer.error);
+    } else {
+      const KeyEntries keyed{answer.key, &answer.entries};
+      write_keyed_entries(writer, std::span<const KeyEntries>(&keyed, 1));
+    }
+    on_blocked_reply(std::move(reply));
+  }
+
   void on_blocked_reply(std::string reply) {
     if (!busy_) return;  // the read ended as the connection closed: nobody waits for it
     if (busy_->in_blocked_wait) {
@@ -948,7 +963,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         const unsigned owner = owner_of(key);
         note_owner(owner);
         if (owner != home_) return spec;
-        if (home.run_key_command(*spec, args, reply, session_, state)) wrote_here(home, before);
+        if (run_key_command(home, *spec, args, reply, session_, state)) wrote_here(home, before);
         break;
       }
       case Route::kStreamRead:
@@ -1188,7 +1203,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const CommandSpec& spec = *command.spec;
       const std::span<const std::string_view> args(busy_->batch_args.data() + command.first_arg, command.args);
       command.reply_begin = scratch.size();
-      if (shard.run_key_command(spec, args, reply, session_, state)) {
+      if (run_key_command(shard, spec, args, reply, session_, state)) {
         command.wrote = true;
         must_wait = must_wait || shard.reply_must_wait();
       }
@@ -1427,7 +1442,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
       waiter->after.resize(request.keys.size());
       // Redis's default COUNT for a blocked read, so a low ID cannot flood the client.
       waiter->count = request.count > 0 ? static_cast<std::size_t>(request.count) : 1000;
-      waiter->resp = session_.resp;
       waiter->group_mode = group_mode;
       waiter->group = request.group;
       waiter->consumer = request.consumer;
@@ -1435,25 +1449,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::weak_ptr<Connection> weak = shared_from_this();
       auto executor = socket_.get_executor();
       asio::io_context* home_io = &server_.shards[home_]->io;
-      waiter->deliver = [weak, executor, home_io](std::string reply) {
+      waiter->deliver = [weak, executor, home_io](WaiterAnswer answer) {
         if (home_io->get_executor().running_in_this_thread()) {
           // Answered by a command on this connection's own thread: no need to post.
-          if (auto self = weak.lock()) self->on_blocked_reply(std::move(reply));
+          if (auto self = weak.lock()) self->on_blocked_answer(std::move(answer));
           return;
         }
-        asio::post(executor, [weak, reply = std::move(reply)]() mutable {
-          if (auto self = weak.lock()) self->on_blocked_reply(std::move(reply));
+        asio::post(executor, [weak, answer = std::move(answer)]() mutable {
+          if (auto self = weak.lock()) self->on_blocked_answer(std::move(answer));
         });
       };
     }
-    std::vector<std::string> results(request.keys.size());
-    const protocol::RespVersion resp = session_.resp;
+    xread::KeyResults results(request.keys.size());
     for (unsigned s = 0; s < by_shard.size(); ++s) {
       if (by_shard[s].empty()) continue;
       const bool ok = co_await on_shard(s, [&](Shard& shard) {
-        xread::run_on_shard(shard, request, by_shard[s], results, resp, waiter);
+        xread::run_on_shard(shard, request, by_shard[s], results, waiter);
         if (!group_mode) return false;
-        for (const std::size_t i : by_shard[s]) shard.wrote(request.keys[i]);
+        shard.settle();
         return shard.reply_must_wait();
       });
       if (!ok) {

@@ -4,38 +4,22 @@
 
 #include <algorithm>
 
-#include "command.hpp"
 
 namespace runnel {
 
-void Shard::wrote(std::string_view key) {
+void Shard::settle() {
   if (storage == nullptr) return;
-  if (Stream* stream = keyspace.find(key)) storage->touched(*stream);
-  if (storage->pending()) durability->request();
+  if (storage->settle() && storage->pending()) durability->request();
 }
 
 std::string Shard::damage_of(std::string_view key) {
-  if (storage == nullptr || storage->damaged() == 0) return {};
-  const Stream* stream = keyspace.find(key);
-  if (stream == nullptr || stream->damage.empty()) return {};
-  return "DAMAGED the stream's files could not be loaded (" + stream->damage +
-         "); DEL the key to drop it";
+  return storage == nullptr ? std::string() : storage->damage_of(key);
 }
 
-bool Shard::run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
-                            protocol::ReplyWriter& reply, Session& session, ServerState& state) {
-  const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
-  if (const std::string damage = damage_of(key); !damage.empty()) {
-    reply.error(damage);
-    return false;
-  }
-  CommandContext ctx{args, reply, session, state, spec, this};
+void Shard::ran_command() {
   ++commands;
-  spec.handler(ctx);
   if (holding_ready == 0) serve_ready();
-  if (!(spec.flags & kWrite)) return false;
-  wrote(key);
-  return true;
+  settle();
 }
 
 void Shard::signal_ready(std::string_view key) {
@@ -53,11 +37,10 @@ void Shard::serve_ready() {
     Stream* stream = keyspace.find(key);
     if (stream == nullptr) continue;
     blocked.serve(key, *stream);
-    // A group reader served here changed the group (its PEL, its last-delivered ID) after the
-    // command's own write was noted: note it again, so the flush its reply waits for carries
-    // the delivery too.
-    wrote(key);
   }
+  // A group reader served here changed the group (its PEL, its last-delivered ID): the flush
+  // its reply waits for carries the delivery too.
+  settle();
 }
 
 std::uint64_t Shard::watch(const std::string& key) {

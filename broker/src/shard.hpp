@@ -20,10 +20,6 @@
 
 namespace runnel {
 
-struct CommandSpec;
-struct Session;
-struct ServerState;
-
 struct Shard {
   unsigned index = 0;
   Keyspace keyspace;
@@ -35,25 +31,25 @@ struct Shard {
   ShardStorage* storage = nullptr;    // null: streams live in memory only
   Durability* durability = nullptr;   // the shard's Flusher, with storage
 
-  // After a write command on `key`: its changes go to disk with the next flush.
-  void wrote(std::string_view key);
+  // After a command: what it changed (reported to the storage, the shard's ChangeSink) goes
+  // to disk with the next flush.
+  void settle();
   // Whether the reply to that write must wait for the disk.
   [[nodiscard]] bool reply_must_wait() const { return durability != nullptr && durability->must_wait(); }
   // A damaged stream's error reply text, or "" if `key` is fine.
   [[nodiscard]] std::string damage_of(std::string_view key);
-  // Runs a single-key command whose key this shard owns (on its thread): a damaged stream's
-  // error, or the handler, with a write noted for the next flush. True if it wrote.
-  bool run_key_command(const CommandSpec& spec, std::span<const std::string_view> args,
-                       protocol::ReplyWriter& reply, Session& session, ServerState& state);
+  // A command ran here (run_key_command in command.hpp): counts it, serves the readers it
+  // made ready (unless a transaction holds them), and settles its changes.
+  void ran_command();
 
   // `key` may have something for its blocked readers (entries added, a group destroyed).
   // They are served once the command, or the whole transaction, that changed it has run, on
   // the key's final state, as Redis serves them (a reader never sees a transaction's middle).
   void signal_ready(std::string_view key);
-  // Serves the blocked readers of every key signalled since the last call, and notes what
-  // their deliveries changed for the next flush (as wrote()).
+  // Serves the blocked readers of every key signalled since the last call, and settles what
+  // their deliveries changed.
   void serve_ready();
-  // While above 0 (a transaction runs), run_key_command leaves ready keys for the caller's
+  // While above 0 (a transaction runs), ran_command leaves ready keys for the caller's
   // serve_ready().
   int holding_ready = 0;
 

@@ -49,4 +49,25 @@ std::optional<ParsedId> parse_id_arg(std::string_view text, std::uint64_t missin
   return parsed;
 }
 
+namespace {
+
+Result<storage::StreamId> parse_bound(std::string_view text, bool start) {
+  const bool exclusive = text.size() > 1 && text[0] == '(';
+  const std::uint64_t missing_seq = start ? 0 : UINT64_MAX;
+  const auto parsed = exclusive ? parse_id_arg(text.substr(1), missing_seq, true)
+                                : parse_id_arg(text, missing_seq, false);
+  if (!parsed) return op_error(Errc::kArgument, std::string(errors::kInvalidStreamId));
+  if (!exclusive) return parsed->id;
+  const auto moved = start ? parsed->id.next() : parsed->id.prev();
+  if (!moved) {
+    return op_error(Errc::kArgument, start ? "ERR invalid start ID for the interval" : "ERR invalid end ID for the interval");
+  }
+  return *moved;
+}
+
+}  // namespace
+
+Result<storage::StreamId> parse_range_start(std::string_view text) { return parse_bound(text, true); }
+Result<storage::StreamId> parse_range_end(std::string_view text) { return parse_bound(text, false); }
+
 }  // namespace runnel

@@ -15,6 +15,8 @@
 #include <runnel/protocol/reply_writer.hpp>
 #include <runnel/storage/stream_id.hpp>
 
+#include "streams/entries.hpp"
+
 namespace runnel {
 
 struct Shard;
@@ -57,16 +59,19 @@ void check_groups(Shard& shard, const Request& request, std::span<const std::siz
 // The error Redis reports first, going key by key: a missing group, then a bad ID.
 std::string first_error(const Request& request, const std::vector<char>& ok);
 
-// Reads the keys listed in `indices` (all owned by `shard`) into results[i], as entry arrays
-// in `resp`. If none has entries, no earlier shard found any, and `waiter` is given, registers
-// the waiter for those keys. Returns whether it found entries.
-bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices,
-                  std::vector<std::string>& results, protocol::RespVersion resp,
+// Per key, what the read found: nothing (nullopt), or entries (an XREADGROUP history may be
+// empty, and is still answered).
+using KeyResults = std::vector<std::optional<Entries>>;
+
+// Reads the keys listed in `indices` (all owned by `shard`) into results[i]. If none has
+// entries, no earlier shard found any, and `waiter` is given, registers the waiter for those
+// keys. Returns whether it found entries.
+bool run_on_shard(Shard& shard, Request& request, std::span<const std::size_t> indices, KeyResults& results,
                   const std::shared_ptr<StreamWaiter>& waiter);
 
-// The reply for the keys that have entries, or a null array when none has.
-void write_reply(protocol::ReplyWriter& reply, const Request& request,
-                 const std::vector<std::string>& results);
+// The reply for the keys that have entries, or a null array when none has (encoded on the
+// connection's thread).
+void write_reply(protocol::ReplyWriter& reply, const Request& request, const KeyResults& results);
 
 }  // namespace xread
 }  // namespace runnel

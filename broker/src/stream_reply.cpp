@@ -13,34 +13,100 @@ void write_stream_id(protocol::ReplyWriter& reply, storage::StreamId id) {
   reply.bulk(std::string_view(buf, id.format(buf)));
 }
 
-void write_entry(protocol::ReplyWriter& reply, const storage::EntryView& entry) {
+void write_ids(protocol::ReplyWriter& reply, std::span<const storage::StreamId> ids) {
+  reply.array(ids.size());
+  for (const storage::StreamId id : ids) write_stream_id(reply, id);
+}
+
+void write_entry(protocol::ReplyWriter& reply, const Entries& entries, const Entries::Item& item) {
   reply.array(2);
-  write_stream_id(reply, entry.id);
-  storage::FieldCursor fields(entry.payload);
+  write_stream_id(reply, item.id);
+  if (item.deleted) return reply.null_array();
+  storage::FieldCursor fields(entries.payload(item));
   reply.array(fields.count());
   std::string_view field;
   while (fields.next(field)) reply.bulk(field);
 }
 
-storage::Error write_range(protocol::ReplyWriter& reply, const storage::EntryStore& entries,
-                           storage::StreamId start, storage::StreamId end, bool reverse, std::size_t count,
-                           const std::function<void(storage::StreamId)>& on_entry, std::size_t* emitted) {
-  // The array header needs the count, known only after the scan: write the entries to a
-  // side buffer first.
-  std::string body;
-  protocol::ReplyWriter out(body, reply.version());
-  std::size_t n = 0;
-  storage::Error error = entries.scan(start, end, reverse, [&](const storage::EntryView& entry) {
-    write_entry(out, entry);
-    if (on_entry) on_entry(entry.id);
-    ++n;
-    return count == 0 || n < count;
-  });
-  if (emitted != nullptr) *emitted = error ? 0 : n;
-  if (error) return error;
-  reply.array(n);
-  reply.buffer().append(body);
-  return {};
+void write_entries(protocol::ReplyWriter& reply, const Entries& entries) {
+  reply.array(entries.size());
+  for (const Entries::Item& item : entries.items()) write_entry(reply, entries, item);
+}
+
+void write_keyed_entries(protocol::ReplyWriter& reply, std::span<const KeyEntries> keyed) {
+  if (keyed.empty()) return reply.null_array();
+  const bool resp3 = reply.version() == protocol::RespVersion::kResp3;
+  if (resp3) {
+    reply.map(keyed.size());
+  } else {
+    reply.array(keyed.size());
+  }
+  for (const KeyEntries& k : keyed) {
+    if (!resp3) reply.array(2);
+    reply.bulk(k.key);
+    write_entries(reply, *k.entries);
+  }
+}
+
+void write_claimed(protocol::ReplyWriter& reply, const Claimed& claimed, bool justid) {
+  if (justid) return write_ids(reply, claimed.ids);
+  write_entries(reply, claimed.entries);
+}
+
+void write_autoclaimed(protocol::ReplyWriter& reply, const AutoClaimed& claimed, bool justid) {
+  reply.array(3);
+  write_stream_id(reply, claimed.next);
+  if (justid) {
+    write_ids(reply, claimed.ids);
+  } else {
+    write_entries(reply, claimed.entries);
+  }
+  write_ids(reply, claimed.deleted);
+}
+
+void write_pending_summary(protocol::ReplyWriter& reply, const PendingSummary& summary) {
+  reply.array(4);
+  reply.integer(static_cast<std::int64_t>(summary.count));
+  if (summary.count == 0) {
+    reply.null();
+    reply.null();
+    reply.null_array();
+    return;
+  }
+  write_stream_id(reply, summary.smallest);
+  write_stream_id(reply, summary.largest);
+  reply.array(summary.consumers.size());
+  for (const auto& [name, count] : summary.consumers) {
+    reply.array(2);
+    reply.bulk(name);
+    reply.bulk(std::to_string(count));
+  }
+}
+
+void write_pending(protocol::ReplyWriter& reply, const std::vector<PendingItem>& items) {
+  reply.array(items.size());
+  for (const PendingItem& p : items) {
+    reply.array(4);
+    write_stream_id(reply, p.id);
+    reply.bulk(p.owner);
+    reply.integer(p.idle_ms);
+    reply.integer(static_cast<std::int64_t>(p.delivery_count));
+  }
+}
+
+void write_entries_read_and_lag(protocol::ReplyWriter& reply, const Stream& s, const ConsumerGroup& g) {
+  reply.bulk("entries-read");
+  if (g.entries_read() != kEntriesReadUnknown) {
+    reply.integer(g.entries_read());
+  } else {
+    reply.null();
+  }
+  reply.bulk("lag");
+  if (const auto lag = s.lag(g)) {
+    reply.integer(*lag);
+  } else {
+    reply.null();
+  }
 }
 
 namespace {
@@ -60,15 +126,20 @@ void log_once(const std::string& line) {
 
 }  // namespace
 
-std::string read_error_text(std::string_view key, const storage::Error& error) {
+std::string error_text(std::string_view key, const OpError& error) {
+  if (error.code != Errc::kStorage) return error.text;
   read_errors.fetch_add(1, std::memory_order_relaxed);
-  std::string text = error.damage() ? "DAMAGED" : "IOERR";
+  std::string text = error.cause.damage() ? "DAMAGED" : "IOERR";
   text += " cannot read stream '";
   text += key;
   text += "': ";
-  text += error.what;
-  log_once("Stream '" + log::escape_sample(key) + "': a read failed, answered with an error: " + error.what);
+  text += error.cause.what;
+  log_once("Stream '" + log::escape_sample(key) + "': a read failed, answered with an error: " + error.cause.what);
   return text;
+}
+
+void write_error(protocol::ReplyWriter& reply, std::string_view key, const OpError& error) {
+  reply.error(error_text(key, error));
 }
 
 std::uint64_t storage_read_errors() { return read_errors.load(std::memory_order_relaxed); }

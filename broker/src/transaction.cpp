@@ -16,7 +16,7 @@ std::vector<std::string_view> views(const std::vector<std::string>& args) {
 }
 
 // XREAD / XREADGROUP without blocking, over shards the caller owns.
-void stream_read_now(const CommandSpec& spec, std::span<const std::string_view> args, Session& session,
+void stream_read_now(const CommandSpec& spec, std::span<const std::string_view> args, Session&,
                      std::span<Shard* const> shards, protocol::ReplyWriter& reply, std::vector<char>& wrote) {
   xread::Request request;
   const bool group_mode = spec.name == "xreadgroup";
@@ -35,12 +35,12 @@ void stream_read_now(const CommandSpec& spec, std::span<const std::string_view> 
     }
     if (const std::string error = xread::first_error(request, ok); !error.empty()) return reply.error(error);
   }
-  std::vector<std::string> results(request.keys.size());
+  xread::KeyResults results(request.keys.size());
   for (unsigned s = 0; s < shard_count; ++s) {
     if (by_shard[s].empty()) continue;
-    xread::run_on_shard(*shards[s], request, by_shard[s], results, session.resp, nullptr);
+    xread::run_on_shard(*shards[s], request, by_shard[s], results, nullptr);
     if (!group_mode) continue;
-    for (const std::size_t i : by_shard[s]) shards[s]->wrote(request.keys[i]);
+    shards[s]->settle();
     wrote[s] = 1;
   }
   xread::write_reply(reply, request, results);
@@ -97,7 +97,7 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
           held[owner] = 1;
           ++shards[owner]->holding_ready;
         }
-        if (shards[owner]->run_key_command(*spec, args, reply, session, state)) wrote[owner] = 1;
+        if (run_key_command(*shards[owner], *spec, args, reply, session, state)) wrote[owner] = 1;
         break;
       }
       case Route::kEachShard: {

@@ -14,7 +14,7 @@ std::shared_ptr<StreamWaiter> waiter(std::vector<std::string>& log, const std::s
   w->keys = {"s"};
   w->after = {after};
   w->count = 10;
-  w->deliver = [&log, name](std::string) { log.push_back(name); };
+  w->deliver = [&log, name](WaiterAnswer) { log.push_back(name); };
   return w;
 }
 }  // namespace
@@ -31,12 +31,12 @@ TEST_CASE("Blocked readers are served in the order they blocked, and only once",
   REQUIRE(readers.registrations() == 4);
 
   std::vector<std::string_view> fields{"f", "v"};
-  stream.entries().append(StreamId{1, 0}, fields);
+  stream.append(StreamId{1, 0}, fields);
   readers.serve("s", stream);
   CHECK(served == std::vector<std::string>{"first", "second", "third"});
   CHECK(readers.registrations() == 1);
 
-  stream.entries().append(StreamId{6, 0}, fields);
+  stream.append(StreamId{6, 0}, fields);
   readers.serve("s", stream);
   CHECK(served.back() == "later");
   CHECK(readers.registrations() == 0);
@@ -56,7 +56,7 @@ TEST_CASE("A waiter claimed elsewhere is dropped, and remove() forgets it", "[bl
   readers.remove(gone.get());
   CHECK(readers.registrations() == 1);
   std::vector<std::string_view> fields{"f", "v"};
-  stream.entries().append(StreamId{1, 0}, fields);
+  stream.append(StreamId{1, 0}, fields);
   readers.serve("s", stream);
   CHECK(served.empty());
   CHECK(readers.registrations() == 0);

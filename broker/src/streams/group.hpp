@@ -1,0 +1,144 @@
+// Consumer groups: each group's consumers and its pending-entry list (PEL). Lives in its
+// Stream (stream.hpp), on the stream's shard only. This is the bookkeeping; what needs the
+// stream's entries as well (delivery, claims, lag) is Stream's.
+//
+//   Stream ── groups (by name) ──> ConsumerGroup
+//                                   ├─ last_delivered, entries_read
+//                                   ├─ pel:       id -> PendingEntry { owner, delivery time, count }
+//                                   └─ consumers (by name) -> Consumer { seen time, ids it owns }
+//
+// Every PendingEntry is in the group's pel and in exactly its owner's `pending` set (an entry
+// XCLAIM FORCE took has an owner only once claimed). Every change is reported to the
+// stream's ChangeSink, when it has one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <runnel/storage/stream_id.hpp>
+
+#include "streams/change_sink.hpp"
+
+namespace runnel {
+
+using storage::StreamId;
+
+// Redis's SCG_INVALID_ENTRIES_READ: the group's read counter is unknown.
+inline constexpr std::int64_t kEntriesReadUnknown = -1;
+
+struct Consumer;
+
+struct PendingEntry {
+  Consumer* owner = nullptr;
+  std::int64_t delivery_time_ms = 0;
+  std::uint64_t delivery_count = 0;
+};
+
+struct Consumer {
+  std::string name;
+  std::int64_t seen_time_ms = 0;
+  std::set<StreamId> pending;
+};
+
+// XPENDING's summary form.
+struct PendingSummary {
+  std::uint64_t count = 0;
+  StreamId smallest, largest;  // when count > 0
+  std::vector<std::pair<std::string, std::uint64_t>> consumers;  // with entries pending, by name
+};
+
+// One line of XPENDING's extended form.
+struct PendingItem {
+  StreamId id;
+  std::string owner;
+  std::int64_t idle_ms = 0;
+  std::uint64_t delivery_count = 0;
+};
+
+// XPENDING's extended form: [start, end], at most `count`, only `consumer`'s when given,
+// only entries idle at least `min_idle_ms` when not 0.
+struct PendingQuery {
+  StreamId start = StreamId::min();
+  StreamId end = StreamId::max();
+  std::size_t count = 0;
+  std::optional<std::string_view> consumer;
+  std::int64_t min_idle_ms = 0;
+};
+
+class ConsumerGroup {
+ public:
+  using Pel = std::map<StreamId, PendingEntry>;
+  using Consumers = std::map<std::string, Consumer, std::less<>>;
+
+  ConsumerGroup() = default;
+  ConsumerGroup(const ConsumerGroup&) = delete;  // consumers are pointed to by the PEL
+  ConsumerGroup& operator=(const ConsumerGroup&) = delete;
+
+  [[nodiscard]] StreamId last_delivered() const { return last_delivered_; }
+  [[nodiscard]] std::int64_t entries_read() const { return entries_read_; }
+  [[nodiscard]] const Pel& pel() const { return pel_; }
+  [[nodiscard]] const Consumers& consumers() const { return consumers_; }
+  [[nodiscard]] const Consumer* find_consumer(std::string_view name) const;
+
+  // Sets the last-delivered ID and the read counter (XGROUP CREATE and SETID, delivery).
+  void set_position(StreamId last_delivered, std::int64_t entries_read);
+
+  // The consumer `name`, created (seen now) when missing; its seen time becomes now.
+  Consumer& consumer(std::string_view name, std::int64_t now_ms, bool* created = nullptr);
+  // Removes a consumer and its pending entries; returns how many it had.
+  std::uint64_t delete_consumer(std::string_view name);
+
+  // `id` was delivered to `to` now: a new pending entry, or (if it was pending already,
+  // e.g. after SETID moved the group back) one moved to `to` and reset.
+  void add_pending(StreamId id, Consumer& to, std::int64_t now_ms);
+  // `id` was delivered again to its owner (XREADGROUP's history): now, one more delivery.
+  void redelivered(StreamId id, std::int64_t now_ms);
+  // Gives the pending entry `id` to `to` (XCLAIM, XAUTOCLAIM), delivered at `time_ms`, with
+  // `delivery_count` deliveries when given.
+  void claim(StreamId id, Consumer& to, std::int64_t time_ms, std::optional<std::uint64_t> delivery_count);
+  // XCLAIM FORCE: a pending entry with no owner yet (claim gives it one).
+  void add_unowned(StreamId id, std::int64_t now_ms);
+  // Restores a pending entry's delivery count (the group journal's replay).
+  void set_delivery_count(StreamId id, std::uint64_t count);
+  // Acknowledges `id`; false if it was not pending.
+  bool ack(StreamId id);
+  // Removes `id` from the PEL (its entry is gone from the stream).
+  void drop(StreamId id) { (void)ack(id); }
+
+  [[nodiscard]] PendingSummary pending_summary() const;
+  [[nodiscard]] std::vector<PendingItem> pending(const PendingQuery& query, std::int64_t now_ms) const;
+
+  // Where changes are reported: the stream's sink (null: none), the stream, and this group's
+  // name (its key in the stream's map). Set by the stream.
+  void bind(ChangeSink* sink, Stream* stream, const std::string* name) {
+    sink_ = sink;
+    stream_ = stream;
+    name_ = name;
+  }
+
+ private:
+  void changed_header() {
+    if (sink_) sink_->group_changed(*stream_, *name_);
+  }
+  void changed_consumer(std::string_view consumer) {
+    if (sink_) sink_->consumer_changed(*stream_, *name_, consumer);
+  }
+  void changed_pending(StreamId id) {
+    if (sink_) sink_->pending_changed(*stream_, *name_, id);
+  }
+
+  StreamId last_delivered_;
+  std::int64_t entries_read_ = kEntriesReadUnknown;
+  Pel pel_;
+  Consumers consumers_;
+  ChangeSink* sink_ = nullptr;
+  Stream* stream_ = nullptr;
+  const std::string* name_ = nullptr;
+};
+
+}  // namespace runnel

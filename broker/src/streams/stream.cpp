@@ -1,0 +1,350 @@
+// Stream's ops: Redis 7.0's ID rules, trimming, ranges, deliveries, claims and the
+// entries-read and lag counters (t_stream.c), over the stream's EntryStore.
+#include "streams/stream.hpp"
+
+#include <runnel/storage/log_entry_store.hpp>
+
+namespace runnel {
+
+Stream::Stream(std::unique_ptr<storage::EntryStore> store)
+    : entries_(store ? std::move(store) : std::make_unique<storage::LogEntryStore>()) {}
+
+Stream::~Stream() = default;
+
+void Stream::bind(ChangeSink* sink) {
+  sink_ = sink;
+  for (auto& [name, group] : groups_) group.bind(sink, this, &name);
+}
+
+bool Stream::has_after(StreamId after) const {
+  const auto last = entries_->last_id();
+  return last && *last > after;
+}
+
+void Stream::refresh_first_id() { first_id_ = entries_->first_id().value_or(StreamId::min()); }
+
+// --- entries ---------------------------------------------------------------------------------
+
+Result<StreamId> Stream::next_id(StreamId last, const NewId* given, std::int64_t now_ms) {
+  if (last == StreamId::max()) {
+    return op_error(Errc::kArgument, "ERR The stream has exhausted the last possible ID, unable to add more items");
+  }
+  StreamId out;
+  if (given == nullptr) {
+    const auto ms = static_cast<std::uint64_t>(now_ms);
+    return ms > last.ms ? StreamId{ms, 0} : *last.next();
+  }
+  if (!given->seq_given) {
+    const std::uint64_t ms = given->id.ms;
+    if (ms == last.ms) {
+      // Redis 7.0 reports this case with this text.
+      if (last.seq == UINT64_MAX) return op_error(Errc::kArgument, "ERR Elements are too large to be stored");
+      out = {ms, last.seq + 1};
+    } else {
+      out = {ms, 0};
+    }
+  } else {
+    out = given->id;
+  }
+  if (out <= last) {
+    return op_error(Errc::kArgument,
+                    "ERR The ID specified in XADD is equal or smaller than the target stream top item");
+  }
+  return out;
+}
+
+void Stream::append(StreamId id, std::span<const std::string_view> fields) {
+  entries_->append(id, fields);
+  last_id_ = id;
+  ++entries_added_;
+  if (entries_->size() == 1) first_id_ = id;
+  changed();
+}
+
+Result<StreamId> Stream::add(const NewId* given, std::span<const std::string_view> fields,
+                             const std::optional<storage::TrimSpec>& trim_spec, std::int64_t now_ms) {
+  Result<StreamId> id = next_id(last_id_, given, now_ms);
+  if (!id) return id;
+  append(*id, fields);
+  if (trim_spec) trim(*trim_spec);
+  return id;
+}
+
+std::uint64_t Stream::trim(const storage::TrimSpec& spec) {
+  const std::uint64_t removed = entries_->trim(spec);
+  refresh_first_id();
+  if (removed > 0) changed();
+  return removed;
+}
+
+std::uint64_t Stream::erase(std::span<const StreamId> ids) {
+  std::uint64_t deleted = 0;
+  for (const StreamId id : ids) {
+    if (!entries_->erase(id)) continue;
+    ++deleted;
+    if (id > max_deleted_id_) max_deleted_id_ = id;
+  }
+  if (deleted > 0) {
+    refresh_first_id();
+    changed();
+  }
+  return deleted;
+}
+
+Result<void> Stream::set_id(StreamId id, std::int64_t entries_added, std::optional<StreamId> max_deleted) {
+  if (length() > 0) {
+    if (id < *entries_->last_id()) {
+      return op_error(Errc::kArgument, "ERR The ID specified in XSETID is smaller than the target stream top item");
+    }
+    if (entries_added != -1 && length() > static_cast<std::uint64_t>(entries_added)) {
+      return op_error(Errc::kArgument,
+                      "ERR The entries_added specified in XSETID is smaller than the target stream length");
+    }
+  }
+  last_id_ = id;
+  if (entries_added != -1) entries_added_ = static_cast<std::uint64_t>(entries_added);
+  if (max_deleted && *max_deleted != StreamId::min()) max_deleted_id_ = *max_deleted;
+  changed();
+  return {};
+}
+
+void Stream::restore_meta(StreamId last_id, std::uint64_t entries_added, StreamId max_deleted_id) {
+  last_id_ = last_id;
+  entries_added_ = entries_added;
+  max_deleted_id_ = max_deleted_id;
+  refresh_first_id();
+}
+
+void Stream::store_trimmed() {
+  refresh_first_id();
+  changed();
+}
+
+Result<Entries> Stream::range(StreamId start, StreamId end, bool reverse, std::size_t count) const {
+  Entries out;
+  storage::Error error = entries_->scan(start, end, reverse, [&](const storage::EntryView& entry) {
+    out.add(entry);
+    return count == 0 || out.size() < count;
+  });
+  if (error) return storage_error(std::move(error));
+  return out;
+}
+
+Result<Entries> Stream::read_after(StreamId after, std::size_t count) const {
+  const auto from = after.next();
+  if (!from) return Entries{};
+  return range(*from, StreamId::max(), false, count);
+}
+
+Result<bool> Stream::read_one(StreamId id, Entries& out) const {
+  bool found = false;
+  storage::Error error = entries_->scan(id, id, false, [&](const storage::EntryView& entry) {
+    out.add(entry);
+    found = true;
+    return false;
+  });
+  if (error) return storage_error(std::move(error));
+  return found;
+}
+
+Result<bool> Stream::contains(StreamId id) const {
+  bool found = false;
+  storage::Error error = entries_->scan(id, id, false, [&](const storage::EntryView&) {
+    found = true;
+    return false;
+  });
+  if (error) return storage_error(std::move(error));
+  return found;
+}
+
+// --- groups ----------------------------------------------------------------------------------
+
+ConsumerGroup* Stream::group(std::string_view name) {
+  auto it = groups_.find(name);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+const ConsumerGroup* Stream::group(std::string_view name) const {
+  auto it = groups_.find(name);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+Result<ConsumerGroup*> Stream::create_group(std::string_view name, StreamId last_delivered,
+                                            std::int64_t entries_read) {
+  auto [it, created] = groups_.try_emplace(std::string(name));
+  if (!created) return op_error(Errc::kGroupExists, "BUSYGROUP Consumer Group name already exists");
+  ConsumerGroup& group = it->second;
+  group.bind(sink_, this, &it->first);
+  group.set_position(last_delivered, entries_read);
+  return &group;
+}
+
+bool Stream::destroy_group(std::string_view name) {
+  auto it = groups_.find(name);
+  if (it == groups_.end()) return false;
+  if (sink_) sink_->group_destroyed(*this, name);
+  groups_.erase(it);
+  return true;
+}
+
+void Stream::advance(ConsumerGroup& g, StreamId id) {
+  if (id <= g.last_delivered()) return;
+  std::int64_t read = g.entries_read();
+  if (read != kEntriesReadUnknown && !range_has_tombstones(id, StreamId::max())) {
+    ++read;
+  } else if (entries_added_ != 0) {
+    read = estimate_entries_read(id);
+  }
+  g.set_position(id, read);
+}
+
+Result<Entries> Stream::deliver_new(ConsumerGroup& group, Consumer& consumer, std::size_t count, bool noack,
+                                    std::int64_t now_ms) {
+  Result<Entries> read = read_after(group.last_delivered(), count);
+  if (!read) return read;  // the group does not move past entries it could not read
+  for (const Entries::Item& item : read->items()) {
+    advance(group, item.id);
+    if (!noack) group.add_pending(item.id, consumer, now_ms);
+  }
+  return read;
+}
+
+Result<Entries> Stream::deliver_history(ConsumerGroup& group, Consumer& consumer, StreamId after,
+                                        std::size_t count, std::int64_t now_ms) {
+  Entries out;
+  std::vector<StreamId> redelivered;  // counted once every read has succeeded
+  const auto from = after.next();
+  for (auto it = from ? consumer.pending.lower_bound(*from) : consumer.pending.end();
+       it != consumer.pending.end() && (count == 0 || out.size() < count); ++it) {
+    Result<bool> found = read_one(*it, out);
+    if (!found) return found.take_error();
+    if (*found) {
+      redelivered.push_back(*it);
+    } else {
+      out.add_deleted(*it);  // deleted since delivery: Redis reports the ID with no fields
+    }
+  }
+  for (const StreamId id : redelivered) group.redelivered(id, now_ms);
+  return out;
+}
+
+std::uint64_t Stream::ack(ConsumerGroup& group, std::span<const StreamId> ids) {
+  std::uint64_t acknowledged = 0;
+  for (const StreamId id : ids) acknowledged += group.ack(id) ? 1 : 0;
+  return acknowledged;
+}
+
+Result<Claimed> Stream::claim(ConsumerGroup& group, const ClaimSpec& spec, std::int64_t now_ms) {
+  if (spec.last_id > group.last_delivered()) group.set_position(spec.last_id, group.entries_read());
+  // A time in the future or before 1970 is taken as now, as Redis does.
+  std::int64_t delivery_time = spec.delivery_time_ms;
+  if (delivery_time < 0 || delivery_time > now_ms) delivery_time = now_ms;
+  Claimed out;
+  Consumer* to = nullptr;
+  for (const StreamId id : spec.ids) {
+    Entries one;
+    Result<bool> exists = read_one(id, one);
+    if (!exists) return exists.take_error();
+    auto it = group.pel().find(id);
+    if (!*exists) {
+      if (it != group.pel().end()) group.drop(id);  // 7.0: gone from the stream
+      continue;
+    }
+    if (it == group.pel().end()) {
+      if (!spec.force) continue;
+      group.add_unowned(id, now_ms);
+    } else if (it->second.owner != nullptr && spec.min_idle_ms != 0 &&
+               now_ms - it->second.delivery_time_ms < spec.min_idle_ms) {
+      continue;
+    }
+    if (to == nullptr) to = &group.consumer(spec.consumer, now_ms);
+    std::optional<std::uint64_t> count;
+    if (spec.retry_count >= 0) {
+      count = static_cast<std::uint64_t>(spec.retry_count);
+    } else if (!spec.justid) {
+      count = group.pel().at(id).delivery_count + 1;
+    }
+    group.claim(id, *to, delivery_time, count);
+    if (spec.justid) {
+      out.ids.push_back(id);
+    } else {
+      out.entries.add(storage::EntryView{id, one.payload(one.items().front())});
+    }
+  }
+  return out;
+}
+
+Result<AutoClaimed> Stream::autoclaim(ConsumerGroup& group, const AutoClaimSpec& spec, std::int64_t now_ms) {
+  AutoClaimed out;
+  std::int64_t count = spec.count;
+  std::int64_t attempts = count * 10;  // PEL entries looked at, at most
+  Consumer* to = nullptr;
+  auto it = group.pel().lower_bound(spec.start);
+  while (attempts > 0 && count > 0 && it != group.pel().end()) {
+    --attempts;
+    const StreamId id = it->first;
+    Entries one;
+    Result<bool> exists = read_one(id, one);
+    if (!exists) return exists.take_error();
+    if (!*exists) {  // gone from the stream: gone from the PEL
+      out.deleted.push_back(id);
+      ++it;
+      group.drop(id);
+      --count;  // Redis 7.0.15 counts these against COUNT too
+      continue;
+    }
+    if (spec.min_idle_ms != 0 && now_ms - it->second.delivery_time_ms < spec.min_idle_ms) {
+      ++it;
+      continue;
+    }
+    if (to == nullptr) to = &group.consumer(spec.consumer, now_ms);
+    std::optional<std::uint64_t> deliveries;
+    if (!spec.justid) deliveries = it->second.delivery_count + 1;
+    group.claim(id, *to, now_ms, deliveries);
+    if (spec.justid) {
+      out.ids.push_back(id);
+    } else {
+      out.entries.add(storage::EntryView{id, one.payload(one.items().front())});
+    }
+    --count;
+    ++it;
+  }
+  out.next = it == group.pel().end() ? StreamId::min() : it->first;
+  return out;
+}
+
+// --- Redis 7.0's counters ----------------------------------------------------------------------
+
+bool Stream::range_has_tombstones(StreamId start, StreamId end) const {
+  if (length() == 0 || max_deleted_id_ == StreamId::min()) return false;
+  if (first_id_ > max_deleted_id_) return false;  // the last tombstone is before the first entry
+  return start <= max_deleted_id_ && max_deleted_id_ <= end;
+}
+
+std::int64_t Stream::estimate_entries_read(StreamId id) const {
+  const auto added = static_cast<std::int64_t>(entries_added_);
+  if (added == 0) return 0;
+  if (length() == 0 && id <= last_id_) return added;
+  if (id == last_id_) return added;
+  if (id > last_id_) return kEntriesReadUnknown;
+  if (max_deleted_id_ == StreamId::min() || max_deleted_id_ < first_id_) {
+    // No fragmentation ahead: the entries before the first one were all trimmed.
+    const auto len = static_cast<std::int64_t>(length());
+    if (id < first_id_) return added - len;
+    if (id == first_id_) return added - len + 1;
+  }
+  return kEntriesReadUnknown;
+}
+
+std::optional<std::int64_t> Stream::lag(const ConsumerGroup& g) const {
+  const auto added = static_cast<std::int64_t>(entries_added_);
+  if (added == 0) return 0;
+  if (g.entries_read() != kEntriesReadUnknown && !range_has_tombstones(g.last_delivered(), StreamId::max())) {
+    return added - g.entries_read();
+  }
+  const std::int64_t read = estimate_entries_read(g.last_delivered());
+  if (read == kEntriesReadUnknown) return std::nullopt;
+  return added - read;
+}
+
+}  // namespace runnel

@@ -1,0 +1,544 @@
+// The stream model's ops (broker/src/streams/), with no server: XADD's ID rules, trimming,
+// ranges, deletes, delivery, acknowledgement, claims, the PEL's bookkeeping, the lag, and the
+// changes the model reports to its sink. Then a randomized run against a small reference
+// model. The byte-exact replies are the differential tests' (tests/compat/).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "stream_args.hpp"
+#include "streams/errors.hpp"
+#include "streams/stream.hpp"
+
+using runnel::AutoClaimSpec;
+using runnel::ClaimSpec;
+using runnel::ConsumerGroup;
+using runnel::Entries;
+using runnel::Errc;
+using runnel::NewId;
+using runnel::Stream;
+using runnel::storage::StreamId;
+using runnel::storage::TrimSpec;
+
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000'000;
+
+StreamId id(std::uint64_t ms, std::uint64_t seq = 0) { return StreamId{ms, seq}; }
+
+StreamId add(Stream& s, StreamId at, std::string_view value = "v") {
+  const NewId given{at, true};
+  const std::string_view fields[] = {"f", value};
+  auto r = s.add(&given, fields, std::nullopt, kNow);
+  REQUIRE(r.ok());
+  return *r;
+}
+
+std::vector<StreamId> ids_of(const Entries& e) {
+  std::vector<StreamId> out;
+  for (const auto& item : e.items()) out.push_back(item.id);
+  return out;
+}
+
+std::vector<StreamId> range_ids(const Stream& s, StreamId from = StreamId::min(), StreamId to = StreamId::max(),
+                                bool reverse = false, std::size_t count = 0) {
+  auto r = s.range(from, to, reverse, count);
+  REQUIRE(r.ok());
+  return ids_of(*r);
+}
+
+// Every pending entry is in its owner's set, and every owned ID is pending with that owner.
+void check_pel(const ConsumerGroup& g) {
+  std::size_t owned = 0;
+  for (const auto& [name, c] : g.consumers()) {
+    owned += c.pending.size();
+    for (const StreamId pid : c.pending) {
+      auto it = g.pel().find(pid);
+      REQUIRE(it != g.pel().end());
+      CHECK(it->second.owner == &c);
+    }
+  }
+  CHECK(owned == g.pel().size());
+}
+
+// A ChangeSink that writes down what it is told.
+struct RecordingSink : runnel::ChangeSink {
+  std::vector<std::string> events;
+  runnel::Result<std::unique_ptr<runnel::storage::EntryStore>> create_store(std::string_view) override {
+    return std::unique_ptr<runnel::storage::EntryStore>{};
+  }
+  void stream_created(std::string_view key, Stream&) override { events.push_back("created " + std::string(key)); }
+  void stream_removed(std::string_view key, Stream&) override { events.push_back("removed " + std::string(key)); }
+  void stream_changed(Stream&) override { events.push_back("stream"); }
+  void group_changed(Stream&, std::string_view g) override { events.push_back("group " + std::string(g)); }
+  void group_destroyed(Stream&, std::string_view g) override { events.push_back("destroyed " + std::string(g)); }
+  void consumer_changed(Stream&, std::string_view g, std::string_view c) override {
+    events.push_back("consumer " + std::string(g) + " " + std::string(c));
+  }
+  void pending_changed(Stream&, std::string_view g, StreamId p) override {
+    char buf[48];
+    events.push_back("pending " + std::string(g) + " " + std::string(buf, p.format(buf)));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("XADD's IDs: the clock never goes back, <ms>-* takes the next sequence, smaller IDs are refused",
+          "[streams][ops]") {
+  // '*' takes the clock when it is ahead of the top, else the top's ms with the next sequence.
+  CHECK(*Stream::next_id(id(5, 3), nullptr, 10) == id(10, 0));
+  CHECK(*Stream::next_id(id(50, 3), nullptr, 10) == id(50, 4));
+  CHECK(*Stream::next_id(id(50, UINT64_MAX), nullptr, 10) == id(51, 0));
+  // <ms>-*: the next sequence in that ms, or 0 in a new ms.
+  const NewId star5{id(5), false};
+  CHECK(*Stream::next_id(id(5, 3), &star5, 0) == id(5, 4));
+  const NewId star7{id(7), false};
+  CHECK(*Stream::next_id(id(5, 3), &star7, 0) == id(7, 0));
+  // Equal or smaller: refused with Redis's text.
+  const NewId same{id(5, 3), true};
+  auto refused = Stream::next_id(id(5, 3), &same, 0);
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().text == "ERR The ID specified in XADD is equal or smaller than the target stream top item");
+  const NewId star_back{id(4), false};
+  CHECK(!Stream::next_id(id(5, 3), &star_back, 0).ok());
+  // The sequence of ms is exhausted, and so is the whole ID space.
+  const NewId star_full{id(5), false};
+  auto overflow = Stream::next_id(id(5, UINT64_MAX), &star_full, 0);
+  REQUIRE(!overflow.ok());
+  CHECK(overflow.error().text == "ERR Elements are too large to be stored");
+  auto exhausted = Stream::next_id(StreamId::max(), nullptr, 0);
+  REQUIRE(!exhausted.ok());
+  CHECK(exhausted.error().text.find("exhausted the last possible ID") != std::string::npos);
+
+  Stream s;
+  add(s, id(1, 1));
+  const NewId small{id(1, 0), true};
+  const std::string_view fields[] = {"f", "v"};
+  CHECK(!s.add(&small, fields, std::nullopt, kNow).ok());
+  CHECK(s.length() == 1);  // a refused XADD adds nothing
+  CHECK(s.entries_added() == 1);
+  CHECK(s.last_id() == id(1, 1));
+  CHECK(s.first_id() == id(1, 1));
+}
+
+TEST_CASE("Trimming by MAXLEN and MINID removes the oldest entries and moves the first ID", "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 10; ++i) add(s, id(i));
+  TrimSpec maxlen;
+  maxlen.max_len = 7;
+  CHECK(s.trim(maxlen) == 3);
+  CHECK(s.length() == 7);
+  CHECK(s.first_id() == id(4));
+  TrimSpec minid;
+  minid.strategy = TrimSpec::Strategy::kMinId;
+  minid.min_id = id(6);
+  CHECK(s.trim(minid) == 2);
+  CHECK(range_ids(s).front() == id(6));
+  CHECK(s.entries_added() == 10);  // trimming never changes what was added
+  CHECK(s.last_id() == id(10));
+  CHECK(s.trim(minid) == 0);
+  // XADD with a trim: the new entry is in, the oldest out.
+  const NewId next{id(11), true};
+  const std::string_view fields[] = {"f", "v"};
+  TrimSpec keep3;
+  keep3.max_len = 3;
+  REQUIRE(s.add(&next, fields, keep3, kNow).ok());
+  CHECK(range_ids(s) == std::vector<StreamId>{id(9), id(10), id(11)});
+}
+
+TEST_CASE("Ranges go either way, with a count, and exclusive bounds step past their ID", "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 5; ++i) add(s, id(i));
+  CHECK(range_ids(s, id(2), id(4)) == std::vector<StreamId>{id(2), id(3), id(4)});
+  CHECK(range_ids(s, id(2), id(4), true) == std::vector<StreamId>{id(4), id(3), id(2)});
+  CHECK(range_ids(s, StreamId::min(), StreamId::max(), false, 2) == std::vector<StreamId>{id(1), id(2)});
+  CHECK(range_ids(s, StreamId::min(), StreamId::max(), true, 2) == std::vector<StreamId>{id(5), id(4)});
+  CHECK(range_ids(s, id(4), id(2)).empty());
+  // The argument forms: "(" excludes, a bare ms is the whole ms.
+  CHECK(*runnel::parse_range_start("(2-0") == id(2, 1));
+  CHECK(*runnel::parse_range_end("(2-0") == id(1, UINT64_MAX));
+  CHECK(*runnel::parse_range_end("3") == id(3, UINT64_MAX));
+  CHECK(*runnel::parse_range_start("-") == StreamId::min());
+  CHECK(runnel::parse_range_start("(18446744073709551615-18446744073709551615").error().text ==
+        "ERR invalid start ID for the interval");
+  CHECK(runnel::parse_range_end("(0-0").error().text == "ERR invalid end ID for the interval");
+  CHECK(runnel::parse_range_start("x").error().text == runnel::errors::kInvalidStreamId);
+  CHECK(s.read_after(id(3), 0).ok());
+  CHECK(ids_of(*s.read_after(id(3), 0)) == std::vector<StreamId>{id(4), id(5)});
+  CHECK(s.read_after(StreamId::max(), 0)->empty());
+}
+
+TEST_CASE("XDEL deletes listed entries, counts them, and records the largest deleted ID", "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 5; ++i) add(s, id(i));
+  const std::vector<StreamId> del{id(1), id(3), id(9)};
+  CHECK(s.erase(del) == 2);
+  CHECK(s.max_deleted_id() == id(3));
+  CHECK(s.first_id() == id(2));
+  CHECK(range_ids(s) == std::vector<StreamId>{id(2), id(4), id(5)});
+  CHECK(s.erase(del) == 0);
+  // XSETID's rules.
+  CHECK(s.set_id(id(4), -1, std::nullopt).error().text ==
+        "ERR The ID specified in XSETID is smaller than the target stream top item");
+  CHECK(s.set_id(id(9), 2, std::nullopt).error().text ==
+        "ERR The entries_added specified in XSETID is smaller than the target stream length");
+  REQUIRE(s.set_id(id(9), 50, id(8)).ok());
+  CHECK(s.last_id() == id(9));
+  CHECK(s.entries_added() == 50);
+  CHECK(s.max_deleted_id() == id(8));
+}
+
+TEST_CASE("Delivering new entries moves the group, counts entries read, and fills the consumer's PEL",
+          "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 5; ++i) add(s, id(i));
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  CHECK(s.create_group("g", StreamId::min(), 0).error().code == Errc::kGroupExists);
+  CHECK(*s.lag(g) == 5);
+  auto& alice = g.consumer("alice", kNow);
+  auto first = s.deliver_new(g, alice, 2, false, kNow);
+  REQUIRE(first.ok());
+  CHECK(ids_of(*first) == std::vector<StreamId>{id(1), id(2)});
+  CHECK(g.last_delivered() == id(2));
+  CHECK(g.entries_read() == 2);
+  CHECK(*s.lag(g) == 3);
+  CHECK(g.pel().size() == 2);
+  CHECK(alice.pending == std::set<StreamId>{id(1), id(2)});
+  // NOACK moves the group without a pending entry.
+  auto& bob = g.consumer("bob", kNow);
+  CHECK(ids_of(*s.deliver_new(g, bob, 1, true, kNow)) == std::vector<StreamId>{id(3)});
+  CHECK(bob.pending.empty());
+  CHECK(g.last_delivered() == id(3));
+  // The rest, then nothing.
+  CHECK(ids_of(*s.deliver_new(g, bob, 0, false, kNow)) == std::vector<StreamId>{id(4), id(5)});
+  CHECK(!s.has_new_for(g));
+  CHECK(s.deliver_new(g, bob, 0, false, kNow)->empty());
+  CHECK(*s.lag(g) == 0);
+  check_pel(g);
+  // Acknowledged once; a second XACK and an unknown ID count nothing.
+  const std::vector<StreamId> acks{id(1), id(1), id(3), id(9)};
+  CHECK(s.ack(g, acks) == 1);
+  CHECK(alice.pending == std::set<StreamId>{id(2)});
+  check_pel(g);
+}
+
+TEST_CASE("A consumer's history is delivered again with its count, deleted entries marked", "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 4; ++i) add(s, id(i));
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  auto& c = g.consumer("c", kNow);
+  REQUIRE(s.deliver_new(g, c, 0, false, kNow).ok());
+  const std::vector<StreamId> del{id(2)};
+  REQUIRE(s.erase(del) == 1);
+  auto history = s.deliver_history(g, c, StreamId::min(), 0, kNow + 50);
+  REQUIRE(history.ok());
+  REQUIRE(history->size() == 4);
+  CHECK(history->items()[1].deleted);
+  CHECK(history->items()[1].id == id(2));
+  CHECK(!history->items()[0].deleted);
+  CHECK(g.pel().at(id(1)).delivery_count == 2);
+  CHECK(g.pel().at(id(1)).delivery_time_ms == kNow + 50);
+  CHECK(g.pel().at(id(2)).delivery_count == 1);  // a deleted entry is not delivered again
+  // After an ID, with a count.
+  CHECK(ids_of(*s.deliver_history(g, c, id(2), 1, kNow)) == std::vector<StreamId>{id(3)});
+}
+
+TEST_CASE("XCLAIM takes idle entries, FORCE adds missing ones, and entries gone from the stream leave the PEL",
+          "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 4; ++i) add(s, id(i));
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  auto& a = g.consumer("a", kNow);
+  REQUIRE(s.deliver_new(g, a, 3, false, kNow).ok());  // 1, 2, 3 pending with a
+  // Not idle long enough: nothing moves.
+  ClaimSpec busy;
+  busy.consumer = "b";
+  busy.min_idle_ms = 1000;
+  busy.ids = {id(1)};
+  CHECK(s.claim(g, busy, kNow + 10)->entries.empty());
+  CHECK(g.find_consumer("b") == nullptr);
+  // Idle enough: moved to b, one more delivery.
+  ClaimSpec idle = busy;
+  idle.ids = {id(1), id(2)};
+  auto claimed = s.claim(g, idle, kNow + 2000);
+  REQUIRE(claimed.ok());
+  CHECK(ids_of(claimed->entries) == std::vector<StreamId>{id(1), id(2)});
+  CHECK(g.pel().at(id(1)).owner == g.find_consumer("b"));
+  CHECK(g.pel().at(id(1)).delivery_count == 2);
+  // JUSTID does not count a delivery; RETRYCOUNT sets it.
+  ClaimSpec justid;
+  justid.consumer = "c";
+  justid.ids = {id(3)};
+  justid.justid = true;
+  CHECK(s.claim(g, justid, kNow)->ids == std::vector<StreamId>{id(3)});
+  CHECK(g.pel().at(id(3)).delivery_count == 1);
+  ClaimSpec retry = justid;
+  retry.retry_count = 7;
+  REQUIRE(s.claim(g, retry, kNow).ok());
+  CHECK(g.pel().at(id(3)).delivery_count == 7);
+  // FORCE: an entry never delivered becomes pending; LASTID moves the group up.
+  ClaimSpec force;
+  force.consumer = "d";
+  force.ids = {id(4)};
+  force.force = true;
+  force.last_id = id(4);
+  CHECK(ids_of(s.claim(g, force, kNow)->entries) == std::vector<StreamId>{id(4)});
+  CHECK(g.pel().at(id(4)).owner == g.find_consumer("d"));
+  CHECK(g.last_delivered() == id(4));
+  // An entry deleted from the stream leaves the PEL when claimed.
+  const std::vector<StreamId> del{id(2)};
+  REQUIRE(s.erase(del) == 1);
+  ClaimSpec gone;
+  gone.consumer = "a";
+  gone.ids = {id(2)};
+  CHECK(s.claim(g, gone, kNow)->entries.empty());
+  CHECK(g.pel().count(id(2)) == 0);
+  check_pel(g);
+}
+
+TEST_CASE("XAUTOCLAIM walks the PEL from a cursor, claims idle entries, and reports deleted ones",
+          "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 6; ++i) add(s, id(i));
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  auto& a = g.consumer("a", kNow);
+  REQUIRE(s.deliver_new(g, a, 0, false, kNow).ok());
+  const std::vector<StreamId> del{id(2)};
+  REQUIRE(s.erase(del) == 1);
+  AutoClaimSpec spec;
+  spec.consumer = "b";
+  spec.min_idle_ms = 100;
+  spec.count = 3;
+  auto first = s.autoclaim(g, spec, kNow + 1000);
+  REQUIRE(first.ok());
+  // 1 claimed, 2 deleted (counted against COUNT, as Redis 7.0.15 does), 3 claimed.
+  CHECK(ids_of(first->entries) == std::vector<StreamId>{id(1), id(3)});
+  CHECK(first->deleted == std::vector<StreamId>{id(2)});
+  CHECK(first->next == id(4));
+  spec.start = first->next;
+  spec.count = 10;
+  spec.justid = true;
+  auto rest = s.autoclaim(g, spec, kNow + 1000);
+  CHECK(rest->ids == std::vector<StreamId>{id(4), id(5), id(6)});
+  CHECK(rest->next == StreamId::min());  // the end of the PEL
+  CHECK(g.find_consumer("b")->pending.size() == 5);
+  // Nothing idle long enough: nothing claimed, the cursor still moves to the end.
+  spec.start = StreamId::min();
+  spec.min_idle_ms = 1'000'000;
+  auto none = s.autoclaim(g, spec, kNow + 1000);
+  CHECK(none->ids.empty());
+  check_pel(g);
+}
+
+TEST_CASE("XPENDING's forms: the summary, a range, one consumer, and a minimum idle time", "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 4; ++i) add(s, id(i));
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  REQUIRE(s.deliver_new(g, g.consumer("b", kNow), 2, false, kNow).ok());
+  REQUIRE(s.deliver_new(g, g.consumer("a", kNow), 2, false, kNow + 500).ok());
+  g.consumer("idle", kNow);  // a consumer with nothing pending is not in the summary
+  const auto summary = g.pending_summary();
+  CHECK(summary.count == 4);
+  CHECK(summary.smallest == id(1));
+  CHECK(summary.largest == id(4));
+  CHECK(summary.consumers == std::vector<std::pair<std::string, std::uint64_t>>{{"a", 2}, {"b", 2}});
+  runnel::PendingQuery q;
+  q.count = 3;
+  auto items = g.pending(q, kNow + 1000);
+  REQUIRE(items.size() == 3);
+  CHECK(items[0].owner == "b");
+  CHECK(items[0].idle_ms == 1000);
+  q.consumer = "a";
+  CHECK(g.pending(q, kNow + 1000).size() == 2);
+  q.consumer = "nobody";
+  CHECK(g.pending(q, kNow + 1000).empty());
+  q.consumer.reset();
+  q.min_idle_ms = 800;
+  CHECK(g.pending(q, kNow + 1000).size() == 2);  // only b's
+  CHECK(runnel::ConsumerGroup().pending_summary().count == 0);
+}
+
+TEST_CASE("Lag follows Redis 7.0: exact without deletions, unknown after one in the unread part", "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 5; ++i) add(s, id(i));
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  auto& c = g.consumer("c", kNow);
+  REQUIRE(s.deliver_new(g, c, 2, false, kNow).ok());
+  CHECK(*s.lag(g) == 3);
+  // A deletion after the group's position makes the count unknowable.
+  const std::vector<StreamId> del{id(4)};
+  REQUIRE(s.erase(del) == 1);
+  CHECK(!s.lag(g).has_value());
+  // Once the group has read past it, the lag is known again.
+  REQUIRE(s.deliver_new(g, c, 0, false, kNow).ok());
+  CHECK(g.last_delivered() == id(5));
+  CHECK(*s.lag(g) == 0);
+  // A group created with an unknown read counter at the top: estimated from the stream.
+  ConsumerGroup& top = **s.create_group("top", id(5), runnel::kEntriesReadUnknown);
+  CHECK(*s.lag(top) == 0);
+  // An empty stream that never had entries: 0.
+  Stream empty;
+  ConsumerGroup& e = **empty.create_group("e", StreamId::min(), runnel::kEntriesReadUnknown);
+  CHECK(*empty.lag(e) == 0);
+}
+
+TEST_CASE("The model reports each change to its sink, and nothing once unbound", "[streams][ops]") {
+  RecordingSink sink;
+  Stream s;
+  s.bind(&sink);
+  add(s, id(1));
+  CHECK(sink.events == std::vector<std::string>{"stream"});
+  sink.events.clear();
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  CHECK(sink.events == std::vector<std::string>{"group g"});
+  sink.events.clear();
+  auto& c = g.consumer("c", kNow);
+  REQUIRE(s.deliver_new(g, c, 0, false, kNow).ok());
+  CHECK(sink.events == std::vector<std::string>{"consumer g c", "group g", "pending g 1-0"});
+  sink.events.clear();
+  const std::vector<StreamId> acks{id(1)};
+  CHECK(s.ack(g, acks) == 1);
+  CHECK(sink.events == std::vector<std::string>{"pending g 1-0"});
+  sink.events.clear();
+  CHECK(s.destroy_group("g"));
+  CHECK(sink.events == std::vector<std::string>{"destroyed g"});
+  // Reads and refused ops report nothing.
+  sink.events.clear();
+  (void)s.range(StreamId::min(), StreamId::max(), false, 0);
+  CHECK(!s.set_id(StreamId::min(), -1, std::nullopt).ok());
+  CHECK(s.erase(std::vector<StreamId>{id(7)}) == 0);
+  CHECK(sink.events.empty());
+  s.bind(nullptr);
+  add(s, id(2));
+  CHECK(sink.events.empty());
+}
+
+namespace {
+
+// The reference: a stream as a sorted map, a group as a map of pending IDs to owners.
+struct Reference {
+  std::map<StreamId, std::string> entries;
+  StreamId last;
+  StreamId last_delivered;
+  std::map<StreamId, std::string> pel;  // id -> owner
+};
+
+}  // namespace
+
+TEST_CASE("Random ops on the model agree with a small reference model", "[streams][ops][random]") {
+  std::mt19937_64 rng(20261207);
+  for (int run = 0; run < 20; ++run) {
+    Stream s;
+    ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+    Reference ref;
+    const char* names[] = {"a", "b", "c"};
+    for (int step = 0; step < 400; ++step) {
+      const int op = static_cast<int>(rng() % 9);
+      const std::string consumer = names[rng() % 3];
+      if (op <= 2) {  // XADD, sometimes with a smaller (refused) ID
+        const StreamId want = rng() % 8 == 0 ? id(ref.last.ms / 2) : id(ref.last.ms + 1 + rng() % 3, rng() % 2);
+        const std::string value = std::to_string(rng() % 1000);
+        const NewId given{want, true};
+        const std::string_view fields[] = {"f", value};
+        const auto r = s.add(&given, fields, std::nullopt, kNow);
+        const bool accepted = want > ref.last;
+        REQUIRE(r.ok() == accepted);
+        if (accepted) {
+          ref.entries[want] = value;
+          ref.last = want;
+        }
+      } else if (op == 3) {  // XDEL of a random ID near the top
+        const StreamId victim = id(rng() % (ref.last.ms + 2), rng() % 2);
+        const std::vector<StreamId> one{victim};
+        CHECK(s.erase(one) == ref.entries.erase(victim));
+      } else if (op == 4) {  // XTRIM MAXLEN = n
+        TrimSpec spec;
+        spec.max_len = rng() % 20;
+        std::uint64_t removed = 0;
+        while (ref.entries.size() > spec.max_len) {
+          ref.entries.erase(ref.entries.begin());
+          ++removed;
+        }
+        CHECK(s.trim(spec) == removed);
+      } else if (op == 5) {  // XREADGROUP >
+        const std::size_t count = rng() % 4;
+        auto got = s.deliver_new(g, g.consumer(consumer, kNow), count, false, kNow);
+        REQUIRE(got.ok());
+        std::vector<StreamId> want;
+        for (auto it = ref.entries.upper_bound(ref.last_delivered);
+             it != ref.entries.end() && (count == 0 || want.size() < count); ++it) {
+          want.push_back(it->first);
+          ref.pel[it->first] = consumer;
+        }
+        if (!want.empty()) ref.last_delivered = want.back();
+        CHECK(ids_of(*got) == want);
+        for (std::size_t i = 0; i < got->size(); ++i) {
+          CHECK(std::string(got->payload(got->items()[i])).find(ref.entries[want[i]]) != std::string::npos);
+        }
+      } else if (op == 6 && !ref.pel.empty()) {  // XACK of a pending ID and an unknown one
+        auto it = ref.pel.begin();
+        std::advance(it, static_cast<long>(rng() % ref.pel.size()));
+        const std::vector<StreamId> acks{it->first, id(ref.last.ms + 10)};
+        ref.pel.erase(it);
+        CHECK(s.ack(g, acks) == 1);
+      } else if (op == 7 && !ref.pel.empty()) {  // XCLAIM one, idle 0
+        auto it = ref.pel.begin();
+        std::advance(it, static_cast<long>(rng() % ref.pel.size()));
+        ClaimSpec spec;
+        spec.consumer = consumer;
+        spec.ids = {it->first};
+        auto claimed = s.claim(g, spec, kNow);
+        REQUIRE(claimed.ok());
+        if (ref.entries.count(it->first)) {
+          CHECK(claimed->entries.size() == 1);
+          it->second = consumer;
+        } else {
+          CHECK(claimed->entries.empty());
+          ref.pel.erase(it);
+        }
+      } else if (op == 8) {  // XAUTOCLAIM from the start
+        AutoClaimSpec spec;
+        spec.consumer = consumer;
+        spec.count = 1 + static_cast<std::int64_t>(rng() % 5);
+        auto claimed = s.autoclaim(g, spec, kNow);
+        REQUIRE(claimed.ok());
+        std::int64_t budget = spec.count;
+        std::vector<StreamId> want_claimed, want_deleted;
+        auto it = ref.pel.begin();
+        while (budget > 0 && it != ref.pel.end()) {
+          if (ref.entries.count(it->first)) {
+            want_claimed.push_back(it->first);
+            it->second = consumer;
+            ++it;
+          } else {
+            want_deleted.push_back(it->first);
+            it = ref.pel.erase(it);
+          }
+          --budget;
+        }
+        CHECK(ids_of(claimed->entries) == want_claimed);
+        CHECK(claimed->deleted == want_deleted);
+        CHECK(claimed->next == (it == ref.pel.end() ? StreamId::min() : it->first));
+      }
+      // The whole state, after every step.
+      REQUIRE(s.length() == ref.entries.size());
+      CHECK(s.last_id() == ref.last);
+      CHECK(g.last_delivered() == ref.last_delivered);
+      REQUIRE(g.pel().size() == ref.pel.size());
+      for (const auto& [pid, owner] : ref.pel) {
+        auto it = g.pel().find(pid);
+        REQUIRE(it != g.pel().end());
+        CHECK(it->second.owner->name == owner);
+      }
+      check_pel(g);
+    }
+    std::vector<StreamId> want;
+    for (const auto& [eid, v] : ref.entries) want.push_back(eid);
+    CHECK(range_ids(s) == want);
+  }
+}
