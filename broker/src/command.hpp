@@ -76,13 +76,20 @@ enum CommandFlag : std::uint32_t {
   kSkipSlowlog = 1u << 13,
 };
 
-// Where a command runs.
+// Where a command runs, and how: the Coordinator (server.cpp) and run_transaction
+// (transaction.cpp) dispatch on this, never on a command's name.
 enum class Route : std::uint8_t {
   kConnection,  // on the connection's thread; touches no stream
   kKey,         // on the shard that owns args[first_key]
   kEachShard,   // shard_part runs on every shard in order, then the handler replies from `gather`
   kStreamRead,  // XREAD: the keys after STREAMS are read on their shards; may block
-  kTransaction, // MULTI, EXEC, DISCARD, WATCH, UNWATCH: run by the connection itself
+  kGroupRead,   // XREADGROUP: the same, as a group's consumer
+  kMulti,       // the transaction's own commands, run by the connection's Coordinator
+  kExec,
+  kDiscard,
+  kWatch,
+  kUnwatch,
+  kReset,       // RESET: its handler, then MULTI and WATCH end
 };
 
 // What kEachShard commands collect across shards.
@@ -149,6 +156,9 @@ struct CommandSpec {
   Handler handler = nullptr;
   ShardPart shard_part = nullptr;
   std::vector<CommandSpec> subcommands;
+  // Runs at once inside MULTI instead of being queued: MULTI, EXEC, DISCARD, WATCH, QUIT and
+  // RESET, as in Redis's processCommand.
+  bool runs_in_multi = false;
 
   [[nodiscard]] bool is_container() const { return !subcommands.empty(); }
 };

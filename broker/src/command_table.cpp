@@ -66,26 +66,31 @@ std::vector<CommandSpec> build_table() {
                     {"Ping the server", "1.0.0", "connection", "O(1)"}, cmd::ping));
   t.push_back(plain("echo", 2, kLoading | kStale | kFast, "@fast @connection", {},
                     {"Echo the given string", "1.0.0", "connection", "O(1)"}, cmd::echo));
-  t.push_back(plain("quit", -1, kConnFlags, "@fast @connection", {},
-                    {"Close the connection", "1.0.0", "connection", "O(1)"}, cmd::quit));
+  {
+    CommandSpec quit = plain("quit", -1, kConnFlags, "@fast @connection", {},
+                             {"Close the connection", "1.0.0", "connection", "O(1)"}, cmd::quit);
+    quit.runs_in_multi = true;
+    t.push_back(std::move(quit));
+  }
   // Transactions (run by the connection: server.cpp, transaction.cpp).
   constexpr std::uint32_t kTxFlags = kNoScript | kLoading | kStale | kFast | kAllowBusy;
-  auto transaction = [](CommandSpec spec) {
-    spec.route = Route::kTransaction;
+  auto transaction = [](CommandSpec spec, Route route, bool runs_in_multi = true) {
+    spec.route = route;
+    spec.runs_in_multi = runs_in_multi;
     return spec;
   };
   t.push_back(transaction(plain("multi", 1, kTxFlags, "@fast @transaction", {},
                                 {"Mark the start of a transaction block", "1.2.0", "transactions", "O(1)"},
-                                nullptr)));
+                                nullptr), Route::kMulti));
   t.push_back(transaction(plain("exec", 1, kNoScript | kLoading | kStale | kSkipSlowlog,
                                 "@slow @transaction", {},
                                 {"Execute all commands issued after MULTI", "1.2.0", "transactions",
                                  "Depends on commands in the transaction"},
-                                nullptr)));
+                                nullptr), Route::kExec));
   t.push_back(transaction(plain("discard", 1, kTxFlags, "@fast @transaction", {},
                                 {"Discard all commands issued after MULTI", "2.0.0", "transactions",
                                  "O(N), when N is the number of queued commands"},
-                                nullptr)));
+                                nullptr), Route::kDiscard));
   {
     CommandSpec watch = plain("watch", -2, kTxFlags, "@fast @transaction", {},
                               {"Watch the given keys to determine execution of the MULTI/EXEC block",
@@ -95,13 +100,18 @@ std::vector<CommandSpec> build_table() {
     watch.last_key = -1;
     watch.key_step = 1;
     watch.key_specs = {all_keys("RO")};
-    t.push_back(transaction(watch));
+    t.push_back(transaction(watch, Route::kWatch));
   }
   t.push_back(transaction(plain("unwatch", 1, kTxFlags, "@fast @transaction", {},
                                 {"Forget about all watched keys", "2.2.0", "transactions", "O(1)"},
-                                nullptr)));
-  t.push_back(plain("reset", 1, kConnFlags, "@fast @connection", {},
-                    {"Reset the connection", "6.2.0", "connection", "O(1)"}, cmd::reset));
+                                nullptr), Route::kUnwatch, false));
+  {
+    CommandSpec reset = plain("reset", 1, kConnFlags, "@fast @connection", {},
+                              {"Reset the connection", "6.2.0", "connection", "O(1)"}, cmd::reset);
+    reset.route = Route::kReset;
+    reset.runs_in_multi = true;
+    t.push_back(std::move(reset));
+  }
   t.push_back(plain("hello", -1, kConnFlags, "@fast @connection", {},
                     {"Handshake with Redis", "6.0.0", "connection", "O(1)"}, cmd::hello));
   t.push_back(plain("auth", -2, kConnFlags, "@fast @connection", {},
@@ -389,7 +399,7 @@ std::vector<CommandSpec> build_table() {
                             "elements with COUNT), you can consider it O(1). On the other side "
                             "when XREADGROUP blocks, XADD will pay the O(N) time in order to "
                             "serve the N clients blocked on the stream getting new data."},
-                           Route::kStreamRead, nullptr, nullptr, {}};
+                           Route::kGroupRead, nullptr, nullptr, {}};
     t.push_back(std::move(xreadgroup));
   }
   t.push_back(keyed("xack", -4, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update"),

@@ -1,10 +1,11 @@
 // The network side of the broker: shard threads, the acceptor, and connections.
 //
 // Each shard is one thread running one io_context. A connection lives on one shard's thread
-// (its "home"), as a reader coroutine and a writer coroutine sharing its buffers. The reader
-// parses commands and runs them in order; a command on a stream another shard owns runs
-// there (co_spawn on that shard's executor) while the reader waits, so replies always leave
-// in request order. The writer sends whatever replies have accumulated in one write.
+// (its "home"). It owns the socket, the request parser, the reply queue and back-pressure,
+// and hands each parsed command to its Coordinator (coordinator.hpp), which runs it on the
+// shards its route names and appends the reply in request order. What has to wait for the
+// disk is held in the reply queue until its batch is durable. Connections move to the shard
+// their keys live on.
 #include "server.hpp"
 
 #include <fcntl.h>
@@ -42,70 +43,17 @@
 #include <runnel/storage/write_ahead_log.hpp>
 
 #include "command.hpp"
+#include "coordinator.hpp"
 #include "flusher.hpp"
 #include "log.hpp"
 #include "memory.hpp"
 #include "persistence.hpp"
 #include "stream_read.hpp"
 #include "stream_reply.hpp"
-#include "transaction.hpp"
 #include "version.hpp"
 
 namespace runnel {
 namespace {
-
-namespace asio = boost::asio;
-using asio::awaitable;
-using asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-
-// Waits, on `shard`'s thread, until what the shard appended (including the command that just
-// ran) is durable; false if writing it failed.
-awaitable<bool> durable(Shard& shard, std::uint64_t ticket) {
-  asio::use_awaitable_t<> token;
-  const bool ok = co_await asio::async_initiate<asio::use_awaitable_t<>, void(bool)>(
-      [&shard, ticket](auto handler) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        shard.durability->when_durable(ticket, [h](bool ok) {
-          auto executor = asio::get_associated_executor(*h);
-          asio::post(executor, [h, ok]() mutable { std::move(*h)(ok); });
-        });
-      },
-      token);
-  co_return ok;
-}
-
-// Stops a shard's thread inside a handler until released: how a transaction across shards
-// gets every shard to itself (see Connection::exec_across_shards).
-struct ParkBarrier {
-  std::mutex mutex;
-  std::condition_variable cv;
-  unsigned parked = 0;
-  bool released = false;
-
-  void park() {
-    std::unique_lock lock(mutex);
-    ++parked;
-    cv.notify_all();
-    cv.wait(lock, [&] { return released; });
-  }
-  bool wait_parked(unsigned count, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex);
-    return cv.wait_for(lock, timeout, [&] { return parked == count; });
-  }
-  void release() {
-    {
-      std::lock_guard lock(mutex);
-      released = true;
-    }
-    cv.notify_all();
-  }
-};
-
-std::string misconf_text(const ServerState& state) {
-  return "MISCONF Errors writing to the stream log: " + state.storage.client_cause() +
-         ". Commands that may modify the data set are disabled; see the server log.";
-}
 
 constexpr std::size_t kInitialInputBuffer = 16 * 1024;
 constexpr std::size_t kShrinkInputAbove = 1024 * 1024;
@@ -177,53 +125,18 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 }  // namespace
 
-// What a connection checks on every read and reply, taken from the Config when it changes.
-// One copy per shard, which its connections share, rather than one per connection.
-struct ConnectionLimits {
-  std::uint64_t query_buffer = 0;   // client-query-buffer-limit
-  std::uint64_t output_buffer = 0;  // client-output-buffer-limit (0: none)
-  std::uint64_t reply_pause = 0;    // reply-pause-bytes
-};
+std::string misconf_text(const ServerState& state) {
+  return "MISCONF Errors writing to the stream log: " + state.storage.client_cause() +
+         ". Commands that may modify the data set are disabled; see the server log.";
+}
 
-// Declared so that the shard (whose streams use the storage's cache) goes before the
-// storage, and the Flusher before the io_context it waits on.
-struct ShardRuntime {
-  asio::io_context io{1};
-  std::unique_ptr<ShardStorage> storage;
-  std::unique_ptr<Flusher> flusher;
-  Shard shard;
-  std::thread thread;
-  ConnectionLimits limits;
-  protocol::ParserLimits parser_limits;
-  std::uint64_t limits_version = std::numeric_limits<std::uint64_t>::max();  // of the config
-};
-
-struct Server::Impl {
-  explicit Impl(Config config, Server& owner)
-      : owner(owner), state(config), initial(std::move(config)) {}
+// The running server: ServerCore (server_core.hpp) with the acceptor's and the data dir's work.
+struct Server::Impl : ServerCore {
+  Impl(Config config, Server& owner) : ServerCore(std::move(config)), owner(owner) {
+    request_stop = [this] { this->owner.request_stop(); };
+  }
 
   Server& owner;
-  ServerState state;
-  Config initial;
-  int lock_fd = -1;
-  std::atomic<unsigned> next_home{0};
-  std::atomic<std::size_t> live_connections{0};
-  std::atomic<bool> accepting{false};
-  // Held by the one transaction at a time that runs across shards behind a barrier.
-  std::mutex transactions;
-  std::mutex drained_mutex;
-  std::condition_variable drained_cv;
-  // Declared last so they are destroyed first: destroying an io_context destroys the
-  // connections it still holds, and they use the members above.
-  std::vector<std::unique_ptr<ShardRuntime>> shards;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  std::unique_ptr<tcp::acceptor> acceptor;
-  std::unique_ptr<MemoryTrimmer> trimmer;  // gives freed heap back to the system
-  // A descriptor held in reserve (/dev/null): when accept runs out of descriptors, it is
-  // closed so that one pending connection can be taken, told -ERR max number of clients
-  // reached, and closed, instead of waiting in the backlog.
-  int spare_fd = -1;
-  std::int64_t no_descriptors_logged_at = -1;
 
   // Raises the soft limit on open files to the hard one (before listening), then, once the
   // data dir is loaded, lowers maxclients to what the limit leaves.
@@ -239,13 +152,8 @@ struct Server::Impl {
   void open_storage();
   void finish_storage();
   awaitable<void> accept_loop();
-  void connection_closed() {
-    if (live_connections.fetch_sub(1) == 1) {
-      std::lock_guard lock(drained_mutex);
-      drained_cv.notify_all();
-    }
-  }
 };
+
 
 namespace {
 
@@ -267,31 +175,6 @@ struct ConnectionInfo final : ClientInfo {
   void request_close() override;
 };
 
-// A command of a batched hop: its row, its owning shard, where its arguments are in
-// Busy::batch_args, and (once run) where its reply is in its shard's scratch buffer. The
-// arguments are views into the connection's own input buffer, which stays put until the
-// batch has run (the connection reads nothing while it waits on the batch).
-struct BatchedCommand {
-  const CommandSpec* spec;
-  unsigned owner;
-  std::size_t first_arg;
-  std::size_t args;
-  std::size_t reply_begin = 0;
-  std::size_t reply_end = 0;
-  bool wrote = false;
-  bool ran = false;
-  bool settled = false;      // its hop's outcome (ok, ticket) is noted
-  bool ok = true;            // false: the disk refused the writes of the hop it ran in
-  std::uint64_t ticket = 0;  // on the home shard: the batch its write's reply waits for
-};
-
-// How one shard's share of a batch went.
-struct PartState {
-  bool used = false;
-  bool ok = true;  // false: the disk refused its writes
-  std::uint64_t errors = 0;
-};
-
 // One client connection. Runs on its home shard's thread only; other threads reach it by
 // posting to that thread (request_close).
 //
@@ -309,7 +192,7 @@ struct PartState {
 //
 // A connection whose key commands keep going to one other shard moves there (move_to_owner):
 // its commands then run without a hop, and a busy connection loads only the shard it uses.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public std::enable_shared_from_this<Connection>, private Coordinator::Link {
  public:
   Connection(Server::Impl& server, Socket socket, unsigned home)
       : server_(server), socket_(std::move(socket)), home_(home) {}
@@ -321,7 +204,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     server_.shards[home_]->shard.connections.fetch_sub(1, std::memory_order_relaxed);
-    unwatch_all();
+    coordinator_.unwatch_all();
     server_.state.clients.remove(session_.info->id);
     server_.connection_closed();
   }
@@ -416,10 +299,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::steady_timer block_timer;  // a blocked read's timeout; cancelled to wake it
     std::optional<std::string> blocked_reply;
     bool in_blocked_wait = false;  // drive waits in wait_blocked
-    std::vector<BatchedCommand> batch;         // a batched hop's commands
-    std::vector<std::string_view> batch_args;  // and their arguments
-    std::vector<std::string> batch_scratch;    // replies, per shard
-    std::vector<PartState> batch_parts;        // outcome, per shard
   };
 
   void wake_drive() {
@@ -553,7 +432,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // The limits of the live config, as of the latest refresh_limits on this thread.
-  const ConnectionLimits& limits() const { return server_.shards[home_]->limits; }
+  const ConnectionLimits& limits() const override { return server_.shards[home_]->limits; }
 
   // Takes the limits of the live config if it changed (into the shard's copy), and gives the
   // parser its share.
@@ -603,7 +482,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         break;
       }
       if (!parser_.args().empty()) {
-        remote = try_execute_here(parser_.args());
+        remote = coordinator_.run_here(parser_.args());
         if (remote != nullptr) break;
       }
       in_begin_ += result.consumed;
@@ -656,14 +535,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const std::span<const std::string_view> args = parser_.args();
     if (spec.route == Route::kKey) {
       // It and the pipelined commands after it for the same shard go in one hop.
-      busy_->batch_args.assign(args.begin(), args.end());
-      const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
-      busy_->batch.assign(1, BatchedCommand{&spec, owner_of(key), 0, args.size()});
+      coordinator_.start_batch(spec, args);
       in_begin_ += result.consumed;
       gather_key_commands();
-      co_await execute_remote_batch();
+      co_await coordinator_.run_batch();
     } else {
-      co_await execute_remote(spec, args);
+      co_await coordinator_.run(spec, args);
       in_begin_ += result.consumed;
     }
   }
@@ -764,7 +641,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // The reply that starts at out_[reply_start] waits for batch `ticket` of the home shard.
-  void hold_reply(std::size_t reply_start, std::uint64_t ticket) {
+  void hold_reply(std::size_t reply_start, std::uint64_t ticket) override {
     // A hold with the same or a later batch, earlier in the output, covers this reply too.
     if (!holds_.empty() && holds_.back().ticket >= ticket) return;
     holds_.push_back(Hold{out_taken_ + reply_start, ticket});
@@ -808,12 +685,42 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::size_t unsent() const { return out_.size() + sending_.size(); }
 
+  // --- what the Coordinator asks of the connection (Coordinator::Link) ----------------------
+
+  std::string& output() override { return out_; }
+  bool closing() const override { return closing_; }
+  void end_session() override { closing_ = true; }
+  asio::any_io_executor executor() override { return socket_.get_executor(); }
+
+  awaitable<void> send_and_wait_taken() override {
+    arm_hold();
+    flush();
+    while (!closing_ && unsent() > limits().reply_pause) co_await busy_->wakeup.async_wait(kNoThrow);
+  }
+
+  std::function<void(WaiterAnswer)> expect_blocked_answer() override {
+    busy_->blocked_reply.reset();
+    std::weak_ptr<Connection> weak = shared_from_this();
+    auto executor = socket_.get_executor();
+    asio::io_context* home_io = &server_.shards[home_]->io;
+    return [weak, executor, home_io](WaiterAnswer answer) {
+      if (home_io->get_executor().running_in_this_thread()) {
+        // Answered by a command on this connection's own thread: no need to post.
+        if (auto self = weak.lock()) self->on_blocked_answer(std::move(answer));
+        return;
+      }
+      asio::post(executor, [weak, answer = std::move(answer)]() mutable {
+        if (auto self = weak.lock()) self->on_blocked_answer(std::move(answer));
+      });
+    };
+  }
+
   // --- moving to the shard that owns the keys ----------------------------------------------
 
   // Key commands in a row for one shard after which a connection moves to that shard.
   static constexpr std::uint32_t kMoveAfter = 32;
 
-  void note_owner(unsigned owner) {
+  void note_owner(unsigned owner) override {
     if (owner == affinity_shard_) {
       if (affinity_run_ < kMoveAfter) ++affinity_run_;
     } else {
@@ -895,621 +802,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
     closing_ = true;
   }
 
-  // After a write command that ran here: its reply may have to wait for the disk.
-  void wrote_here(Shard& shard, std::size_t reply_start) {
-    if (shard.reply_must_wait()) hold_reply(reply_start, shard.durability->ticket());
-  }
-
-  // Runs a command if it can run on this thread, which is the common case: connection
-  // commands, keys this shard owns, and fanned commands on a one-shard server. Returns null
-  // when it ran (or was refused), else the row to run with execute_remote. Keeping this path
-  // free of co_await saves a coroutine frame per command.
-  const CommandSpec* try_execute_here(std::span<const std::string_view> args) {
-    ServerState& state = server_.state;
-    const CommandSpec* spec = command_table().lookup(args);
-    state.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
-    protocol::ReplyWriter reply(out_, session_.resp);
-    if (!check_command(spec, args, session_, reply)) {
-      if (spec == nullptr) state.stats.unknown_commands.fetch_add(1, std::memory_order_relaxed);
-      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
-      if (session_.in_multi) session_.multi_failed = true;
-      return nullptr;
-    }
-    session_.info->last_command.store(spec->name.data(), std::memory_order_relaxed);
-    if (state.loading.load(std::memory_order_acquire) && (spec->flags & kLoading) &&
-        spec->route == Route::kEachShard && !session_.in_multi) {
-      // INFO: what needs no shard is answered (the loaders own the shards until they finish),
-      // with loading:1, as Redis answers INFO while it loads.
-      CommandContext ctx{args, reply, session_, state, *spec};
-      spec->handler(ctx);
-      return nullptr;
-    }
-    if (state.loading.load(std::memory_order_acquire) &&
-        !((spec->flags & kLoading) && spec->route == Route::kConnection)) {
-      // Redis's reply, which clients know to wait and retry on.
-      reply.error("LOADING Redis is loading the dataset in memory");
-      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
-      if (session_.in_multi) session_.multi_failed = true;
-      return nullptr;
-    }
-    if ((spec->flags & kWrite) && !state.storage.ok()) {
-      reply.error(misconf_text(state));
-      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
-      if (session_.in_multi) session_.multi_failed = true;
-      return nullptr;
-    }
-    if (session_.in_multi && !controls_transaction(*spec)) {
-      queue_command(args, reply);
-      return nullptr;
-    }
-    Shard& home = server_.shards[home_]->shard;
-    const std::size_t before = out_.size();
-    switch (spec->route) {
-      case Route::kConnection: {
-        CommandContext ctx{args, reply, session_, state, *spec};
-        spec->handler(ctx);
-        if (spec->handler == &cmd::reset) {
-          end_multi();
-          unwatch_all();
-        }
-        break;
-      }
-      case Route::kTransaction:
-        if (spec->name == "exec" || spec->name == "watch") return spec;  // they hop to shards
-        transaction_command(*spec, reply);
-        break;
-      case Route::kKey: {
-        const std::string_view key = args[static_cast<std::size_t>(spec->first_key)];
-        const unsigned owner = owner_of(key);
-        note_owner(owner);
-        if (owner != home_) return spec;
-        if (run_key_command(home, *spec, args, reply, session_, state)) wrote_here(home, before);
-        break;
-      }
-      case Route::kStreamRead:
-        return spec;  // may block: always the coroutine path
-      case Route::kEachShard: {
-        if (state.shard_count != 1) return spec;
-        Gather gather;
-        ShardPartContext part{args, home, 1, gather};
-        spec->shard_part(part);
-        CommandContext ctx{args, reply, session_, state, *spec, nullptr, &gather};
-        spec->handler(ctx);
-        break;
-      }
-    }
-    after_command(before);
-    return nullptr;
-  }
-
-  // --- MULTI / EXEC / DISCARD / WATCH / UNWATCH (transaction.hpp) -------------------------
-
-  // Commands that act on the transaction itself rather than being queued.
-  static bool controls_transaction(const CommandSpec& spec) {
-    return spec.name == "multi" || spec.name == "exec" || spec.name == "discard" ||
-           spec.name == "watch" || spec.name == "quit" || spec.name == "reset";
-  }
-
-  void queue_command(std::span<const std::string_view> args, protocol::ReplyWriter& reply) {
-    std::uint64_t bytes = 0;
-    for (auto a : args) bytes += a.size() + 16;
-    // The queue is bounded like unparsed input: past the limit the transaction fails.
-    Session::Transaction& transaction = session_.transaction_state();
-    if (transaction.queued_bytes + bytes > limits().query_buffer) {
-      session_.multi_failed = true;
-      reply.error("ERR Transaction discarded: its queued commands passed client-query-buffer-limit");
-      return;
-    }
-    transaction.queued_bytes += bytes;
-    transaction.queued.emplace_back(args.begin(), args.end());
-    reply.simple("QUEUED");
-  }
-
-  void end_multi() {
-    session_.in_multi = false;
-    session_.multi_failed = false;
-    if (!session_.transaction) return;
-    session_.transaction->queued.clear();
-    session_.transaction->queued_bytes = 0;
-    session_.release_transaction_if_empty();
-  }
-
-  // Lets go of every watched key (posted to the owning shards; no reply waits on it).
-  void unwatch_all() {
-    if (!session_.transaction) return;
-    for (auto& [key, version] : session_.transaction->watched) {
-      const unsigned owner = owner_of(key);
-      ShardRuntime* runtime = server_.shards[owner].get();
-      if (owner == home_) {
-        runtime->shard.unwatch(key);
-      } else {
-        asio::post(runtime->io, [runtime, key = std::move(key)] { runtime->shard.unwatch(key); });
-      }
-    }
-    session_.transaction->watched.clear();
-    session_.release_transaction_if_empty();
-  }
-
-  // MULTI, DISCARD and UNWATCH, which need no other shard.
-  void transaction_command(const CommandSpec& spec, protocol::ReplyWriter& reply) {
-    if (spec.name == "multi") {
-      if (session_.in_multi) return reply.error("ERR MULTI calls can not be nested");
-      session_.in_multi = true;
-      return reply.ok();
-    }
-    if (spec.name == "discard") {
-      if (!session_.in_multi) return reply.error("ERR DISCARD without MULTI");
-      end_multi();
-      unwatch_all();
-      return reply.ok();
-    }
-    unwatch_all();  // UNWATCH
-    reply.ok();
-  }
-
-  awaitable<void> watch(std::span<const std::string_view> args) {
-    if (session_.in_multi) {
-      protocol::ReplyWriter(out_, session_.resp).error("ERR WATCH inside MULTI is not allowed");
-      co_return;
-    }
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      const std::string key(args[i]);
-      bool known = false;
-      for (const auto& w : session_.transaction_state().watched) known = known || w.first == key;
-      if (known) continue;
-      std::uint64_t version = 0;
-      co_await on_shard(owner_of(key), [&](Shard& shard) { version = shard.watch(key); });
-      session_.transaction_state().watched.emplace_back(key, version);
-    }
-    protocol::ReplyWriter(out_, session_.resp).ok();
-  }
-
-  awaitable<void> exec() {
-    if (!session_.in_multi) {
-      protocol::ReplyWriter(out_, session_.resp).error("ERR EXEC without MULTI");
-      co_return;
-    }
-    std::vector<std::vector<std::string>> queued;
-    if (session_.transaction) queued = std::move(session_.transaction->queued);
-    const bool failed = session_.multi_failed;
-    end_multi();
-    if (failed) {
-      unwatch_all();
-      protocol::ReplyWriter(out_, session_.resp).error("EXECABORT Transaction discarded because of previous errors.");
-      co_return;
-    }
-    bool clean = true;
-    if (session_.transaction) {  // nothing else runs on this connection meanwhile
-      for (const auto& [key, version] : session_.transaction->watched) {
-        co_await on_shard(owner_of(key), [&](Shard& shard) { clean = clean && shard.watched_version(key) == version; });
-      }
-    }
-    unwatch_all();
-    if (!clean) {
-      protocol::ReplyWriter(out_, session_.resp).null_array();
-      co_return;
-    }
-    const unsigned shard_count = server_.state.shard_count;
-    const std::vector<unsigned> touched = shards_touched(queued, shard_count);
-    std::vector<Shard*> shards;
-    for (auto& runtime : server_.shards) shards.push_back(&runtime->shard);
-    std::vector<char> wrote(shard_count, 0);
-    std::string body;
-    bool ran = true;
-    if (touched.size() <= 1) {
-      // One shard (or none): the whole transaction runs there in one hop.
-      co_await on_shard(touched.empty() ? home_ : touched[0], [&](Shard&) {
-        protocol::ReplyWriter writer(body, session_.resp);
-        run_transaction(queued, session_, server_.state, shards, writer, wrote);
-      });
-    } else {
-      ran = co_await exec_across_shards(queued, shards, body, wrote);
-    }
-    if (!ran) {
-      protocol::ReplyWriter(out_, session_.resp).error("ERR the transaction could not get its shards (the server is stopping)");
-      co_return;
-    }
-    // The writes' replies wait for the disk as any write's do.
-    bool durable_ok = true;
-    for (unsigned s = 0; s < shard_count; ++s) {
-      if (!wrote[s]) continue;
-      durable_ok = co_await on_shard(s, [](Shard& shard) { return shard.reply_must_wait(); }) && durable_ok;
-    }
-    protocol::ReplyWriter reply(out_, session_.resp);
-    if (!durable_ok) {
-      reply.error(misconf_text(server_.state));
-      closing_ = true;  // as for any write the disk refused
-      co_return;
-    }
-    reply.array(queued.size());
-    out_.append(body);
-  }
-
-  // A transaction over several shards: one at a time (server_.transactions), with every other
-  // shard's thread parked in a handler while this thread runs the commands. The lock is taken
-  // without blocking this thread, so a shard waiting for it still runs other park requests.
-  awaitable<bool> exec_across_shards(const std::vector<std::vector<std::string>>& queued,
-                                     std::vector<Shard*>& shards, std::string& body,
-                                     std::vector<char>& wrote) {
-    asio::steady_timer retry(socket_.get_executor());
-    for (int attempt = 0; !server_.transactions.try_lock(); ++attempt) {
-      if (attempt > 100000) co_return false;
-      retry.expires_after(std::chrono::microseconds(50));
-      co_await retry.async_wait(kNoThrow);
-    }
-    std::unique_lock lock(server_.transactions, std::adopt_lock);
-    auto barrier = std::make_shared<ParkBarrier>();
-    for (unsigned s = 0; s < server_.shards.size(); ++s) {
-      if (s != home_) asio::post(server_.shards[s]->io, [barrier] { barrier->park(); });
-    }
-    const auto others = static_cast<unsigned>(server_.shards.size() - 1);
-    if (!barrier->wait_parked(others, std::chrono::seconds(5))) {
-      barrier->release();
-      co_return false;
-    }
-    protocol::ReplyWriter writer(body, session_.resp);
-    run_transaction(queued, session_, server_.state, shards, writer, wrote);
-    barrier->release();
-    co_return true;
-  }
-
-  // --- batched hops -------------------------------------------------------------------------
-
-  static constexpr std::size_t kMaxBatchCommands = 256;
-  static constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
-
-
-
-  // Takes the whole key commands that follow in the input, whichever shard owns them, while
-  // each would pass check_command. Stops at anything else (left for the main loop, which
-  // parses it again): a command that is not a single-key command is a barrier, so what it
-  // sees is what every command before it did.
+  // Adds the whole key commands that follow in the input to the Coordinator's batch, while
+  // each may join it (Coordinator::batchable).
   void gather_key_commands() {
-    std::size_t bytes = 0;
-    while (busy_->batch.size() < kMaxBatchCommands && bytes < kMaxBatchBytes && !session_.in_multi) {
+    while (true) {
       const std::string_view pending = pending_input();
       const protocol::ParseResult result = parser_.parse(pending);
-      if (result.status != protocol::ParseStatus::kCommand || parser_.args().empty()) break;
-      const auto args = parser_.args();
-      const CommandSpec* spec = command_table().lookup(args);
-      if (spec == nullptr || spec->route != Route::kKey) break;
-      const auto argc = static_cast<int>(args.size());
-      if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) break;
-      if (!session_.authenticated && !(spec->flags & kNoAuth)) break;
-      if (server_.state.loading.load(std::memory_order_acquire)) break;
-      if ((spec->flags & kWrite) && !server_.state.storage.ok()) break;
-      const unsigned owner = owner_of(args[static_cast<std::size_t>(spec->first_key)]);
-      note_owner(owner);
-      busy_->batch.push_back(BatchedCommand{spec, owner, busy_->batch_args.size(), args.size()});
-      busy_->batch_args.insert(busy_->batch_args.end(), args.begin(), args.end());
-      bytes += result.consumed;
+      if (result.status != protocol::ParseStatus::kCommand) break;
+      const CommandSpec* spec = coordinator_.batchable(parser_.args());
+      if (spec == nullptr || !coordinator_.add_to_batch(*spec, parser_.args(), result.consumed)) break;
       in_begin_ += result.consumed;
     }
-  }
-
-  // Runs, on `shard`'s thread, the batch's commands that `owner` owns and that have not run
-  // yet, in order, with their replies in `scratch`, until the replies there pass `budget`
-  // bytes (one command always runs). Returns true if one of them wrote and its reply must
-  // wait for the disk.
-  bool run_batch_part(Shard& shard, unsigned owner, std::string& scratch, std::uint64_t& errors,
-                      std::size_t budget) {
-    ServerState& state = server_.state;
-    bool must_wait = false;
-    bool ran_one = false;
-    protocol::ReplyWriter reply(scratch, session_.resp);
-    for (BatchedCommand& command : busy_->batch) {
-      if (command.owner != owner || command.ran) continue;
-      if (ran_one && scratch.size() > budget) break;
-      const CommandSpec& spec = *command.spec;
-      const std::span<const std::string_view> args(busy_->batch_args.data() + command.first_arg, command.args);
-      command.reply_begin = scratch.size();
-      if (run_key_command(shard, spec, args, reply, session_, state)) {
-        command.wrote = true;
-        must_wait = must_wait || shard.reply_must_wait();
-      }
-      command.reply_end = scratch.size();
-      command.ran = true;
-      ran_one = true;
-      if (command.reply_end > command.reply_begin && scratch[command.reply_begin] == '-') ++errors;
-    }
-    return must_wait;
-  }
-
-  // Runs the batch: each shard's share in one hop, the shards at once (this thread's share
-  // here meanwhile), then the replies in request order. Commands on one shard keep their
-  // order; commands on different shards touch different keys.
-  //
-  // Replies are bounded as they are for commands run one at a time: a shard's share stops
-  // once its replies pass --reply-pause-bytes, the replies up to the first command that did
-  // not run go out, and the rest runs in another round once the client has taken them. A
-  // pipeline of 100 XRANGEs of a 20 MB stream, on a connection that reads nothing, built
-  // 4.7 GB of replies in one hop before.
-  awaitable<void> execute_remote_batch() {
-    ServerState& state = server_.state;
-    const std::size_t shard_count = server_.shards.size();
-    busy_->batch_scratch.resize(shard_count);
-    for (std::string& scratch : busy_->batch_scratch) scratch.clear();
-    std::uint64_t errors = 0;
-    std::size_t next = 0;  // the next command whose reply goes out
-    while (true) {
-      errors += co_await run_batch_round();
-      for (; next < busy_->batch.size() && busy_->batch[next].ran; ++next) {
-        const BatchedCommand& command = busy_->batch[next];
-        const std::size_t start = out_.size();
-        if (!command.ok) {
-          // The disk refused that hop's writes: as for a write on this shard, the client
-          // gets -MISCONF for the first of them, nothing after it, and the connection closes.
-          protocol::ReplyWriter(out_, session_.resp).error(misconf_text(state));
-          ++errors;
-          closing_ = true;
-          break;
-        }
-        out_.append(busy_->batch_scratch[command.owner], command.reply_begin, command.reply_end - command.reply_begin);
-        if (command.ticket != 0) hold_reply(start, command.ticket);
-      }
-      if (next == busy_->batch.size() || closing_) break;
-      compact_batch_scratch(next);
-      // Back-pressure, as between commands: what is ready goes to the client first.
-      arm_hold();
-      flush();
-      while (!closing_ && unsent() > limits().reply_pause) co_await busy_->wakeup.async_wait(kNoThrow);
-      if (closing_) break;  // the rest never runs: the connection is going
-    }
-    // The first command was counted by try_execute_here; count the others.
-    state.stats.commands_processed.fetch_add(next > 0 ? next - 1 : 0, std::memory_order_relaxed);
-    // A batch of large replies leaves no large buffers behind on the connection.
-    for (std::string& scratch : busy_->batch_scratch) {
-      if (scratch.capacity() > kShrinkInputAbove) {
-        scratch.clear();
-        scratch.shrink_to_fit();
-      }
-    }
-    state.stats.error_replies.fetch_add(errors, std::memory_order_relaxed);
-  }
-
-  // One round of a batch: every shard with commands still to run runs them (up to its reply
-  // budget), the other shards in one hop each, at once, and this thread's share here
-  // meanwhile. Returns the count of error replies.
-  awaitable<std::uint64_t> run_batch_round() {
-    const std::size_t shard_count = server_.shards.size();
-    const std::size_t budget = limits().reply_pause;
-    busy_->batch_parts.assign(shard_count, PartState{});
-    for (const BatchedCommand& command : busy_->batch) {
-      if (!command.ran) busy_->batch_parts[command.owner].used = true;
-    }
-    std::size_t remote = 0;
-    asio::steady_timer joined(socket_.get_executor());
-    joined.expires_at(asio::steady_timer::time_point::max());
-    for (unsigned s = 0; s < shard_count; ++s) {
-      if (!busy_->batch_parts[s].used || s == home_) continue;
-      ++remote;
-      Shard& target = server_.shards[s]->shard;
-      target.hops_waiting.fetch_add(1, std::memory_order_relaxed);
-      asio::co_spawn(server_.shards[s]->io,
-                     [this, &target, s, budget]() -> awaitable<bool> {
-                       target.hops_waiting.fetch_sub(1, std::memory_order_relaxed);
-                       PartState& part = busy_->batch_parts[s];
-                       bool ok = true;
-                       if (run_batch_part(target, s, busy_->batch_scratch[s], part.errors, budget)) {
-                         ok = co_await durable(target, target.durability->ticket());
-                       }
-                       co_return ok;
-                     },
-                     asio::bind_executor(socket_.get_executor(),
-                                         [this, s, &remote, &joined](std::exception_ptr, bool ok) {
-                                           busy_->batch_parts[s].ok = ok;
-                                           if (--remote == 0) joined.cancel();
-                                         }));
-    }
-    // This shard's share runs here, in the meantime; its replies are held with the
-    // connection's other local writes (hold_reply).
-    std::uint64_t home_ticket = 0;
-    if (busy_->batch_parts[home_].used) {
-      Shard& home = server_.shards[home_]->shard;
-      // Noted now: by the time the replies are assembled the batch may be in flight, and no
-      // longer pending.
-      if (run_batch_part(home, home_, busy_->batch_scratch[home_], busy_->batch_parts[home_].errors, budget)) {
-        home_ticket = home.durability->ticket();
-      }
-    }
-    while (remote > 0) co_await joined.async_wait(kNoThrow);
-    // What ran in this round takes the round's outcome.
-    std::uint64_t errors = 0;
-    for (unsigned s = 0; s < shard_count; ++s) {
-      const PartState& part = busy_->batch_parts[s];
-      if (!part.used) continue;
-      errors += part.errors;
-      for (BatchedCommand& command : busy_->batch) {
-        if (command.owner != s || !command.ran || command.settled) continue;
-        command.settled = true;
-        command.ok = part.ok;
-        if (s == home_ && command.wrote) command.ticket = home_ticket;
-      }
-    }
-    co_return errors;
-  }
-
-  // Drops the replies that went out from the shards' scratch buffers, keeping those of
-  // commands that ran and still wait for an earlier one (from `next` on).
-  void compact_batch_scratch(std::size_t next) {
-    for (unsigned s = 0; s < busy_->batch_scratch.size(); ++s) {
-      std::size_t keep_from = busy_->batch_scratch[s].size();
-      for (std::size_t i = next; i < busy_->batch.size(); ++i) {
-        if (busy_->batch[i].owner == s && busy_->batch[i].ran) keep_from = std::min(keep_from, busy_->batch[i].reply_begin);
-      }
-      busy_->batch_scratch[s].erase(0, keep_from);
-      for (std::size_t i = next; i < busy_->batch.size(); ++i) {
-        if (busy_->batch[i].owner != s || !busy_->batch[i].ran) continue;
-        busy_->batch[i].reply_begin -= keep_from;
-        busy_->batch[i].reply_end -= keep_from;
-      }
-    }
-  }
-
-  // Runs a command that needs other shards (key commands go by execute_remote_batch): XREAD
-  // and XREADGROUP, EXEC and WATCH, or a part on every shard.
-  awaitable<void> execute_remote(const CommandSpec& spec, std::span<const std::string_view> args) {
-    ServerState& state = server_.state;
-    const std::size_t before = out_.size();
-    if (spec.route == Route::kStreamRead) {
-      co_await stream_read(spec, args);
-    } else if (spec.route == Route::kTransaction) {
-      if (spec.name == "exec") {
-        co_await exec();
-      } else {
-        co_await watch(args);
-      }
-    } else {
-      Gather gather;
-      for (unsigned s = 0; s < server_.shards.size(); ++s) {
-        co_await on_shard(s, [&](Shard& shard) {
-          ShardPartContext part{args, shard, state.shard_count, gather};
-          spec.shard_part(part);
-        });
-      }
-      protocol::ReplyWriter reply(out_, session_.resp);
-      CommandContext ctx{args, reply, session_, state, spec, nullptr, &gather};
-      spec.handler(ctx);
-    }
-    after_command(before);
-  }
-
-  // Runs `part` on `shard` for the keys it owns: here if it is this thread's shard, else there.
-  // A part that returns true wrote, and its reply must wait for the disk: the hop ends once
-  // the shard's flush is durable. Returns false if that flush failed.
-  template <typename Part>
-  awaitable<bool> on_shard(unsigned shard, Part&& part) {
-    Shard& target = server_.shards[shard]->shard;
-    bool ok = true;
-    if (shard == home_) {
-      ok = co_await run_part(target, part);
-    } else {
-      target.hops_waiting.fetch_add(1, std::memory_order_relaxed);
-      ok = co_await asio::co_spawn(server_.shards[shard]->io, run_part(target, part, true), asio::use_awaitable);
-    }
-    co_return ok;
-  }
-
-  template <typename Part>
-  static awaitable<bool> run_part(Shard& shard, Part& part, bool hopped = false) {
-    if (hopped) shard.hops_waiting.fetch_sub(1, std::memory_order_relaxed);
-    bool wait = false;
-    if constexpr (std::is_same_v<decltype(part(shard)), bool>) {
-      wait = part(shard);
-    } else {
-      part(shard);
-    }
-    bool ok = true;
-    if (wait) ok = co_await durable(shard, shard.durability->ticket());
-    co_return ok;
-  }
-
-  // XREAD and XREADGROUP: read each key on its owning shard (in shard order, one hop per
-  // shard); reply with what was found, or block.
-  awaitable<void> stream_read(const CommandSpec& spec, std::span<const std::string_view> args) {
-    xread::Request request;
-    const bool group_mode = spec.name == "xreadgroup";
-    if (const std::string error = xread::parse(args, group_mode, request); !error.empty()) {
-      protocol::ReplyWriter(out_, session_.resp).error(error);
-      co_return;
-    }
-    std::vector<std::vector<std::size_t>> by_shard(server_.shards.size());
-    for (std::size_t i = 0; i < request.keys.size(); ++i) {
-      by_shard[owner_of(request.keys[i])].push_back(i);
-    }
-    if (!request.keys.empty() && by_shard[owner_of(request.keys[0])].size() == request.keys.size()) {
-      note_owner(owner_of(request.keys[0]));
-    }
-    if (group_mode) {
-      // Redis checks every key's group (and ID) before it delivers anything.
-      std::vector<char> ok(request.keys.size(), 0);
-      for (unsigned s = 0; s < by_shard.size(); ++s) {
-        if (by_shard[s].empty()) continue;
-        co_await on_shard(s, [&](Shard& shard) { xread::check_groups(shard, request, by_shard[s], ok); });
-      }
-      if (const std::string error = xread::first_error(request, ok); !error.empty()) {
-        protocol::ReplyWriter(out_, session_.resp).error(error);
-        co_return;
-      }
-    }
-    std::shared_ptr<StreamWaiter> waiter;
-    if (request.block_ms) {
-      // Cleared here, before any shard can see the waiter: a shard may answer it (and its
-      // reply arrive) before this coroutine even resumes from its last hop.
-      busy_->blocked_reply.reset();
-      waiter = std::make_shared<StreamWaiter>();
-      waiter->keys = request.keys;
-      waiter->after.resize(request.keys.size());
-      // Redis's default COUNT for a blocked read, so a low ID cannot flood the client.
-      waiter->count = request.count > 0 ? static_cast<std::size_t>(request.count) : 1000;
-      waiter->group_mode = group_mode;
-      waiter->group = request.group;
-      waiter->consumer = request.consumer;
-      waiter->noack = request.noack;
-      std::weak_ptr<Connection> weak = shared_from_this();
-      auto executor = socket_.get_executor();
-      asio::io_context* home_io = &server_.shards[home_]->io;
-      waiter->deliver = [weak, executor, home_io](WaiterAnswer answer) {
-        if (home_io->get_executor().running_in_this_thread()) {
-          // Answered by a command on this connection's own thread: no need to post.
-          if (auto self = weak.lock()) self->on_blocked_answer(std::move(answer));
-          return;
-        }
-        asio::post(executor, [weak, answer = std::move(answer)]() mutable {
-          if (auto self = weak.lock()) self->on_blocked_answer(std::move(answer));
-        });
-      };
-    }
-    xread::KeyResults results(request.keys.size());
-    for (unsigned s = 0; s < by_shard.size(); ++s) {
-      if (by_shard[s].empty()) continue;
-      const bool ok = co_await on_shard(s, [&](Shard& shard) {
-        xread::run_on_shard(shard, request, by_shard[s], results, waiter);
-        if (!group_mode) return false;
-        shard.settle();
-        return shard.reply_must_wait();
-      });
-      if (!ok) {
-        // The deliveries' group state is not on disk: no entries are handed out.
-        if (waiter) {
-          waiter->try_claim();
-          unregister(waiter, request.registered_shards);
-        }
-        protocol::ReplyWriter(out_, session_.resp).error(misconf_text(server_.state));
-        co_return;
-      }
-    }
-    if (!request.read_error.empty() && (!waiter || request.registered_shards.empty() || waiter->try_claim())) {
-      // A key's entries could not be read back: the answer is that error, not the rest.
-      protocol::ReplyWriter(out_, session_.resp).error(request.read_error);
-      if (waiter) unregister(waiter, request.registered_shards);
-      co_return;
-    }
-    if (request.found_elsewhere) {
-      // Entries were found; answer with them unless a shard already answered the waiter it
-      // registered before the entries turned up elsewhere.
-      if (request.registered_shards.empty() || waiter->try_claim()) {
-        protocol::ReplyWriter reply(out_, session_.resp);
-        xread::write_reply(reply, request, results);
-        unregister(waiter, request.registered_shards);
-        co_return;
-      }
-    } else if (!waiter) {
-      protocol::ReplyWriter(out_, session_.resp).null_array();
-      co_return;
-    } else if (!request.gone_error.empty() && waiter->try_claim()) {
-      // A key went away between the check and the read: no shard would ever answer.
-      protocol::ReplyWriter(out_, session_.resp).error(request.gone_error);
-      unregister(waiter, request.registered_shards);
-      co_return;
-    }
-    co_await wait_blocked(waiter, request);
   }
 
   // Waits for a shard's answer, the timeout, or the client going away. Input that arrives
   // meanwhile is kept for after the block; a closed socket ends the wait.
   awaitable<void> wait_blocked(const std::shared_ptr<StreamWaiter>& waiter,
-                               const xread::Request& request) {
+                               const xread::Request& request) override {
     using namespace asio::experimental::awaitable_operators;
     arm_hold();
     flush();  // replies to earlier pipelined commands go out now (once durable)
@@ -1517,7 +826,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // Answered before this coroutine got here.
       out_.append(*busy_->blocked_reply);
       busy_->blocked_reply.reset();
-      unregister(waiter, request.registered_shards);
+      coordinator_.unregister(waiter, request.registered_shards);
       co_return;
     }
     busy_->in_blocked_wait = true;
@@ -1564,33 +873,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     busy_->in_blocked_wait = false;
     if (busy_->blocked_reply) out_.append(*busy_->blocked_reply);  // empty if on_blocked_reply sent it
     busy_->blocked_reply.reset();
-    unregister(waiter, request.registered_shards);
+    coordinator_.unregister(waiter, request.registered_shards);
     server_.state.blocked_clients.fetch_sub(1, std::memory_order_relaxed);
   }
-
-  // Drops a waiter's registrations from the shards it was registered on.
-  void unregister(const std::shared_ptr<StreamWaiter>& waiter, const std::vector<unsigned>& shards) {
-    for (const unsigned s : shards) {
-      ShardRuntime* runtime = server_.shards[s].get();
-      if (s == home_) {
-        runtime->shard.blocked.remove(waiter.get());
-      } else {
-        asio::post(runtime->io, [runtime, waiter] { runtime->shard.blocked.remove(waiter.get()); });
-      }
-    }
-  }
-
-  void after_command(std::size_t reply_start) {
-    if (out_.size() > reply_start && out_[reply_start] == '-') {
-      server_.state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (session_.shutdown_after_reply) server_.owner.request_stop();
-  }
-
-  unsigned owner_of(std::string_view key) const {
-    return static_cast<unsigned>(key_hash(key) % server_.state.shard_count);
-  }
-
 
   Server::Impl& server_;
   Socket socket_;
@@ -1599,6 +884,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint32_t affinity_run_ = 0;  // and how many in a row
   Session session_;
   protocol::RequestParser parser_;
+  Coordinator coordinator_{server_, session_, *this, home_};
   std::unique_ptr<Busy> busy_;  // while drive runs
   // Replies held until a batch of the home shard is durable: from output position `at` on
   // (counted as out_taken_ is), until batch `ticket`; positions and tickets rise.

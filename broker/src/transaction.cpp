@@ -19,7 +19,7 @@ std::vector<std::string_view> views(const std::vector<std::string>& args) {
 void stream_read_now(const CommandSpec& spec, std::span<const std::string_view> args, Session&,
                      std::span<Shard* const> shards, protocol::ReplyWriter& reply, std::vector<char>& wrote) {
   xread::Request request;
-  const bool group_mode = spec.name == "xreadgroup";
+  const bool group_mode = spec.route == Route::kGroupRead;
   if (const std::string error = xread::parse(args, group_mode, request); !error.empty()) {
     return reply.error(error);
   }
@@ -57,7 +57,8 @@ std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>
     if (spec == nullptr) continue;
     if (spec->route == Route::kKey) {
       touched[owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count)] = 1;
-    } else if (spec->route == Route::kEachShard || spec->route == Route::kStreamRead) {
+    } else if (spec->route == Route::kEachShard || spec->route == Route::kStreamRead ||
+               spec->route == Route::kGroupRead) {
       std::fill(touched.begin(), touched.end(), 1);
     }
   }
@@ -81,16 +82,20 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
     const CommandSpec* spec = command_table().lookup(args);
     const std::size_t before = reply.buffer().size();
     switch (spec->route) {
-      case Route::kConnection:
-      case Route::kTransaction: {  // UNWATCH: the keys were let go when EXEC began
-        if (spec->handler == nullptr) {
-          reply.ok();
-          break;
-        }
+      case Route::kConnection: {
         CommandContext ctx{args, reply, session, state, *spec};
         spec->handler(ctx);
         break;
       }
+      case Route::kUnwatch:  // the keys were let go when EXEC began
+        reply.ok();
+        break;
+      case Route::kMulti:  // never queued (runs_in_multi)
+      case Route::kExec:
+      case Route::kDiscard:
+      case Route::kWatch:
+      case Route::kReset:
+        break;
       case Route::kKey: {
         const unsigned owner = owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count);
         if (!held[owner]) {
@@ -111,6 +116,7 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         break;
       }
       case Route::kStreamRead:
+      case Route::kGroupRead:
         stream_read_now(*spec, args, session, shards, reply, wrote);
         break;
     }

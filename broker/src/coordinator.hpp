@@ -1,0 +1,154 @@
+// Coordinator: runs a connection's parsed commands on the shards their routes in the command
+// table name, and gathers their replies in request order:
+//
+//   route (command.hpp)       how
+//   kConnection, kReset       here, on the connection's thread
+//   kKey                      here if this thread's shard owns the key; else a hop, batched
+//                             with the pipelined key commands after it (one hop per shard)
+//   kEachShard                a part on every shard in turn, then the reply from what they gathered
+//   kStreamRead, kGroupRead   each key read on its shard; or the reader blocks (stream_read.hpp)
+//   kMulti .. kUnwatch        MULTI/EXEC/DISCARD/WATCH/UNWATCH (transaction.hpp)
+//
+// A write's reply waits for the disk (the connection holds it until its batch is durable).
+// The Coordinator knows nothing of sockets or parsing: what it needs of its connection goes
+// through Link. One per connection, on the connection's thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blocking.hpp"
+#include "command.hpp"
+#include "server_core.hpp"
+#include "stream_read.hpp"
+
+namespace runnel {
+
+class Coordinator {
+ public:
+  // What the Coordinator asks of its connection.
+  class Link {
+   public:
+    // Where replies go, in request order.
+    virtual std::string& output() = 0;
+    // The reply from output()[start] on waits for batch `ticket` of the home shard.
+    virtual void hold_reply(std::size_t start, std::uint64_t ticket) = 0;
+    // A key command went to `shard` (the connection may move there).
+    virtual void note_owner(unsigned shard) = 0;
+    [[nodiscard]] virtual const ConnectionLimits& limits() const = 0;
+    [[nodiscard]] virtual bool closing() const = 0;
+    // The session ends after what was answered so far (a write the disk refused).
+    virtual void end_session() = 0;
+    // Sends what is ready, and waits while the client has not taken --reply-pause-bytes.
+    virtual awaitable<void> send_and_wait_taken() = 0;
+    // A blocked read is about to register: the function that hands its answer to the
+    // connection, from any thread.
+    virtual std::function<void(WaiterAnswer)> expect_blocked_answer() = 0;
+    // Waits for the blocked read's answer, its timeout, or the client going away.
+    virtual awaitable<void> wait_blocked(const std::shared_ptr<StreamWaiter>& waiter,
+                                         const xread::Request& request) = 0;
+    [[nodiscard]] virtual asio::any_io_executor executor() = 0;
+
+   protected:
+    ~Link() = default;
+  };
+
+  Coordinator(ServerCore& server, Session& session, Link& link, unsigned home)
+      : server_(server), session_(session), link_(link), home_(home) {}
+
+  // Runs a command if it can run on this thread, which is the common case: connection
+  // commands, keys this shard owns, and fanned commands on a one-shard server. Returns null
+  // when it ran (or was refused), else the row to run with run(). Free of co_await: no
+  // coroutine frame per command.
+  const CommandSpec* run_here(std::span<const std::string_view> args);
+  // Runs a command run_here() returned: a key command's hop (start a batch with it, add the
+  // pipelined key commands after it, then run_batch()), or any other route.
+  awaitable<void> run(const CommandSpec& spec, std::span<const std::string_view> args);
+
+  // A batched hop: start_batch() with the first command, then add_to_batch() while
+  // batchable() says the next one may join (arguments must stay put until run_batch() ends).
+  void start_batch(const CommandSpec& spec, std::span<const std::string_view> args);
+  [[nodiscard]] const CommandSpec* batchable(std::span<const std::string_view> args) const;
+  // False once the batch is full (256 commands or 1 MiB).
+  bool add_to_batch(const CommandSpec& spec, std::span<const std::string_view> args, std::size_t bytes);
+  awaitable<void> run_batch();
+
+  // Lets go of every watched key (posted to the owning shards; no reply waits on it).
+  void unwatch_all();
+  // Drops a blocked reader's registrations from the shards it was registered on.
+  void unregister(const std::shared_ptr<StreamWaiter>& waiter, const std::vector<unsigned>& shards);
+
+ private:
+  // A command of a batched hop: its row, its owning shard, where its arguments are in
+  // args, and (once run) where its reply is in its shard's scratch buffer. The arguments are
+  // views into the connection's own input buffer, which stays put until the batch has run
+  // (the connection reads nothing while it waits on the batch).
+  struct BatchedCommand {
+    const CommandSpec* spec;
+    unsigned owner;
+    std::size_t first_arg;
+    std::size_t args;
+    std::size_t reply_begin = 0;
+    std::size_t reply_end = 0;
+    bool wrote = false;
+    bool ran = false;
+    bool settled = false;      // its hop's outcome (ok, ticket) is noted
+    bool ok = true;            // false: the disk refused the writes of the hop it ran in
+    std::uint64_t ticket = 0;  // on the home shard: the batch its write's reply waits for
+  };
+  // How one shard's share of a batch went.
+  struct PartState {
+    bool used = false;
+    bool ok = true;  // false: the disk refused its writes
+    std::uint64_t errors = 0;
+  };
+  // Allocated by the first batch: most connections never hop.
+  struct Batch {
+    std::vector<BatchedCommand> commands;
+    std::vector<std::string_view> args;
+    std::vector<std::string> scratch;  // replies, per shard
+    std::vector<PartState> parts;      // outcome, per shard
+    std::size_t bytes = 0;
+  };
+
+  void wrote_here(Shard& shard, std::size_t reply_start);
+  void after_command(std::size_t reply_start);
+  [[nodiscard]] unsigned owner_of(std::string_view key) const;
+
+  // MULTI / EXEC / DISCARD / WATCH / UNWATCH.
+  void queue_command(std::span<const std::string_view> args, protocol::ReplyWriter& reply);
+  void end_multi();
+  void transaction_command(Route route, protocol::ReplyWriter& reply);
+  awaitable<void> watch(std::span<const std::string_view> args);
+  awaitable<void> exec();
+  awaitable<bool> exec_across_shards(const std::vector<std::vector<std::string>>& queued,
+                                     std::vector<Shard*>& shards, std::string& body, std::vector<char>& wrote);
+
+  // Batched hops.
+  bool run_batch_part(Shard& shard, unsigned owner, std::string& scratch, std::uint64_t& errors,
+                      std::size_t budget);
+  awaitable<std::uint64_t> run_batch_round();
+  void compact_batch_scratch(std::size_t next);
+
+  // XREAD and XREADGROUP.
+  awaitable<void> stream_read(const CommandSpec& spec, std::span<const std::string_view> args);
+
+  // Runs `part` on `shard` (here, or there by a hop). A part that returns true wrote, and its
+  // reply must wait for the disk: the hop ends once the shard's flush is durable. Returns
+  // false if that flush failed.
+  template <typename Part>
+  awaitable<bool> on_shard(unsigned shard, Part&& part);
+
+  ServerCore& server_;
+  Session& session_;
+  Link& link_;
+  unsigned home_;
+  std::unique_ptr<Batch> batch_;
+};
+
+}  // namespace runnel
