@@ -64,7 +64,7 @@ class BackgroundSync {
   // Makes log generation N (always), on this thread, from `spare` (a retired log's file) if
   // it is not empty.
   using MakeLog = std::function<std::unique_ptr<storage::WriteAheadLog>(std::uint64_t generation,
-                                                                        const std::string& spare, std::string& error)>;
+                                                                        const std::string& spare, storage::Error& error)>;
 
   explicit BackgroundSync(bool writeback_only, MakeLog make_log = nullptr, std::uint64_t next_generation = 0)
       : writeback_only_(writeback_only), make_log_(std::move(make_log)), next_generation_(next_generation),
@@ -235,9 +235,9 @@ class BackgroundSync {
       const std::uint64_t generation = next_generation_++;
       lock.unlock();
       const std::string spare = std::exchange(spare_, {});
-      std::string error;
+      storage::Error error;
       auto log = make_log_(generation, spare, error);
-      if (!log) log::warning("Cannot make the next write-ahead log generation (the current one keeps growing): " + error);
+      if (!log) log::warning("Cannot make the next write-ahead log generation (the current one keeps growing): " + error.what);
       lock.lock();
       next_log_ = std::move(log);
       want_log_ = false;
@@ -284,7 +284,7 @@ class BackgroundSync {
           if (run.empty()) return;
           const int rc = fault.error != 0 && !fault.in_sync ? fault.error
                          : !pin                             ? pin.error()
-                                                            : storage::write_gathered(pin.fd(), run_from, std::move(run));
+                                                            : storage::write_gathered(pin.fd(), run_from, std::move(run)).code;
           if (rc != 0 && error.empty()) {
             error = "write " + file->path() + ": " + std::strerror(rc);
           }
@@ -447,20 +447,20 @@ Flusher::Flusher(asio::io_context& io, ShardStorage& storage, ServerState& state
   const FsyncPolicy policy = storage.options().fsync;
   impl_->queue = storage::IoQueue::create(policy != FsyncPolicy::kNo, backend_note_);
   if (policy == FsyncPolicy::kAlways) {
-    std::string error;
+    storage::Error error;
     const std::string& dir = storage.options().dir;
     const unsigned shard = storage.shard();
     impl_->wal = storage::WriteAheadLog::create(dir, shard, 1, error, kFreshLogBytes);
-    if (!impl_->wal) throw std::runtime_error(error);
+    if (!impl_->wal) throw std::runtime_error(error.what);
     const char* hook = std::getenv("RUNNEL_TEST_WAL_ONLY");
     impl_->wal_only = hook != nullptr && *hook != '\0' && std::string_view(hook) != "0";
     if (const char* every = std::getenv("RUNNEL_TEST_CHECKPOINT_MS")) {
       impl_->checkpoint_every = std::chrono::milliseconds(std::strtoul(every, nullptr, 10));
     }
-    auto make_log = [dir, shard](std::uint64_t generation, const std::string& spare, std::string& e) {
+    auto make_log = [dir, shard](std::uint64_t generation, const std::string& spare, storage::Error& e) {
       if (!spare.empty()) {
         if (auto log = storage::WriteAheadLog::recycle(spare, dir, shard, generation, e)) return log;
-        log::warning("Cannot recycle a write-ahead log file (making a new one): " + e);
+        log::warning("Cannot recycle a write-ahead log file (making a new one): " + e.what);
       }
       return storage::WriteAheadLog::create(dir, shard, generation, e, kFreshLogBytes);
     };

@@ -211,10 +211,10 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
     auto log = std::make_unique<storage::SegmentLog>(folder.path, folder.key, log_options());
     auto store = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
     std::vector<std::string> notes;
-    const std::string error = store->open(notes);
+    const storage::Error error = store->open(notes);
     for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
-    if (!error.empty()) {
-      load_damaged(keyspace, folder, error);
+    if (error) {
+      load_damaged(keyspace, folder, error.what);
       continue;
     }
     storage::LogEntryStore* raw = store.get();
@@ -223,11 +223,11 @@ void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& fol
     stream->restore_meta(meta.last_id, meta.entries_added, meta.max_deleted_id);
     auto journal = std::make_unique<storage::GroupJournal>(folder.path, options_.fsync != FsyncPolicy::kNo);
     notes.clear();
-    const std::string journal_error =
+    const storage::Error journal_error =
         journal->open([&](const storage::GroupRecord& r) { apply_group_record(*stream, r); }, notes);
     for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
-    if (!journal_error.empty()) {
-      load_damaged(keyspace, folder, journal_error);
+    if (journal_error) {
+      load_damaged(keyspace, folder, journal_error.what);
       continue;
     }
     Files& files = files_[stream.get()];
@@ -259,16 +259,12 @@ Result<std::unique_ptr<storage::EntryStore>> ShardStorage::create_store(std::str
   if (fs::exists(path, ec)) delete_folder(path);  // left by a deletion that could not finish
   auto log = std::make_unique<storage::SegmentLog>(path, std::string(key),
                                                    log_options());
-  std::string error = log->create(storage::StreamId::min());
-  if (error.empty() && options_.fsync != FsyncPolicy::kNo) {
-    if (const int rc = storage::sync_directory(streams_dir(options_.dir)); rc != 0) {
-      error = "cannot sync " + streams_dir(options_.dir) + ": " + std::strerror(rc);
-    }
-  }
-  if (!error.empty()) {
-    log::warning("Cannot create the folder of stream '" + log::escape_sample(key) + "': " + error);
+  storage::Error error = log->create(storage::StreamId::min());
+  if (!error && options_.fsync != FsyncPolicy::kNo) error = storage::sync_directory(streams_dir(options_.dir));
+  if (error) {
+    log::warning("Cannot create the folder of stream '" + log::escape_sample(key) + "': " + error.what);
     fs::remove_all(path, ec);
-    return op_error(Errc::kNoFolder, "MISCONF " + error);
+    return op_error(Errc::kNoFolder, "MISCONF " + error.what);
   }
   auto made = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
   created_ = made.get();
@@ -318,6 +314,8 @@ void ShardStorage::delete_folder(const std::string& path, std::vector<std::share
     log::warning("Cannot delete the folder " + path + ": " + ec.message());
     return;
   }
+  // Not reported: the folder is gone from its key already; only whether that survives a
+  // crash is in doubt, and the caller has nothing to undo.
   if (options_.fsync != FsyncPolicy::kNo) (void)storage::sync_directory(streams_dir(options_.dir));
   if (options_.fsync == FsyncPolicy::kAlways) forgotten_.push_back(path);
   storage::discard_folder(trash, std::move(files));
@@ -385,13 +383,13 @@ std::string ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
     // The entries go before the group records that may name them.
     files.store->log()->take_writes(writes);
     if (files.journal->should_fold()) {
-      const std::string error = files.journal->fold(
+      const storage::Error error = files.journal->fold(
           [&](const storage::GroupRecordVisitor& emit) { emit_group_state(*stream, emit); });
-      if (error.empty()) continue;
-      log::warning("Cannot fold the group journal (it keeps growing): " + error);
+      if (!error) continue;
+      log::warning("Cannot fold the group journal (it keeps growing): " + error.what);
     }
-    if (std::string error = files.journal->take_writes(writes); !error.empty()) {
-      failure = error;
+    if (storage::Error error = files.journal->take_writes(writes)) {
+      failure = error.what;
       files.listed = true;
       again.push_back(stream);
     }

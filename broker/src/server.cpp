@@ -278,6 +278,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
   void on_blocked_reply(std::string reply) {
     if (!busy_) return;  // the read ended as the connection closed: nobody waits for it
     if (busy_->in_blocked_wait) {
+      // No longer blocked, and counted so before the reply leaves: whoever sees the reply
+      // sees blocked_clients without it, as in Redis (the count fell a turn later before).
+      end_blocked_wait();
       out_.append(reply);
       flush();
       busy_->blocked_reply.emplace();  // answered; nothing more to append
@@ -870,10 +873,15 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
       in_end_ += n;
       server_.state.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
     }
-    busy_->in_blocked_wait = false;
+    end_blocked_wait();
     if (busy_->blocked_reply) out_.append(*busy_->blocked_reply);  // empty if on_blocked_reply sent it
     busy_->blocked_reply.reset();
     coordinator_.unregister(waiter, request.registered_shards);
+  }
+
+  void end_blocked_wait() {
+    if (!busy_->in_blocked_wait) return;
+    busy_->in_blocked_wait = false;
     server_.state.blocked_clients.fetch_sub(1, std::memory_order_relaxed);
   }
 
@@ -978,8 +986,8 @@ void Server::Impl::open_storage() {
   {
     // What the write-ahead logs (--fsync always) hold goes back into the files first.
     std::vector<std::string> notes;
-    if (const std::string error = storage::WriteAheadLog::replay(initial.dir, notes); !error.empty()) {
-      throw std::runtime_error("cannot replay the write-ahead log: " + error);
+    if (const storage::Error error = storage::WriteAheadLog::replay(initial.dir, notes)) {
+      throw std::runtime_error("cannot replay the write-ahead log: " + error.what);
     }
     for (const std::string& note : notes) log::notice("Write-ahead log: " + note);
   }

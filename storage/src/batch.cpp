@@ -72,7 +72,7 @@ bool BatchReader::ensure(std::size_t n, int& error) {
   if (pos_ + n > size_) return false;
   const std::size_t want = std::max<std::size_t>(n, kChunk);
   const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - pos_));
-  error = read_at(fd_, pos_, len, buf_);
+  error = read_at(fd_, pos_, len, buf_).code;
   buf_at_ = pos_;
   return error == 0 && buf_.size() >= n;
 }
@@ -89,7 +89,7 @@ bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint
   std::string chunk;
   std::string body;
   for (std::uint64_t at = from + 1; at + kBatchHeaderBytes <= size;) {
-    if (read_at(fd, at, static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size - at)), chunk) != 0) {
+    if (read_at(fd, at, static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size - at)), chunk)) {
       return false;
     }
     const std::string_view in(chunk);
@@ -107,7 +107,7 @@ bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint
       if (i + kBatchHeaderBytes + len <= in.size()) {
         candidate = in.substr(i + kBatchHeaderBytes, len);
       } else {
-        if (read_at(fd, begin, len, body) != 0 || body.size() != len) continue;
+        if (read_at(fd, begin, len, body) || body.size() != len) continue;
         candidate = body;
       }
       if (body_checks(h, candidate, salt)) return true;
@@ -118,8 +118,8 @@ bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint
   return false;
 }
 
-std::string cut_torn_tail(int fd, const std::string& path, std::uint64_t good_end, std::uint64_t size,
-                          std::vector<std::string>& notes) {
+Error cut_torn_tail(int fd, const std::string& path, std::uint64_t good_end, std::uint64_t size,
+                    std::vector<std::string>& notes) {
   // A file shorter than its header (an empty segment whose header was just rewritten) has
   // nothing to cut: said so, rather than as a count that wraps below zero.
   if (size > good_end) {
@@ -129,7 +129,8 @@ std::string cut_torn_tail(int fd, const std::string& path, std::uint64_t good_en
     notes.push_back("restored the torn header of " + path + " (the file had " + std::to_string(size) + " bytes)");
   }
   if (::ftruncate(fd, static_cast<off_t>(good_end)) != 0 || ::fdatasync(fd) != 0) {
-    return "cannot truncate " + path + ": " + std::strerror(errno);
+    const int code = errno;
+    return system_error("cannot truncate", path, code);
   }
   return {};
 }

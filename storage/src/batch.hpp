@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <runnel/storage/error.hpp>
+
 namespace runnel::storage {
 
 inline constexpr std::size_t kBatchHeaderBytes = 20;
@@ -63,9 +65,9 @@ BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
                        const std::function<bool(std::uint64_t, std::string_view)>& visit, std::uint64_t salt = 0);
 
 // Cuts a torn tail: truncates the file at `good_end` and syncs it, noting what went in
-// `notes`. Returns an error text or "".
-std::string cut_torn_tail(int fd, const std::string& path, std::uint64_t good_end, std::uint64_t size,
-                          std::vector<std::string>& notes);
+// `notes`.
+[[nodiscard]] Error cut_torn_tail(int fd, const std::string& path, std::uint64_t good_end, std::uint64_t size,
+                                  std::vector<std::string>& notes);
 
 // Whether a whole, checksummed batch starts anywhere after `from`.
 bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint64_t salt = 0);

@@ -20,6 +20,15 @@
 #include <cstring>
 
 namespace runnel::storage {
+namespace {
+
+// The Error of the system call that just failed: errno is read before anything else runs.
+Error last_error(const char* doing, const std::string& path) {
+  const int code = errno;
+  return system_error(doing, path, code);
+}
+
+}  // namespace
 
 // The process-wide cache of kCached descriptors (file.hpp): a circular list of the open
 // ones, swept by a clock hand. Locks: a file's stripe, then the cache's mutex; the sweep,
@@ -269,21 +278,21 @@ std::shared_ptr<File> open_file(const std::string& path, bool create, int& error
   return std::make_shared<File>(fd, path, mode);
 }
 
-int write_at(int fd, std::uint64_t offset, std::string_view bytes) {
+Error write_at(int fd, std::uint64_t offset, std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno;
+      return last_error("write failed", {});
     }
-    if (n == 0) return EIO;
+    if (n == 0) return system_error("write failed", {}, EIO);
     bytes.remove_prefix(static_cast<std::size_t>(n));
     offset += static_cast<std::uint64_t>(n);
   }
-  return 0;
+  return {};
 }
 
-int write_gathered(int fd, std::uint64_t offset, std::vector<std::string_view> parts) {
+Error write_gathered(int fd, std::uint64_t offset, std::vector<std::string_view> parts) {
   std::size_t first = 0;  // parts before this one are written
   while (first < parts.size()) {
     iovec iov[kGatherMax];
@@ -296,32 +305,32 @@ int write_gathered(int fd, std::uint64_t offset, std::vector<std::string_view> p
     const ssize_t n = ::pwritev(fd, iov, static_cast<int>(count), static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno;
+      return last_error("write failed", {});
     }
-    if (n == 0) return EIO;
+    if (n == 0) return system_error("write failed", {}, EIO);
     offset += static_cast<std::uint64_t>(n);
     // Skips what went (a short write leaves part of one part).
     auto left = static_cast<std::size_t>(n);
     while (first < parts.size() && left >= parts[first].size()) left -= parts[first++].size();
     if (first < parts.size()) parts[first].remove_prefix(left);
   }
-  return 0;
+  return {};
 }
 
-int read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out) {
+Error read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out) {
   out.resize(length);
   std::size_t done = 0;
   while (done < length) {
     const ssize_t n = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno;
+      return last_error("read failed", {});
     }
     if (n == 0) break;
     done += static_cast<std::size_t>(n);
   }
   out.resize(done);
-  return 0;
+  return {};
 }
 
 std::int64_t file_size(int fd) {
@@ -444,37 +453,38 @@ void discard_folder(std::string folder, std::vector<std::shared_ptr<File>> files
   Discarder::instance().add(std::move(files), File::Pin(), std::move(folder));
 }
 
-int sync_directory(const std::string& dir) {
+Error sync_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
+  if (fd < 0) return last_error("cannot sync", dir);
   const int rc = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
-  return rc;
+  return rc == 0 ? Error{} : system_error("cannot sync", dir, rc);
 }
 
-int replace_file(const std::string& path, std::string_view bytes, bool sync) {
+Error replace_file(const std::string& path, std::string_view bytes, bool sync) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return errno;
-  int rc = write_at(fd, 0, bytes);
+  if (fd < 0) return last_error("cannot write", path);
+  int rc = write_at(fd, 0, bytes).code;
   if (rc == 0 && sync && ::fdatasync(fd) != 0) rc = errno;
   ::close(fd);
   if (rc == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) rc = errno;
-  if (rc != 0) {
+  if (rc == 0 && sync) {
+    const auto slash = path.find_last_of('/');
+    rc = sync_directory(slash == std::string::npos ? "." : path.substr(0, slash)).code;
+  } else if (rc != 0) {
     ::unlink(tmp.c_str());
-    return rc;
   }
-  const auto slash = path.find_last_of('/');
-  return sync ? sync_directory(slash == std::string::npos ? "." : path.substr(0, slash)) : 0;
+  return rc == 0 ? Error{} : system_error("cannot write", path, rc);
 }
 
-int read_file(const std::string& path, std::string& out) {
+Error read_file(const std::string& path, std::string& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
+  if (fd < 0) return last_error("cannot read", path);
   const std::int64_t size = file_size(fd);
-  const int rc = size < 0 ? errno : read_at(fd, 0, static_cast<std::size_t>(size), out);
+  const int rc = size < 0 ? errno : read_at(fd, 0, static_cast<std::size_t>(size), out).code;
   ::close(fd);
-  return rc;
+  return rc == 0 ? Error{} : system_error("cannot read", path, rc);
 }
 
 void put_u32(std::string& out, std::uint32_t v) {

@@ -41,8 +41,6 @@ bool parse_header(std::string_view h, std::string_view magic, std::uint64_t& gen
 
 bool get_id(std::string_view& in, StreamId& id) { return get_varint(in, id.ms) && get_varint(in, id.seq); }
 
-std::string errno_text(int e) { return std::strerror(e); }
-
 }  // namespace
 
 void encode_group_record(const GroupRecord& r, std::string& out) {
@@ -120,23 +118,21 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
 GroupJournal::GroupJournal(std::string dir, bool sync_metadata)
     : dir_(std::move(dir)), sync_metadata_(sync_metadata) {}
 
-std::string GroupJournal::replay(const std::string& path, std::string_view magic, bool tail,
-                                 const GroupRecordVisitor& apply, std::uint64_t& generation,
-                                 std::vector<std::string>& notes) {
+Error GroupJournal::replay(const std::string& path, std::string_view magic, bool tail,
+                           const GroupRecordVisitor& apply, std::uint64_t& generation,
+                           std::vector<std::string>& notes) {
   int error = 0;
   auto file = open_file(path, false, error);
-  if (!file) return "cannot open " + path + ": " + errno_text(error);
+  if (!file) return system_error("cannot open", path, error);
   const File::Pin pin = file->pin();
-  if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
+  if (!pin) return system_error("cannot open", path, pin.error());
   const int fd = pin.fd();
   const auto size = static_cast<std::uint64_t>(file_size(fd));
   std::string h;
-  if (const int rc = read_at(fd, 0, kHeaderBytes, h); rc != 0) {
-    return "cannot read " + path + ": " + errno_text(rc);
-  }
+  if (const Error read = read_at(fd, 0, kHeaderBytes, h)) return system_error("cannot read", path, read.code);
   std::uint64_t found = 0;
   if (!parse_header(h, magic, found)) {
-    if (!tail || whole_batch_after(fd, 0, size)) return path + ": bad header";
+    if (!tail || whole_batch_after(fd, 0, size)) return damage_error(path + ": bad header", path);
     notes.push_back("replaced " + path + ", whose header was torn (" + std::to_string(size) + " bytes)");
     return create_journal(generation);
   }
@@ -151,16 +147,16 @@ std::string GroupJournal::replay(const std::string& path, std::string_view magic
   });
   switch (scan.outcome) {
     case BatchScan::Outcome::kClean: break;
-    case BatchScan::Outcome::kIoError: return "cannot read " + path + ": " + errno_text(scan.error);
+    case BatchScan::Outcome::kIoError: return system_error("cannot read", path, scan.error);
     case BatchScan::Outcome::kMalformed:
-      return path + ": malformed record after offset " + std::to_string(scan.good_end);
+      return damage_error(path + ": malformed record after offset " + std::to_string(scan.good_end), path);
     case BatchScan::Outcome::kDamaged:
-      return path + ": damaged batch at offset " + std::to_string(scan.good_end) + " with whole batches after it";
+      return damage_error(
+          path + ": damaged batch at offset " + std::to_string(scan.good_end) + " with whole batches after it",
+          path);
     case BatchScan::Outcome::kTorn:
-      if (!tail) return path + ": damaged batch at offset " + std::to_string(scan.good_end);
-      if (std::string error = cut_torn_tail(fd, path, scan.good_end, size, notes); !error.empty()) {
-        return error;
-      }
+      if (!tail) return damage_error(path + ": damaged batch at offset " + std::to_string(scan.good_end), path);
+      if (Error failed = cut_torn_tail(fd, path, scan.good_end, size, notes)) return failed;
       break;
   }
   const std::uint64_t end = scan.outcome == BatchScan::Outcome::kTorn ? scan.good_end : size;
@@ -176,14 +172,12 @@ std::string GroupJournal::replay(const std::string& path, std::string_view magic
   return {};
 }
 
-std::string GroupJournal::open(const GroupRecordVisitor& apply, std::vector<std::string>& notes) {
+Error GroupJournal::open(const GroupRecordVisitor& apply, std::vector<std::string>& notes) {
   const std::string snapshot = dir_ + "/groups.snapshot";
   const std::string journal = dir_ + "/groups.journal";
   generation_ = 0;
   if (::access(snapshot.c_str(), F_OK) == 0) {
-    if (std::string error = replay(snapshot, kSnapshotMagic, false, apply, generation_, notes); !error.empty()) {
-      return error;
-    }
+    if (Error failed = replay(snapshot, kSnapshotMagic, false, apply, generation_, notes)) return failed;
   }
   if (::access(journal.c_str(), F_OK) == 0) {
     return replay(journal, kJournalMagic, true, apply, generation_, notes);
@@ -192,20 +186,18 @@ std::string GroupJournal::open(const GroupRecordVisitor& apply, std::vector<std:
 }
 
 // A new, empty journal file of `generation`, in place of any other (synchronous: rare).
-std::string GroupJournal::create_journal(std::uint64_t generation) {
+Error GroupJournal::create_journal(std::uint64_t generation) {
   const std::string path = dir_ + "/groups.journal";
   const std::string h = header(kJournalMagic, generation);
   // The file it replaces stays open across the rename (another thread may be writing it),
   // and is marked removed after it: writes still queued for it never reach the new one.
   const std::shared_ptr<File> previous = journal_;  // outlives the pin
   const File::Pin old = previous ? previous->pin() : File::Pin();
-  if (const int rc = replace_file(path, h, sync_metadata_); rc != 0) {
-    return "cannot write " + path + ": " + errno_text(rc);
-  }
+  if (Error failed = replace_file(path, h, sync_metadata_)) return failed;
   if (journal_) journal_->set_removed();
   int error = 0;
   journal_ = open_file(path, false, error);
-  if (!journal_) return "cannot open " + path + ": " + errno_text(error);
+  if (!journal_) return system_error("cannot open", path, error);
   journal_->set_identity(h);
   journal_->note_written(h.size());
   generation_ = generation;
@@ -220,10 +212,10 @@ void GroupJournal::append(const GroupRecord& record) {
   ++batch_records_;
 }
 
-std::string GroupJournal::take_writes(std::vector<WriteOp>& ops) {
+Error GroupJournal::take_writes(std::vector<WriteOp>& ops) {
   if (!dirty()) return {};
   if (!journal_) {
-    if (std::string error = create_journal(generation_); !error.empty()) return error;
+    if (Error failed = create_journal(generation_)) return failed;
   }
   if (!batch_.empty()) {
     if (out_.empty()) out_offset_ = journal_end_;
@@ -243,7 +235,7 @@ bool GroupJournal::should_fold() const {
   return journal > kMinFoldBytes && journal > 2 * snapshot_bytes_;
 }
 
-std::string GroupJournal::fold(const std::function<void(const GroupRecordVisitor&)>& emit) {
+Error GroupJournal::fold(const std::function<void(const GroupRecordVisitor&)>& emit) {
   std::string snapshot = header(kSnapshotMagic, generation_ + 1);
   std::string body;
   std::uint32_t records = 0;
@@ -257,10 +249,7 @@ std::string GroupJournal::fold(const std::function<void(const GroupRecordVisitor
     }
   });
   if (!body.empty()) append_batch(snapshot, body, records);
-  const std::string path = dir_ + "/groups.snapshot";
-  if (const int rc = replace_file(path, snapshot, sync_metadata_); rc != 0) {
-    return "cannot write " + path + ": " + errno_text(rc);
-  }
+  if (Error failed = replace_file(dir_ + "/groups.snapshot", snapshot, sync_metadata_)) return failed;
   snapshot_bytes_ = snapshot.size();
   batch_.clear();
   batch_records_ = 0;

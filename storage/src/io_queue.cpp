@@ -44,7 +44,7 @@ IoResult failure(int error, bool in_sync, const std::string& path) {
 int write_now(const WriteOp& op) {
   const File::Pin pin = op.file->pin_to_write();
   if (!pin) return pin.error();
-  return write_at(pin.fd(), op.offset, op.bytes);
+  return write_at(pin.fd(), op.offset, op.bytes).code;
 }
 
 // One fdatasync. A file that cannot be opened again (out of descriptors) is not synced: a
@@ -385,7 +385,8 @@ class UringQueue final : public IoQueue {
       } else if (static_cast<std::size_t>(res) < op.bytes.size()) {
         // A short write: finish it here, and sync again once the batch ends.
         const int rc = write_at(pin.fd(), op.offset + static_cast<std::uint64_t>(res),
-                                std::string_view(op.bytes).substr(static_cast<std::size_t>(res)));
+                                std::string_view(op.bytes).substr(static_cast<std::size_t>(res)))
+                           .code;
         if (rc != 0) slot.result = failure(rc, false, op.file->path());
         slot.resync = true;
       }
@@ -407,7 +408,7 @@ InjectedFault injected_fault() {
   const char* const path = std::getenv("RUNNEL_TEST_IO_FAULT");
   if (path == nullptr || ::access(path, F_OK) != 0) return {};
   std::string text;
-  if (read_file(path, text) != 0) return {EIO, false, false};
+  if (read_file(path, text)) return {EIO, false, false};
   return {text.find("ENOSPC") != std::string::npos ? ENOSPC : EIO, text.find("fsync") != std::string::npos,
           text.find("files") != std::string::npos};
 }

@@ -75,10 +75,10 @@ class LogEntryStore::NodeRecords {
           buffer_.append(payload);
         });
     if (!error_ && found.size() != node.entries) {
-      error_ = Error{"node " + node.master.to_string() + " lost entries in " + store.log_->dir(), store.log_->dir()};
+      error_ = damage_error("node " + node.master.to_string() + " lost entries in " + store.log_->dir(),
+                            store.log_->dir());
     }
     if (error_) {
-      store.error_ = error_.what;
       ok_ = false;
       return;
     }
@@ -200,9 +200,9 @@ void LogEntryStore::count_listpack(Node& node, StreamId id, std::span<const std:
 LogEntryStore::Node& LogEntryStore::node_for_append(StreamId id,
                                                     std::span<const std::string_view> fields) {
   if (log_ && log_->needs_roll()) {
-    if (std::string error = log_->roll(id, index_blob_for(log_->last_segment())); !error.empty()) {
-      error_ = error;
-    }
+    // A failed roll leaves the stream in its old segment, which takes the entry as well;
+    // the next append tries again.
+    (void)log_->roll(id, index_blob_for(log_->last_segment()));
   }
   if (!nodes_.empty()) {
     Node& last = nodes_.back();
@@ -342,7 +342,9 @@ void LogEntryStore::drop_empty_segments() {
   if (!log_) return;
   const std::uint32_t keep = nodes_.empty() ? log_->last_segment() : nodes_.front().segment;
   if (keep <= log_->first_segment()) return;
-  if (std::string error = log_->drop_segments_before(keep); !error.empty()) error_ = error;
+  // A failure leaves the segments' files on disk, listed by the old manifest; the store has
+  // dropped their entries either way, and no caller reads the error.
+  (void)log_->drop_segments_before(keep);
 }
 
 bool LogEntryStore::erase(StreamId id) {
@@ -545,8 +547,8 @@ void LogEntryStore::on_entry(LogPosition pos, StreamId id, std::string_view payl
 
 void LogEntryStore::on_segment_end(std::uint32_t) {}
 
-std::string LogEntryStore::open(std::vector<std::string>& notes) {
-  if (std::string error = log_->open(*this, notes); !error.empty()) return error;
+Error LogEntryStore::open(std::vector<std::string>& notes) {
+  if (Error failed = log_->open(*this, notes)) return failed;
   scratch_.clear();
   // Tombstones, then the trim floor, decide which entries are gone.
   for (StreamId id : log_->take_recovered_tombstones()) {
@@ -565,7 +567,7 @@ std::string LogEntryStore::open(std::vector<std::string>& notes) {
   if (!nodes_.empty() && nodes_.front().master < floor_) {
     Node& node = nodes_.front();
     NodeRecords records(*this, node);
-    if (!records.ok()) return error_;
+    if (!records.ok()) return records.error();
     std::vector<StreamId> below;
     for (std::size_t i = 0; i < records.size(); ++i) {
       const Record r = records.at(i);

@@ -131,7 +131,7 @@ const SegmentLog::Segment* SegmentLog::segment(std::uint32_t number) const {
   return &segments_[number - first_number_];
 }
 
-std::string SegmentLog::write_manifest() {
+Error SegmentLog::write_manifest() {
   std::string m(kManifestMagic);
   put_u32(m, kFormatVersion);
   put_u32(m, 0);
@@ -143,10 +143,7 @@ std::string SegmentLog::write_manifest() {
     put_u64(m, s.base.seq);
   }
   put_u64(m, XXH3_64bits(m.data(), m.size()));
-  if (const int rc = replace_file(dir_ + "/meta", m, options_.sync_metadata); rc != 0) {
-    return "cannot write " + dir_ + "/meta: " + errno_text(rc);
-  }
-  return {};
+  return replace_file(dir_ + "/meta", m, options_.sync_metadata);
 }
 
 namespace {
@@ -174,9 +171,9 @@ bool parse_manifest(std::string_view m, std::string& key, std::vector<StreamId>&
 bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch, int* error) {
   std::string m;
   std::vector<StreamId> bases;
-  const int rc = read_file(dir + "/meta", m);
-  if (error != nullptr) *error = rc;
-  if (rc != 0 || !parse_manifest(m, key, bases)) return false;
+  const Error read = read_file(dir + "/meta", m);
+  if (error != nullptr) *error = read.code;
+  if (read || !parse_manifest(m, key, bases)) return false;
   if (prefetch && !bases.empty()) {
     // The last segment is the one open() scans: its reading starts now, in the kernel.
     const std::string path = dir + "/" + bases.back().to_string() + ".log";
@@ -189,15 +186,18 @@ bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetc
   return true;
 }
 
-std::string SegmentLog::start_segment(StreamId base) {
+Error SegmentLog::start_segment(StreamId base) {
   int error = 0;
   const std::string path = segment_path(base, ".log");
   auto file = open_file(path, true, error);
-  if (!file) return "cannot create " + path + ": " + errno_text(error);
+  if (!file) return system_error("cannot create", path, error);
   {
     const File::Pin pin = file->pin();
-    if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
-    if (::ftruncate(pin.fd(), 0) != 0) return "cannot truncate " + path + ": " + errno_text(errno);
+    if (!pin) return system_error("cannot open", path, pin.error());
+    if (::ftruncate(pin.fd(), 0) != 0) {
+      const int code = errno;
+      return system_error("cannot truncate", path, code);
+    }
   }
   file->set_identity(segment_header(base));
   Segment s;
@@ -205,21 +205,21 @@ std::string SegmentLog::start_segment(StreamId base) {
   s.file = std::move(file);
   s.end = kSegmentHeaderBytes;
   segments_.push_back(std::move(s));
-  if (std::string error = write_manifest(); !error.empty()) {
+  if (Error failed = write_manifest()) {
     // A segment the manifest does not list would be lost at the next start: not used.
     segments_.pop_back();
     ::unlink(path.c_str());
-    return error;
+    return failed;
   }
   out_ = segment_header(base);
   out_offset_ = 0;
   return {};
 }
 
-std::string SegmentLog::create(StreamId first_base) {
+Error SegmentLog::create(StreamId first_base) {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
-  if (ec) return "cannot create " + dir_ + ": " + ec.message();
+  if (ec) return Error{"cannot create " + dir_ + ": " + ec.message(), dir_, ec.value()};
   return start_segment(first_base);
 }
 
@@ -228,7 +228,7 @@ bool SegmentLog::needs_roll() const {
   return s.entries > 0 && s.end + batch_body_bytes() >= options_.segment_bytes;
 }
 
-std::string SegmentLog::roll(StreamId base, std::string index_blob) {
+Error SegmentLog::roll(StreamId base, std::string index_blob) {
   seal_batch();
   Segment& old = tail();
   if (!out_.empty()) {
@@ -240,7 +240,7 @@ std::string SegmentLog::roll(StreamId base, std::string index_blob) {
   old.index_pending = true;
   index_pending_ = true;
   const std::size_t before = segments_.size();
-  std::string error = start_segment(base);  // may move the segments: `old` is found again
+  Error error = start_segment(base);  // may move the segments: `old` is found again
   if (segments_.size() == before) {
     // No new segment: the stream goes on in the old one, whose index (if written) no longer
     // matches its size and is rebuilt at the next start.
@@ -372,7 +372,7 @@ std::vector<std::pair<StreamId, std::uint64_t>> SegmentLog::segments() const {
   return out;
 }
 
-std::string SegmentLog::write_index(const Segment& s) {
+Error SegmentLog::write_index(const Segment& s) {
   std::string x(kIndexMagic);
   put_u32(x, kFormatVersion);
   put_u32(x, 0);
@@ -386,56 +386,62 @@ std::string SegmentLog::write_index(const Segment& s) {
   put_u32(x, static_cast<std::uint32_t>(s.index_blob.size()));
   x += s.index_blob;
   put_u64(x, XXH3_64bits(x.data(), x.size()));
-  const std::string path = segment_path(s.base, ".idx");
-  if (const int rc = replace_file(path, x, options_.sync_metadata); rc != 0) {
-    return "cannot write " + path + ": " + errno_text(rc);
-  }
-  return {};
+  return replace_file(segment_path(s.base, ".idx"), x, options_.sync_metadata);
 }
 
-std::string SegmentLog::load_index(Segment& s, RecoverySink& sink, std::uint32_t number) {
+Error SegmentLog::load_index(Segment& s, RecoverySink& sink, std::uint32_t number) {
   std::string x;
   const std::string path = segment_path(s.base, ".idx");
-  if (const int rc = read_file(path, x); rc != 0) return "cannot read " + path + ": " + errno_text(rc);
+  if (Error failed = read_file(path, x)) return failed;
   constexpr std::size_t kFixed = 8 + 4 + 4 + 8 + 56;
-  if (x.size() < kFixed + 4 + 4 + 8 || x.substr(0, 8) != kIndexMagic) return path + " is damaged";
-  if (XXH3_64bits(x.data(), x.size() - 8) != get_u64(x.data() + x.size() - 8)) {
-    return path + " fails its checksum";
+  if (x.size() < kFixed + 4 + 4 + 8 || x.substr(0, 8) != kIndexMagic) {
+    return damage_error(path + " is damaged", path);
   }
-  if (get_u32(x.data() + 8) != kFormatVersion) return path + " has an unknown version";
-  if (get_u64(x.data() + 16) != s.end) return path + " describes a segment of another size";
+  if (XXH3_64bits(x.data(), x.size() - 8) != get_u64(x.data() + x.size() - 8)) {
+    return damage_error(path + " fails its checksum", path);
+  }
+  if (get_u32(x.data() + 8) != kFormatVersion) return damage_error(path + " has an unknown version", path);
+  if (get_u64(x.data() + 16) != s.end) {
+    return damage_error(path + " describes a segment of another size", path);
+  }
   const StreamMeta meta = get_fixed_meta(x.data() + 24);
   const char* p = x.data() + kFixed;
   const std::uint32_t tombstones = get_u32(p);
   p += 4;
-  if (kFixed + 4 + std::uint64_t{tombstones} * 16 + 4 + 8 > x.size()) return path + " is damaged";
+  if (kFixed + 4 + std::uint64_t{tombstones} * 16 + 4 + 8 > x.size()) {
+    return damage_error(path + " is damaged", path);
+  }
   std::vector<StreamId> found;
   for (std::uint32_t i = 0; i < tombstones; ++i, p += 16) found.push_back({get_u64(p), get_u64(p + 8)});
   const std::uint32_t blob_len = get_u32(p);
   p += 4;
-  if (static_cast<std::size_t>(p - x.data()) + blob_len + 8 != x.size()) return path + " is damaged";
-  if (!sink.on_index(number, std::string_view(p, blob_len))) return path + " has a bad node table";
+  if (static_cast<std::size_t>(p - x.data()) + blob_len + 8 != x.size()) {
+    return damage_error(path + " is damaged", path);
+  }
+  if (!sink.on_index(number, std::string_view(p, blob_len))) {
+    return damage_error(path + " has a bad node table", path);
+  }
   meta_ = meta;
   recovered_tombstones_.insert(recovered_tombstones_.end(), found.begin(), found.end());
   return {};
 }
 
-std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, RecoverySink& sink,
-                             std::vector<std::string>& notes) {
+Error SegmentLog::scan(Segment& s, std::uint32_t number, bool last, RecoverySink& sink,
+                       std::vector<std::string>& notes) {
   const std::string path = segment_path(s.base, ".log");
   const File::Pin pin = s.file->pin();
-  if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
+  if (!pin) return system_error("cannot open", path, pin.error());
   const int fd = pin.fd();
   std::uint64_t size = static_cast<std::uint64_t>(file_size(fd));
   std::string header;
-  if (const int rc = read_at(fd, 0, kSegmentHeaderBytes, header); rc != 0) {
-    return "cannot read " + path + ": " + errno_text(rc);
+  if (const Error read = read_at(fd, 0, kSegmentHeaderBytes, header)) {
+    return system_error("cannot read", path, read.code);
   }
   std::uint64_t good_end = kSegmentHeaderBytes;
   bool torn = false;
   if (!segment_header_ok(header, s.base)) {
     // A header never completely written is a torn tail, if nothing follows it.
-    if (!last || whole_batch_after(fd, 0, size)) return path + ": bad segment header";
+    if (!last || whole_batch_after(fd, 0, size)) return damage_error(path + ": bad segment header", path);
     good_end = 0;
     torn = true;
   }
@@ -462,14 +468,18 @@ std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, Recove
     });
     switch (result.outcome) {
       case BatchScan::Outcome::kClean: break;
-      case BatchScan::Outcome::kIoError: return "cannot read " + path + ": " + errno_text(result.error);
+      case BatchScan::Outcome::kIoError: return system_error("cannot read", path, result.error);
       case BatchScan::Outcome::kMalformed:
-        return path + ": malformed record in the batch at offset " + std::to_string(result.good_end);
+        return damage_error(
+            path + ": malformed record in the batch at offset " + std::to_string(result.good_end), path);
       case BatchScan::Outcome::kDamaged:
-        return path + ": damaged batch at offset " + std::to_string(result.good_end) +
-               " with whole batches after it";
+        return damage_error(path + ": damaged batch at offset " + std::to_string(result.good_end) +
+                                " with whole batches after it",
+                            path);
       case BatchScan::Outcome::kTorn:
-        if (!last) return path + ": damaged batch at offset " + std::to_string(result.good_end);
+        if (!last) {
+          return damage_error(path + ": damaged batch at offset " + std::to_string(result.good_end), path);
+        }
         torn = true;
         break;
     }
@@ -478,10 +488,10 @@ std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, Recove
   if (torn) {
     if (good_end == 0) {
       const std::string h = segment_header(s.base);
-      if (const int rc = write_at(fd, 0, h); rc != 0) return "cannot repair " + path + ": " + errno_text(rc);
+      if (const Error wrote = write_at(fd, 0, h)) return system_error("cannot repair", path, wrote.code);
       good_end = h.size();
     }
-    if (std::string error = cut_torn_tail(fd, path, good_end, size, notes); !error.empty()) return error;
+    if (Error failed = cut_torn_tail(fd, path, good_end, size, notes)) return failed;
     size = good_end;
   }
   s.end = size;
@@ -490,22 +500,24 @@ std::string SegmentLog::scan(Segment& s, std::uint32_t number, bool last, Recove
   return {};
 }
 
-std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes) {
+Error SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes) {
   std::string m;
   std::vector<StreamId> bases;
-  if (const int rc = read_file(dir_ + "/meta", m); rc != 0) {
-    return "cannot read " + dir_ + "/meta: " + errno_text(rc);
+  if (Error failed = read_file(dir_ + "/meta", m)) return failed;
+  if (!parse_manifest(m, key_, bases) || bases.empty()) {
+    return damage_error(dir_ + "/meta is damaged", dir_ + "/meta");
   }
-  if (!parse_manifest(m, key_, bases) || bases.empty()) return dir_ + "/meta is damaged";
   for (StreamId base : bases) {
     int error = 0;
     const std::string path = segment_path(base, ".log");
     auto file = open_file(path, false, error);
-    if (!file) return "cannot open " + path + " (listed in the manifest): " + errno_text(error);
+    if (!file) {
+      return Error{"cannot open " + path + " (listed in the manifest): " + errno_text(error), path, error};
+    }
     Segment s;
     s.base = base;
     const File::Pin pin = file->pin();
-    if (!pin) return "cannot open " + path + ": " + errno_text(pin.error());
+    if (!pin) return system_error("cannot open", path, pin.error());
     s.end = static_cast<std::uint64_t>(file_size(pin.fd()));
     file->note_written(s.end);
     file->set_identity(segment_header(base));
@@ -515,24 +527,22 @@ std::string SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes
   for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
     Segment& s = segments_[i];
     const auto number = static_cast<std::uint32_t>(i);
-    const std::string why = load_index(s, sink, number);
-    if (why.empty()) continue;
-    if (std::string error = scan(s, number, false, sink, notes); !error.empty()) return error;
+    const Error why = load_index(s, sink, number);
+    if (!why) continue;
+    if (Error failed = scan(s, number, false, sink, notes)) return failed;
     s.meta_at_end = meta_;
     s.index_blob = sink.index_blob(number);
-    if (std::string error = write_index(s); !error.empty()) return error;
+    if (Error failed = write_index(s)) return failed;
     s.index_blob.clear();
     s.tombstones.clear();
-    notes.push_back("rebuilt the index of " + segment_path(s.base, ".log") + " (" + why + ")");
+    notes.push_back("rebuilt the index of " + segment_path(s.base, ".log") + " (" + why.what + ")");
   }
-  if (std::string error = scan(segments_.back(), last_segment(), true, sink, notes); !error.empty()) {
-    return error;
-  }
+  if (Error failed = scan(segments_.back(), last_segment(), true, sink, notes)) return failed;
   out_offset_ = tail().end;
   return {};
 }
 
-std::string SegmentLog::drop_segments_before(std::uint32_t number) {
+Error SegmentLog::drop_segments_before(std::uint32_t number) {
   std::size_t dropped = 0;
   while (first_number_ + dropped < number && segments_.size() - dropped > 1) ++dropped;
   if (dropped == 0) return {};
@@ -543,9 +553,9 @@ std::string SegmentLog::drop_segments_before(std::uint32_t number) {
   // The manifest that no longer lists them first: a crash between the two then leaves
   // unlisted files behind, never a manifest that names a file that is gone (a damaged
   // stream at the next start).
-  std::string error = write_manifest();
+  Error error = write_manifest();
   for (Segment& s : gone) {
-    if (!error.empty()) {
+    if (error) {
       s.file->set_removed();  // the old manifest still lists them: they stay on disk
       continue;
     }
@@ -559,18 +569,22 @@ std::string SegmentLog::drop_segments_before(std::uint32_t number) {
 Error SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch, std::uint64_t last_batch,
                                const std::function<void(StreamId, std::string_view)>& visit) const {
   const Segment* s = segment(number);
-  if (s == nullptr) return Error{"segment " + std::to_string(number) + " of " + dir_ + " is gone", dir_};
+  if (s == nullptr) {
+    return damage_error("segment " + std::to_string(number) + " of " + dir_ + " is gone", dir_);
+  }
   const std::string& path = s->file->path();
   const std::uint64_t written = s->file->written();
-  if (last_batch >= written) return Error{path + ": batch at " + std::to_string(last_batch) + " is not written yet", path};
+  if (last_batch >= written) {
+    return damage_error(path + ": batch at " + std::to_string(last_batch) + " is not written yet", path);
+  }
   const File::Pin pin = s->file->pin();
-  if (!pin) return Error{"cannot open " + path + ": " + errno_text(pin.error()), path, pin.error()};
+  if (!pin) return system_error("cannot open", path, pin.error());
   // The last batch's length is in its header: read through that header, then the rest.
   std::string header;
-  if (const int rc = read_at(pin.fd(), last_batch, kBatchHeaderBytes, header); rc != 0) {
-    return Error{"cannot read " + path + ": " + errno_text(rc), path, rc};
+  if (const Error read = read_at(pin.fd(), last_batch, kBatchHeaderBytes, header)) {
+    return system_error("cannot read", path, read.code);
   }
-  if (header.size() != kBatchHeaderBytes) return Error{path + ": short batch header", path};
+  if (header.size() != kBatchHeaderBytes) return damage_error(path + ": short batch header", path);
   const std::uint64_t end = last_batch + kBatchHeaderBytes + get_u32(header.data() + 4);
   BatchReader reader(pin.fd(), first_batch, std::min(end, written));
   while (true) {
@@ -579,13 +593,15 @@ Error SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch, 
     const auto result = reader.next(body, error);
     if (result == BatchReader::Result::kEnd) return {};
     if (result != BatchReader::Result::kBatch) {
-      if (error != 0) return Error{"cannot read " + path + ": " + errno_text(error), path, error};
-      return Error{path + ": damaged batch at offset " + std::to_string(reader.pos()), path};
+      if (error != 0) return system_error("cannot read", path, error);
+      return damage_error(path + ": damaged batch at offset " + std::to_string(reader.pos()), path);
     }
     const bool ok = parse_records(body, [&](const LogRecord& r) {
       if (r.type == LogRecord::Type::kEntry) visit(r.id, r.payload);
     });
-    if (!ok) return Error{path + ": malformed record at offset " + std::to_string(reader.batch_at()), path};
+    if (!ok) {
+      return damage_error(path + ": malformed record at offset " + std::to_string(reader.batch_at()), path);
+    }
   }
 }
 

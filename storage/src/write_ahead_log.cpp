@@ -58,19 +58,19 @@ struct Found {
 };
 
 // Visits every record of every log in order, with its position (a count across all logs).
-// Returns an error text or "".
+// Returns the error, or none.
 template <typename Visit>
-std::string each_record(const std::vector<Found>& logs, std::vector<std::string>& notes, Visit&& visit) {
+Error each_record(const std::vector<Found>& logs, std::vector<std::string>& notes, Visit&& visit) {
   std::uint64_t position = 0;
   for (const Found& log : logs) {
     const int fd = ::open(log.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return "cannot open " + log.path + ": " + errno_text(errno);
+    if (fd < 0) return system_error("cannot open", log.path, errno);
     const std::int64_t size = file_size(fd);
     std::string h;
-    int rc = read_at(fd, 0, WriteAheadLog::kHeaderBytes, h);
-    if (rc != 0 || size < 0) {
+    const Error read = read_at(fd, 0, WriteAheadLog::kHeaderBytes, h);
+    if (read || size < 0) {
       ::close(fd);
-      return "cannot read " + log.path;
+      return Error{"cannot read " + log.path, log.path, read ? read.code : EIO};
     }
     std::uint64_t salt = log.generation;
     if (h == header(log.shard, log.generation, 1)) {
@@ -82,7 +82,7 @@ std::string each_record(const std::vector<Found>& logs, std::vector<std::string>
       // the streams' own batches (unsalted) inside them, which must not count.
       const bool anything_after = whole_batch_after(fd, 0, static_cast<std::uint64_t>(size), log.generation);
       ::close(fd);
-      if (anything_after) return log.path + ": bad header";
+      if (anything_after) return damage_error(log.path + ": bad header", log.path);
       notes.push_back("ignored " + log.path + ", whose header was torn");
       continue;
     }
@@ -101,9 +101,11 @@ std::string each_record(const std::vector<Found>& logs, std::vector<std::string>
                                         },
                                         salt);
     ::close(fd);
-    if (malformed || scan.outcome == BatchScan::Outcome::kMalformed) return log.path + ": a record does not parse";
-    if (scan.outcome == BatchScan::Outcome::kDamaged) return log.path + ": damaged before its end";
-    if (scan.outcome == BatchScan::Outcome::kIoError) return "cannot read " + log.path + ": " + errno_text(scan.error);
+    if (malformed || scan.outcome == BatchScan::Outcome::kMalformed) {
+      return damage_error(log.path + ": a record does not parse", log.path);
+    }
+    if (scan.outcome == BatchScan::Outcome::kDamaged) return damage_error(log.path + ": damaged before its end", log.path);
+    if (scan.outcome == BatchScan::Outcome::kIoError) return system_error("cannot read", log.path, scan.error);
     if (scan.outcome == BatchScan::Outcome::kTorn) {
       notes.push_back("ignored the torn tail of " + log.path + " (a flush never acknowledged)");
     }
@@ -139,30 +141,30 @@ std::string WriteAheadLog::path_of(const std::string& data_dir, unsigned shard, 
 }
 
 std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir, unsigned shard,
-                                                     std::uint64_t generation, std::string& error,
+                                                     std::uint64_t generation, Error& error,
                                                      std::uint64_t zeroed) {
   std::error_code ec;
   fs::create_directories(data_dir + "/wal", ec);
   if (ec) {
-    error = "cannot create " + data_dir + "/wal: " + ec.message();
+    error = Error{"cannot create " + data_dir + "/wal: " + ec.message(), data_dir + "/wal", ec.value()};
     return nullptr;
   }
   const std::string path = path_of(data_dir, shard, generation);
-  if (const int rc = replace_file(path, header(shard, generation)); rc != 0) {
-    error = "cannot write " + path + ": " + errno_text(rc);
+  if (Error failed = replace_file(path, header(shard, generation))) {
+    error = std::move(failed);
     return nullptr;
   }
   int open_error = 0;
   auto file = open_file(path, false, open_error, File::Mode::kAlwaysOpen);
   if (!file) {
-    error = "cannot open " + path + ": " + errno_text(open_error);
+    error = system_error("cannot open", path, open_error);
     return nullptr;
   }
   int rc = 0;
   if (zeroed > 0) {
     const std::string zeros(1024 * 1024, '\0');
     for (std::uint64_t at = kHeaderBytes; rc == 0 && at < kHeaderBytes + zeroed; at += zeros.size()) {
-      rc = write_at(file->fd(), at, zeros);
+      rc = write_at(file->fd(), at, zeros).code;
     }
     if (rc == 0 && ::fdatasync(file->fd()) != 0) rc = errno;
   }
@@ -171,9 +173,9 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir
 
 std::unique_ptr<WriteAheadLog> WriteAheadLog::opened(const std::string& data_dir, const std::string& path,
                                                      std::shared_ptr<File> file, std::uint64_t generation, int rc,
-                                                     std::string& error) {
+                                                     Error& error) {
   if (rc != 0) {
-    error = "cannot write " + path + ": " + errno_text(rc);
+    error = system_error("cannot write", path, rc);
     ::unlink(path.c_str());
     return nullptr;
   }
@@ -182,27 +184,27 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::opened(const std::string& data_dir
 }
 
 std::unique_ptr<WriteAheadLog> WriteAheadLog::recycle(const std::string& spare, const std::string& data_dir,
-                                                      unsigned shard, std::uint64_t generation, std::string& error) {
+                                                      unsigned shard, std::uint64_t generation, Error& error) {
   // Renamed first, then the new header: a crash in between leaves a file under the new name
   // whose header does not match it and whose old batches do not check with its salt, which
   // replay ignores. The directory sync makes the name durable before a batch is acknowledged
   // from this file.
   const std::string path = path_of(data_dir, shard, generation);
   if (::rename(spare.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + spare + " to " + path + ": " + errno_text(errno);
+    error = Error{"cannot rename " + spare + " to " + path + ": " + errno_text(errno), path, errno};
     ::unlink(spare.c_str());
     return nullptr;
   }
   int open_error = 0;
   auto file = open_file(path, false, open_error, File::Mode::kAlwaysOpen);
   if (!file) {
-    error = "cannot open " + path + ": " + errno_text(open_error);
+    error = system_error("cannot open", path, open_error);
     ::unlink(path.c_str());
     return nullptr;
   }
-  int rc = write_at(file->fd(), 0, header(shard, generation));
+  int rc = write_at(file->fd(), 0, header(shard, generation)).code;
   if (rc == 0 && ::fdatasync(file->fd()) != 0) rc = errno;
-  if (rc == 0) rc = sync_directory(data_dir + "/wal");
+  if (rc == 0) rc = sync_directory(data_dir + "/wal").code;
   return opened(data_dir, path, std::move(file), generation, rc, error);
 }
 
@@ -252,7 +254,7 @@ WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vec
   return op;
 }
 
-std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::string>& notes) {
+Error WriteAheadLog::replay(const std::string& data_dir, std::vector<std::string>& notes) {
   const std::string wal_dir = data_dir + "/wal";
   std::error_code ec;
   if (!fs::is_directory(wal_dir, ec)) return {};
@@ -271,7 +273,7 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
       logs.push_back(Found{shard, generation, entry.path().string()});
     }
   }
-  if (ec) return "cannot list " + wal_dir + ": " + ec.message();
+  if (ec) return Error{"cannot list " + wal_dir + ": " + ec.message(), wal_dir, ec.value()};
   if (logs.empty()) return {};
   std::sort(logs.begin(), logs.end(), [](const Found& a, const Found& b) {
     return a.shard != b.shard ? a.shard < b.shard : a.generation < b.generation;
@@ -279,7 +281,7 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
 
   // First pass: where each folder was last forgotten.
   std::map<std::string, std::uint64_t, std::less<>> forgotten;
-  std::string error = each_record(logs, notes, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
+  Error error = each_record(logs, notes, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
     std::string_view path, identity, data;
     std::uint64_t offset = 0;
     if (type == kForget) {
@@ -290,24 +292,24 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
     return type == kWrite && get_string(in, path) && get_string(in, identity) && get_varint(in, offset) &&
            get_string(in, data);
   });
-  if (!error.empty()) return error;
+  if (error) return error;
 
   // Second pass: the writes, into the files they were meant for.
   std::map<std::string, Target, std::less<>> targets;
   std::deque<std::map<std::string, Target, std::less<>>::iterator> open_targets;  // oldest first
-  std::string sync_error;
+  Error sync_error;
   auto close_target = [&](const std::string& path, Target& t) {
-    if (t.written && ::fdatasync(t.fd) != 0 && sync_error.empty()) {
-      sync_error = "cannot sync " + path + ": " + errno_text(errno);
+    if (t.written && ::fdatasync(t.fd) != 0 && !sync_error) {
+      sync_error = system_error("cannot sync", path, errno);
     }
     ::close(t.fd);
     t.fd = -1;
     t.written = false;
   };
-  std::string open_error;  // a file that is there could not be opened: never taken as gone
+  Error open_error;  // a file that is there could not be opened: never taken as gone
   std::uint64_t replayed = 0, skipped = 0;
   std::vector<std::string> notes_again;  // the first pass noted the same things
-  std::string write_error;  // a write into a file failed (not a record that does not parse)
+  Error write_error;  // a write into a file failed (not a record that does not parse)
   const InjectedFault fault = injected_fault();  // tests: a full disk at start-up
   error = each_record(logs, notes_again, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
     std::string_view path, identity, data;
@@ -332,13 +334,14 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
       const std::string full = data_dir + "/" + std::string(path);
       t.fd = ::open(full.c_str(), O_RDWR | O_CLOEXEC);
       if (t.fd < 0 && errno != ENOENT) {
-        open_error = "cannot open " + std::string(path) + " to replay into it: " + errno_text(errno) +
-                     " (the write-ahead log is intact and kept)";
+        open_error = Error{"cannot open " + std::string(path) + " to replay into it: " + errno_text(errno) +
+                               " (the write-ahead log is intact and kept)",
+                           std::string(path), errno};
         return false;
       }
       t.missing = t.fd < 0;
       if (t.fd >= 0) open_targets.push_back(it);
-      if (first && t.fd >= 0 && read_at(t.fd, 0, identity.size(), t.head) != 0) t.head.clear();
+      if (first && t.fd >= 0 && read_at(t.fd, 0, identity.size(), t.head)) t.head.clear();
     }
     bool ours = false;
     if (t.missing) {
@@ -356,9 +359,11 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
       ++skipped;
       return true;
     }
-    if (const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(t.fd, offset, data); rc != 0) {
-      write_error = "cannot replay into " + std::string(path) + ": " + errno_text(rc) +
-                    " (the write-ahead log is intact and kept: free space, or fix the cause, and start again)";
+    if (const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(t.fd, offset, data).code;
+        rc != 0) {
+      write_error = Error{"cannot replay into " + std::string(path) + ": " + errno_text(rc) +
+                              " (the write-ahead log is intact and kept: free space, or fix the cause, and start again)",
+                          std::string(path), rc};
       return false;
     }
     if (offset == 0) t.head = std::string(data.substr(0, identity.size()));
@@ -367,11 +372,13 @@ std::string WriteAheadLog::replay(const std::string& data_dir, std::vector<std::
     return true;
   });
   for (auto& it : open_targets) close_target(it->first, it->second);
-  if (!open_error.empty()) return open_error;
-  if (!write_error.empty()) return write_error;
-  if (!error.empty()) return error;
-  if (!sync_error.empty()) return sync_error;
+  if (open_error) return open_error;
+  if (write_error) return write_error;
+  if (error) return error;
+  if (sync_error) return sync_error;
   for (const Found& log : logs) ::unlink(log.path.c_str());
+  // Not reported: the logs are deleted already; a failed sync only leaves in doubt whether
+  // the deletions survive a crash.
   (void)sync_directory(wal_dir);
   notes.push_back("replayed " + std::to_string(replayed) + " write(s) from " + std::to_string(logs.size()) +
                   " write-ahead log file(s)" +

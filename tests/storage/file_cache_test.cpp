@@ -40,7 +40,7 @@ std::shared_ptr<File> make(const TempDir& dir, int i) {
 
 std::string contents(const std::string& path) {
   std::string text;
-  REQUIRE(read_file(path, text) == 0);
+  REQUIRE(read_file(path, text).what == "");
   return text;
 }
 
@@ -78,7 +78,7 @@ TEST_CASE("The open files cache keeps at most its budget open and reopens a file
     for (int i = 0; i < 40; ++i) {
       const File::Pin pin = files[i]->pin();
       REQUIRE(pin);
-      REQUIRE(write_at(pin.fd(), static_cast<std::uint64_t>(round), std::string(1, static_cast<char>('a' + round))) == 0);
+      REQUIRE(write_at(pin.fd(), static_cast<std::uint64_t>(round), std::string(1, static_cast<char>('a' + round))).what == "");
     }
   }
   CHECK(open_files_figures().reopened >= reopened + 70);  // nearly every use found its file closed
@@ -106,7 +106,7 @@ TEST_CASE("A pinned file keeps its descriptor while others take the budget", "[s
   struct stat now {};
   REQUIRE(::fstat(pin.fd(), &now) == 0);  // still open, still the same file
   CHECK(now.st_ino == first.st_ino);
-  CHECK(write_at(pin.fd(), 0, "held") == 0);
+  CHECK(write_at(pin.fd(), 0, "held").what == "");
   CHECK(contents(held->path()) == "held");
 }
 
@@ -118,7 +118,7 @@ TEST_CASE("A closed file whose path now names another file is never opened again
   { const File::Pin pin = other->pin(); }
   // The path is taken by a new file, as when a stream is deleted and made again.
   const std::string replacement = (dir.path() / "new").string();
-  REQUIRE(replace_file(replacement, "someone else's", false) == 0);
+  REQUIRE(replace_file(replacement, "someone else's", false).what == "");
   REQUIRE(::rename(replacement.c_str(), file->path().c_str()) == 0);
   const File::Pin pin = file->pin();
   CHECK_FALSE(pin);
@@ -197,7 +197,7 @@ TEST_CASE("Pins from many threads always hold the right file open", "[storage][f
           ++wrong;
           continue;
         }
-        if (write_at(pin.fd(), static_cast<std::uint64_t>(t), std::string(1, static_cast<char>('a' + t))) != 0) ++wrong;
+        if (write_at(pin.fd(), static_cast<std::uint64_t>(t), std::string(1, static_cast<char>('a' + t)))) ++wrong;
         if (n % 3 == 0) files[i]->note_dirty();
         if (n % 5 == 0) files[i]->begin_sync();
       }

@@ -39,11 +39,11 @@ GroupRecord pending(std::uint64_t i) {
 // Writes the journal's pending records synchronously, as a flush would.
 void flush(GroupJournal& j) {
   std::vector<WriteOp> ops;
-  REQUIRE(j.take_writes(ops) == "");
-  for (const WriteOp& op : ops) REQUIRE(write_at(op.file->pin().fd(), op.offset, op.bytes) == 0);
+  REQUIRE(j.take_writes(ops).what == "");
+  for (const WriteOp& op : ops) REQUIRE(write_at(op.file->pin().fd(), op.offset, op.bytes).what == "");
 }
 
-std::vector<std::string> replay(const std::string& dir, std::string& error, std::vector<std::string>& notes) {
+std::vector<std::string> replay(const std::string& dir, Error& error, std::vector<std::string>& notes) {
   std::vector<std::string> seen;
   GroupJournal j(dir);
   error = j.open([&](const GroupRecord& r) { seen.push_back(show(r)); }, notes);
@@ -84,10 +84,10 @@ TEST_CASE("Group records replay in order, with every field", "[storage][journal]
     want.push_back(show(del));
     flush(j);
   }
-  std::string error;
+  Error error;
   std::vector<std::string> notes;
   CHECK(replay(dir.path().string(), error, notes) == want);
-  CHECK(error == "");
+  CHECK(error.what == "");
   CHECK(notes.empty());
 }
 
@@ -106,16 +106,16 @@ TEST_CASE("A torn journal tail is cut at every byte, keeping the whole batches",
   }
   const std::string path = dir.path().string() + "/groups.journal";
   std::string full;
-  REQUIRE(read_file(path, full) == 0);
+  REQUIRE(read_file(path, full).what == "");
   const std::size_t last_batch = full.rfind("RBAT");
   for (std::size_t cut = last_batch; cut < full.size(); ++cut) {
     TempDir copy;
     fs::copy(dir.path().string(), copy.path().string(), fs::copy_options::recursive);
     fs::resize_file(copy.path().string() + "/groups.journal", cut);
-    std::string error;
+    Error error;
     std::vector<std::string> notes;
     CHECK(replay(copy.path().string(), error, notes) == first);
-    CHECK(error == "");
+    CHECK(error.what == "");
     CHECK(fs::file_size(copy.path().string() + "/groups.journal") == last_batch);
     // Zero-filled instead of cut: the same.
     std::string zeroed = full;
@@ -137,17 +137,18 @@ TEST_CASE("Damage in the middle of the journal is reported", "[storage][journal]
   }
   const std::string path = dir.path().string() + "/groups.journal";
   std::string full;
-  REQUIRE(read_file(path, full) == 0);
+  REQUIRE(read_file(path, full).what == "");
   const std::size_t first = full.find("RBAT");
   const std::size_t second = full.find("RBAT", first + 4);
   for (std::size_t at = first; at < second; at += 5) {
     std::string bytes = full;
     bytes[at] = static_cast<char>(bytes[at] ^ 0x21);
     std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    std::string error;
+    Error error;
     std::vector<std::string> notes;
     replay(dir.path().string(), error, notes);
-    CHECK(error.find("damaged batch") != std::string::npos);
+    CHECK(error.what.find("damaged batch") != std::string::npos);
+    CHECK(error.damage());
   }
 }
 
@@ -166,20 +167,20 @@ TEST_CASE("Folding writes a snapshot and starts an empty journal, and an older j
         emit(pending(i));
         state.push_back(show(pending(i)));
       }
-    }) == "");
+    }).what == "");
     j.append(pending(99));
     state.push_back(show(pending(99)));
     flush(j);
   }
-  std::string error;
+  Error error;
   std::vector<std::string> notes;
   CHECK(replay(dir.path().string(), error, notes) == state);
-  CHECK(error == "");
+  CHECK(error.what == "");
   // A crash between writing the snapshot and replacing the journal leaves the old journal.
   fs::rename(dir.path().string() + "/old.journal", dir.path().string() + "/groups.journal");
   notes.clear();
   const auto seen = replay(dir.path().string(), error, notes);
-  CHECK(error == "");
+  CHECK(error.what == "");
   CHECK(seen == std::vector<std::string>(state.begin(), state.begin() + 3));
   CHECK(notes.size() == 1);
 }

@@ -48,7 +48,7 @@ std::vector<std::pair<IoBatch, IoResult>> reap_all(IoQueue& queue, std::size_t c
 
 std::string contents(const std::string& path) {
   std::string text;
-  REQUIRE(read_file(path, text) == 0);
+  REQUIRE(read_file(path, text).what == "");
   return text;
 }
 
@@ -126,7 +126,7 @@ TEST_CASE("write_gathered writes more parts than one pwritev takes, in order", "
     expected += parts.back();
   }
   std::vector<std::string_view> views(parts.begin(), parts.end());
-  REQUIRE(write_gathered(file->fd(), 3, views) == 0);
+  REQUIRE(write_gathered(file->fd(), 3, views).what == "");
   const std::string text = contents(file->path());
   REQUIRE(text.size() == 3 + expected.size());
   CHECK(text.substr(0, 3) == std::string(3, '\0'));

@@ -64,12 +64,12 @@ void flush(LogEntryStore& store) {
 std::unique_ptr<LogEntryStore> create_store(const std::string& dir, std::uint64_t segment_bytes,
                                             TailCache* cache = nullptr) {
   auto log = std::make_unique<SegmentLog>(dir, "key", LogOptions{segment_bytes});
-  REQUIRE(log->create(StreamId::min()) == "");
+  REQUIRE(log->create(StreamId::min()).what == "");
   return std::make_unique<LogEntryStore>(std::move(log), cache);
 }
 
 std::unique_ptr<LogEntryStore> open_store(const std::string& dir, std::vector<std::string>& notes,
-                                          std::string& error, TailCache* cache = nullptr) {
+                                          Error& error, TailCache* cache = nullptr) {
   auto log = std::make_unique<SegmentLog>(dir, "", LogOptions{64 * 1024});
   auto store = std::make_unique<LogEntryStore>(std::move(log), cache);
   error = store->open(notes);
@@ -136,9 +136,9 @@ TEST_CASE("Entries, deletes, trims and metadata survive a reopen", "[storage][lo
     flush(*store);
   }
   std::vector<std::string> notes;
-  std::string error;
+  Error error;
   auto store = open_store(dir.path().string(), notes, error);
-  REQUIRE(error == "");
+  REQUIRE(error.what == "");
   CHECK(notes.empty());
   auto want = expected(42, 451);
   want.erase(want.begin() + (250 - 42), want.begin() + (252 - 42));
@@ -171,9 +171,9 @@ TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or 
   REQUIRE(indexes.size() == logs.size() - 1);
   {
     std::vector<std::string> notes;
-    std::string error;
+    Error error;
     auto store = open_store(dir.path().string(), notes, error);
-    REQUIRE(error == "");
+    REQUIRE(error.what == "");
     CHECK(notes.empty());  // every index was good
     CHECK(contents(*store) == expected(1, 3001));
     auto reversed = expected(1, 3001);
@@ -185,9 +185,9 @@ TEST_CASE("Segments roll at the size bound, and indexes rebuild when missing or 
     std::ofstream(indexes[1], std::ios::binary | std::ios::in | std::ios::out).write("X", 1);
   }
   std::vector<std::string> notes;
-  std::string error;
+  Error error;
   auto store = open_store(dir.path().string(), notes, error);
-  REQUIRE(error == "");
+  REQUIRE(error.what == "");
   CHECK(notes.size() == 2);
   CHECK(contents(*store) == expected(1, 3001));
   CHECK(fs::exists(indexes[0]));
@@ -218,9 +218,9 @@ TEST_CASE("Trimming deletes whole segment files and nothing else", "[storage][lo
   REQUIRE(!left.empty());
   CHECK(left.back() == "2000=" + value_of(2000));
   std::vector<std::string> notes;
-  std::string error;
+  Error error;
   auto reopened = open_store(dir.path().string(), notes, error);
-  REQUIRE(error == "");
+  REQUIRE(error.what == "");
   CHECK(contents(*reopened) == left);
 }
 
@@ -238,7 +238,7 @@ TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole bat
   }
   last_segment = files_with(dir.path().string(), ".log").back().string();
   std::string full;
-  REQUIRE(read_file(last_segment, full) == 0);
+  REQUIRE(read_file(last_segment, full).what == "");
   // Find where the last batch starts: reopen a copy cut before its end and see what is kept.
   const auto size = full.size();
   whole_batches_end = 0;
@@ -256,9 +256,9 @@ TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole bat
     const std::string seg = copy.path().string() + "/" + fs::path(last_segment).filename().string();
     fs::resize_file(seg, cut);
     std::vector<std::string> notes;
-    std::string error;
+    Error error;
     auto store = open_store(copy.path().string(), notes, error);
-    REQUIRE(error == "");
+    REQUIRE(error.what == "");
     CHECK(contents(*store) == expected(1, 11));
     CHECK(fs::file_size(seg) == whole_batches_end);
     CHECK(notes.size() == (cut == whole_batches_end ? 0u : 1u));
@@ -267,7 +267,7 @@ TEST_CASE("A torn last batch is cut at every byte, keeping exactly the whole bat
     flush(*store);
     store.reset();
     auto again = open_store(copy.path().string(), notes, error);
-    REQUIRE(error == "");
+    REQUIRE(error.what == "");
     CHECK(contents(*again) == expected(1, 13));
     ++cases;
   }
@@ -286,7 +286,7 @@ TEST_CASE("Flipped or zeroed bytes in the last batch end the log there", "[stora
   }
   const std::string seg = files_with(dir.path().string(), ".log").back().string();
   std::string full;
-  REQUIRE(read_file(seg, full) == 0);
+  REQUIRE(read_file(seg, full).what == "");
   const std::size_t last_batch = full.rfind("RBAT");
   std::mt19937 rng(7);
   for (int round = 0; round < 40; ++round) {
@@ -305,9 +305,9 @@ TEST_CASE("Flipped or zeroed bytes in the last batch end the log there", "[stora
       std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     }
     std::vector<std::string> notes;
-    std::string error;
+    Error error;
     auto store = open_store(copy.path().string(), notes, error);
-    REQUIRE(error == "");
+    REQUIRE(error.what == "");
     CHECK(contents(*store) == expected(1, 11));
     CHECK(notes.size() == 1);
   }
@@ -325,7 +325,7 @@ TEST_CASE("Damage before the last batch is reported, never dropped silently", "[
   }
   const std::string seg = files_with(dir.path().string(), ".log").back().string();
   std::string full;
-  REQUIRE(read_file(seg, full) == 0);
+  REQUIRE(read_file(seg, full).what == "");
   const std::size_t first_batch = full.find("RBAT");
   const std::size_t second_batch = full.find("RBAT", first_batch + 4);
   for (std::size_t at = first_batch; at < second_batch; at += 7) {
@@ -335,11 +335,12 @@ TEST_CASE("Damage before the last batch is reported, never dropped silently", "[
       std::ofstream(seg, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     }
     std::vector<std::string> notes;
-    std::string error;
+    Error error;
     auto store = open_store(dir.path().string(), notes, error);
-    CHECK(error.find("damaged batch") != std::string::npos);
+    CHECK(error.what.find("damaged batch") != std::string::npos);
+    CHECK(error.damage());
     std::string now;
-    REQUIRE(read_file(seg, now) == 0);
+    REQUIRE(read_file(seg, now).what == "");
     CHECK(now.size() == full.size());  // nothing was truncated
   }
 }
@@ -364,10 +365,10 @@ TEST_CASE("A small tail cache evicts old nodes and reads them back from the file
   CHECK(contents(*store) == want);
   flush(*store);
   std::vector<std::string> notes;
-  std::string error;
+  Error error;
   store.reset();
   auto reopened = open_store(dir.path().string(), notes, error, &cache);
-  REQUIRE(error == "");
+  REQUIRE(error.what == "");
   CHECK(contents(*reopened) == want);
 }
 

@@ -37,7 +37,7 @@ std::shared_ptr<File> make_file(const std::string& data, const std::string& name
   int error = 0;
   auto file = open_file(data + "/" + name, true, error);
   REQUIRE(file);
-  REQUIRE(write_at(file->pin().fd(), 0, content) == 0);
+  REQUIRE(write_at(file->pin().fd(), 0, content).what == "");
   file->set_identity(identity);
   return file;
 }
@@ -45,7 +45,7 @@ std::shared_ptr<File> make_file(const std::string& data, const std::string& name
 // Logs one flush (and writes it to the log file, as the I/O queue would).
 void log_flush(WriteAheadLog& wal, std::vector<WriteOp> writes, std::vector<std::string> forgotten = {}) {
   const WriteOp op = wal.append(writes, forgotten);
-  REQUIRE(write_at(op.file->pin().fd(), op.offset, op.bytes) == 0);
+  REQUIRE(write_at(op.file->pin().fd(), op.offset, op.bytes).what == "");
 }
 
 WriteOp write_of(const std::shared_ptr<File>& file, std::uint64_t offset, std::string bytes) {
@@ -60,9 +60,9 @@ bool wal_dir_empty(const std::string& data) { return fs::is_empty(data + "/wal")
 
 // A new log generation of `shard` in `data`.
 std::unique_ptr<WriteAheadLog> new_log(const std::string& data, unsigned shard, std::uint64_t generation) {
-  std::string error;
+  Error error;
   auto wal = WriteAheadLog::create(data, shard, generation, error);
-  INFO(error);
+  INFO(error.what);
   REQUIRE(wal);
   return wal;
 }
@@ -85,7 +85,7 @@ TEST_CASE("Replay puts every logged write back into its file, then deletes the l
   log_flush(*wal_b, {write_of(other, 0, kHeader + "b's")});  // a new file: its header comes with it
 
   std::vector<std::string> notes;
-  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  REQUIRE(WriteAheadLog::replay(data, notes).what == "");
   CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "firstsecondthird");
   CHECK(slurp(data + "/streams/b/0-1.log") == kHeader + "b's");
   CHECK(wal_dir_empty(data));
@@ -93,7 +93,7 @@ TEST_CASE("Replay puts every logged write back into its file, then deletes the l
   CHECK(notes[0].find("replayed 4 write(s) from 3") != std::string::npos);
   // Replaying again finds nothing to do.
   notes.clear();
-  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  REQUIRE(WriteAheadLog::replay(data, notes).what == "");
   CHECK(notes.empty());
 }
 
@@ -122,7 +122,7 @@ TEST_CASE("Replay skips files that were replaced, removed or forgotten since", "
   log_flush(*wal, {write_of(after, 40, "new")}, {data + "/streams/c"});
 
   std::vector<std::string> notes;
-  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  REQUIRE(WriteAheadLog::replay(data, notes).what == "");
   CHECK(slurp(data + "/streams/a/groups.journal") == new_header);
   CHECK_FALSE(fs::exists(data + "/streams/a/0-1.log"));  // never made again
   CHECK(slurp(data + "/streams/c/0-1.log") == kHeader + "new");
@@ -144,19 +144,20 @@ TEST_CASE("A torn log tail is ignored, and damage before the end refuses the sta
   SECTION("torn") {
     REQUIRE(::truncate(log_path.c_str(), static_cast<off_t>(wal->bytes() - 3)) == 0);
     std::vector<std::string> notes;
-    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    REQUIRE(WriteAheadLog::replay(data, notes).what == "");
     CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "acknowledged");
     CHECK(wal_dir_empty(data));
   }
   SECTION("damaged") {
     // A flipped byte in the first batch, with a whole batch after it.
     std::string byte;
-    REQUIRE(read_at(wal->file()->fd(), first_end - 2, 1, byte) == 0);
+    REQUIRE(read_at(wal->file()->fd(), first_end - 2, 1, byte).what == "");
     byte[0] = static_cast<char>(byte[0] ^ 0x40);
-    REQUIRE(write_at(wal->file()->fd(), first_end - 2, byte) == 0);
+    REQUIRE(write_at(wal->file()->fd(), first_end - 2, byte).what == "");
     std::vector<std::string> notes;
-    const std::string why = WriteAheadLog::replay(data, notes);
-    CHECK(why.find("damaged") != std::string::npos);
+    const Error why = WriteAheadLog::replay(data, notes);
+    CHECK(why.what.find("damaged") != std::string::npos);
+    CHECK(why.damage());
     CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);  // nothing written
     CHECK(fs::exists(log_path));                           // nothing deleted
   }
@@ -190,9 +191,9 @@ TEST_CASE("A recycled log replays only its own batches, never the old ones after
   REQUIRE_FALSE(fs::exists(WriteAheadLog::path_of(data, 0, 1)));
 
   SECTION("recycled") {
-    std::string error;
+    Error error;
     auto recycled = WriteAheadLog::recycle(spare, data, 0, 3, error);
-    INFO(error);
+    INFO(error.what);
     REQUIRE(recycled);
     CHECK_FALSE(fs::exists(spare));
     auto file = make_file(data, "streams/b/0-1.log", kHeader);
@@ -204,7 +205,7 @@ TEST_CASE("A recycled log replays only its own batches, never the old ones after
     REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
 
     std::vector<std::string> notes;
-    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    REQUIRE(WriteAheadLog::replay(data, notes).what == "");
     CHECK(slurp(data + "/streams/b/0-1.log") == kHeader + "new");
     CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);
     CHECK(wal_dir_empty(data));
@@ -215,14 +216,14 @@ TEST_CASE("A recycled log replays only its own batches, never the old ones after
     REQUIRE(::rename(spare.c_str(), WriteAheadLog::path_of(data, 0, 3).c_str()) == 0);
     REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
     std::vector<std::string> notes;
-    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    REQUIRE(WriteAheadLog::replay(data, notes).what == "");
     CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);
     CHECK(wal_dir_empty(data));
   }
   SECTION("left as a spare") {
     REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
     std::vector<std::string> notes;
-    REQUIRE(WriteAheadLog::replay(data, notes) == "");
+    REQUIRE(WriteAheadLog::replay(data, notes).what == "");
     CHECK(slurp(data + "/streams/a/0-1.log") == kHeader);
     CHECK(wal_dir_empty(data));
   }
@@ -251,7 +252,7 @@ TEST_CASE("A version 1 log, unsalted, is still replayed", "[storage][wal]") {
   std::ofstream(WriteAheadLog::path_of(data, 0, 7), std::ios::binary | std::ios::trunc) << log;
 
   std::vector<std::string> notes;
-  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  REQUIRE(WriteAheadLog::replay(data, notes).what == "");
   CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "v1");
 }
 
@@ -259,9 +260,9 @@ TEST_CASE("A new log written with zeros ahead replays its batches and reads the 
   TempDir dir;
   const std::string data = dir.path().string();
   auto file = make_file(data, "streams/a/0-1.log", kHeader);
-  std::string error;
+  Error error;
   auto wal = WriteAheadLog::create(data, 0, 1, error, 2 * 1024 * 1024);
-  INFO(error);
+  INFO(error.what);
   REQUIRE(wal);
   const std::string path = WriteAheadLog::path_of(data, 0, 1);
   CHECK(fs::file_size(path) == WriteAheadLog::kHeaderBytes + 2 * 1024 * 1024);
@@ -271,7 +272,7 @@ TEST_CASE("A new log written with zeros ahead replays its batches and reads the 
   wal.reset();
   REQUIRE(::truncate((data + "/streams/a/0-1.log").c_str(), 40) == 0);
   std::vector<std::string> notes;
-  REQUIRE(WriteAheadLog::replay(data, notes) == "");
+  REQUIRE(WriteAheadLog::replay(data, notes).what == "");
   CHECK(slurp(data + "/streams/a/0-1.log") == kHeader + "onetwo");
   CHECK(wal_dir_empty(data));
 }

@@ -92,9 +92,6 @@ class EntryStore {
 
   // Records the stream's metadata where it is kept durably (a no-op for a memory store).
   virtual void record_meta(StreamId last_id, std::uint64_t entries_added, StreamId max_deleted_id) = 0;
-  // The last storage error a read, trim or segment change met ("" if none): a scan that met
-  // one stopped early.
-  [[nodiscard]] virtual std::string storage_error() const = 0;
 };
 
 }  // namespace runnel::storage

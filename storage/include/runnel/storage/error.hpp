@@ -1,6 +1,7 @@
 // storage::Error: what a storage call could not do, for the caller to report. Empty (false)
 // when the call succeeded. Reads of entries return it (EntryStore::scan, SegmentLog's reads),
-// so a failed read is an error the command answers, never a short answer.
+// so a failed read is an error the command answers, never a short answer; so do the calls
+// that open, write and sync the data dir's files (file.hpp, SegmentLog, GroupJournal).
 #pragma once
 
 #include <string>
@@ -17,5 +18,11 @@ struct [[nodiscard]] Error {
   // as opposed to a call the system refused (EIO, EMFILE, ...).
   [[nodiscard]] bool damage() const noexcept { return code == 0; }
 };
+
+// A system call failed with errno `code` while `doing` something to `path`:
+// what = "<doing> <path>: <strerror(code)>", or "<doing>: <strerror(code)>" without a path.
+[[nodiscard]] Error system_error(std::string doing, std::string path, int code);
+// Bytes on disk that are wrong: `what` as given, code 0.
+[[nodiscard]] Error damage_error(std::string what, std::string path = {});
 
 }  // namespace runnel::storage

@@ -1,6 +1,7 @@
 // Small POSIX file helpers for the storage formats: an owned descriptor, whole reads and
 // writes that retry on EINTR and short transfers, and atomic replacement of a small file.
-// Errors are returned as errno values (0 is success); nothing here throws.
+// Errors are returned as storage::Error, its code the errno (open_file sets an errno value,
+// and a Pin keeps one); nothing here throws.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,8 @@
 #include <string>
 #include <vector>
 #include <string_view>
+
+#include <runnel/storage/error.hpp>
 
 namespace runnel::storage {
 
@@ -134,15 +137,14 @@ struct OpenFilesFigures {
 std::shared_ptr<File> open_file(const std::string& path, bool create, int& error,
                                 File::Mode mode = File::Mode::kCached);
 
-// Writes all of `bytes` at `offset`; 0 or an errno value.
-int write_at(int fd, std::uint64_t offset, std::string_view bytes);
-// Writes `parts` one after another from `offset` (pwritev, kGatherMax parts a call); 0 or an
-// errno value.
+// Writes all of `bytes` at `offset`. A write that makes no progress fails with EIO.
+[[nodiscard]] Error write_at(int fd, std::uint64_t offset, std::string_view bytes);
+// Writes `parts` one after another from `offset` (pwritev, kGatherMax parts a call).
 constexpr std::size_t kGatherMax = 1024;  // IOV_MAX on Linux
-int write_gathered(int fd, std::uint64_t offset, std::vector<std::string_view> parts);
+[[nodiscard]] Error write_gathered(int fd, std::uint64_t offset, std::vector<std::string_view> parts);
 // Reads up to `length` bytes at `offset` into `out` (resized to what was read: short at the
-// end of the file); 0 or an errno value.
-int read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out);
+// end of the file).
+[[nodiscard]] Error read_at(int fd, std::uint64_t offset, std::size_t length, std::string& out);
 // The file's size in bytes, or -1 (errno set).
 std::int64_t file_size(int fd);
 
@@ -155,15 +157,17 @@ void discard_file(std::shared_ptr<File> file, const std::vector<std::string>& pa
 // it and everything in it, then drops `files`, its open files.
 void discard_folder(std::string folder, std::vector<std::shared_ptr<File>> files);
 
-// fsync of a directory, so that files created, renamed or removed in it stay so.
-int sync_directory(const std::string& dir);
+// fsync of a directory, so that files created, renamed or removed in it stay so. A failure
+// reads "cannot sync <dir>: ...".
+[[nodiscard]] Error sync_directory(const std::string& dir);
 // Replaces `path` with `bytes` atomically (a temporary file, fdatasync, rename, directory
 // sync): after a crash the file holds either the old or the new bytes. With `sync` false
 // (--fsync no) it neither fdatasyncs nor syncs the directory: the rename stays atomic, the
 // kernel writes the file when it writes the rest, and a shard never waits for the disk.
-int replace_file(const std::string& path, std::string_view bytes, bool sync = true);
-// Reads a whole (small) file; 0 or an errno value.
-int read_file(const std::string& path, std::string& out);
+// A failure of any step reads "cannot write <path>: ...".
+[[nodiscard]] Error replace_file(const std::string& path, std::string_view bytes, bool sync = true);
+// Reads a whole (small) file. A failure reads "cannot read <path>: ...".
+[[nodiscard]] Error read_file(const std::string& path, std::string& out);
 
 // Little-endian fixed-width integers for the on-disk headers.
 void put_u32(std::string& out, std::uint32_t v);

@@ -36,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include <runnel/storage/error.hpp>
 #include <runnel/storage/file.hpp>
 #include <runnel/storage/segment_log.hpp>
 #include <runnel/storage/stream_id.hpp>
@@ -69,31 +70,31 @@ class GroupJournal {
   // `sync_metadata` false (--fsync no): snapshots and new journals are not fdatasync'ed.
   explicit GroupJournal(std::string dir, bool sync_metadata = true);
 
-  // Replays the snapshot and the journal into `apply`. Returns an error text or "".
-  std::string open(const GroupRecordVisitor& apply, std::vector<std::string>& notes);
+  // Replays the snapshot and the journal into `apply`.
+  [[nodiscard]] Error open(const GroupRecordVisitor& apply, std::vector<std::string>& notes);
 
   void append(const GroupRecord& record);
   [[nodiscard]] bool dirty() const { return !batch_.empty() || !out_.empty(); }
-  // Seals the appended records and moves them to `ops`. Returns an error text (the journal
-  // file could not be made) or "".
-  std::string take_writes(std::vector<WriteOp>& ops);
+  // Seals the appended records and moves them to `ops`. Fails when the journal file could
+  // not be made.
+  [[nodiscard]] Error take_writes(std::vector<WriteOp>& ops);
 
   // The journal has grown past twice the snapshot (and past kMinFoldBytes).
   [[nodiscard]] bool should_fold() const;
   // Writes the state that `emit` gives (every record of it) as the new snapshot and starts
   // an empty journal; appends not yet written are dropped, as the state includes them.
-  // Synchronous. Returns an error text or "".
-  std::string fold(const std::function<void(const GroupRecordVisitor&)>& emit);
+  // Synchronous.
+  [[nodiscard]] Error fold(const std::function<void(const GroupRecordVisitor&)>& emit);
 
   [[nodiscard]] std::uint64_t bytes() const { return journal_end_ + snapshot_bytes_; }
   // The journal's file (null before the first write).
   [[nodiscard]] const std::shared_ptr<File>& file() const { return journal_; }
 
  private:
-  std::string create_journal(std::uint64_t generation);
-  std::string replay(const std::string& path, std::string_view magic, bool tail,
-                     const GroupRecordVisitor& apply, std::uint64_t& generation,
-                     std::vector<std::string>& notes);
+  [[nodiscard]] Error create_journal(std::uint64_t generation);
+  [[nodiscard]] Error replay(const std::string& path, std::string_view magic, bool tail,
+                             const GroupRecordVisitor& apply, std::uint64_t& generation,
+                             std::vector<std::string>& notes);
 
   std::string dir_;
   bool sync_metadata_ = true;

@@ -99,8 +99,8 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   ~LogEntryStore() override;
 
   // Opens the log and rebuilds the node table, applying tombstones and the trim floor.
-  // Returns an error text ("" on success); `notes` gets a line per repair.
-  std::string open(std::vector<std::string>& notes);
+  // `notes` gets a line per repair.
+  [[nodiscard]] Error open(std::vector<std::string>& notes);
 
   void append(StreamId id, std::span<const std::string_view> fields) override;
   [[nodiscard]] std::uint64_t size() const override { return size_; }
@@ -111,7 +111,6 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   std::uint64_t trim(const TrimSpec& spec) override;
   [[nodiscard]] std::uint64_t node_count() const override { return nodes_.size(); }
   void record_meta(StreamId last_id, std::uint64_t entries_added, StreamId max_deleted_id) override;
-  [[nodiscard]] std::string storage_error() const override { return error_; }
 
   // Retention, as Kafka's: drops the oldest whole segments while the stream's segments pass
   // `max_bytes`, or while a segment's entries are all older than `max_age_ms` before `now_ms`
@@ -185,7 +184,6 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   StreamId floor_;  // the trim floor (StreamMeta::trim_floor)
   std::deque<Node> nodes_;  // ascending; never holds a node without live entries
   std::string scratch_;  // recovery: the open node's master payload
-  mutable std::string error_;
 };
 
 }  // namespace runnel::storage

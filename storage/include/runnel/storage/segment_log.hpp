@@ -126,12 +126,11 @@ class SegmentLog {
 
   SegmentLog(std::string dir, std::string key, LogOptions options);
 
-  // A new stream: creates the folder, the manifest and the first segment. Returns an error
-  // text, or "" on success.
-  std::string create(StreamId first_base);
-  // An existing folder; an error text (damage, unreadable files) or "". `notes` gets a line
-  // per repair (a truncated torn tail, a rebuilt index).
-  std::string open(RecoverySink& sink, std::vector<std::string>& notes);
+  // A new stream: creates the folder, the manifest and the first segment.
+  [[nodiscard]] Error create(StreamId first_base);
+  // An existing folder; fails on damage or unreadable files. `notes` gets a line per repair
+  // (a truncated torn tail, a rebuilt index).
+  [[nodiscard]] Error open(RecoverySink& sink, std::vector<std::string>& notes);
   // The key a folder's manifest names; false if the manifest is missing or bad, with
   // `error` (if given) set to why it could not be read (0: it was read, and is bad). With
   // `prefetch`, the kernel is also asked to start reading the segment open() will scan.
@@ -144,8 +143,8 @@ class SegmentLog {
   // Appends. An entry may first roll to a new segment (see needs_roll): the store closes its
   // node and calls roll() before appending.
   [[nodiscard]] bool needs_roll() const;
-  // Returns an error text (the stream then goes on in the old segment) or "".
-  std::string roll(StreamId base, std::string index_blob);
+  // On a failure the stream goes on in the old segment.
+  [[nodiscard]] Error roll(StreamId base, std::string index_blob);
   LogPosition append_entry(StreamId id, std::string_view payload);
   void append_tombstone(StreamId id);
   // Records `meta` if it differs from the last recorded.
@@ -171,17 +170,19 @@ class SegmentLog {
   static void mark_written(const WriteOp& op) { op.file->note_written(op.offset + op.bytes.size()); }
 
   // Reads the entries of the batches from `first_batch` up to and including the batch at
-  // `last_batch` of `segment` (written bytes only). Returns an error text or "".
-  Error read_entries(std::uint32_t segment, std::uint64_t first_batch, std::uint64_t last_batch,
-                           const std::function<void(StreamId, std::string_view)>& visit) const;
+  // `last_batch` of `segment` (written bytes only).
+  [[nodiscard]] Error read_entries(std::uint32_t segment, std::uint64_t first_batch, std::uint64_t last_batch,
+                                   const std::function<void(StreamId, std::string_view)>& visit) const;
   // Whether the batch at `batch` of `segment` has been written.
   [[nodiscard]] bool written(std::uint32_t segment, std::uint64_t batch) const;
 
   // Tombstones found by open(), for the store to apply; then forgotten.
   std::vector<StreamId> take_recovered_tombstones() { return std::move(recovered_tombstones_); }
 
-  // Deletes the segments numbered below `segment` (never the last). Returns an error text or "".
-  std::string drop_segments_before(std::uint32_t segment);
+  // Deletes the segments numbered below `segment` (never the last). On a failure (the
+  // manifest could not be rewritten) the log forgets them, but their files stay on disk,
+  // still listed by the old manifest.
+  [[nodiscard]] Error drop_segments_before(std::uint32_t segment);
   [[nodiscard]] std::uint32_t first_segment() const { return first_number_; }
   [[nodiscard]] std::uint32_t last_segment() const {
     return first_number_ + static_cast<std::uint32_t>(segments_.size()) - 1;
@@ -209,13 +210,13 @@ class SegmentLog {
   [[nodiscard]] const Segment* segment(std::uint32_t number) const;
   void seal_batch();
   void write_pending_indexes();
-  std::string write_manifest();
-  std::string start_segment(StreamId base);
+  [[nodiscard]] Error write_manifest();
+  [[nodiscard]] Error start_segment(StreamId base);
   void put_meta_record(const StreamMeta& meta);
-  std::string write_index(const Segment& s);
-  std::string load_index(Segment& s, RecoverySink& sink, std::uint32_t number);
-  std::string scan(Segment& s, std::uint32_t number, bool last, RecoverySink& sink,
-                   std::vector<std::string>& notes);
+  [[nodiscard]] Error write_index(const Segment& s);
+  [[nodiscard]] Error load_index(Segment& s, RecoverySink& sink, std::uint32_t number);
+  [[nodiscard]] Error scan(Segment& s, std::uint32_t number, bool last, RecoverySink& sink,
+                           std::vector<std::string>& notes);
 
   std::string dir_;
   std::string key_;

@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include <runnel/storage/error.hpp>
 #include <runnel/storage/file.hpp>
 #include <runnel/storage/segment_log.hpp>
 
@@ -52,7 +53,7 @@ class WriteAheadLog {
   // its first appends overwrite written blocks as a recycled file's do; the zeros read as a
   // torn tail. Null and `error` set on failure.
   static std::unique_ptr<WriteAheadLog> create(const std::string& data_dir, unsigned shard,
-                                               std::uint64_t generation, std::string& error,
+                                               std::uint64_t generation, Error& error,
                                                std::uint64_t zeroed = 0);
 
   // A new, empty generation made from `spare`, a file retire() kept: its blocks are
@@ -60,7 +61,7 @@ class WriteAheadLog {
   // commits no file-system metadata. The spare is gone afterwards, used or (on a failure,
   // with `error` set and null returned) deleted.
   static std::unique_ptr<WriteAheadLog> recycle(const std::string& spare, const std::string& data_dir,
-                                                unsigned shard, std::uint64_t generation, std::string& error);
+                                                unsigned shard, std::uint64_t generation, Error& error);
   // Once the writes of the generation at `path` are all synced in their files: with `keep`
   // (and the file no longer than kMaxSpareBytes) renames it to a spare for recycle() and
   // returns the spare's path, else deletes it and returns "". Replay deletes spares.
@@ -76,9 +77,9 @@ class WriteAheadLog {
   [[nodiscard]] std::uint64_t bytes() const { return end_; }
 
   // Replays every log under <data_dir>/wal (each shard's generations in order), syncs the
-  // files written, then deletes the logs. Returns an error text, or "" (with what it did in
+  // files written, then deletes the logs. Returns the error, or none (with what it did in
   // `notes`).
-  static std::string replay(const std::string& data_dir, std::vector<std::string>& notes);
+  [[nodiscard]] static Error replay(const std::string& data_dir, std::vector<std::string>& notes);
   // The path of a generation's file.
   static std::string path_of(const std::string& data_dir, unsigned shard, std::uint64_t generation);
 
@@ -87,7 +88,7 @@ class WriteAheadLog {
   // on a failure, `error` is set, the file deleted, and null returned.
   static std::unique_ptr<WriteAheadLog> opened(const std::string& data_dir, const std::string& path,
                                                std::shared_ptr<File> file, std::uint64_t generation, int rc,
-                                               std::string& error);
+                                               Error& error);
   WriteAheadLog(std::string data_dir, std::shared_ptr<File> file, std::uint64_t generation)
       : data_dir_(std::move(data_dir)), file_(std::move(file)), generation_(generation) {}
 
