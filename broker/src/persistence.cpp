@@ -47,7 +47,7 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
   // 417 s to load with one read at a time). They also bring the folders' inodes, and most
   // often their segments', into memory for the shards' loaders.
   std::vector<std::string> keys(paths.size());
-  std::vector<int> errors(paths.size(), 0);  // why a manifest could not be read (0: it was)
+  std::vector<storage::Error> errors(paths.size());  // why a manifest could not be read (none: it was)
   std::vector<char> found(paths.size(), 0);
   {
     std::atomic<std::size_t> next{0};
@@ -62,13 +62,13 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
     }
   }  // joined
   for (std::size_t i = 0; i < paths.size(); ++i) {
-    if (!found[i] && errors[i] != 0 && errors[i] != ENOENT) {
+    if (!found[i] && errors[i] && errors[i].code != ENOENT) {
       // Not missing, not damaged: unreadable now (out of descriptors, an I/O error). Once
       // more, alone; a stream skipped for it would look absent, and a new one made at its
       // folder would cut its segment.
       found[i] = storage::SegmentLog::read_key(paths[i], keys[i], false, &errors[i]) ? 1 : 0;
-      if (!found[i] && errors[i] != 0 && errors[i] != ENOENT) {
-        throw std::runtime_error("cannot read the manifest of " + paths[i] + ": " + std::strerror(errors[i]));
+      if (!found[i] && errors[i] && errors[i].code != ENOENT) {
+        throw std::runtime_error("cannot read the manifest of " + paths[i] + ": " + std::strerror(errors[i].code));
       }
     }
     if (!found[i]) {

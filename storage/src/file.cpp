@@ -262,7 +262,7 @@ std::size_t discard_pins_most() { return std::clamp<std::size_t>(open_files_budg
 std::size_t open_files_budget() { return FileCache::instance().budget(); }
 OpenFilesFigures open_files_figures() { return FileCache::instance().figures(); }
 
-std::shared_ptr<File> open_file(const std::string& path, bool create, int& error, File::Mode mode) {
+std::shared_ptr<File> open_file(const std::string& path, bool create, Error& error, File::Mode mode) {
   const int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
   int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0 && mode == File::Mode::kCached && (errno == EMFILE || errno == ENFILE)) {
@@ -271,10 +271,10 @@ std::shared_ptr<File> open_file(const std::string& path, bool create, int& error
     fd = ::open(path.c_str(), flags, 0644);
   }
   if (fd < 0) {
-    error = errno;
+    error = system_error("cannot open", path, errno);
     return nullptr;
   }
-  error = 0;
+  error = {};
   return std::make_shared<File>(fd, path, mode);
 }
 

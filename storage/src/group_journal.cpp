@@ -121,9 +121,9 @@ GroupJournal::GroupJournal(std::string dir, bool sync_metadata)
 Error GroupJournal::replay(const std::string& path, std::string_view magic, bool tail,
                            const GroupRecordVisitor& apply, std::uint64_t& generation,
                            std::vector<std::string>& notes) {
-  int error = 0;
+  Error error;
   auto file = open_file(path, false, error);
-  if (!file) return system_error("cannot open", path, error);
+  if (!file) return error;
   const File::Pin pin = file->pin();
   if (!pin) return system_error("cannot open", path, pin.error());
   const int fd = pin.fd();
@@ -195,9 +195,9 @@ Error GroupJournal::create_journal(std::uint64_t generation) {
   const File::Pin old = previous ? previous->pin() : File::Pin();
   if (Error failed = replace_file(path, h, sync_metadata_)) return failed;
   if (journal_) journal_->set_removed();
-  int error = 0;
+  Error error;
   journal_ = open_file(path, false, error);
-  if (!journal_) return system_error("cannot open", path, error);
+  if (!journal_) return error;
   journal_->set_identity(h);
   journal_->note_written(h.size());
   generation_ = generation;

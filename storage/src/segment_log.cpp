@@ -168,12 +168,13 @@ bool parse_manifest(std::string_view m, std::string& key, std::vector<StreamId>&
 
 }  // namespace
 
-bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch, int* error) {
+bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch, Error* error) {
   std::string m;
   std::vector<StreamId> bases;
-  const Error read = read_file(dir + "/meta", m);
-  if (error != nullptr) *error = read.code;
-  if (read || !parse_manifest(m, key, bases)) return false;
+  Error read = read_file(dir + "/meta", m);
+  const bool failed = static_cast<bool>(read);
+  if (error != nullptr) *error = std::move(read);
+  if (failed || !parse_manifest(m, key, bases)) return false;
   if (prefetch && !bases.empty()) {
     // The last segment is the one open() scans: its reading starts now, in the kernel.
     const std::string path = dir + "/" + bases.back().to_string() + ".log";
@@ -187,10 +188,10 @@ bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetc
 }
 
 Error SegmentLog::start_segment(StreamId base) {
-  int error = 0;
+  Error error;
   const std::string path = segment_path(base, ".log");
   auto file = open_file(path, true, error);
-  if (!file) return system_error("cannot create", path, error);
+  if (!file) return system_error("cannot create", path, error.code);
   {
     const File::Pin pin = file->pin();
     if (!pin) return system_error("cannot open", path, pin.error());
@@ -508,11 +509,11 @@ Error SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes) {
     return damage_error(dir_ + "/meta is damaged", dir_ + "/meta");
   }
   for (StreamId base : bases) {
-    int error = 0;
+    Error error;
     const std::string path = segment_path(base, ".log");
     auto file = open_file(path, false, error);
     if (!file) {
-      return Error{"cannot open " + path + " (listed in the manifest): " + errno_text(error), path, error};
+      return Error{"cannot open " + path + " (listed in the manifest): " + errno_text(error.code), path, error.code};
     }
     Segment s;
     s.base = base;

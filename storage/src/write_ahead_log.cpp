@@ -154,12 +154,8 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::create(const std::string& data_dir
     error = std::move(failed);
     return nullptr;
   }
-  int open_error = 0;
-  auto file = open_file(path, false, open_error, File::Mode::kAlwaysOpen);
-  if (!file) {
-    error = system_error("cannot open", path, open_error);
-    return nullptr;
-  }
+  auto file = open_file(path, false, error, File::Mode::kAlwaysOpen);
+  if (!file) return nullptr;
   int rc = 0;
   if (zeroed > 0) {
     const std::string zeros(1024 * 1024, '\0');
@@ -195,10 +191,8 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::recycle(const std::string& spare, 
     ::unlink(spare.c_str());
     return nullptr;
   }
-  int open_error = 0;
-  auto file = open_file(path, false, open_error, File::Mode::kAlwaysOpen);
+  auto file = open_file(path, false, error, File::Mode::kAlwaysOpen);
   if (!file) {
-    error = system_error("cannot open", path, open_error);
     ::unlink(path.c_str());
     return nullptr;
   }

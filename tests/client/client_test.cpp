@@ -414,9 +414,19 @@ TEST_CASE("A blocking XREAD sent through execute() gets a connection of its own"
   CHECK(Command("XADD", "BLOCK", "5", "f", "v").block_ms() == -1);
   runnel::test::RunnelServer runnel;
   SyncClient client(options_for(runnel.port));
-  auto read = std::async(std::launch::async, [&] { return client.execute("XREAD", "BLOCK", "0", "STREAMS", "s", "$"); });
+  // BLOCK 10000, not 0: if the entry never reached it, the read still ends, and the test fails
+  // instead of hanging.
+  auto read = std::async(std::launch::async, [&] { return client.execute("XREAD", "BLOCK", "10000", "STREAMS", "s", "$"); });
   for (int i = 0; i < 20; ++i) CHECK(client.execute("PING").str == "PONG");  // not held up
   CHECK(read.wait_for(0s) == std::future_status::timeout);
+  // The XADD must come after the read took '$' (it blocks at once on an empty stream): before,
+  // the XADD could win the race, and the read then waited for an entry above 1-1.
+  bool blocked = false;
+  for (int i = 0; i < 500 && !blocked; ++i) {
+    blocked = client.execute("INFO", "clients").str.find("blocked_clients:1\r\n") != std::string::npos;
+    if (!blocked) std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(blocked);
   client.execute("XADD", "s", "1-1", "f", "v");
   REQUIRE(read.wait_for(10s) == std::future_status::ready);
   CHECK(runnel::protocol::to_display_string(read.get()).find("1-1") != std::string::npos);

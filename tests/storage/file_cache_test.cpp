@@ -32,7 +32,7 @@ std::size_t descriptors() {
 }
 
 std::shared_ptr<File> make(const TempDir& dir, int i) {
-  int error = 0;
+  Error error;
   auto file = open_file((dir.path() / ("f" + std::to_string(i))).string(), true, error);
   REQUIRE(file);
   return file;

@@ -34,7 +34,7 @@ std::string slurp(const fs::path& path) {
 std::shared_ptr<File> make_file(const std::string& data, const std::string& name, const std::string& content,
                                 const std::string& identity = kHeader) {
   fs::create_directories(fs::path(data + "/" + name).parent_path());
-  int error = 0;
+  Error error;
   auto file = open_file(data + "/" + name, true, error);
   REQUIRE(file);
   REQUIRE(write_at(file->pin().fd(), 0, content).what == "");

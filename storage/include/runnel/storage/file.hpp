@@ -1,7 +1,7 @@
 // Small POSIX file helpers for the storage formats: an owned descriptor, whole reads and
 // writes that retry on EINTR and short transfers, and atomic replacement of a small file.
-// Errors are returned as storage::Error, its code the errno (open_file sets an errno value,
-// and a Pin keeps one); nothing here throws.
+// Errors are returned as storage::Error, its code the errno (a Pin keeps one); nothing here
+// throws.
 #pragma once
 
 #include <cstdint>
@@ -133,8 +133,9 @@ struct OpenFilesFigures {
 };
 [[nodiscard]] OpenFilesFigures open_files_figures();
 
-// Opens `path` read-write (creating it when `create`); null and `error` set on failure.
-std::shared_ptr<File> open_file(const std::string& path, bool create, int& error,
+// Opens `path` read-write (creating it when `create`); null and `error` set on failure
+// ("cannot open <path>: <errno text>").
+std::shared_ptr<File> open_file(const std::string& path, bool create, Error& error,
                                 File::Mode mode = File::Mode::kCached);
 
 // Writes all of `bytes` at `offset`. A write that makes no progress fails with EIO.

@@ -134,7 +134,7 @@ class SegmentLog {
   // The key a folder's manifest names; false if the manifest is missing or bad, with
   // `error` (if given) set to why it could not be read (0: it was read, and is bad). With
   // `prefetch`, the kernel is also asked to start reading the segment open() will scan.
-  static bool read_key(const std::string& dir, std::string& key, bool prefetch = false, int* error = nullptr);
+  static bool read_key(const std::string& dir, std::string& key, bool prefetch = false, Error* error = nullptr);
 
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] const std::string& key() const { return key_; }
