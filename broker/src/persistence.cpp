@@ -276,6 +276,7 @@ void ShardStorage::stream_created(std::string_view, Stream& stream) {
   Files& files = files_[&stream];
   files.store = created_;  // the store create_store just made, the stream's
   created_ = nullptr;
+  last_stream_ = nullptr;  // note()'s cache may know this address from a stream gone before
   files.journal =
       std::make_unique<storage::GroupJournal>(files.store->log()->dir(), options_.fsync != FsyncPolicy::kNo);
 }

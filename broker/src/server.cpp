@@ -257,10 +257,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
     maybe_finish();
   }
 
-  // A shard answered this connection's blocked read (on this thread). While drive waits in
-  // wait_blocked, everything before the blocked command has been answered, so the reply goes
-  // out at once, before drive resumes: a woken reader's latency is then one turn of the event
-  // loop, not three (post, timer, resume).
   // A shard's answer to this connection's blocked read, encoded here, on its own thread.
   void on_blocked_answer(WaiterAnswer answer) {
     if (!busy_) return;  // the read ended as the connection closed: nobody waits for it
@@ -275,6 +271,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
     on_blocked_reply(std::move(reply));
   }
 
+  // A shard answered this connection's blocked read (on this thread). While drive waits in
+  // wait_blocked, everything before the blocked command has been answered, so the reply goes
+  // out at once, before drive resumes: a woken reader's latency is then one turn of the event
+  // loop, not three (post, timer, resume).
   void on_blocked_reply(std::string reply) {
     if (!busy_) return;  // the read ended as the connection closed: nobody waits for it
     if (busy_->in_blocked_wait) {

@@ -242,21 +242,23 @@ Result<Claimed> Stream::claim(ConsumerGroup& group, const ClaimSpec& spec, std::
   Claimed out;
   Consumer* to = nullptr;
   for (const StreamId id : spec.ids) {
-    Entries one;
-    Result<bool> exists = read_one(id, one);
+    // The entry is read straight into the result (only checked for, with JUSTID), and taken
+    // back out if it is not claimed.
+    Result<bool> exists = spec.justid ? contains(id) : read_one(id, out.entries);
     if (!exists) return exists.take_error();
     auto it = group.pel().find(id);
     if (!*exists) {
       if (it != group.pel().end()) group.drop(id);  // 7.0: gone from the stream
       continue;
     }
-    if (it == group.pel().end()) {
-      if (!spec.force) continue;
-      group.add_unowned(id, now_ms);
-    } else if (it->second.owner != nullptr && spec.min_idle_ms != 0 &&
-               now_ms - it->second.delivery_time_ms < spec.min_idle_ms) {
+    const bool pending = it != group.pel().end();
+    const bool idle_enough = !pending || it->second.owner == nullptr || spec.min_idle_ms == 0 ||
+                             now_ms - it->second.delivery_time_ms >= spec.min_idle_ms;
+    if ((!pending && !spec.force) || !idle_enough) {
+      if (!spec.justid) out.entries.pop_back();
       continue;
     }
+    if (!pending) group.add_unowned(id, now_ms);
     if (to == nullptr) to = &group.consumer(spec.consumer, now_ms);
     std::optional<std::uint64_t> count;
     if (spec.retry_count >= 0) {
@@ -265,11 +267,7 @@ Result<Claimed> Stream::claim(ConsumerGroup& group, const ClaimSpec& spec, std::
       count = group.pel().at(id).delivery_count + 1;
     }
     group.claim(id, *to, delivery_time, count);
-    if (spec.justid) {
-      out.ids.push_back(id);
-    } else {
-      out.entries.add(storage::EntryView{id, one.payload(one.items().front())});
-    }
+    if (spec.justid) out.ids.push_back(id);
   }
   return out;
 }
@@ -283,8 +281,7 @@ Result<AutoClaimed> Stream::autoclaim(ConsumerGroup& group, const AutoClaimSpec&
   while (attempts > 0 && count > 0 && it != group.pel().end()) {
     --attempts;
     const StreamId id = it->first;
-    Entries one;
-    Result<bool> exists = read_one(id, one);
+    Result<bool> exists = spec.justid ? contains(id) : read_one(id, out.entries);
     if (!exists) return exists.take_error();
     if (!*exists) {  // gone from the stream: gone from the PEL
       out.deleted.push_back(id);
@@ -294,6 +291,7 @@ Result<AutoClaimed> Stream::autoclaim(ConsumerGroup& group, const AutoClaimSpec&
       continue;
     }
     if (spec.min_idle_ms != 0 && now_ms - it->second.delivery_time_ms < spec.min_idle_ms) {
+      if (!spec.justid) out.entries.pop_back();
       ++it;
       continue;
     }
@@ -301,11 +299,7 @@ Result<AutoClaimed> Stream::autoclaim(ConsumerGroup& group, const AutoClaimSpec&
     std::optional<std::uint64_t> deliveries;
     if (!spec.justid) deliveries = it->second.delivery_count + 1;
     group.claim(id, *to, now_ms, deliveries);
-    if (spec.justid) {
-      out.ids.push_back(id);
-    } else {
-      out.entries.add(storage::EntryView{id, one.payload(one.items().front())});
-    }
+    if (spec.justid) out.ids.push_back(id);
     --count;
     ++it;
   }
