@@ -80,7 +80,57 @@ awaitable<bool> Coordinator::on_shard(unsigned shard, Part&& part) {
 
 // After a write command that ran here: its reply may have to wait for the disk.
 void Coordinator::wrote_here(Shard& shard, std::size_t reply_start) {
-  if (shard.reply_must_wait()) link_.hold_reply(reply_start, shard.durability->ticket());
+  if (shard.reply_must_wait()) hold_reply(reply_start, shard.durability->ticket());
+}
+
+// --- replies held for the disk ----------------------------------------------------------------
+//
+// A write's reply is not sent before the home shard's batch that carries the write has been
+// written (and, under always, synced). The reply stays in the connection's output, held,
+// while the connection goes on with the commands after it; the Flusher's completion releases
+// it. Positions are counted over the connection's whole output (Link::output_position), so
+// they survive the output being sent from the front.
+
+void Coordinator::hold_reply(std::size_t reply_start, std::uint64_t ticket) {
+  // A hold with the same or a later batch, earlier in the output, covers this reply too.
+  if (!holds_.empty() && holds_.back().ticket >= ticket) return;
+  const std::uint64_t base = link_.output_position() - link_.output().size();
+  holds_.push_back(Hold{base + reply_start, ticket});
+}
+
+void Coordinator::release_when_durable() {
+  if (holds_.empty() || hold_armed_) return;
+  hold_armed_ = true;
+  const std::uint64_t ticket = holds_.front().ticket;
+  server_.shards[home_]->shard.durability->when_durable(
+      ticket, [alive = link_.lifetime(), self = this, ticket](bool ok) {
+        if (auto held = alive.lock()) self->hold_done(ticket, ok);
+      });
+}
+
+// Batch `ticket` is durable (ok) or failed: the replies it held may go, or, if the disk
+// refused it, are dropped from the first held one on, the client gets -MISCONF, and the
+// session ends.
+void Coordinator::hold_done(std::uint64_t ticket, bool ok) {
+  hold_armed_ = false;
+  if (holds_.empty()) return;  // dropped meanwhile (the connection is closing)
+  if (!ok) {
+    std::string& out = link_.output();
+    const std::uint64_t base = link_.output_position() - out.size();
+    out.resize(static_cast<std::size_t>(holds_.front().at - base));
+    holds_.clear();
+    protocol::ReplyWriter(out, session_.resp).error(misconf_text(server_.state));
+    // A command still running (a hop, a blocked read) may append its reply after this:
+    // nothing past the -MISCONF goes out, so no later reply is taken for an earlier one.
+    output_end_ = link_.output_position();
+    link_.end_session();
+  } else {
+    auto done = holds_.begin();
+    while (done != holds_.end() && done->ticket <= ticket) ++done;
+    holds_.erase(holds_.begin(), done);
+  }
+  link_.replies_released();
+  release_when_durable();
 }
 
 // Runs a command if it can run on this thread, which is the common case: connection
@@ -431,7 +481,7 @@ awaitable<void> Coordinator::run_batch() {
         break;
       }
       link_.output().append(batch_->scratch[command.owner], command.reply_begin, command.reply_end - command.reply_begin);
-      if (command.ticket != 0) link_.hold_reply(start, command.ticket);
+      if (command.ticket != 0) hold_reply(start, command.ticket);
     }
     if (next == batch_->commands.size() || link_.closing()) break;
     compact_batch_scratch(next);

@@ -9,13 +9,18 @@
 //   kStreamRead, kGroupRead   each key read on its shard; or the reader blocks (stream_read.hpp)
 //   kMulti .. kUnwatch        MULTI/EXEC/DISCARD/WATCH/UNWATCH (transaction.hpp)
 //
-// A write's reply waits for the disk (the connection holds it until its batch is durable).
+// A write's reply waits for the disk: the Coordinator holds it back until the batch that
+// carries the write is durable, and tells the connection how far its output may be sent
+// (sendable_end). If the disk refuses the batch, the held replies are replaced by -MISCONF
+// and the session ends: a write is never answered with OK unless it is durable.
 // The Coordinator knows nothing of sockets or parsing: what it needs of its connection goes
 // through Link. One per connection, on the connection's thread.
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -34,10 +39,15 @@ class Coordinator {
   // What the Coordinator asks of its connection.
   class Link {
    public:
-    // Where replies go, in request order.
+    // Where replies go, in request order: the unsent end of the connection's output.
     virtual std::string& output() = 0;
-    // The reply from output()[start] on waits for batch `ticket` of the home shard.
-    virtual void hold_reply(std::size_t start, std::uint64_t ticket) = 0;
+    // How many bytes of replies the connection has been given, sent or not: output()[0] is
+    // at output_position() - output().size().
+    [[nodiscard]] virtual std::uint64_t output_position() const = 0;
+    // Held replies were released (or cut): what may go now should go.
+    virtual void replies_released() = 0;
+    // The connection's lifetime: a durability callback runs only while it holds.
+    virtual std::weak_ptr<void> lifetime() = 0;
     // A key command went to `shard` (the connection may move there).
     virtual void note_owner(unsigned shard) = 0;
     [[nodiscard]] virtual const ConnectionLimits& limits() const = 0;
@@ -78,6 +88,21 @@ class Coordinator {
   bool add_to_batch(const CommandSpec& spec, std::span<const std::string_view> args, std::size_t bytes);
   awaitable<void> run_batch();
 
+  // --- replies held for the disk ---
+  // Asks the home shard's Flusher to call back once the first held reply's batch is
+  // durable (once per held batch, not per write: the connection calls it after a run).
+  void release_when_durable();
+  // Output position up to which replies may be sent: the first held reply, or the end of
+  // the output once a refused write cut it (nothing past its -MISCONF goes out).
+  [[nodiscard]] std::uint64_t sendable_end() const {
+    return holds_.empty() ? output_end_ : std::min(holds_.front().at, output_end_);
+  }
+  [[nodiscard]] bool holding() const { return !holds_.empty() || hold_armed_; }
+  // Whether the output was cut after a refused write.
+  [[nodiscard]] bool output_cut() const { return output_end_ != kNoOutputEnd; }
+  // The connection drops its unsent output: nothing is held any more.
+  void drop_holds() { holds_.clear(); }
+
   // Lets go of every watched key (posted to the owning shards; no reply waits on it).
   void unwatch_all();
   // Drops a blocked reader's registrations from the shards it was registered on.
@@ -117,6 +142,9 @@ class Coordinator {
   };
 
   void wrote_here(Shard& shard, std::size_t reply_start);
+  // The reply from output()[reply_start] on waits for batch `ticket` of the home shard.
+  void hold_reply(std::size_t reply_start, std::uint64_t ticket);
+  void hold_done(std::uint64_t ticket, bool ok);
   void after_command(std::size_t reply_start);
   [[nodiscard]] unsigned owner_of(std::string_view key) const;
 
@@ -149,6 +177,18 @@ class Coordinator {
   Link& link_;
   unsigned home_;
   std::unique_ptr<Batch> batch_;
+
+  // Replies held until a batch of the home shard is durable: from output position `at` on,
+  // until batch `ticket`; positions and tickets rise. A vector, not a deque: it holds a
+  // batch or two at most, and libstdc++'s deque allocates 576 bytes when it is made.
+  struct Hold {
+    std::uint64_t at;
+    std::uint64_t ticket;
+  };
+  std::vector<Hold> holds_;
+  static constexpr std::uint64_t kNoOutputEnd = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t output_end_ = kNoOutputEnd;  // after a refused batch: nothing past this is sent
+  bool hold_armed_ = false;                  // the Flusher will call hold_done for holds_.front()
 };
 
 }  // namespace runnel

@@ -50,14 +50,14 @@ void frame_batch(std::string& framed, std::uint32_t records, std::uint64_t salt)
   framed.replace(0, kBatchHeaderBytes, h);
 }
 
-BatchReader::Result BatchReader::next(std::string_view& body, int& error) {
+BatchReader::Result BatchReader::next(std::string_view& body) {
   if (pos_ == size_) return Result::kEnd;
-  if (!ensure(kBatchHeaderBytes, error)) return error ? Result::kIoError : Result::kBad;
+  if (!ensure(kBatchHeaderBytes)) return error_ ? Result::kIoError : Result::kBad;
   const char* h = buf_.data() + (pos_ - buf_at_);
   if (get_u32(h) != kBatchMagic) return Result::kBad;
   const std::uint32_t len = get_u32(h + 4);
   if (len > kMaxBatchBody || pos_ + kBatchHeaderBytes + len > size_) return Result::kBad;
-  if (!ensure(kBatchHeaderBytes + len, error)) return error ? Result::kIoError : Result::kBad;
+  if (!ensure(kBatchHeaderBytes + len)) return error_ ? Result::kIoError : Result::kBad;
   body = std::string_view(buf_.data() + (pos_ - buf_at_) + kBatchHeaderBytes, len);
   if (!body_checks(buf_.data() + (pos_ - buf_at_), body, salt_)) return Result::kBad;
   batch_at_ = pos_;
@@ -66,15 +66,17 @@ BatchReader::Result BatchReader::next(std::string_view& body, int& error) {
 }
 
 // Makes bytes [pos_, pos_ + n) available in buf_; false at the end of the file or on error.
-bool BatchReader::ensure(std::size_t n, int& error) {
-  error = 0;
+bool BatchReader::ensure(std::size_t n) {
   if (pos_ >= buf_at_ && pos_ + n <= buf_at_ + buf_.size()) return true;
   if (pos_ + n > size_) return false;
   const std::size_t want = std::max<std::size_t>(n, kChunk);
   const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - pos_));
-  error = read_at(fd_, pos_, len, buf_).code;
+  if (const Error read = read_at(fd_, pos_, len, buf_)) {
+    error_ = system_error("cannot read", path_, read.code);
+    return false;
+  }
   buf_at_ = pos_;
-  return error == 0 && buf_.size() >= n;
+  return buf_.size() >= n;
 }
 
 bool whole_batch_after(int fd, std::uint64_t from, std::uint64_t size, std::uint64_t salt) {
@@ -135,20 +137,19 @@ Error cut_torn_tail(int fd, const std::string& path, std::uint64_t good_end, std
   return {};
 }
 
-BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
+BatchScan scan_batches(int fd, const std::string& path, std::uint64_t from, std::uint64_t size,
                        const std::function<bool(std::uint64_t, std::string_view)>& visit, std::uint64_t salt) {
   BatchScan scan;
   scan.good_end = from;
-  BatchReader reader(fd, from, size, salt);
+  BatchReader reader(fd, path, from, size, salt);
   while (true) {
     std::string_view body;
-    int error = 0;
-    switch (reader.next(body, error)) {
+    switch (reader.next(body)) {
       case BatchReader::Result::kEnd:
         return scan;
       case BatchReader::Result::kIoError:
         scan.outcome = BatchScan::Outcome::kIoError;
-        scan.error = error;
+        scan.error = reader.error();
         return scan;
       case BatchReader::Result::kBad:
         scan.outcome = whole_batch_after(fd, reader.pos(), size, salt) ? BatchScan::Outcome::kDamaged

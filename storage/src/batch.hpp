@@ -26,24 +26,29 @@ void append_batch(std::string& out, std::string_view body, std::uint32_t records
 // header is written into the room (no copy of the body).
 void frame_batch(std::string& framed, std::uint32_t records, std::uint64_t salt = 0);
 
-// Reads a file front to back in large chunks, handing out whole checked batches.
+// Reads a file (`path`, open as `fd`) front to back in large chunks, handing out whole
+// checked batches.
 class BatchReader {
  public:
-  BatchReader(int fd, std::uint64_t from, std::uint64_t size, std::uint64_t salt = 0)
-      : fd_(fd), pos_(from), size_(size), salt_(salt) {}
+  BatchReader(int fd, const std::string& path, std::uint64_t from, std::uint64_t size, std::uint64_t salt = 0)
+      : fd_(fd), path_(path), pos_(from), size_(size), salt_(salt) {}
 
   enum class Result { kBatch, kEnd, kBad, kIoError };
 
-  // The next batch at pos(); `body` stays valid until the next call.
-  Result next(std::string_view& body, int& error);
+  // The next batch at pos(); `body` stays valid until the next call. After kIoError, error()
+  // says what failed.
+  Result next(std::string_view& body);
   [[nodiscard]] std::uint64_t pos() const { return pos_; }
   [[nodiscard]] std::uint64_t batch_at() const { return batch_at_; }
+  [[nodiscard]] const Error& error() const { return error_; }
 
  private:
-  bool ensure(std::size_t n, int& error);
+  bool ensure(std::size_t n);
 
   static constexpr std::size_t kChunk = 1024 * 1024;
   int fd_;
+  const std::string& path_;
+  Error error_;
   std::uint64_t pos_;
   std::uint64_t size_;
   std::uint64_t salt_;
@@ -59,9 +64,9 @@ struct BatchScan {
   enum class Outcome { kClean, kTorn, kDamaged, kMalformed, kIoError };
   Outcome outcome = Outcome::kClean;
   std::uint64_t good_end = 0;  // end of the last whole batch (where a bad one starts)
-  int error = 0;               // kIoError's errno
+  Error error;                 // kIoError's cause
 };
-BatchScan scan_batches(int fd, std::uint64_t from, std::uint64_t size,
+BatchScan scan_batches(int fd, const std::string& path, std::uint64_t from, std::uint64_t size,
                        const std::function<bool(std::uint64_t, std::string_view)>& visit, std::uint64_t salt = 0);
 
 // Cuts a torn tail: truncates the file at `good_end` and syncs it, noting what went in

@@ -142,12 +142,12 @@ Error GroupJournal::replay(const std::string& path, std::string_view magic, bool
     return create_journal(generation);
   }
   generation = found;
-  const BatchScan scan = scan_batches(fd, kHeaderBytes, size, [&](std::uint64_t, std::string_view body) {
+  const BatchScan scan = scan_batches(fd, path, kHeaderBytes, size, [&](std::uint64_t, std::string_view body) {
     return parse_group_records(body, apply);
   });
   switch (scan.outcome) {
     case BatchScan::Outcome::kClean: break;
-    case BatchScan::Outcome::kIoError: return system_error("cannot read", path, scan.error);
+    case BatchScan::Outcome::kIoError: return scan.error;
     case BatchScan::Outcome::kMalformed:
       return damage_error(path + ": malformed record after offset " + std::to_string(scan.good_end), path);
     case BatchScan::Outcome::kDamaged:

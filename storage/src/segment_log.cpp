@@ -447,7 +447,7 @@ Error SegmentLog::scan(Segment& s, std::uint32_t number, bool last, RecoverySink
     torn = true;
   }
   if (!torn) {
-    const BatchScan result = scan_batches(fd, kSegmentHeaderBytes, size, [&](std::uint64_t at, std::string_view body) {
+    const BatchScan result = scan_batches(fd, path, kSegmentHeaderBytes, size, [&](std::uint64_t at, std::string_view body) {
       const LogPosition pos{number, at};
       return parse_records(body, [&](const LogRecord& r) {
         switch (r.type) {
@@ -469,7 +469,7 @@ Error SegmentLog::scan(Segment& s, std::uint32_t number, bool last, RecoverySink
     });
     switch (result.outcome) {
       case BatchScan::Outcome::kClean: break;
-      case BatchScan::Outcome::kIoError: return system_error("cannot read", path, result.error);
+      case BatchScan::Outcome::kIoError: return result.error;
       case BatchScan::Outcome::kMalformed:
         return damage_error(
             path + ": malformed record in the batch at offset " + std::to_string(result.good_end), path);
@@ -587,14 +587,13 @@ Error SegmentLog::read_entries(std::uint32_t number, std::uint64_t first_batch, 
   }
   if (header.size() != kBatchHeaderBytes) return damage_error(path + ": short batch header", path);
   const std::uint64_t end = last_batch + kBatchHeaderBytes + get_u32(header.data() + 4);
-  BatchReader reader(pin.fd(), first_batch, std::min(end, written));
+  BatchReader reader(pin.fd(), path, first_batch, std::min(end, written));
   while (true) {
     std::string_view body;
-    int error = 0;
-    const auto result = reader.next(body, error);
+    const auto result = reader.next(body);
     if (result == BatchReader::Result::kEnd) return {};
     if (result != BatchReader::Result::kBatch) {
-      if (error != 0) return system_error("cannot read", path, error);
+      if (reader.error()) return reader.error();
       return damage_error(path + ": damaged batch at offset " + std::to_string(reader.pos()), path);
     }
     const bool ok = parse_records(body, [&](const LogRecord& r) {

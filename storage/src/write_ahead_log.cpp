@@ -87,7 +87,7 @@ Error each_record(const std::vector<Found>& logs, std::vector<std::string>& note
       continue;
     }
     bool malformed = false;
-    const BatchScan scan = scan_batches(fd, WriteAheadLog::kHeaderBytes, static_cast<std::uint64_t>(size),
+    const BatchScan scan = scan_batches(fd, log.path, WriteAheadLog::kHeaderBytes, static_cast<std::uint64_t>(size),
                                         [&](std::uint64_t, std::string_view body) {
                                           while (!body.empty()) {
                                             const auto type = static_cast<std::uint8_t>(body.front());
@@ -105,7 +105,7 @@ Error each_record(const std::vector<Found>& logs, std::vector<std::string>& note
       return damage_error(log.path + ": a record does not parse", log.path);
     }
     if (scan.outcome == BatchScan::Outcome::kDamaged) return damage_error(log.path + ": damaged before its end", log.path);
-    if (scan.outcome == BatchScan::Outcome::kIoError) return system_error("cannot read", log.path, scan.error);
+    if (scan.outcome == BatchScan::Outcome::kIoError) return scan.error;
     if (scan.outcome == BatchScan::Outcome::kTorn) {
       notes.push_back("ignored the torn tail of " + log.path + " (a flush never acknowledged)");
     }
