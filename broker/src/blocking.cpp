@@ -78,7 +78,10 @@ void BlockedReaders::serve(std::string_view key, Stream& stream) {
       const storage::StreamId after = w.after[key_index];
       if (!stream.has_after(after)) return true;
       if (!w.try_claim()) return false;
-      read = stream.read_after(after, w.count);
+      // XREAD '+' is worked out again when it is served: the last entry now, alone.
+      const bool last_only = !w.last_only.empty() && w.last_only[key_index];
+      read = last_only ? stream.range(storage::StreamId::min(), storage::StreamId::max(), true, 1)
+                       : stream.read_after(after, w.count);
     }
     if (!read) {
       w.deliver(error_answer(error_text(key, read.error())));

@@ -38,6 +38,7 @@ struct WaiterAnswer {
 struct StreamWaiter {
   std::vector<std::string> keys;             // every key waited on, in argument order
   std::vector<storage::StreamId> after;      // per key: serve entries above this ID
+  std::vector<char> last_only;               // per key: XREAD '+', serve only the last entry
   std::size_t count = 0;                     // most entries per reply
   // XREADGROUP: read new entries as this group's consumer (instead of `after`).
   bool group_mode = false;

@@ -147,9 +147,9 @@ void xgroup_destroy(CommandContext& ctx) {
 void xgroup_createconsumer(CommandContext& ctx) {
   ConsumerGroup* group = nullptr;
   if (group_target(ctx, true, &group) == nullptr) return;
-  bool created = false;
-  group->consumer(ctx.args[4], wall_now_ms(), &created);
-  ctx.reply.integer(created ? 1 : 0);
+  if (group->find_consumer(ctx.args[4]) != nullptr) return ctx.reply.integer(0);  // not seen by this
+  group->consumer(ctx.args[4], wall_now_ms());
+  ctx.reply.integer(1);
 }
 
 void xgroup_delconsumer(CommandContext& ctx) {
@@ -320,13 +320,16 @@ void xinfo_consumers(CommandContext& ctx) {
   const std::int64_t now = wall_now_ms();
   ctx.reply.array(group->consumers().size());
   for (const auto& [name, c] : group->consumers()) {
-    ctx.reply.map(3);
+    // Redis 7.2: idle since the last attempt, inactive since the last success (-1: never).
+    ctx.reply.map(4);
     ctx.reply.bulk("name");
     ctx.reply.bulk(name);
     ctx.reply.bulk("pending");
     ctx.reply.integer(static_cast<std::int64_t>(c.pending.size()));
     ctx.reply.bulk("idle");
     ctx.reply.integer(std::max<std::int64_t>(0, now - c.seen_time_ms));
+    ctx.reply.bulk("inactive");
+    ctx.reply.integer(c.active_time_ms == -1 ? -1 : now - c.active_time_ms);
   }
 }
 

@@ -147,11 +147,13 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
   r.bulk("consumers");
   r.array(group.consumers().size());
   for (const auto& [consumer_name, c] : group.consumers()) {
-    r.map(4);
+    r.map(5);
     r.bulk("name");
     r.bulk(consumer_name);
     r.bulk("seen-time");
     r.integer(c.seen_time_ms);
+    r.bulk("active-time");
+    r.integer(c.active_time_ms);
     r.bulk("pel-count");
     r.integer(static_cast<std::int64_t>(c.pending.size()));
     r.bulk("pending");
@@ -318,6 +320,9 @@ void xsetid(CommandContext& ctx) {
   }
   Stream* stream = ctx.shard->keyspace.find(args[1]);
   if (stream == nullptr) return ctx.reply.error(errors::kNoSuchKey);
+  if (id->id < stream->max_deleted_id()) {  // Redis 7.2
+    return ctx.reply.error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
+  }
   if (const Result<void> set = stream->set_id(id->id, entries_added, max_deleted); !set) {
     return ctx.reply.error(set.error().text);
   }
@@ -371,8 +376,11 @@ std::string parse(std::span<const std::string_view> args, bool xreadgroup, Reque
     } else if (equals_ignore_case(opt, "STREAMS") && more) {
       streams_at = i + 1;
       if ((args.size() - streams_at) % 2 != 0) {
-        return "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
-               "specified.";
+        // Redis 7.2 names the command; Redis 8 adds XREAD's '+'.
+        return xreadgroup ? "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' "
+                            "must be specified."
+                          : "ERR Unbalanced 'xread' list of streams: for each stream key an ID, '+', or '$' "
+                            "must be specified.";
       }
       break;
     } else if (equals_ignore_case(opt, "GROUP") && more >= 2) {
@@ -395,6 +403,7 @@ std::string parse(std::span<const std::string_view> args, bool xreadgroup, Reque
   if (streams_at == 0) return "ERR syntax error";
   if (xreadgroup && !has_group) return "ERR Missing GROUP option for XREADGROUP";
   const std::size_t n = args.size() - streams_at;
+  out.last_entry.assign(n / 2, 0);
   for (std::size_t k = 0; k < n / 2; ++k) {
     out.keys.emplace_back(args[streams_at + k]);
     const std::string_view id = args[streams_at + n / 2 + k];
@@ -406,6 +415,11 @@ std::string parse(std::span<const std::string_view> args, bool xreadgroup, Reque
             "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the "
             "history of this consumer by specifying a proper ID, or use the > ID to get new "
             "messages. The $ ID would just return an empty result set.";
+      } else if (id == "+") {  // Redis 7.4
+        error =
+            "ERR The + ID is meaningless in the context of XREADGROUP: you want to read the "
+            "history of this consumer by specifying a proper ID, or use the > ID to get new "
+            "messages. The + ID would just return an empty result set.";
       } else if (id != ">") {
         const auto p = parse_id_arg(id, 0, true);
         if (p) {
@@ -420,6 +434,9 @@ std::string parse(std::span<const std::string_view> args, bool xreadgroup, Reque
       out.id_errors.push_back(std::move(error));
     } else if (id == "$") {
       out.ids.emplace_back(std::nullopt);
+    } else if (id == "+") {  // Redis 7.4: the stream's last entry
+      out.ids.emplace_back(StreamId::min());
+      out.last_entry[k] = 1;
     } else if (id == ">") {
       return "ERR The > ID can be specified only when calling XREADGROUP using the GROUP "
              "<group> <consumer> option.";
@@ -467,12 +484,12 @@ bool read_groups_on_shard(Shard& shard, Request& request, std::span<const std::s
       if (request.gone_error.empty()) request.gone_error = errors::kGroupGone;
       continue;
     }
+    // Redis 7.2: the consumer is made (or seen) by every attempt, even one that finds nothing.
+    Consumer& consumer = group->consumer(request.consumer, now);
     Result<Entries> read = Entries{};
     if (request.ids[i]) {  // history: always answered, even when empty
-      Consumer& consumer = group->consumer(request.consumer, now);
       read = stream->deliver_history(*group, consumer, *request.ids[i], count, now);
     } else if (stream->has_new_for(*group)) {
-      Consumer& consumer = group->consumer(request.consumer, now);
       read = stream->deliver_new(*group, consumer, count, request.noack, now);
     } else {
       continue;
@@ -496,7 +513,11 @@ bool read_streams_on_shard(Shard& shard, Request& request, std::span<const std::
     const StreamId after = request.ids[i].value_or(stream ? stream->last_id() : StreamId::min());
     if (waiter) waiter->after[i] = after;
     if (stream == nullptr || !stream->has_after(after)) continue;
-    Result<Entries> read = stream->read_after(after, static_cast<std::size_t>(request.count));
+    // '+': the last entry alone, whatever COUNT says (an empty stream blocks, and is worked
+    // out again when it is served).
+    Result<Entries> read = request.last_entry[i]
+                               ? stream->range(StreamId::min(), StreamId::max(), true, 1)
+                               : stream->read_after(after, static_cast<std::size_t>(request.count));
     if (!read) {
       if (request.read_error.empty()) request.read_error = error_text(request.keys[i], read.error());
       continue;

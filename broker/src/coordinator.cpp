@@ -639,6 +639,7 @@ awaitable<void> Coordinator::stream_read(const CommandSpec& spec, std::span<cons
     waiter = std::make_shared<StreamWaiter>();
     waiter->keys = request.keys;
     waiter->after.resize(request.keys.size());
+    waiter->last_only = request.last_entry;
     // Redis's default COUNT for a blocked read, so a low ID cannot flood the client.
     waiter->count = request.count > 0 ? static_cast<std::size_t>(request.count) : 1000;
     waiter->group_mode = group_mode;

@@ -527,6 +527,7 @@ void Flusher::start() {
       }
       if (!f.failed_) {
         f.storage_.apply_retention(static_cast<std::uint64_t>(wall_now_ms()));
+        (void)f.storage_.settle_seen();  // consumers' seen times, which no reply waited for
         if (f.storage_.pending()) f.request();
       }
       f.impl_->timer.expires_after(std::chrono::seconds(1));
@@ -611,6 +612,7 @@ void Flusher::finish(std::function<void()> done) {
     finish_ = nullptr;
     return f();
   }
+  (void)storage_.settle_seen();
   flush();
 }
 

@@ -112,8 +112,9 @@ GroupRecord group_set(std::string_view name, const ConsumerGroup& g) {
 }
 
 GroupRecord consumer_set(std::string_view group, const Consumer& c) {
-  GroupRecord r = record(GroupRecord::Type::kConsumerSet, group, c.name);
+  GroupRecord r = record(GroupRecord::Type::kConsumerTimes, group, c.name);
   r.time_ms = c.seen_time_ms;
+  r.active_time_ms = c.active_time_ms;
   return r;
 }
 
@@ -154,8 +155,11 @@ void apply_group_record(Stream& stream, const storage::GroupRecord& r) {
     case Type::kGroupDelete:
       stream.destroy_group(r.group);
       break;
-    case Type::kConsumerSet:
-      group->consumer(r.consumer, r.time_ms);
+    case Type::kConsumerSet:  // written before Redis 7.2's active time: taken as the seen time
+      group->restore_consumer(r.consumer, r.time_ms, r.time_ms);
+      break;
+    case Type::kConsumerTimes:
+      group->restore_consumer(r.consumer, r.time_ms, r.active_time_ms);
       break;
     case Type::kConsumerDelete:
       group->delete_consumer(r.consumer);
@@ -294,6 +298,7 @@ void ShardStorage::stream_removed(std::string_view key, Stream& stream) {
   Files& files = it->second;
   if (files.listed) dirty_.erase(std::find(dirty_.begin(), dirty_.end(), &stream));
   if (files.noted) noted_.erase(std::find(noted_.begin(), noted_.end(), &stream));
+  if (files.seen) seen_.erase(std::find(seen_.begin(), seen_.end(), &stream));
   if (const storage::SegmentLog* log = files.store->log()) {
     std::vector<std::shared_ptr<storage::File>> open = log->files();
     if (files.journal && files.journal->file()) open.push_back(files.journal->file());
@@ -353,6 +358,28 @@ void ShardStorage::consumer_changed(Stream& stream, std::string_view group, std:
   if (files == nullptr) return;
   auto& consumers = files->changes.of(group).consumers;
   if (consumers.find(consumer) == consumers.end()) consumers.emplace(consumer);
+}
+
+void ShardStorage::consumer_seen(Stream& stream, std::string_view group, std::string_view consumer) {
+  auto it = files_.find(&stream);
+  if (it == files_.end()) return;
+  Files& files = it->second;
+  auto& consumers = files.changes.of(group).consumers;
+  if (consumers.find(consumer) == consumers.end()) consumers.emplace(consumer);
+  if (!files.seen) {
+    files.seen = true;
+    seen_.push_back(&stream);
+  }
+}
+
+bool ShardStorage::settle_seen() {
+  if (seen_.empty()) return false;
+  for (Stream* stream : seen_) {
+    files_.at(stream).seen = false;
+    (void)note(*stream);
+  }
+  seen_.clear();
+  return settle();
 }
 
 void ShardStorage::pending_changed(Stream& stream, std::string_view group, StreamId id) {

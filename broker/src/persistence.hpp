@@ -114,12 +114,16 @@ class ShardStorage final : public ChangeSink {
   void group_changed(Stream& stream, std::string_view group) override;
   void group_destroyed(Stream& stream, std::string_view group) override;
   void consumer_changed(Stream& stream, std::string_view group, std::string_view consumer) override;
+  void consumer_seen(Stream& stream, std::string_view group, std::string_view consumer) override;
   void pending_changed(Stream& stream, std::string_view group, storage::StreamId id) override;
 
   // After a command (or a blocked reader served): the metadata of the streams it changed is
   // recorded, their group changes journaled, and they are listed for the next flush.
   // Returns whether anything had changed.
   bool settle();
+  // Settles the streams whose only changes are consumers' seen times (consumer_seen): once a
+  // second, and before the server stops.
+  bool settle_seen();
   [[nodiscard]] bool pending() const { return !dirty_.empty() || !forgotten_.empty(); }
   // Stream folders removed since the last call (kept under --fsync always only, for the
   // write-ahead log's forget records).
@@ -165,6 +169,7 @@ class ShardStorage final : public ChangeSink {
     GroupChanges changes;
     bool noted = false;   // in noted_: changed since the last settle()
     bool listed = false;  // in dirty_: to be written by the next flush
+    bool seen = false;    // in seen_: a consumer's seen time changed
   };
   // The stream's files (noting it as changed), or null for a stream not in the data dir.
   Files* note(Stream& stream);
@@ -190,6 +195,7 @@ class ShardStorage final : public ChangeSink {
   Files* last_files_ = nullptr;
   storage::LogEntryStore* created_ = nullptr;  // create_store's, until stream_created
   std::vector<Stream*> noted_;
+  std::vector<Stream*> seen_;
   std::vector<Stream*> dirty_;
   std::vector<std::string> forgotten_;
   struct Damaged {

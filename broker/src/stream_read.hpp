@@ -29,6 +29,7 @@ struct Request {
   std::optional<std::int64_t> block_ms;   // BLOCK's milliseconds (0: forever)
   std::vector<std::string> keys;
   std::vector<std::optional<storage::StreamId>> ids;  // nullopt: '$' (XREAD) or '>' (XREADGROUP)
+  std::vector<char> last_entry;           // XREAD: per key, '+' (the stream's last entry)
   // XREADGROUP only:
   bool group_mode = false;
   std::string group;

@@ -62,6 +62,11 @@ void encode_group_record(const GroupRecord& r, std::string& out) {
     case Type::kConsumerDelete:
       put_string(r.consumer, out);
       break;
+    case Type::kConsumerTimes:
+      put_string(r.consumer, out);
+      put_varint(static_cast<std::uint64_t>(r.time_ms), out);
+      put_varint(static_cast<std::uint64_t>(r.active_time_ms + 1), out);
+      break;
     case Type::kPendingSet:
       put_varint(r.id.ms, out);
       put_varint(r.id.seq, out);
@@ -82,7 +87,7 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
     GroupRecord r;
     const auto type = static_cast<unsigned char>(body.front());
     body.remove_prefix(1);
-    if (type < 1 || type > 6 || !get_string(body, r.group)) return false;
+    if (type < 1 || type > 7 || !get_string(body, r.group)) return false;
     r.type = static_cast<Type>(type);
     std::uint64_t v = 0;
     switch (r.type) {
@@ -99,6 +104,13 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
       case Type::kConsumerDelete:
         if (!get_string(body, r.consumer)) return false;
         break;
+      case Type::kConsumerTimes: {
+        std::uint64_t active = 0;
+        if (!get_string(body, r.consumer) || !get_varint(body, v) || !get_varint(body, active)) return false;
+        r.time_ms = static_cast<std::int64_t>(v);
+        r.active_time_ms = static_cast<std::int64_t>(active) - 1;
+        break;
+      }
       case Type::kPendingSet:
         if (!get_id(body, r.id) || !get_string(body, r.consumer) || !get_varint(body, v) ||
             !get_varint(body, r.count)) {

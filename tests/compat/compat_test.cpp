@@ -89,6 +89,179 @@ void blank_times(Reply& r) {
   for (Reply& e : r.elements) blank_times(e);
 }
 
+// --- !docs: replies written down from Redis's documentation -------------------------------
+//
+// For what Redis 7.0 cannot answer (commands and options of later versions, and the replies
+// later versions changed), the scenario gives the reply itself, in a one-line notation:
+//   :5  :?              an integer; any integer
+//   +OK                 a simple string
+//   "text"  $?          a bulk string (\" and \\ escaped); any bulk string
+//   nil  nil*           a null bulk string ($-1); a null array (*-1)
+//   [a, b, ...]  []     an array
+//   {k: v, ...}         a RESP3 map
+//   ?                   any one value
+//   -ERR text           an error (the whole reply)
+struct Node {
+  char kind = '?';  // ':', '+', '-', '$', 'n' (nil), 'N' (nil*), '*', '%', '?', '_' (RESP3 null)
+  std::string text;
+  bool any = false;  // ':?' or '$?'
+  std::vector<Node> children;
+};
+
+std::string render(const Node& n) {
+  switch (n.kind) {
+    case ':': return n.any ? ":?" : ":" + n.text;
+    case '+': return "+" + n.text;
+    case '-': return n.text;
+    case '$': {
+      if (n.any) return "$?";
+      std::string out = "\"";
+      for (char c : n.text) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+      }
+      return out + "\"";
+    }
+    case 'n': return "nil";
+    case 'N': return "nil*";
+    case '_': return "_";
+    case '?': return "?";
+    default: {
+      const bool map = n.kind == '%';
+      std::string out = map ? "{" : "[";
+      for (std::size_t i = 0; i < n.children.size(); ++i) {
+        if (i > 0) out += map && i % 2 == 1 ? ": " : ", ";
+        out += render(n.children[i]);
+      }
+      return out + (map ? "}" : "]");
+    }
+  }
+}
+
+// One reply's bytes as a Node (RESP2, and the RESP3 types the scenarios use).
+Node from_resp(std::string_view& in) {
+  Node n;
+  const auto eol = in.find("\r\n");
+  if (in.empty() || eol == std::string_view::npos) throw std::runtime_error("truncated reply");
+  const char type = in[0];
+  const std::string line(in.substr(1, eol - 1));
+  in.remove_prefix(eol + 2);
+  switch (type) {
+    case '+': n.kind = '+'; n.text = line; break;
+    case '-': n.kind = '-'; n.text = "-" + line; break;
+    case ':': n.kind = ':'; n.text = line; break;
+    case '_': n.kind = '_'; break;
+    case '$': {
+      const long len = std::stol(line);
+      if (len < 0) {
+        n.kind = 'n';
+        break;
+      }
+      n.kind = '$';
+      n.text = std::string(in.substr(0, static_cast<std::size_t>(len)));
+      in.remove_prefix(static_cast<std::size_t>(len) + 2);
+      break;
+    }
+    case '*':
+    case '%': {
+      const long count = std::stol(line);
+      if (count < 0) {
+        n.kind = 'N';
+        break;
+      }
+      n.kind = type;
+      for (long i = 0; i < count * (type == '%' ? 2 : 1); ++i) n.children.push_back(from_resp(in));
+      break;
+    }
+    default: throw std::runtime_error("reply type not in the !docs notation: " + std::string(1, type));
+  }
+  return n;
+}
+
+struct NotationParser {
+  std::string_view in;
+  std::size_t at = 0;
+
+  void skip() {
+    while (at < in.size() && in[at] == ' ') ++at;
+  }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw std::runtime_error("bad !docs reply (" + what + ") at " + std::to_string(at) + ": " + std::string(in));
+  }
+  Node value() {
+    skip();
+    if (at >= in.size()) fail("value expected");
+    Node n;
+    const char c = in[at];
+    if (c == '[' || c == '{') {
+      n.kind = c == '[' ? '*' : '%';
+      const char close = c == '[' ? ']' : '}';
+      ++at;
+      skip();
+      if (at < in.size() && in[at] == close) {
+        ++at;
+        return n;
+      }
+      while (true) {
+        n.children.push_back(value());
+        skip();
+        if (at < in.size() && (in[at] == ',' || (close == '}' && in[at] == ':'))) {
+          ++at;
+          continue;
+        }
+        if (at < in.size() && in[at] == close) {
+          ++at;
+          return n;
+        }
+        fail("',' or closing bracket expected");
+      }
+    }
+    if (c == '"') {
+      n.kind = '$';
+      for (++at; at < in.size() && in[at] != '"'; ++at) {
+        if (in[at] == '\\' && at + 1 < in.size()) ++at;
+        n.text += in[at];
+      }
+      if (at >= in.size()) fail("unterminated string");
+      ++at;
+      return n;
+    }
+    const std::size_t end = in.find_first_of(",]} ", at);
+    const std::string word(in.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at));
+    at = end == std::string_view::npos ? in.size() : end;
+    if (word == "?") return n;
+    if (word == "nil") n.kind = 'n';
+    else if (word == "nil*") n.kind = 'N';
+    else if (word == "_") n.kind = '_';
+    else if (word == "$?") { n.kind = '$'; n.any = true; }
+    else if (word == ":?") { n.kind = ':'; n.any = true; }
+    else if (word.size() > 1 && word[0] == ':') { n.kind = ':'; n.text = word.substr(1); }
+    else if (word.size() > 1 && word[0] == '+') { n.kind = '+'; n.text = word.substr(1); }
+    else fail("unknown word '" + word + "'");
+    return n;
+  }
+};
+
+Node parse_notation(std::string_view text) {
+  if (!text.empty() && text[0] == '-') return Node{'-', std::string(text), false, {}};
+  NotationParser parser{text};
+  Node n = parser.value();
+  parser.skip();
+  if (parser.at != text.size()) parser.fail("trailing text");
+  return n;
+}
+
+bool matches(const Node& expected, const Node& actual) {
+  if (expected.kind == '?') return true;
+  if (expected.kind != actual.kind) return false;
+  if (expected.any) return true;
+  if (expected.text != actual.text || expected.children.size() != actual.children.size()) return false;
+  for (std::size_t i = 0; i < expected.children.size(); ++i) {
+    if (!matches(expected.children[i], actual.children[i])) return false;
+  }
+  return true;
+}
+
 std::string unescape_raw(std::string_view text) {
   std::vector<std::string> parts;
   if (!runnel::protocol::split_inline_args(text, parts) || parts.size() != 1) {
@@ -177,6 +350,25 @@ void run_scenario(const std::filesystem::path& file, Side& redis, Side& runnel) 
       mode = "exact";
     }
     runnel.ignored = redis.ignored;
+    if (mode == "docs") {
+      // Runnel only: its reply against the one written down (Redis 7.2 and later).
+      const auto arrow = payload.rfind(" => ");
+      if (arrow == std::string::npos) throw std::runtime_error("!docs needs ' => reply'");
+      const std::string command = payload.substr(0, arrow);
+      const Node expected = parse_notation(payload.substr(arrow + 4));
+      std::vector<std::string> args;
+      if (!runnel::protocol::split_inline_args(command, args)) throw std::runtime_error("bad quoting: " + command);
+      std::vector<std::string_view> views(args.begin(), args.end());
+      std::string raw;
+      (void)runnel.conn->call(views, &raw);
+      std::string_view bytes(raw);
+      const Node actual = from_resp(bytes);
+      INFO(file.filename().string() << ":" << number << ": " << command);
+      INFO("documented: " << render(expected));
+      INFO("runnel:     " << render(actual));
+      CHECK(matches(expected, actual));
+      continue;
+    }
     for (int i = 1; i <= repeat; ++i) {
       std::string command = payload;
       for (auto at = command.find("{i}"); at != std::string::npos; at = command.find("{i}")) {

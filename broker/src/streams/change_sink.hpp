@@ -32,8 +32,11 @@ class ChangeSink {
   // A group was created, or its last-delivered ID or entries-read changed.
   virtual void group_changed(Stream& stream, std::string_view group) = 0;
   virtual void group_destroyed(Stream& stream, std::string_view group) = 0;
-  // A consumer was created, seen, or deleted.
+  // A consumer was created, deleted, or became active.
   virtual void consumer_changed(Stream& stream, std::string_view group, std::string_view consumer) = 0;
+  // A consumer's seen time alone changed (a read or claim attempt): kept with the stream's
+  // next write, or written within a second, but nothing waits for it.
+  virtual void consumer_seen(Stream& stream, std::string_view group, std::string_view consumer) = 0;
   // A pending entry was added, delivered again, claimed or acknowledged.
   virtual void pending_changed(Stream& stream, std::string_view group, storage::StreamId id) = 0;
 };

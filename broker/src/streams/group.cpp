@@ -20,12 +20,25 @@ Consumer& ConsumerGroup::consumer(std::string_view name, std::int64_t now_ms, bo
   if (created) *created = false;
   auto it = consumers_.find(name);
   if (it == consumers_.end()) {
-    it = consumers_.emplace(std::string(name), Consumer{std::string(name), now_ms, {}}).first;
+    it = consumers_.emplace(std::string(name), Consumer{std::string(name), now_ms, -1, {}}).first;
     if (created) *created = true;
+    changed_consumer(name);
+    return it->second;
   }
   it->second.seen_time_ms = now_ms;
-  changed_consumer(name);
+  seen_consumer(name);
   return it->second;
+}
+
+void ConsumerGroup::active(Consumer& consumer, std::int64_t now_ms) {
+  if (consumer.active_time_ms == now_ms) return;
+  consumer.active_time_ms = now_ms;
+  changed_consumer(consumer.name);
+}
+
+void ConsumerGroup::restore_consumer(std::string_view name, std::int64_t seen_time_ms, std::int64_t active_time_ms) {
+  Consumer& c = consumer(name, seen_time_ms);
+  c.active_time_ms = active_time_ms;
 }
 
 std::uint64_t ConsumerGroup::delete_consumer(std::string_view name) {

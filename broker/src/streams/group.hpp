@@ -39,9 +39,13 @@ struct PendingEntry {
   std::uint64_t delivery_count = 0;
 };
 
+// Redis 7.2's two times: `seen` is the last attempt to read or claim (XREADGROUP,
+// XCLAIM, XAUTOCLAIM, even when nothing came of it), `active` the last that delivered or
+// claimed something (-1: never).
 struct Consumer {
   std::string name;
   std::int64_t seen_time_ms = 0;
+  std::int64_t active_time_ms = -1;
   std::set<StreamId> pending;
 };
 
@@ -88,8 +92,14 @@ class ConsumerGroup {
   // Sets the last-delivered ID and the read counter (XGROUP CREATE and SETID, delivery).
   void set_position(StreamId last_delivered, std::int64_t entries_read);
 
-  // The consumer `name`, created (seen now) when missing; its seen time becomes now.
+  // The consumer `name`, created when missing; its seen time becomes now. A consumer created
+  // is a change like any other; a seen time alone is reported as ChangeSink::consumer_seen
+  // (written with the next flush, not waited for).
   Consumer& consumer(std::string_view name, std::int64_t now_ms, bool* created = nullptr);
+  // The consumer got entries, or claimed some: its active time becomes now.
+  void active(Consumer& consumer, std::int64_t now_ms);
+  // A consumer as loaded from disk.
+  void restore_consumer(std::string_view name, std::int64_t seen_time_ms, std::int64_t active_time_ms);
   // Removes a consumer and its pending entries; returns how many it had.
   std::uint64_t delete_consumer(std::string_view name);
 
@@ -127,6 +137,9 @@ class ConsumerGroup {
   }
   void changed_consumer(std::string_view consumer) {
     if (sink_) sink_->consumer_changed(*stream_, *name_, consumer);
+  }
+  void seen_consumer(std::string_view consumer) {
+    if (sink_) sink_->consumer_seen(*stream_, *name_, consumer);
   }
   void changed_pending(StreamId id) {
     if (sink_) sink_->pending_changed(*stream_, *name_, id);

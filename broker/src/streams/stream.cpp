@@ -37,8 +37,10 @@ Result<StreamId> Stream::next_id(StreamId last, const NewId* given, std::int64_t
   if (!given->seq_given) {
     const std::uint64_t ms = given->id.ms;
     if (ms == last.ms) {
-      // Redis 7.0 reports this case with this text.
-      if (last.seq == UINT64_MAX) return op_error(Errc::kArgument, "ERR Elements are too large to be stored");
+      // Redis 7.0's text here depended on a stale errno; 7.2 fixed it to this one.
+      if (last.seq == UINT64_MAX) {
+        return op_error(Errc::kArgument, "ERR The ID specified in XADD is equal or smaller than the target stream top item");
+      }
       out = {ms, last.seq + 1};
     } else {
       out = {ms, 0};
@@ -206,6 +208,7 @@ Result<Entries> Stream::deliver_new(ConsumerGroup& group, Consumer& consumer, st
     advance(group, item.id);
     if (!noack) group.add_pending(item.id, consumer, now_ms);
   }
+  if (!noack && !read->empty()) group.active(consumer, now_ms);  // Redis 7.2: not for NOACK
   return read;
 }
 
@@ -240,7 +243,9 @@ Result<Claimed> Stream::claim(ConsumerGroup& group, const ClaimSpec& spec, std::
   std::int64_t delivery_time = spec.delivery_time_ms;
   if (delivery_time < 0 || delivery_time > now_ms) delivery_time = now_ms;
   Claimed out;
-  Consumer* to = nullptr;
+  // Redis 7.2: the consumer is made (or seen) by the attempt, whether or not it claims.
+  Consumer& to = group.consumer(spec.consumer, now_ms);
+  bool claimed = false;
   for (const StreamId id : spec.ids) {
     // The entry is read straight into the result (only checked for, with JUSTID), and taken
     // back out if it is not claimed.
@@ -259,16 +264,17 @@ Result<Claimed> Stream::claim(ConsumerGroup& group, const ClaimSpec& spec, std::
       continue;
     }
     if (!pending) group.add_unowned(id, now_ms);
-    if (to == nullptr) to = &group.consumer(spec.consumer, now_ms);
+    claimed = true;
     std::optional<std::uint64_t> count;
     if (spec.retry_count >= 0) {
       count = static_cast<std::uint64_t>(spec.retry_count);
     } else if (!spec.justid) {
       count = group.pel().at(id).delivery_count + 1;
     }
-    group.claim(id, *to, delivery_time, count);
+    group.claim(id, to, delivery_time, count);
     if (spec.justid) out.ids.push_back(id);
   }
+  if (claimed) group.active(to, now_ms);
   return out;
 }
 
@@ -276,7 +282,8 @@ Result<AutoClaimed> Stream::autoclaim(ConsumerGroup& group, const AutoClaimSpec&
   AutoClaimed out;
   std::int64_t count = spec.count;
   std::int64_t attempts = count * 10;  // PEL entries looked at, at most
-  Consumer* to = nullptr;
+  Consumer& to = group.consumer(spec.consumer, now_ms);  // Redis 7.2: by the attempt
+  bool claimed = false;
   auto it = group.pel().lower_bound(spec.start);
   while (attempts > 0 && count > 0 && it != group.pel().end()) {
     --attempts;
@@ -295,15 +302,16 @@ Result<AutoClaimed> Stream::autoclaim(ConsumerGroup& group, const AutoClaimSpec&
       ++it;
       continue;
     }
-    if (to == nullptr) to = &group.consumer(spec.consumer, now_ms);
     std::optional<std::uint64_t> deliveries;
     if (!spec.justid) deliveries = it->second.delivery_count + 1;
-    group.claim(id, *to, now_ms, deliveries);
+    group.claim(id, to, now_ms, deliveries);
+    claimed = true;
     if (spec.justid) out.ids.push_back(id);
     --count;
     ++it;
   }
   out.next = it == group.pel().end() ? StreamId::min() : it->first;
+  if (claimed) group.active(to, now_ms);
   return out;
 }
 

@@ -51,6 +51,7 @@ struct GroupRecord {
     kConsumerDelete = 4,
     kPendingSet = 5,
     kPendingDelete = 6,
+    kConsumerTimes = 7,  // a consumer with its seen and active times (Redis 7.2); 3 had seen only
   };
   Type type = Type::kGroupSet;
   std::string_view group;
@@ -58,6 +59,7 @@ struct GroupRecord {
   StreamId id;                    // group set: last delivered; pending: the entry
   std::int64_t entries_read = -1; // group set (-1: unknown)
   std::int64_t time_ms = 0;       // consumer set: seen; pending set: delivery
+  std::int64_t active_time_ms = -1;  // consumer times: active (-1: never)
   std::uint64_t count = 0;        // pending set: delivery count
 };
 

@@ -1,0 +1,123 @@
+// What Redis 7.2 and later added to streams, where one connection in a scenario file cannot
+// show it: a blocked XREAD '+', and the consumers' seen and active times across a restart
+// and a kill -9. The replies themselves are in tests/compat/scenarios/redis7*_*.txt.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <array>
+#include <future>
+#include <map>
+#include <thread>
+
+#include <runnel/client/connection.hpp>
+
+#include "server_process.hpp"
+
+using namespace std::chrono_literals;
+using runnel::client::Connection;
+using runnel::protocol::Reply;
+
+namespace {
+
+std::int64_t blocked_clients(Connection& c) {
+  const std::string info = c.call({"INFO", "clients"}).str;
+  const auto at = info.find("blocked_clients:");
+  REQUIRE(at != std::string::npos);
+  return std::stoll(info.substr(at + 16));
+}
+
+// Polls (at most 5 s) until `n` clients are blocked.
+bool wait_blocked(Connection& c, std::int64_t n) {
+  for (int i = 0; i < 500; ++i) {
+    if (blocked_clients(c) == n) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// XINFO CONSUMERS as name -> {pending, idle, inactive}.
+std::map<std::string, std::array<std::int64_t, 3>> consumers(Connection& c, const std::string& key,
+                                                            const std::string& group) {
+  std::map<std::string, std::array<std::int64_t, 3>> out;
+  const Reply r = c.call({"XINFO", "CONSUMERS", key, group});
+  for (const Reply& e : r.elements) {
+    REQUIRE(e.elements.size() == 8);
+    CHECK(e.elements[6].str == "inactive");
+    out[e.elements[1].str] = {e.elements[3].integer, e.elements[5].integer, e.elements[7].integer};
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("A reader blocked in XREAD + on an empty stream gets only the last entry a transaction added",
+          "[newer][blocking]") {
+  for (unsigned threads : {1u, 4u}) {
+    runnel::test::RunnelServer server({}, threads);
+    Connection admin("127.0.0.1", server.port);
+    admin.call({"XGROUP", "CREATE", "e", "g", "$", "MKSTREAM"});  // empty, not missing
+    for (const char* key : {"e", "missing"}) {
+      INFO("--threads " << threads << ", key " << key);
+      Connection reader("127.0.0.1", server.port, 10s);
+      auto answer = std::async(std::launch::async, [&] {
+        return reader.call({"XREAD", "COUNT", "10", "BLOCK", "10000", "STREAMS", key, "+"});
+      });
+      REQUIRE(wait_blocked(admin, 1));
+      admin.send({"MULTI"});
+      for (const char* id : {"1-1", "2-1", "3-1"}) admin.send({"XADD", key, id, "n", id});
+      admin.send({"EXEC"});
+      for (int i = 0; i < 5; ++i) REQUIRE_FALSE(admin.read_reply().is_error());
+      REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+      const Reply got = answer.get();
+      REQUIRE(got.elements.size() == 1);
+      REQUIRE(got.elements[0].elements[1].elements.size() == 1);
+      CHECK(got.elements[0].elements[1].elements[0].elements[0].str == "3-1");
+      admin.call({"DEL", key});
+      admin.call({"XGROUP", "CREATE", "e", "g", "$", "MKSTREAM"});
+    }
+  }
+}
+
+TEST_CASE("Consumers' seen and active times survive a restart, and active ones a kill -9 under always",
+          "[newer][crash]") {
+  runnel::test::TempDir dir("runnel-consumer-times");
+  const std::uint16_t port = runnel::test::free_port();
+  const std::vector<std::string> flags = {runnel::test::runnel_server_path(), "--port", std::to_string(port),
+                                          "--dir", (dir.path() / "data").string(), "--threads", "1",
+                                          "--fsync", "always"};
+  {
+    runnel::test::ServerProcess server(flags, port, (dir.path() / "1.log").string());
+    Connection c("127.0.0.1", port);
+    c.call({"XADD", "s", "1-1", "f", "v"});
+    c.call({"XGROUP", "CREATE", "s", "g", "0"});
+    REQUIRE(c.call({"XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">"}).elements.size() == 1);
+    // bob is made by a read that gets nothing: seen, never active.
+    REQUIRE(c.call({"XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", ">"}).type == Reply::Type::kNull);
+    const auto before = consumers(c, "s", "g");
+    REQUIRE(before.size() == 2);
+    CHECK(before.at("alice")[2] >= 0);
+    CHECK(before.at("bob")[2] == -1);
+    REQUIRE(server.terminate() == 0);  // a clean stop writes the seen times no reply waited for
+  }
+  {
+    runnel::test::ServerProcess server(flags, port, (dir.path() / "2.log").string());
+    Connection c("127.0.0.1", port);
+    const auto after = consumers(c, "s", "g");
+    REQUIRE(after.size() == 2);
+    CHECK(after.at("alice")[0] == 1);
+    CHECK(after.at("alice")[2] >= 0);  // its active time came back, not -1
+    CHECK(after.at("bob")[2] == -1);
+    // carol gets an entry; her active time is written with the delivery, before the reply.
+    c.call({"XADD", "s", "2-1", "f", "v"});
+    REQUIRE(c.call({"XREADGROUP", "GROUP", "g", "carol", "STREAMS", "s", ">"}).elements.size() == 1);
+    REQUIRE(::kill(server.pid(), SIGKILL) == 0);
+  }
+  runnel::test::ServerProcess server(flags, port, (dir.path() / "3.log").string());
+  Connection c("127.0.0.1", port);
+  const auto after = consumers(c, "s", "g");
+  REQUIRE(after.count("carol") == 1);
+  CHECK(after.at("carol")[0] == 1);
+  CHECK(after.at("carol")[2] >= 0);
+  CHECK(after.at("alice")[2] >= 0);
+}
