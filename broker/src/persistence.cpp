@@ -361,13 +361,19 @@ void ShardStorage::consumer_changed(Stream& stream, std::string_view group, std:
 }
 
 void ShardStorage::consumer_seen(Stream& stream, std::string_view group, std::string_view consumer) {
-  auto it = files_.find(&stream);
-  if (it == files_.end()) return;
-  Files& files = it->second;
-  auto& consumers = files.changes.of(group).consumers;
+  if (&stream != last_stream_) {  // note()'s cache, without noting
+    auto it = files_.find(&stream);
+    last_stream_ = &stream;
+    last_files_ = it == files_.end() ? nullptr : &it->second;
+  }
+  Files* files = last_files_;
+  if (files == nullptr) return;
+  auto& consumers = files->changes.of(group).consumers;
   if (consumers.find(consumer) == consumers.end()) consumers.emplace(consumer);
-  if (!files.seen) {
-    files.seen = true;
+  // A stream changed by this command is settled after it anyway; else it waits for
+  // settle_seen().
+  if (!files->noted && !files->seen) {
+    files->seen = true;
     seen_.push_back(&stream);
   }
 }
