@@ -182,6 +182,29 @@ void xack(CommandContext& ctx) {
   ctx.reply.integer(static_cast<std::int64_t>(stream->ack(*group, ids)));
 }
 
+// XACKDEL key group [KEEPREF|DELREF|ACKED] IDS numids id... (Redis 8.2). A missing key or
+// group is not NOGROUP here: a -1 per ID, as Redis answers.
+void xackdel(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  AckDelArgs parsed;
+  if (const std::string error = parse_ack_del_args(args, 3, parsed); !error.empty()) return ctx.reply.error(error);
+  Stream* stream = nullptr;
+  ConsumerGroup* group = find_group(*ctx.shard, args[1], args[2], &stream);
+  if (group == nullptr) {
+    return write_delete_codes(ctx.reply, std::vector<DeleteCode>(parsed.count, DeleteCode::kNotFound));
+  }
+  std::vector<StreamId> ids;
+  for (std::size_t i = 0; i < parsed.count; ++i) {
+    const auto id = parse_id_arg(args[parsed.first_id + i], 0, true);
+    if (!id) return ctx.reply.error(kInvalidStreamId);
+    ids.push_back(id->id);
+  }
+  const std::uint64_t length = stream->length();
+  const std::vector<DeleteCode> codes = stream->ack_and_erase(*group, ids, parsed.policy);
+  if (stream->length() != length) ctx.shard->signal_modified(args[1]);
+  write_delete_codes(ctx.reply, codes);
+}
+
 void xpending(CommandContext& ctx) {
   const auto& args = ctx.args;
   const bool summary = args.size() == 3;

@@ -19,13 +19,17 @@ constexpr std::uint64_t kDefaultApproxLimit = 100 * 100;
 
 struct AddTrimArgs {
   std::optional<TrimSpec> trim;
+  RefPolicy policy = RefPolicy::kKeep;  // Redis 8.2's KEEPREF | DELREF | ACKED
+  bool policy_given = false;
   bool no_mkstream = false;
   std::optional<ParsedId> id;  // XADD: nullopt for '*'
   std::size_t id_pos = 0;      // XADD: where the ID is
 };
 
-// Parses [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] (and XADD's ID), the way
-// Redis's streamParseAddOrTrimArgsOrReply does. Returns the error, or empty.
+// Parses [NOMKSTREAM] [KEEPREF|DELREF|ACKED] [MAXLEN|MINID [=|~] threshold [LIMIT count]]
+// (and XADD's ID), in any order, the way Redis's streamParseAddOrTrimArgsOrReply does. A
+// second policy word is XADD's ID (an invalid one) or XTRIM's syntax error, as there.
+// Returns the error, or empty.
 std::string parse_add_trim(std::span<const std::string_view> args, bool xadd, AddTrimArgs& out) {
   bool limit_given = false;
   std::int64_t limit = 0;
@@ -36,6 +40,8 @@ std::string parse_add_trim(std::span<const std::string_view> args, bool xadd, Ad
     const bool maxlen = equals_ignore_case(opt, "maxlen");
     if (xadd && opt == "*") {
       break;
+    } else if (!out.policy_given && parse_ref_policy(opt, out.policy)) {
+      out.policy_given = true;
     } else if ((maxlen || equals_ignore_case(opt, "minid")) && more) {
       if (out.trim) {
         return "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
@@ -252,8 +258,13 @@ void xadd(CommandContext& ctx) {
     if (!created) return write_error(ctx.reply, args[1], created.error());
     stream = *created;
   }
-  const Result<StreamId> id = stream->add(given_ptr, args.subspan(fields_pos), parsed.trim, now);
+  OpError trim_error;
+  const Result<StreamId> id =
+      stream->add(given_ptr, args.subspan(fields_pos), parsed.trim, now, parsed.policy, &trim_error);
   if (!id) return ctx.reply.error(id.error().text);
+  // The entry is in: its ID is the reply. A trim that could not read entries back is counted
+  // and logged (error_text), and stopped where it was.
+  if (trim_error.cause) (void)error_text(args[1], trim_error);
   write_stream_id(ctx.reply, *id);
   ctx.shard->signal_modified(args[1]);
   ctx.shard->signal_ready(args[1]);
@@ -283,6 +294,27 @@ void xdel(CommandContext& ctx) {
   ctx.reply.integer(static_cast<std::int64_t>(deleted));
 }
 
+// XDELEX key [KEEPREF|DELREF|ACKED] IDS numids id... (Redis 8.2).
+void xdelex(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  AckDelArgs parsed;
+  if (const std::string error = parse_ack_del_args(args, 2, parsed); !error.empty()) return ctx.reply.error(error);
+  Stream* stream = ctx.shard->keyspace.find(args[1]);
+  std::vector<StreamId> ids;
+  if (stream == nullptr) {  // as Redis: a -1 per ID, the IDs not looked at
+    return write_delete_codes(ctx.reply, std::vector<DeleteCode>(parsed.count, DeleteCode::kNotFound));
+  }
+  for (std::size_t i = 0; i < parsed.count; ++i) {  // every ID first: a bad one deletes nothing
+    const auto id = parse_id_arg(args[parsed.first_id + i], 0, true);
+    if (!id) return ctx.reply.error(kInvalidStreamId);
+    ids.push_back(id->id);
+  }
+  const std::uint64_t length = stream->length();
+  const std::vector<DeleteCode> codes = stream->erase(ids, parsed.policy);
+  if (stream->length() != length) ctx.shard->signal_modified(args[1]);
+  write_delete_codes(ctx.reply, codes);
+}
+
 void xtrim(CommandContext& ctx) {
   AddTrimArgs parsed;
   if (const std::string error = parse_add_trim(ctx.args, false, parsed); !error.empty()) {
@@ -290,9 +322,11 @@ void xtrim(CommandContext& ctx) {
   }
   Stream* stream = ctx.shard->keyspace.find(ctx.args[1]);
   if (stream == nullptr) return ctx.reply.integer(0);
-  const std::uint64_t removed = stream->trim(*parsed.trim);
-  if (removed > 0) ctx.shard->signal_modified(ctx.args[1]);
-  ctx.reply.integer(static_cast<std::int64_t>(removed));
+  const std::uint64_t length = stream->length();
+  const Result<std::uint64_t> removed = stream->trim(*parsed.trim, parsed.policy);
+  if (stream->length() != length) ctx.shard->signal_modified(ctx.args[1]);  // WATCH
+  if (!removed) return write_error(ctx.reply, ctx.args[1], removed.error());
+  ctx.reply.integer(static_cast<std::int64_t>(*removed));
 }
 
 void xsetid(CommandContext& ctx) {

@@ -321,6 +321,11 @@ std::vector<CommandSpec> build_table() {
                      "O(1) for each single item to delete in the stream, regardless of the stream "
                      "size."},
                     cmd::xdel));
+  t.push_back(keyed("xdelex", -5, kWrite | kFast, "@write @stream @fast", {}, one_key("RW delete"),
+                    {"Deletes one or multiple entries from the stream.", "8.2.0", "stream",
+                     "O(1) for each single item to delete in the stream, regardless of the stream "
+                     "size."},
+                    cmd::xdelex));
   t.push_back(keyed("xtrim", -4, kWrite, "@write @stream @slow", "nondeterministic_output",
                     one_key("RW delete"),
                     {"Trims the stream to (approximately if '~' is passed) a certain size", "5.0.0",
@@ -409,6 +414,11 @@ std::vector<CommandSpec> build_table() {
                      "IDs we were actually able to resolve in the PEL.",
                      "5.0.0", "stream", "O(1) for each message ID processed."},
                     cmd::xack));
+  t.push_back(keyed("xackdel", -6, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update delete"),
+                    {"Acknowledges and conditionally deletes one or multiple entries for a stream "
+                     "consumer group.",
+                     "8.2.0", "stream", "O(1) for each message ID processed."},
+                    cmd::xackdel));
   t.push_back(keyed("xclaim", -6, kWrite | kFast, "@write @stream @fast", "nondeterministic_output",
                     one_key("RW update"),
                     {"Changes (or acquires) ownership of a message in a consumer group, as if the "

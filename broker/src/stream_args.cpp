@@ -1,5 +1,6 @@
 #include "stream_args.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -66,6 +67,53 @@ Result<storage::StreamId> parse_bound(std::string_view text, bool start) {
 }
 
 }  // namespace
+
+namespace {
+
+bool same_word(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_ref_policy(std::string_view word, RefPolicy& policy) {
+  if (same_word(word, "keepref")) policy = RefPolicy::kKeep;
+  else if (same_word(word, "delref")) policy = RefPolicy::kDelete;
+  else if (same_word(word, "acked")) policy = RefPolicy::kAcked;
+  else return false;
+  return true;
+}
+
+std::string parse_ack_del_args(std::span<const std::string_view> args, std::size_t start, AckDelArgs& out) {
+  bool policy_given = false;
+  bool ids_given = false;
+  for (std::size_t j = start; j < args.size();) {
+    if (!policy_given && parse_ref_policy(args[j], out.policy)) {
+      policy_given = true;
+      ++j;
+    } else if (same_word(args[j], "ids") && j + 1 < args.size()) {
+      std::int64_t n = 0;
+      if (!protocol::parse_int64_strict(args[j + 1], n) || n < 1) {
+        return "ERR Number of IDs must be a positive integer";
+      }
+      if (static_cast<std::uint64_t>(n) > args.size() - j - 2) {
+        return "ERR The `numids` parameter must match the number of arguments";
+      }
+      out.first_id = j + 2;
+      out.count = static_cast<std::size_t>(n);
+      ids_given = true;  // a second IDS block replaces the first, as in Redis
+      j = out.first_id + out.count;
+    } else {
+      return "ERR syntax error";
+    }
+  }
+  if (!ids_given) return "ERR IDS option is required";
+  return {};
+}
 
 Result<storage::StreamId> parse_range_start(std::string_view text) { return parse_bound(text, true); }
 Result<storage::StreamId> parse_range_end(std::string_view text) { return parse_bound(text, false); }

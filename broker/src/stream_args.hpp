@@ -5,11 +5,14 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include <runnel/storage/stream_id.hpp>
 
 #include "streams/errors.hpp"
+#include "streams/pel_refs.hpp"
 #include "streams/result.hpp"
 
 namespace runnel {
@@ -30,6 +33,21 @@ struct ParsedId {
 // next ID (start) or the previous one (end).
 [[nodiscard]] Result<storage::StreamId> parse_range_start(std::string_view text);
 [[nodiscard]] Result<storage::StreamId> parse_range_end(std::string_view text);
+
+// KEEPREF, DELREF or ACKED (any case) into `policy`; false for any other word.
+[[nodiscard]] bool parse_ref_policy(std::string_view word, RefPolicy& policy);
+
+// XDELEX's and XACKDEL's [KEEPREF|DELREF|ACKED] IDS numids id..., from args[start] on, the
+// way Redis 8.2's streamParseAckDelArgsOrReply does: the policy before or after the IDS
+// block, numids at least 1 and no more than the arguments left. The IDs are left unparsed
+// (a missing key answers before they are looked at). Returns the error, or empty.
+struct AckDelArgs {
+  RefPolicy policy = RefPolicy::kKeep;
+  std::size_t first_id = 0;  // index in args
+  std::size_t count = 0;
+};
+[[nodiscard]] std::string parse_ack_del_args(std::span<const std::string_view> args, std::size_t start,
+                                             AckDelArgs& out);
 
 // Redis's string2ull: a strict int64 first, then strtoull's rules.
 [[nodiscard]] bool redis_string2ull(std::string_view text, std::uint64_t& value);

@@ -13,6 +13,11 @@ void write_stream_id(protocol::ReplyWriter& reply, storage::StreamId id) {
   reply.bulk(std::string_view(buf, id.format(buf)));
 }
 
+void write_delete_codes(protocol::ReplyWriter& reply, std::span<const DeleteCode> codes) {
+  reply.array(codes.size());
+  for (const DeleteCode code : codes) reply.integer(static_cast<std::int64_t>(code));
+}
+
 void write_ids(protocol::ReplyWriter& reply, std::span<const storage::StreamId> ids) {
   reply.array(ids.size());
   for (const storage::StreamId id : ids) write_stream_id(reply, id);

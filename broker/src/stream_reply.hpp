@@ -20,6 +20,8 @@ namespace runnel {
 
 void write_stream_id(protocol::ReplyWriter& reply, storage::StreamId id);
 void write_ids(protocol::ReplyWriter& reply, std::span<const storage::StreamId> ids);
+// XDELEX's and XACKDEL's reply: an integer per ID (the same in RESP2 and RESP3).
+void write_delete_codes(protocol::ReplyWriter& reply, std::span<const DeleteCode> codes);
 // One entry, and an array of them.
 void write_entry(protocol::ReplyWriter& reply, const Entries& entries, const Entries::Item& item);
 void write_entries(protocol::ReplyWriter& reply, const Entries& entries);

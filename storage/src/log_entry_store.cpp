@@ -380,8 +380,9 @@ std::uint64_t LogEntryStore::trim(const TrimSpec& spec) {
     Node& node = nodes_.front();
     if (spec.limit != 0 && removed + node.live > spec.limit) break;
     // The whole node goes if what remains still satisfies the request.
-    const bool whole = spec.strategy == Strategy::kMaxLen ? size_ - node.live >= spec.max_len
-                                                          : node.last < spec.min_id;
+    const bool whole = (spec.strategy == Strategy::kMaxLen ? size_ - node.live >= spec.max_len
+                                                           : node.last < spec.min_id) &&
+                       (!spec.before || node.last < *spec.before);
     if (whole) {
       size_ -= node.live;
       removed += node.live;
@@ -395,7 +396,8 @@ std::uint64_t LogEntryStore::trim(const TrimSpec& spec) {
     if (!records.ok()) break;
     for (std::size_t i = 0; i < records.size(); ++i) {
       const Record r = records.at(i);
-      const bool stop = spec.strategy == Strategy::kMaxLen ? size_ <= spec.max_len : r.id >= spec.min_id;
+      const bool stop = (spec.strategy == Strategy::kMaxLen ? size_ <= spec.max_len : r.id >= spec.min_id) ||
+                        (spec.before && r.id >= *spec.before);
       if (stop) break;
       floor_ = std::max(floor_, r.id.next().value_or(StreamId::max()));
       if (r.deleted) continue;

@@ -23,6 +23,8 @@ using runnel::Entries;
 using runnel::Errc;
 using runnel::NewId;
 using runnel::Stream;
+using runnel::DeleteCode;
+using runnel::RefPolicy;
 using runnel::storage::StreamId;
 using runnel::storage::TrimSpec;
 
@@ -136,17 +138,17 @@ TEST_CASE("Trimming by MAXLEN and MINID removes the oldest entries and moves the
   for (std::uint64_t i = 1; i <= 10; ++i) add(s, id(i));
   TrimSpec maxlen;
   maxlen.max_len = 7;
-  CHECK(s.trim(maxlen) == 3);
+  CHECK(*s.trim(maxlen) == 3);
   CHECK(s.length() == 7);
   CHECK(s.first_id() == id(4));
   TrimSpec minid;
   minid.strategy = TrimSpec::Strategy::kMinId;
   minid.min_id = id(6);
-  CHECK(s.trim(minid) == 2);
+  CHECK(*s.trim(minid) == 2);
   CHECK(range_ids(s).front() == id(6));
   CHECK(s.entries_added() == 10);  // trimming never changes what was added
   CHECK(s.last_id() == id(10));
-  CHECK(s.trim(minid) == 0);
+  CHECK(*s.trim(minid) == 0);
   // XADD with a trim: the new entry is in, the oldest out.
   const NewId next{id(11), true};
   const std::string_view fields[] = {"f", "v"};
@@ -475,7 +477,7 @@ TEST_CASE("Random ops on the model agree with a small reference model", "[stream
           ref.entries.erase(ref.entries.begin());
           ++removed;
         }
-        CHECK(s.trim(spec) == removed);
+        CHECK(*s.trim(spec) == removed);
       } else if (op == 5) {  // XREADGROUP >
         const std::size_t count = rng() % 4;
         auto got = s.deliver_new(g, g.consumer(consumer, kNow), count, false, kNow);
@@ -599,4 +601,147 @@ TEST_CASE("A consumer's seen time is its last attempt, its active time its last 
   all.min_idle_ms = 0;
   REQUIRE(s.autoclaim(g, all, kNow + 7)->entries.size() == 1);
   CHECK(g.find_consumer("c")->active_time_ms == kNow + 7);
+}
+
+namespace {
+
+// Redis 8.2's reference rules, as plainly as they can be said, for the randomized test below.
+struct RefModel {
+  std::set<StreamId> entries;
+  struct Group {
+    StreamId last;
+    std::set<StreamId> pel;
+  };
+  std::map<std::string, Group> groups;
+
+  [[nodiscard]] bool referenced(StreamId id) const {
+    for (const auto& [name, g] : groups) {
+      if (id > g.last || g.pel.count(id) != 0) return true;
+    }
+    return false;
+  }
+  void drop_refs(StreamId id) {
+    for (auto& [name, g] : groups) g.pel.erase(id);
+  }
+  DeleteCode erase(StreamId id, RefPolicy policy) {
+    if (policy == RefPolicy::kAcked && referenced(id)) return DeleteCode::kReferenced;
+    if (policy == RefPolicy::kDelete) drop_refs(id);
+    return entries.erase(id) != 0 ? DeleteCode::kDeleted : DeleteCode::kNotFound;
+  }
+  DeleteCode ack_and_erase(const std::string& group, StreamId id, RefPolicy policy) {
+    if (groups.at(group).pel.erase(id) == 0) return DeleteCode::kNotFound;
+    if (policy == RefPolicy::kAcked && referenced(id)) return DeleteCode::kReferenced;
+    if (policy == RefPolicy::kDelete) drop_refs(id);
+    entries.erase(id);
+    return DeleteCode::kDeleted;
+  }
+  // Oldest first: each entry goes unless ACKED finds it referenced, until the request is met.
+  std::uint64_t trim(bool maxlen, std::uint64_t n, StreamId min_id, RefPolicy policy) {
+    std::uint64_t removed = 0;
+    for (auto it = entries.begin(); it != entries.end();) {
+      if (maxlen ? entries.size() <= n : *it >= min_id) break;
+      if (policy == RefPolicy::kAcked && referenced(*it)) {
+        ++it;
+        continue;
+      }
+      it = entries.erase(it);
+      ++removed;
+    }
+    if (policy == RefPolicy::kDelete && removed > 0) {
+      // Runnel's DELREF drops every pending ID below what is left (docs/compatibility.md).
+      const StreamId bound = entries.empty() ? StreamId::max() : *entries.begin();
+      for (auto& [name, g] : groups) {
+        for (auto it = g.pel.begin(); it != g.pel.end();) it = (*it < bound || entries.empty()) ? g.pel.erase(it) : std::next(it);
+      }
+    }
+    return removed;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("XDELEX, XACKDEL and KEEPREF/DELREF/ACKED trims agree with a reference model of Redis 8.2's rules",
+          "[streams][ops][random]") {
+  std::mt19937_64 rng(20261208);
+  const RefPolicy policies[] = {RefPolicy::kKeep, RefPolicy::kDelete, RefPolicy::kAcked};
+  const char* group_names[] = {"g1", "g2", "g3"};
+  std::uint64_t codes_seen[3] = {0, 0, 0};  // -1, 1, 2: the test reaches every outcome
+  for (int run = 0; run < 30; ++run) {
+    Stream s;
+    RefModel ref;
+    std::uint64_t top = 0;
+    const int groups = 1 + static_cast<int>(rng() % 3);
+    for (int g = 0; g < groups; ++g) {
+      REQUIRE(s.create_group(group_names[g], StreamId::min(), 0).ok());
+      ref.groups[group_names[g]] = RefModel::Group{};
+    }
+    for (int step = 0; step < 300; ++step) {
+      const std::string group = group_names[rng() % groups];
+      ConsumerGroup& cg = *s.group(group);
+      const RefPolicy policy = policies[rng() % 3];
+      auto random_id = [&] { return id(1 + rng() % (top + 2)); };
+      switch (rng() % 7) {
+        case 0:
+        case 1: {  // XADD
+          add(s, id(++top));
+          ref.entries.insert(id(top));
+          break;
+        }
+        case 2: {  // XREADGROUP '>'
+          const std::size_t count = 1 + rng() % 4;
+          auto got = s.deliver_new(cg, cg.consumer("c", kNow), count, false, kNow);
+          REQUIRE(got.ok());
+          for (const StreamId d : ids_of(*got)) {
+            ref.groups[group].pel.insert(d);
+            ref.groups[group].last = d;
+          }
+          break;
+        }
+        case 3: {  // XACK
+          const std::vector<StreamId> ids{random_id()};
+          CHECK(s.ack(cg, ids) == ref.groups[group].pel.erase(ids[0]));
+          break;
+        }
+        case 4: {  // XDELEX
+          const std::vector<StreamId> ids{random_id(), random_id()};
+          const auto codes = s.erase(ids, policy);
+          for (std::size_t i = 0; i < ids.size(); ++i) {
+            const DeleteCode want = ref.erase(ids[i], policy);
+            CHECK(codes[i] == want);
+            ++codes_seen[want == DeleteCode::kNotFound ? 0 : want == DeleteCode::kDeleted ? 1 : 2];
+          }
+          break;
+        }
+        case 5: {  // XACKDEL
+          const std::vector<StreamId> ids{random_id()};
+          const auto codes = s.ack_and_erase(cg, ids, policy);
+          CHECK(codes[0] == ref.ack_and_erase(group, ids[0], policy));
+          break;
+        }
+        default: {  // XTRIM MAXLEN or MINID, exact (DELREF and ACKED take '~' as exact too)
+          const bool maxlen = rng() % 2 == 0;
+          TrimSpec spec;
+          spec.strategy = maxlen ? TrimSpec::Strategy::kMaxLen : TrimSpec::Strategy::kMinId;
+          spec.max_len = rng() % 8;
+          spec.min_id = random_id();
+          spec.approx = policy != RefPolicy::kKeep && rng() % 2 == 0;
+          auto removed = s.trim(spec, policy);
+          REQUIRE(removed.ok());
+          CHECK(*removed == ref.trim(maxlen, spec.max_len, spec.min_id, policy));
+          break;
+        }
+      }
+      const std::vector<StreamId> want(ref.entries.begin(), ref.entries.end());
+      REQUIRE(range_ids(s) == want);
+      for (const auto& [name, g] : ref.groups) {
+        std::vector<StreamId> pel;
+        for (const auto& p : s.group(name)->pel()) pel.push_back(p.first);
+        REQUIRE(pel == std::vector<StreamId>(g.pel.begin(), g.pel.end()));
+        check_pel(*s.group(name));
+      }
+    }
+  }
+  CHECK(codes_seen[0] > 50);
+  CHECK(codes_seen[1] > 50);
+  CHECK(codes_seen[2] > 50);
 }

@@ -121,3 +121,53 @@ TEST_CASE("Consumers' seen and active times survive a restart, and active ones a
   CHECK(after.at("carol")[2] >= 0);
   CHECK(after.at("alice")[2] >= 0);
 }
+
+TEST_CASE("XACKDEL, XDELEX DELREF and ACKED trims survive a kill -9 under always, as acknowledged",
+          "[newer][crash]") {
+  for (unsigned threads : {1u, 4u}) {
+    INFO("--threads " << threads);
+    runnel::test::TempDir dir("runnel-delref-crash");
+    const std::uint16_t port = runnel::test::free_port();
+    const std::vector<std::string> flags = {runnel::test::runnel_server_path(), "--port", std::to_string(port),
+                                            "--dir", (dir.path() / "data").string(), "--threads",
+                                            std::to_string(threads), "--fsync", "always"};
+    Reply range_before, pending_before, pending2_before;
+    {
+      runnel::test::ServerProcess server(flags, port, (dir.path() / "1.log").string());
+      Connection c("127.0.0.1", port);
+      for (int i = 1; i <= 8; ++i) c.call({"XADD", "s", std::to_string(i) + "-1", "f", std::to_string(i)});
+      c.call({"XGROUP", "CREATE", "s", "g", "0"});
+      c.call({"XGROUP", "CREATE", "s", "h", "0"});
+      REQUIRE(c.call({"XREADGROUP", "GROUP", "g", "a", "COUNT", "6", "STREAMS", "s", ">"}).elements.size() == 1);
+      REQUIRE(c.call({"XREADGROUP", "GROUP", "h", "b", "COUNT", "3", "STREAMS", "s", ">"}).elements.size() == 1);
+      // Acknowledged in g, and kept (2): 1-1 is pending in h, 5-1 not read by h yet.
+      const Reply codes = c.call({"XACKDEL", "s", "g", "ACKED", "IDS", "2", "1-1", "5-1"});
+      REQUIRE(codes.elements.size() == 2);
+      CHECK(codes.elements[0].integer == 2);
+      CHECK(codes.elements[1].integer == 2);
+      // DELREF: 2-1 leaves the stream and both PELs.
+      CHECK(c.call({"XDELEX", "s", "DELREF", "IDS", "1", "2-1"}).elements[0].integer == 1);
+      c.call({"XACK", "s", "h", "3-1"});
+      c.call({"XACK", "s", "g", "3-1", "4-1"});
+      // ACKED trim: 3-1 and 4-1 are free (h has read up to 3-1 only: 4-1 is unread by h, kept).
+      CHECK(c.call({"XTRIM", "s", "MINID", "9", "ACKED"}).integer == 1);
+      range_before = c.call({"XRANGE", "s", "-", "+"});
+      pending_before = c.call({"XPENDING", "s", "g", "-", "+", "100"});
+      pending2_before = c.call({"XPENDING", "s", "h", "-", "+", "100"});
+      REQUIRE(::kill(server.pid(), SIGKILL) == 0);
+    }
+    runnel::test::ServerProcess server(flags, port, (dir.path() / "2.log").string());
+    Connection c("127.0.0.1", port);
+    auto ids = [](const Reply& r, std::size_t column) {
+      std::vector<std::string> out;
+      for (const Reply& e : r.elements) out.push_back(e.elements[column].str);
+      return out;
+    };
+    CHECK(ids(c.call({"XRANGE", "s", "-", "+"}), 0) == ids(range_before, 0));
+    CHECK(ids(range_before, 0) == std::vector<std::string>{"1-1", "4-1", "5-1", "6-1", "7-1", "8-1"});
+    CHECK(ids(c.call({"XPENDING", "s", "g", "-", "+", "100"}), 0) == ids(pending_before, 0));
+    CHECK(ids(pending_before, 0) == std::vector<std::string>{"6-1"});
+    CHECK(ids(c.call({"XPENDING", "s", "h", "-", "+", "100"}), 0) == ids(pending2_before, 0));
+    CHECK(ids(pending2_before, 0) == std::vector<std::string>{"1-1"});
+  }
+}

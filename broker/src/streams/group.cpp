@@ -47,6 +47,7 @@ std::uint64_t ConsumerGroup::delete_consumer(std::string_view name) {
   const std::uint64_t pending = it->second.pending.size();
   for (const StreamId id : it->second.pending) {
     pel_.erase(id);
+    unreferenced(id);
     changed_pending(id);
   }
   changed_consumer(name);
@@ -56,7 +57,9 @@ std::uint64_t ConsumerGroup::delete_consumer(std::string_view name) {
 
 void ConsumerGroup::add_pending(StreamId id, Consumer& to, std::int64_t now_ms) {
   auto [it, inserted] = pel_.try_emplace(id, PendingEntry{&to, now_ms, 1});
-  if (!inserted) {
+  if (inserted) {
+    referenced(id);
+  } else {
     if (it->second.owner != nullptr) it->second.owner->pending.erase(id);
     it->second = PendingEntry{&to, now_ms, 1};
   }
@@ -85,7 +88,7 @@ void ConsumerGroup::claim(StreamId id, Consumer& to, std::int64_t time_ms,
 }
 
 void ConsumerGroup::add_unowned(StreamId id, std::int64_t now_ms) {
-  pel_.emplace(id, PendingEntry{nullptr, now_ms, 1});
+  if (pel_.emplace(id, PendingEntry{nullptr, now_ms, 1}).second) referenced(id);
   changed_pending(id);
 }
 
@@ -101,6 +104,7 @@ bool ConsumerGroup::ack(StreamId id) {
   if (it == pel_.end()) return false;
   if (it->second.owner != nullptr) it->second.owner->pending.erase(id);
   pel_.erase(it);
+  unreferenced(id);
   changed_pending(id);
   return true;
 }

@@ -23,6 +23,7 @@
 #include <runnel/storage/stream_id.hpp>
 
 #include "streams/change_sink.hpp"
+#include "streams/pel_refs.hpp"
 
 namespace runnel {
 
@@ -123,12 +124,14 @@ class ConsumerGroup {
   [[nodiscard]] PendingSummary pending_summary() const;
   [[nodiscard]] std::vector<PendingItem> pending(const PendingQuery& query, std::int64_t now_ms) const;
 
-  // Where changes are reported: the stream's sink (null: none), the stream, and this group's
-  // name (its key in the stream's map). Set by the stream.
-  void bind(ChangeSink* sink, Stream* stream, const std::string* name) {
+  // Where changes are reported: the stream's sink (null: none), the stream, this group's
+  // name (its key in the stream's map), and the stream's count of pending IDs over all its
+  // groups. Set by the stream.
+  void bind(ChangeSink* sink, Stream* stream, const std::string* name, PelRefs* refs) {
     sink_ = sink;
     stream_ = stream;
     name_ = name;
+    refs_ = refs;
   }
 
  private:
@@ -149,9 +152,17 @@ class ConsumerGroup {
   std::int64_t entries_read_ = kEntriesReadUnknown;
   Pel pel_;
   Consumers consumers_;
+  void referenced(StreamId id) {
+    if (refs_) refs_->add(id);
+  }
+  void unreferenced(StreamId id) {
+    if (refs_) refs_->remove(id);
+  }
+
   ChangeSink* sink_ = nullptr;
   Stream* stream_ = nullptr;
   const std::string* name_ = nullptr;
+  PelRefs* refs_ = nullptr;
 };
 
 }  // namespace runnel

@@ -2,6 +2,9 @@
 // entries-read and lag counters (t_stream.c), over the stream's EntryStore.
 #include "streams/stream.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include <runnel/storage/log_entry_store.hpp>
 
 namespace runnel {
@@ -13,7 +16,7 @@ Stream::~Stream() = default;
 
 void Stream::bind(ChangeSink* sink) {
   sink_ = sink;
-  for (auto& [name, group] : groups_) group.bind(sink, this, &name);
+  for (auto& [name, group] : groups_) group.bind(sink, this, &name, &refs_);
 }
 
 bool Stream::has_after(StreamId after) const {
@@ -64,19 +67,143 @@ void Stream::append(StreamId id, std::span<const std::string_view> fields) {
 }
 
 Result<StreamId> Stream::add(const NewId* given, std::span<const std::string_view> fields,
-                             const std::optional<storage::TrimSpec>& trim_spec, std::int64_t now_ms) {
+                             const std::optional<storage::TrimSpec>& trim_spec, std::int64_t now_ms,
+                             RefPolicy policy, OpError* trim_error) {
   Result<StreamId> id = next_id(last_id_, given, now_ms);
   if (!id) return id;
   append(*id, fields);
-  if (trim_spec) trim(*trim_spec);
+  if (trim_spec) {
+    Result<std::uint64_t> trimmed = trim(*trim_spec, policy);
+    if (!trimmed && trim_error != nullptr) *trim_error = trimmed.take_error();
+  }
   return id;
 }
 
-std::uint64_t Stream::trim(const storage::TrimSpec& spec) {
-  const std::uint64_t removed = entries_->trim(spec);
+Result<std::uint64_t> Stream::trim(const storage::TrimSpec& spec, RefPolicy policy) {
+  if (policy == RefPolicy::kAcked) return trim_acked(spec);
+  storage::TrimSpec exact = spec;
+  if (policy == RefPolicy::kDelete) exact.approx = false;
+  const std::uint64_t removed = entries_->trim(exact);
   refresh_first_id();
-  if (removed > 0) changed();
+  if (removed == 0) return removed;
+  changed();
+  if (policy == RefPolicy::kDelete) {
+    // Every pending ID below what is left was trimmed now, or deleted before.
+    const StreamId bound = length() > 0 ? first_id_ : StreamId::max();
+    for (const StreamId id : refs_.below(bound)) drop_references(id);
+    if (length() == 0 && refs_.contains(StreamId::max())) drop_references(StreamId::max());
+  }
   return removed;
+}
+
+bool Stream::trim_done(const storage::TrimSpec& spec) const {
+  if (spec.strategy == storage::TrimSpec::Strategy::kMaxLen) return length() <= spec.max_len;
+  return length() == 0 || first_id_ >= spec.min_id;
+}
+
+// ACKED: the entries before the first one some group references go as a plain trim would
+// take them (whole nodes where it can); then, while the request is not met, the entries
+// between the referenced ones that no group references, one by one, as Redis does.
+Result<std::uint64_t> Stream::trim_acked(const storage::TrimSpec& spec) {
+  const StreamId min_last = min_last_delivered();
+  storage::TrimSpec prefix = spec;
+  prefix.approx = false;
+  const StreamId first_unread = min_last.next().value_or(StreamId::max());
+  prefix.before = std::min(first_unread, refs_.first());
+  std::uint64_t removed = entries_->trim(prefix);
+  refresh_first_id();
+  std::optional<OpError> failed;
+  if (!trim_done(spec) && (spec.limit == 0 || removed < spec.limit) && *prefix.before != StreamId::max()) {
+    // Only entries up to the smallest last-delivered ID can be free of references.
+    StreamId end = min_last;
+    if (spec.strategy == storage::TrimSpec::Strategy::kMinId) {
+      if (spec.min_id == StreamId::min()) end = StreamId::min();
+      else end = std::min(end, *spec.min_id.prev());
+    }
+    std::uint64_t excess = spec.strategy == storage::TrimSpec::Strategy::kMaxLen && length() > spec.max_len
+                               ? length() - spec.max_len
+                               : std::numeric_limits<std::uint64_t>::max();
+    if (spec.limit != 0) excess = std::min(excess, spec.limit - removed);
+    std::vector<StreamId> free;
+    if (*prefix.before <= end) {
+      const storage::Error error = entries_->scan(*prefix.before, end, false, [&](const storage::EntryView& e) {
+        if (refs_.contains(e.id)) return true;
+        free.push_back(e.id);
+        return free.size() < excess;
+      });
+      if (error) failed = storage_error(error);
+    }
+    for (const StreamId id : free) removed += entries_->erase(id) ? 1 : 0;
+    refresh_first_id();
+  }
+  if (removed > 0) changed();
+  if (failed) return *failed;
+  return removed;
+}
+
+StreamId Stream::min_last_delivered() const {
+  StreamId least = StreamId::max();
+  for (const auto& [name, group] : groups_) least = std::min(least, group.last_delivered());
+  return least;
+}
+
+bool Stream::referenced(StreamId id) const { return !groups_.empty() && referenced(id, min_last_delivered()); }
+
+void Stream::drop_references(StreamId id) {
+  for (auto& [name, group] : groups_) (void)group.ack(id);
+}
+
+std::vector<DeleteCode> Stream::erase(std::span<const StreamId> ids, RefPolicy policy) {
+  std::vector<DeleteCode> codes;
+  codes.reserve(ids.size());
+  const StreamId min_last = min_last_delivered();
+  bool deleted = false;
+  for (const StreamId id : ids) {
+    if (policy == RefPolicy::kAcked && !groups_.empty() && referenced(id, min_last)) {
+      codes.push_back(DeleteCode::kReferenced);
+      continue;
+    }
+    if (policy == RefPolicy::kDelete && refs_.contains(id)) drop_references(id);
+    if (!entries_->erase(id)) {
+      codes.push_back(DeleteCode::kNotFound);
+      continue;
+    }
+    deleted = true;
+    if (id > max_deleted_id_) max_deleted_id_ = id;
+    codes.push_back(DeleteCode::kDeleted);
+  }
+  if (deleted) {
+    refresh_first_id();
+    changed();
+  }
+  return codes;
+}
+
+std::vector<DeleteCode> Stream::ack_and_erase(ConsumerGroup& group, std::span<const StreamId> ids, RefPolicy policy) {
+  std::vector<DeleteCode> codes;
+  codes.reserve(ids.size());
+  bool deleted = false;
+  for (const StreamId id : ids) {
+    if (!group.ack(id)) {
+      codes.push_back(DeleteCode::kNotFound);
+      continue;
+    }
+    if (policy == RefPolicy::kAcked && referenced(id, min_last_delivered())) {
+      codes.push_back(DeleteCode::kReferenced);
+      continue;
+    }
+    if (policy == RefPolicy::kDelete && refs_.contains(id)) drop_references(id);
+    if (entries_->erase(id)) {
+      deleted = true;
+      if (id > max_deleted_id_) max_deleted_id_ = id;
+    }
+    codes.push_back(DeleteCode::kDeleted);  // acknowledged and gone, even if it was gone before
+  }
+  if (deleted) {
+    refresh_first_id();
+    changed();
+  }
+  return codes;
 }
 
 std::uint64_t Stream::erase(std::span<const StreamId> ids) {
@@ -176,7 +303,7 @@ Result<ConsumerGroup*> Stream::create_group(std::string_view name, StreamId last
   auto [it, created] = groups_.try_emplace(std::string(name));
   if (!created) return op_error(Errc::kGroupExists, "BUSYGROUP Consumer Group name already exists");
   ConsumerGroup& group = it->second;
-  group.bind(sink_, this, &it->first);
+  group.bind(sink_, this, &it->first, &refs_);
   group.set_position(last_delivered, entries_read);
   return &group;
 }
@@ -185,6 +312,7 @@ bool Stream::destroy_group(std::string_view name) {
   auto it = groups_.find(name);
   if (it == groups_.end()) return false;
   if (sink_) sink_->group_destroyed(*this, name);
+  for (const auto& pending : it->second.pel()) refs_.remove(pending.first);
   groups_.erase(it);
   return true;
 }

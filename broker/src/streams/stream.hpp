@@ -96,13 +96,26 @@ class Stream {
   [[nodiscard]] static Result<StreamId> next_id(StreamId last, const NewId* given, std::int64_t now_ms);
   // Appends an entry whose ID next_id() gave.
   void append(StreamId id, std::span<const std::string_view> fields);
-  // XADD: next_id, append, then trim when asked. Returns the new entry's ID.
+  // XADD: next_id, append, then trim when asked. Returns the new entry's ID. The entry is
+  // added even if the trim fails to read entries back (ACKED): that error goes to
+  // `trim_error` when given.
   Result<StreamId> add(const NewId* given, std::span<const std::string_view> fields,
-                       const std::optional<storage::TrimSpec>& trim, std::int64_t now_ms);
-  // Removes entries as `spec` says; returns how many.
-  std::uint64_t trim(const storage::TrimSpec& spec);
+                       const std::optional<storage::TrimSpec>& trim, std::int64_t now_ms,
+                       RefPolicy policy = RefPolicy::kKeep, OpError* trim_error = nullptr);
+  // Removes entries as `spec` says; returns how many. DELREF and ACKED trim exactly ('~' is
+  // taken as '=', LIMIT still caps it), as Redis does since its fix of 8.4's approximate
+  // trims that removed nothing. ACKED skips the entries some group still references and
+  // goes on past them; it reads entries back to find the ones between, which may fail.
+  Result<std::uint64_t> trim(const storage::TrimSpec& spec, RefPolicy policy = RefPolicy::kKeep);
   // XDEL: deletes the entries listed; returns how many there were.
   std::uint64_t erase(std::span<const StreamId> ids);
+  // XDELEX: a code per ID.
+  std::vector<DeleteCode> erase(std::span<const StreamId> ids, RefPolicy policy);
+  // XACKDEL: acknowledges each ID in `group`, then deletes it as `policy` says; a code per ID
+  // (kNotFound: it was not pending in `group`).
+  std::vector<DeleteCode> ack_and_erase(ConsumerGroup& group, std::span<const StreamId> ids, RefPolicy policy);
+  // Whether some group still references `id`: holds it pending, or has not read up to it.
+  [[nodiscard]] bool referenced(StreamId id) const;
   // XSETID: `entries_added` -1 and no `max_deleted` keep those.
   Result<void> set_id(StreamId id, std::int64_t entries_added, std::optional<StreamId> max_deleted);
   // The metadata as loaded from disk.
@@ -158,6 +171,16 @@ class Stream {
   void refresh_first_id();
   // Moves the group's last-delivered ID up to `id` (delivering it), keeping entries_read.
   void advance(ConsumerGroup& group, StreamId id);
+  // The smallest last-delivered ID over the groups (max() when there are none): every entry
+  // above it is unread by some group.
+  [[nodiscard]] StreamId min_last_delivered() const;
+  // Drops `id` from every group's PEL (DELREF).
+  void drop_references(StreamId id);
+  [[nodiscard]] bool referenced(StreamId id, StreamId min_last) const {
+    return id > min_last || refs_.contains(id);
+  }
+  Result<std::uint64_t> trim_acked(const storage::TrimSpec& spec);
+  [[nodiscard]] bool trim_done(const storage::TrimSpec& spec) const;
   // Whether the entry `id` is stored, or the read's error.
   [[nodiscard]] Result<bool> contains(StreamId id) const;
   // The entry `id` into `out` (false if it is not stored), or the read's error.
@@ -169,6 +192,7 @@ class Stream {
   StreamId max_deleted_id_;
   StreamId first_id_;
   Groups groups_;
+  PelRefs refs_;  // every group's pending IDs, counted
   ChangeSink* sink_ = nullptr;
 };
 

@@ -60,6 +60,9 @@ struct TrimSpec {
   StreamId min_id;
   bool approx = false;
   std::uint64_t limit = 0;
+  // When set, no entry at or above this ID is removed (the broker's ACKED trims stop at the
+  // first entry a consumer group still references).
+  std::optional<StreamId> before;
 };
 
 // Lifecycle: owned by one stream, used only on the shard that owns that stream.
