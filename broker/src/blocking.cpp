@@ -70,10 +70,15 @@ void BlockedReaders::serve(std::string_view key, Stream& stream) {
         if (w.try_claim()) w.deliver(error_answer(errors::kGroupGone));
         return false;
       }
-      if (!stream.has_new_for(*group)) return true;
-      if (!w.try_claim()) return false;
       const std::int64_t now = wall_now_ms();
-      read = stream.deliver_new(*group, group->consumer(w.consumer, now), w.count, w.noack, now);
+      const bool claiming = w.claim_min_idle.has_value();
+      if (!stream.has_new_for(*group) && !(claiming && stream.claimable_now(*group, *w.claim_min_idle, now))) {
+        return true;
+      }
+      if (!w.try_claim()) return false;
+      Consumer& consumer = group->consumer(w.consumer, now);
+      read = claiming ? stream.deliver_claiming(*group, consumer, *w.claim_min_idle, w.count, w.noack, now)
+                      : stream.deliver_new(*group, consumer, w.count, w.noack, now);
     } else {
       const storage::StreamId after = w.after[key_index];
       if (!stream.has_after(after)) return true;

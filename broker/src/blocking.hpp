@@ -45,6 +45,7 @@ struct StreamWaiter {
   std::string group;
   std::string consumer;
   bool noack = false;
+  std::optional<std::int64_t> claim_min_idle;  // XREADGROUP CLAIM: idle pending entries too
   // Hands the answer to the connection; callable from any thread, at most once.
   std::function<void(WaiterAnswer answer)> deliver;
 

@@ -146,7 +146,7 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
   for (auto it = pel.begin(); it != pel.end() && n < limit(pel.size()); ++it, ++n) {
     r.array(4);
     write_stream_id(r, it->first);
-    r.bulk(it->second.owner->name);
+    r.bulk(it->second.owner != nullptr ? std::string_view(it->second.owner->name) : std::string_view());
     r.integer(it->second.delivery_time_ms);
     r.integer(static_cast<std::int64_t>(it->second.delivery_count));
   }
@@ -425,6 +425,14 @@ std::string parse(std::span<const std::string_view> args, bool xreadgroup, Reque
       out.consumer = args[i + 2];
       has_group = true;
       i += 2;
+    } else if (equals_ignore_case(opt, "CLAIM") && more) {  // Redis 8.4
+      if (!xreadgroup) {
+        return "ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead.";
+      }
+      std::int64_t ms = 0;
+      if (!parse_int64(args[++i], ms)) return "ERR min-idle-time is not an integer or out of range";
+      if (ms < 0) return "ERR min-idle-time must be a positive integer";
+      out.claim_min_idle = ms;
     } else if (equals_ignore_case(opt, "NOACK")) {
       if (!xreadgroup) {
         return "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
@@ -521,8 +529,20 @@ bool read_groups_on_shard(Shard& shard, Request& request, std::span<const std::s
     // Redis 7.2: the consumer is made (or seen) by every attempt, even one that finds nothing.
     Consumer& consumer = group->consumer(request.consumer, now);
     Result<Entries> read = Entries{};
-    if (request.ids[i]) {  // history: always answered, even when empty
+    if (request.ids[i]) {  // history: always answered, even when empty (CLAIM ignored)
       read = stream->deliver_history(*group, consumer, *request.ids[i], count, now);
+    } else if (request.claim_min_idle) {
+      read = stream->deliver_claiming(*group, consumer, *request.claim_min_idle, count, request.noack, now);
+      if (read && read->empty()) {
+        if (const auto at = stream->next_claimable(*group, *request.claim_min_idle, now)) {
+          request.claim_wake_ms = std::min(request.claim_wake_ms.value_or(*at), *at);
+        } else if (!request.claim_wake_ms) {
+          // Nothing pending: what is delivered from now on is claimable min-idle after (a
+          // look at least 10 ms on, so CLAIM 0 on an empty PEL does not spin).
+          request.claim_wake_ms = now + std::max<std::int64_t>(*request.claim_min_idle, 10);
+        }
+        continue;
+      }
     } else if (stream->has_new_for(*group)) {
       read = stream->deliver_new(*group, consumer, count, request.noack, now);
     } else {

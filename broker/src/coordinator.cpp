@@ -58,6 +58,34 @@ awaitable<bool> run_part(Shard& shard, Part& part, bool hopped = false) {
   co_return ok;
 }
 
+// XREADGROUP CLAIM, blocked: looks at the waiter's keys on `runtime`'s shard again at `wake_ms`
+// (ms since 1970), when a pending entry becomes claimable, and serves the waiter if one is;
+// else waits for the next such time. Runs on the shard's thread; ends once the waiter is
+// answered (by this, an XADD, its timeout or its client going away).
+void watch_claimable(ShardRuntime* runtime, std::weak_ptr<StreamWaiter> weak, std::vector<std::string> keys,
+                     std::string group, std::int64_t min_idle_ms, std::int64_t wake_ms) {
+  auto timer = std::make_shared<asio::steady_timer>(runtime->io);
+  timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, wake_ms - wall_now_ms())));
+  timer->async_wait([runtime, weak, keys = std::move(keys), group = std::move(group), min_idle_ms,
+                     timer](const boost::system::error_code& ec) mutable {
+    auto waiter = weak.lock();
+    if (ec || !waiter || waiter->claimed()) return;
+    Shard& shard = runtime->shard;
+    for (const std::string& key : keys) shard.signal_ready(key);
+    if (shard.holding_ready == 0) shard.serve_ready();  // else the transaction's end serves them
+    if (waiter->claimed()) return;
+    const std::int64_t now = wall_now_ms();
+    std::int64_t next = now + std::max<std::int64_t>(min_idle_ms, 10);
+    for (const std::string& key : keys) {
+      const Stream* stream = shard.keyspace.find(key);
+      const ConsumerGroup* g = stream != nullptr ? stream->group(group) : nullptr;
+      if (g == nullptr) continue;
+      if (const auto at = stream->next_claimable(*g, min_idle_ms, now)) next = std::min(next, *at);
+    }
+    watch_claimable(runtime, weak, std::move(keys), std::move(group), min_idle_ms, next);
+  });
+}
+
 }  // namespace
 
 // Runs `part` on `shard` for the keys it owns: here if it is this thread's shard, else there.
@@ -646,6 +674,7 @@ awaitable<void> Coordinator::stream_read(const CommandSpec& spec, std::span<cons
     waiter->group = request.group;
     waiter->consumer = request.consumer;
     waiter->noack = request.noack;
+    waiter->claim_min_idle = request.claim_min_idle;
     // Set up before any shard can see the waiter: a shard may answer it (and its reply
     // arrive) before this coroutine even resumes from its last hop.
     waiter->deliver = link_.expect_blocked_answer();
@@ -692,6 +721,18 @@ awaitable<void> Coordinator::stream_read(const CommandSpec& spec, std::span<cons
     protocol::ReplyWriter(link_.output(), session_.resp).error(request.gone_error);
     unregister(waiter, request.registered_shards);
     co_return;
+  }
+  if (request.claim_min_idle && request.claim_wake_ms) {
+    // Pending entries become claimable as time passes, with nothing to signal it.
+    for (const unsigned s : request.registered_shards) {
+      std::vector<std::string> keys;
+      for (const std::size_t i : by_shard[s]) keys.push_back(request.keys[i]);
+      asio::post(server_.shards[s]->io, [runtime = server_.shards[s].get(), weak = std::weak_ptr(waiter),
+                                         keys = std::move(keys), group = request.group,
+                                         min_idle = *request.claim_min_idle, at = *request.claim_wake_ms]() mutable {
+        watch_claimable(runtime, std::move(weak), std::move(keys), std::move(group), min_idle, at);
+      });
+    }
   }
   co_await link_.wait_blocked(waiter, request);
 }

@@ -35,6 +35,7 @@ struct Request {
   std::string group;
   std::string consumer;
   bool noack = false;
+  std::optional<std::int64_t> claim_min_idle;  // CLAIM min-idle-time (Redis 8.4)
   std::vector<std::string> id_errors;     // per key: its ID's error, reported in key order
   // Filled while running on the shards:
   bool found_elsewhere = false;           // an earlier shard found entries
@@ -47,6 +48,9 @@ struct Request {
   // A key whose entries could not be read back (read_error_text): the command's answer is
   // this error, never a reply short of that key's entries.
   std::string read_error;
+  // CLAIM, nothing found: the earliest time (ms since 1970) a pending entry of some key
+  // becomes claimable, when one will; a blocked reader is looked at again then.
+  std::optional<std::int64_t> claim_wake_ms;
 };
 
 // Returns the error to reply with, or an empty string. For XREADGROUP, errors that Redis

@@ -24,13 +24,20 @@ void write_ids(protocol::ReplyWriter& reply, std::span<const storage::StreamId> 
 }
 
 void write_entry(protocol::ReplyWriter& reply, const Entries& entries, const Entries::Item& item) {
-  reply.array(2);
+  reply.array(entries.with_delivery() ? 4 : 2);
   write_stream_id(reply, item.id);
-  if (item.deleted) return reply.null_array();
-  storage::FieldCursor fields(entries.payload(item));
-  reply.array(fields.count());
-  std::string_view field;
-  while (fields.next(field)) reply.bulk(field);
+  if (item.deleted) {
+    reply.null_array();
+  } else {
+    storage::FieldCursor fields(entries.payload(item));
+    reply.array(fields.count());
+    std::string_view field;
+    while (fields.next(field)) reply.bulk(field);
+  }
+  if (entries.with_delivery()) {
+    reply.integer(item.idle_ms);
+    reply.integer(static_cast<std::int64_t>(item.deliveries));
+  }
 }
 
 void write_entries(protocol::ReplyWriter& reply, const Entries& entries) {

@@ -67,6 +67,13 @@ TEST_CASE("What ioredis and node-redis send on connect is accepted", "[clients]"
   REQUIRE(list.find("lib-name=ioredis lib-ver=5.3.2") != std::string::npos);
 }
 
+TEST_CASE("A work queue on XREADGROUP CLAIM alone survives a killed consumer (redis-py)", "[clients][newer]") {
+  RunnelServer server({}, 2);
+  runnel::test::TempDir work("work-queue-claim");
+  REQUIRE(run("/usr/bin/python3 " + script("work_queue.py") + " " + std::to_string(server.port) + " " +
+              work.path().string() + " claim") == 0);
+}
+
 TEST_CASE("A work queue of 100,000 jobs survives a killed consumer (redis-py)", "[clients]") {
   RunnelServer server({}, 2);
   runnel::test::TempDir work("work-queue");

@@ -122,7 +122,7 @@ TEST_CASE("Consumers' seen and active times survive a restart, and active ones a
   CHECK(after.at("alice")[2] >= 0);
 }
 
-TEST_CASE("XACKDEL, XDELEX DELREF and ACKED trims survive a kill -9 under always, as acknowledged",
+TEST_CASE("XACKDEL, XDELEX DELREF, ACKED trims and CLAIM survive a kill -9 under always, as acknowledged",
           "[newer][crash]") {
   for (unsigned threads : {1u, 4u}) {
     INFO("--threads " << threads);
@@ -151,6 +151,8 @@ TEST_CASE("XACKDEL, XDELEX DELREF and ACKED trims survive a kill -9 under always
       c.call({"XACK", "s", "g", "3-1", "4-1"});
       // ACKED trim: 3-1 and 4-1 are free (h has read up to 3-1 only: 4-1 is unread by h, kept).
       CHECK(c.call({"XTRIM", "s", "MINID", "9", "ACKED"}).integer == 1);
+      // CLAIM: z takes g's idle entries (6-1) and the new ones (7-1, 8-1).
+      REQUIRE(c.call({"XREADGROUP", "GROUP", "g", "z", "CLAIM", "0", "STREAMS", "s", ">"}).elements.size() == 1);
       range_before = c.call({"XRANGE", "s", "-", "+"});
       pending_before = c.call({"XPENDING", "s", "g", "-", "+", "100"});
       pending2_before = c.call({"XPENDING", "s", "h", "-", "+", "100"});
@@ -166,8 +168,61 @@ TEST_CASE("XACKDEL, XDELEX DELREF and ACKED trims survive a kill -9 under always
     CHECK(ids(c.call({"XRANGE", "s", "-", "+"}), 0) == ids(range_before, 0));
     CHECK(ids(range_before, 0) == std::vector<std::string>{"1-1", "4-1", "5-1", "6-1", "7-1", "8-1"});
     CHECK(ids(c.call({"XPENDING", "s", "g", "-", "+", "100"}), 0) == ids(pending_before, 0));
-    CHECK(ids(pending_before, 0) == std::vector<std::string>{"6-1"});
+    CHECK(ids(pending_before, 0) == std::vector<std::string>{"6-1", "7-1", "8-1"});
+    CHECK(ids(pending_before, 1) == std::vector<std::string>{"z", "z", "z"});
+    CHECK(ids(c.call({"XPENDING", "s", "g", "-", "+", "100"}), 1) == ids(pending_before, 1));
     CHECK(ids(c.call({"XPENDING", "s", "h", "-", "+", "100"}), 0) == ids(pending2_before, 0));
     CHECK(ids(pending2_before, 0) == std::vector<std::string>{"1-1"});
+  }
+}
+
+TEST_CASE("A reader blocked in XREADGROUP CLAIM wakes when a pending entry becomes idle enough", "[newer][blocking]") {
+  for (unsigned threads : {1u, 4u}) {
+    INFO("--threads " << threads);
+    runnel::test::RunnelServer server({}, threads);
+    Connection admin("127.0.0.1", server.port);
+    admin.call({"XADD", "s", "1-1", "f", "v"});
+    admin.call({"XGROUP", "CREATE", "s", "g", "0"});
+    REQUIRE(admin.call({"XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">"}).elements.size() == 1);
+    // Nothing new, 1-1 not idle for 300 ms yet: bob blocks, and nothing but the passing of
+    // time can wake him (the 10 s BLOCK would end in a null reply).
+    Connection bob("127.0.0.1", server.port, 20s);
+    Reply got = bob.call({"XREADGROUP", "GROUP", "g", "bob", "CLAIM", "300", "BLOCK", "10000", "STREAMS", "s", ">"});
+    REQUIRE(got.type == Reply::Type::kArray);
+    const Reply& entry = got.elements[0].elements[1].elements[0];
+    CHECK(entry.elements[0].str == "1-1");
+    CHECK(entry.elements[2].integer >= 300);  // its idle time before the claim
+    CHECK(entry.elements[3].integer == 1);
+    // With nothing pending when it blocks: an entry that alice (blocked first, so served
+    // first) takes afterwards comes to carol once it is idle enough.
+    admin.call({"XACK", "s", "g", "1-1"});
+    Connection alice("127.0.0.1", server.port, 20s);
+    auto alice_got = std::async(std::launch::async, [&] {
+      return alice.call({"XREADGROUP", "GROUP", "g", "alice", "BLOCK", "10000", "STREAMS", "s", ">"});
+    });
+    REQUIRE(wait_blocked(admin, 1));
+    Connection carol("127.0.0.1", server.port, 20s);
+    auto answer = std::async(std::launch::async, [&] {
+      return carol.call({"XREADGROUP", "GROUP", "g", "carol", "CLAIM", "200", "BLOCK", "10000", "STREAMS", "s", ">"});
+    });
+    REQUIRE(wait_blocked(admin, 2));
+    admin.call({"XADD", "s", "2-1", "f", "v"});
+    REQUIRE(alice_got.wait_for(10s) == std::future_status::ready);
+    CHECK(alice_got.get().elements[0].elements[1].elements[0].elements[0].str == "2-1");
+    REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+    got = answer.get();
+    REQUIRE(got.type == Reply::Type::kArray);
+    CHECK(got.elements[0].elements[1].elements[0].elements[0].str == "2-1");
+    CHECK(got.elements[0].elements[1].elements[0].elements[3].integer == 1);  // alice's delivery
+    admin.call({"XADD", "s", "3-1", "f", "v"});
+    REQUIRE(admin.call({"XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">"}).elements.size() == 1);
+    admin.call({"XACK", "s", "g", "2-1"});
+    // Now nothing is claimable for 200 ms: dave blocks, and gets 3-1 from alice.
+    Connection dave("127.0.0.1", server.port, 20s);
+    got = dave.call({"XREADGROUP", "GROUP", "g", "dave", "CLAIM", "200", "BLOCK", "10000", "STREAMS", "s", ">"});
+    REQUIRE(got.type == Reply::Type::kArray);
+    CHECK(got.elements[0].elements[1].elements[0].elements[0].str == "3-1");
+    CHECK(got.elements[0].elements[1].elements[0].elements[3].integer == 1);
+    CHECK(blocked_clients(admin) == 0);
   }
 }

@@ -22,6 +22,10 @@ class Entries {
     std::size_t offset = 0;
     std::size_t size = 0;
     bool deleted = false;
+    // XREADGROUP CLAIM (Redis 8.4): each entry also says how long it had been idle and how
+    // often delivered before this read (0 and 0 for a new one).
+    std::int64_t idle_ms = 0;
+    std::uint64_t deliveries = 0;
   };
 
   void add(const storage::EntryView& entry) {
@@ -29,6 +33,22 @@ class Entries {
     bytes_.append(entry.payload);
   }
   void add_deleted(storage::StreamId id) { items_.push_back(Item{id, bytes_.size(), 0, true}); }
+  // The last entry added was claimed: its idle time and deliveries before the claim.
+  void set_delivery(std::int64_t idle_ms, std::uint64_t deliveries) {
+    items_.back().idle_ms = idle_ms;
+    items_.back().deliveries = deliveries;
+  }
+  // Appends `more`'s entries.
+  void append(const Entries& more) {
+    for (Item item : more.items_) {
+      item.offset += bytes_.size();
+      items_.push_back(item);
+    }
+    bytes_.append(more.bytes_);
+  }
+  // Each entry is written with its idle time and deliveries (XREADGROUP CLAIM's reply).
+  void set_with_delivery(bool on) { with_delivery_ = on; }
+  [[nodiscard]] bool with_delivery() const { return with_delivery_; }
   // Drops the last entry added.
   void pop_back() {
     bytes_.resize(items_.back().offset);
@@ -46,6 +66,7 @@ class Entries {
  private:
   std::vector<Item> items_;
   std::string bytes_;
+  bool with_delivery_ = false;
 };
 
 }  // namespace runnel

@@ -46,6 +46,7 @@ std::uint64_t ConsumerGroup::delete_consumer(std::string_view name) {
   if (it == consumers_.end()) return 0;
   const std::uint64_t pending = it->second.pending.size();
   for (const StreamId id : it->second.pending) {
+    unorder(id, pel_.at(id));
     pel_.erase(id);
     unreferenced(id);
     changed_pending(id);
@@ -56,39 +57,81 @@ std::uint64_t ConsumerGroup::delete_consumer(std::string_view name) {
 }
 
 void ConsumerGroup::add_pending(StreamId id, Consumer& to, std::int64_t now_ms) {
-  auto [it, inserted] = pel_.try_emplace(id, PendingEntry{&to, now_ms, 1});
+  auto [it, inserted] = pel_.try_emplace(id, PendingEntry{&to, now_ms, 1, -1});
   if (inserted) {
     referenced(id);
   } else {
+    unorder(id, it->second);
     if (it->second.owner != nullptr) it->second.owner->pending.erase(id);
-    it->second = PendingEntry{&to, now_ms, 1};
+    it->second = PendingEntry{&to, now_ms, 1, -1};
   }
+  reorder(id, it->second);
   to.pending.insert(id);
   changed_pending(id);
 }
 
 void ConsumerGroup::redelivered(StreamId id, std::int64_t now_ms) {
   PendingEntry& p = pel_.at(id);
+  unorder(id, p);
   p.delivery_time_ms = now_ms;
   ++p.delivery_count;
+  reorder(id, p);
   changed_pending(id);
 }
 
 void ConsumerGroup::claim(StreamId id, Consumer& to, std::int64_t time_ms,
                           std::optional<std::uint64_t> delivery_count) {
   PendingEntry& p = pel_.at(id);
+  unorder(id, p);
   if (p.owner != &to) {
     if (p.owner != nullptr) p.owner->pending.erase(id);
     to.pending.insert(id);
     p.owner = &to;
   }
   p.delivery_time_ms = time_ms;
+  p.nack_order = -1;  // claimed: out of the NACKed zone
   if (delivery_count) p.delivery_count = *delivery_count;
+  reorder(id, p);
   changed_pending(id);
 }
 
 void ConsumerGroup::add_unowned(StreamId id, std::int64_t now_ms) {
-  if (pel_.emplace(id, PendingEntry{nullptr, now_ms, 1}).second) referenced(id);
+  auto [it, inserted] = pel_.emplace(id, PendingEntry{nullptr, now_ms, 1, -1});
+  if (inserted) {
+    referenced(id);
+    reorder(id, it->second);
+  }
+  changed_pending(id);
+}
+
+bool ConsumerGroup::nack(StreamId id, std::uint64_t delivery_count) {
+  auto it = pel_.find(id);
+  if (it == pel_.end()) return false;
+  PendingEntry& p = it->second;
+  unorder(id, p);
+  if (p.owner != nullptr) p.owner->pending.erase(id);
+  p.owner = nullptr;
+  p.delivery_time_ms = 0;
+  p.delivery_count = delivery_count;
+  p.nack_order = next_nack_++;  // at the end of the zone, a NACKed one again too
+  reorder(id, p);
+  changed_pending(id);
+  return true;
+}
+
+void ConsumerGroup::add_nacked(StreamId id, std::uint64_t delivery_count, std::int64_t order) {
+  auto [it, inserted] = pel_.try_emplace(id, PendingEntry{nullptr, 0, delivery_count, -1});
+  if (inserted) {
+    referenced(id);
+  } else {
+    unorder(id, it->second);
+    if (it->second.owner != nullptr) it->second.owner->pending.erase(id);
+    it->second = PendingEntry{nullptr, 0, delivery_count, -1};
+  }
+  if (order < 0) order = next_nack_;
+  it->second.nack_order = order;
+  next_nack_ = std::max(next_nack_, order + 1);
+  reorder(id, it->second);
   changed_pending(id);
 }
 
@@ -103,6 +146,7 @@ bool ConsumerGroup::ack(StreamId id) {
   auto it = pel_.find(id);
   if (it == pel_.end()) return false;
   if (it->second.owner != nullptr) it->second.owner->pending.erase(id);
+  unorder(id, it->second);
   pel_.erase(it);
   unreferenced(id);
   changed_pending(id);
@@ -131,9 +175,14 @@ std::vector<PendingItem> ConsumerGroup::pending(const PendingQuery& q, std::int6
   for (auto it = pel_.lower_bound(q.start); out.size() < q.count && it != pel_.end() && it->first <= q.end; ++it) {
     const PendingEntry& p = it->second;
     if (only != nullptr && p.owner != only) continue;
+    // An unowned (NACKed) entry: idle -1, and listed whatever IDLE asks (Redis 8.8).
+    if (p.owner == nullptr) {
+      out.push_back(PendingItem{it->first, std::string(), -1, p.delivery_count});
+      continue;
+    }
     if (q.min_idle_ms != 0 && now_ms - p.delivery_time_ms < q.min_idle_ms) continue;
-    out.push_back(PendingItem{it->first, p.owner != nullptr ? p.owner->name : std::string(),
-                              std::max<std::int64_t>(0, now_ms - p.delivery_time_ms), p.delivery_count});
+    out.push_back(PendingItem{it->first, p.owner->name, std::max<std::int64_t>(0, now_ms - p.delivery_time_ms),
+                              p.delivery_count});
   }
   return out;
 }

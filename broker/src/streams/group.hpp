@@ -35,9 +35,19 @@ inline constexpr std::int64_t kEntriesReadUnknown = -1;
 struct Consumer;
 
 struct PendingEntry {
-  Consumer* owner = nullptr;
-  std::int64_t delivery_time_ms = 0;
+  Consumer* owner = nullptr;        // null: unowned (NACKed, Redis 8.8)
+  std::int64_t delivery_time_ms = 0;  // 0 while NACKed, as in Redis
   std::uint64_t delivery_count = 0;
+  std::int64_t nack_order = -1;     // NACKed: its place in the NACKed zone; else -1
+};
+
+// The PEL in claim order (XREADGROUP CLAIM): the NACKed zone first, in the order the entries
+// were NACKed, then the others oldest delivery first (ties by ID).
+struct PendingOrder {
+  bool delivered = false;  // false: NACKed
+  std::int64_t at = 0;     // nack_order, or delivery time
+  StreamId id;
+  auto operator<=>(const PendingOrder&) const = default;
 };
 
 // Redis 7.2's two times: `seen` is the last attempt to read or claim (XREADGROUP,
@@ -78,6 +88,7 @@ struct PendingQuery {
 class ConsumerGroup {
  public:
   using Pel = std::map<StreamId, PendingEntry>;
+  using ClaimOrder = std::set<PendingOrder>;
   using Consumers = std::map<std::string, Consumer, std::less<>>;
 
   ConsumerGroup() = default;
@@ -87,6 +98,9 @@ class ConsumerGroup {
   [[nodiscard]] StreamId last_delivered() const { return last_delivered_; }
   [[nodiscard]] std::int64_t entries_read() const { return entries_read_; }
   [[nodiscard]] const Pel& pel() const { return pel_; }
+  [[nodiscard]] const ClaimOrder& claim_order() const { return order_; }
+  // Entries in the NACKed zone (XINFO STREAM FULL's nacked-count).
+  [[nodiscard]] std::size_t nacked() const { return nacked_; }
   [[nodiscard]] const Consumers& consumers() const { return consumers_; }
   [[nodiscard]] const Consumer* find_consumer(std::string_view name) const;
 
@@ -114,6 +128,12 @@ class ConsumerGroup {
   void claim(StreamId id, Consumer& to, std::int64_t time_ms, std::optional<std::uint64_t> delivery_count);
   // XCLAIM FORCE: a pending entry with no owner yet (claim gives it one).
   void add_unowned(StreamId id, std::int64_t now_ms);
+  // XNACK (Redis 8.8): the pending entry `id` loses its owner and goes to the end of the
+  // NACKed zone with `delivery_count` deliveries; false if it was not pending.
+  bool nack(StreamId id, std::uint64_t delivery_count);
+  // XNACK FORCE, or the journal's replay: `id` pending and NACKed, at `order` in the zone
+  // (-1: at its end).
+  void add_nacked(StreamId id, std::uint64_t delivery_count, std::int64_t order = -1);
   // Restores a pending entry's delivery count (the group journal's replay).
   void set_delivery_count(StreamId id, std::uint64_t count);
   // Acknowledges `id`; false if it was not pending.
@@ -148,9 +168,25 @@ class ConsumerGroup {
     if (sink_) sink_->pending_changed(*stream_, *name_, id);
   }
 
+  static PendingOrder order_of(StreamId id, const PendingEntry& p) {
+    return p.nack_order >= 0 ? PendingOrder{false, p.nack_order, id} : PendingOrder{true, p.delivery_time_ms, id};
+  }
+  // Every change of a pending entry's place goes through these two.
+  void unorder(StreamId id, const PendingEntry& p) {
+    order_.erase(order_of(id, p));
+    if (p.nack_order >= 0) --nacked_;
+  }
+  void reorder(StreamId id, const PendingEntry& p) {
+    order_.insert(order_of(id, p));
+    if (p.nack_order >= 0) ++nacked_;
+  }
+
   StreamId last_delivered_;
   std::int64_t entries_read_ = kEntriesReadUnknown;
   Pel pel_;
+  ClaimOrder order_;
+  std::size_t nacked_ = 0;
+  std::int64_t next_nack_ = 0;
   Consumers consumers_;
   void referenced(StreamId id) {
     if (refs_) refs_->add(id);

@@ -340,6 +340,60 @@ Result<Entries> Stream::deliver_new(ConsumerGroup& group, Consumer& consumer, st
   return read;
 }
 
+Result<Entries> Stream::claim_idle(ConsumerGroup& group, Consumer& consumer, std::int64_t min_idle_ms,
+                                   std::size_t count, std::int64_t now_ms) {
+  Entries out;
+  out.set_with_delivery(true);
+  std::vector<StreamId> claimed;
+  for (const PendingOrder& at : group.claim_order()) {
+    if (count != 0 && out.size() >= count) break;
+    const PendingEntry& p = group.pel().at(at.id);
+    const std::int64_t idle = now_ms - p.delivery_time_ms;  // a NACKed one's is the clock, as in Redis
+    if (at.delivered && idle < min_idle_ms) break;          // the rest were delivered later
+    Result<bool> found = read_one(at.id, out);
+    if (!found) return found.take_error();
+    if (!*found) continue;  // gone from the stream: skipped, and left pending
+    out.set_delivery(idle, p.delivery_count);
+    claimed.push_back(at.id);
+  }
+  for (const StreamId id : claimed) {
+    const std::uint64_t before = group.pel().at(id).delivery_count;
+    group.claim(id, consumer, now_ms, before == UINT64_MAX ? before : before + 1);
+  }
+  if (!claimed.empty()) group.active(consumer, now_ms);
+  return out;
+}
+
+std::optional<std::int64_t> Stream::next_claimable(const ConsumerGroup& group, std::int64_t min_idle_ms,
+                                                   std::int64_t now_ms) const {
+  for (const PendingOrder& at : group.claim_order()) {
+    if (at.delivered && at.at + min_idle_ms > now_ms) return at.at + min_idle_ms;
+  }
+  return std::nullopt;
+}
+
+bool Stream::claimable_now(const ConsumerGroup& group, std::int64_t min_idle_ms, std::int64_t now_ms) const {
+  for (const PendingOrder& at : group.claim_order()) {
+    if (at.delivered && now_ms - at.at < min_idle_ms) return false;
+    const Result<bool> there = contains(at.id);
+    if (!there || *there) return true;  // a read error is reported by the read that follows
+  }
+  return false;
+}
+
+Result<Entries> Stream::deliver_claiming(ConsumerGroup& group, Consumer& consumer, std::int64_t min_idle_ms,
+                                         std::size_t count, bool noack, std::int64_t now_ms) {
+  Result<Entries> claimed = claim_idle(group, consumer, min_idle_ms, count, now_ms);
+  if (!claimed) return claimed;
+  if (count != 0 && claimed->size() >= count) return claimed;
+  if (!has_new_for(group)) return claimed;
+  // New entries: 0 and 0 (Redis 8.4.0); NOACK applies to them only.
+  Result<Entries> fresh = deliver_new(group, consumer, count == 0 ? 0 : count - claimed->size(), noack, now_ms);
+  if (!fresh) return fresh;
+  claimed->append(*fresh);
+  return claimed;
+}
+
 Result<Entries> Stream::deliver_history(ConsumerGroup& group, Consumer& consumer, StreamId after,
                                         std::size_t count, std::int64_t now_ms) {
   Entries out;

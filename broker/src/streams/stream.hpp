@@ -145,6 +145,23 @@ class Stream {
   // nothing and changes nothing: the group never moves past entries it could not read.
   Result<Entries> deliver_new(ConsumerGroup& group, Consumer& consumer, std::size_t count, bool noack,
                               std::int64_t now_ms);
+  // XREADGROUP CLAIM min-idle (Redis 8.4), its first part: pending entries idle at least
+  // `min_idle_ms` (NACKed ones always), the NACKed zone first, then the most idle, at most
+  // `count` (0: all), claimed by `consumer` as XCLAIM would (one more delivery). Each entry
+  // carries its idle time and deliveries from before the claim. Entries gone from the stream
+  // are skipped and stay pending.
+  Result<Entries> claim_idle(ConsumerGroup& group, Consumer& consumer, std::int64_t min_idle_ms,
+                             std::size_t count, std::int64_t now_ms);
+  // After a claim_idle() that found nothing: when the next pending entry of `group` becomes
+  // claimable at `min_idle_ms`, after `now_ms` (those claimable already were gone from the
+  // stream); nullopt if none will.
+  [[nodiscard]] std::optional<std::int64_t> next_claimable(const ConsumerGroup& group, std::int64_t min_idle_ms,
+                                                           std::int64_t now_ms) const;
+  // Whether claim_idle() would find an entry now (one in the stream, idle enough or NACKed).
+  [[nodiscard]] bool claimable_now(const ConsumerGroup& group, std::int64_t min_idle_ms, std::int64_t now_ms) const;
+  // XREADGROUP '>' with CLAIM: claim_idle(), then new entries up to `count` in all.
+  Result<Entries> deliver_claiming(ConsumerGroup& group, Consumer& consumer, std::int64_t min_idle_ms,
+                                   std::size_t count, bool noack, std::int64_t now_ms);
   // XREADGROUP with an ID: the consumer's pending entries above `after`, delivered again
   // (deleted ones marked so).
   Result<Entries> deliver_history(ConsumerGroup& group, Consumer& consumer, StreamId after,
