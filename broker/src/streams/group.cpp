@@ -5,6 +5,14 @@
 
 namespace runnel {
 
+const ConsumerGroup::ClaimOrder& ConsumerGroup::claim_order() const {
+  if (!ordered_) {
+    for (const auto& [id, p] : pel_) order_.insert(order_of(id, p));
+    ordered_ = true;
+  }
+  return order_;
+}
+
 const Consumer* ConsumerGroup::find_consumer(std::string_view name) const {
   auto it = consumers_.find(name);
   return it == consumers_.end() ? nullptr : &it->second;

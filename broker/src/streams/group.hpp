@@ -98,7 +98,8 @@ class ConsumerGroup {
   [[nodiscard]] StreamId last_delivered() const { return last_delivered_; }
   [[nodiscard]] std::int64_t entries_read() const { return entries_read_; }
   [[nodiscard]] const Pel& pel() const { return pel_; }
-  [[nodiscard]] const ClaimOrder& claim_order() const { return order_; }
+  // Kept from the first call on (a group never read with CLAIM pays nothing for it).
+  [[nodiscard]] const ClaimOrder& claim_order() const;
   // Entries in the NACKed zone (XINFO STREAM FULL's nacked-count).
   [[nodiscard]] std::size_t nacked() const { return nacked_; }
   [[nodiscard]] const Consumers& consumers() const { return consumers_; }
@@ -173,18 +174,19 @@ class ConsumerGroup {
   }
   // Every change of a pending entry's place goes through these two.
   void unorder(StreamId id, const PendingEntry& p) {
-    order_.erase(order_of(id, p));
+    if (ordered_) order_.erase(order_of(id, p));
     if (p.nack_order >= 0) --nacked_;
   }
   void reorder(StreamId id, const PendingEntry& p) {
-    order_.insert(order_of(id, p));
+    if (ordered_) order_.insert(order_of(id, p));
     if (p.nack_order >= 0) ++nacked_;
   }
 
   StreamId last_delivered_;
   std::int64_t entries_read_ = kEntriesReadUnknown;
   Pel pel_;
-  ClaimOrder order_;
+  mutable ClaimOrder order_;   // once ordered_
+  mutable bool ordered_ = false;
   std::size_t nacked_ = 0;
   std::int64_t next_nack_ = 0;
   Consumers consumers_;

@@ -2,7 +2,9 @@
 // over all of a stream's PELs. It answers Redis 8.2's ACKED question ("does any group still
 // reference this entry?") in O(log P) whatever the number of groups, and lists the pending
 // IDs below a bound for DELREF. Kept by the groups (group.hpp) as entries enter and leave
-// their PELs; never written to disk (rebuilt as the PELs load).
+// their PELs, but only once the stream has used DELREF or ACKED (start(): a stream that
+// never does pays nothing for it on every delivery and acknowledgement); never written to
+// disk.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +28,17 @@ enum class DeleteCode : std::int8_t { kNotFound = -1, kDeleted = 1, kReferenced 
 
 class PelRefs {
  public:
-  void add(storage::StreamId id) { ++counts_[id]; }
+  [[nodiscard]] bool kept() const { return kept_; }
+  // From now on the counts are kept; the caller adds every ID pending now.
+  void start() {
+    kept_ = true;
+    counts_.clear();
+  }
+  void add(storage::StreamId id) {
+    if (kept_) ++counts_[id];
+  }
   void remove(storage::StreamId id) {
+    if (!kept_) return;
     auto it = counts_.find(id);
     if (it != counts_.end() && --it->second == 0) counts_.erase(it);
   }
@@ -46,6 +57,7 @@ class PelRefs {
 
  private:
   std::map<storage::StreamId, std::uint32_t> counts_;
+  bool kept_ = false;
 };
 
 }  // namespace runnel

@@ -79,7 +79,16 @@ Result<StreamId> Stream::add(const NewId* given, std::span<const std::string_vie
   return id;
 }
 
+void Stream::keep_references() {
+  if (refs_.kept()) return;
+  refs_.start();
+  for (const auto& [name, group] : groups_) {
+    for (const auto& pending : group.pel()) refs_.add(pending.first);
+  }
+}
+
 Result<std::uint64_t> Stream::trim(const storage::TrimSpec& spec, RefPolicy policy) {
+  if (policy != RefPolicy::kKeep) keep_references();
   if (policy == RefPolicy::kAcked) return trim_acked(spec);
   storage::TrimSpec exact = spec;
   if (policy == RefPolicy::kDelete) exact.approx = false;
@@ -147,13 +156,22 @@ StreamId Stream::min_last_delivered() const {
   return least;
 }
 
-bool Stream::referenced(StreamId id) const { return !groups_.empty() && referenced(id, min_last_delivered()); }
+bool Stream::referenced(StreamId id) const {
+  if (groups_.empty()) return false;
+  const StreamId min_last = min_last_delivered();
+  if (id > min_last) return true;
+  for (const auto& [name, group] : groups_) {
+    if (group.pel().count(id) != 0) return true;
+  }
+  return false;
+}
 
 void Stream::drop_references(StreamId id) {
   for (auto& [name, group] : groups_) (void)group.ack(id);
 }
 
 std::vector<DeleteCode> Stream::erase(std::span<const StreamId> ids, RefPolicy policy) {
+  if (policy != RefPolicy::kKeep) keep_references();
   std::vector<DeleteCode> codes;
   codes.reserve(ids.size());
   const StreamId min_last = min_last_delivered();
@@ -180,6 +198,7 @@ std::vector<DeleteCode> Stream::erase(std::span<const StreamId> ids, RefPolicy p
 }
 
 std::vector<DeleteCode> Stream::ack_and_erase(ConsumerGroup& group, std::span<const StreamId> ids, RefPolicy policy) {
+  if (policy != RefPolicy::kKeep) keep_references();
   std::vector<DeleteCode> codes;
   codes.reserve(ids.size());
   bool deleted = false;

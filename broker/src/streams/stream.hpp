@@ -193,6 +193,8 @@ class Stream {
   [[nodiscard]] StreamId min_last_delivered() const;
   // Drops `id` from every group's PEL (DELREF).
   void drop_references(StreamId id);
+  // Starts keeping refs_ (the first DELREF or ACKED on this stream).
+  void keep_references();
   [[nodiscard]] bool referenced(StreamId id, StreamId min_last) const {
     return id > min_last || refs_.contains(id);
   }
