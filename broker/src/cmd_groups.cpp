@@ -205,6 +205,64 @@ void xackdel(CommandContext& ctx) {
   write_delete_codes(ctx.reply, codes);
 }
 
+// XNACK key group SILENT|FAIL|FATAL IDS numids id... [RETRYCOUNT n] [FORCE] (Redis 8.8), its
+// checks in Redis's order: the group, the mode, then the options left to right.
+void xnack(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  Stream* stream = nullptr;
+  ConsumerGroup* group = find_group(*ctx.shard, args[1], args[2], &stream);
+  if (group == nullptr) return reply_no_group(ctx, args[1], args[2], NoGroupIn::kKeyOrGroup);
+  Stream::NackMode mode;
+  if (equals_ignore_case(args[3], "SILENT")) {
+    mode = Stream::NackMode::kSilent;
+  } else if (equals_ignore_case(args[3], "FAIL")) {
+    mode = Stream::NackMode::kFail;
+  } else if (equals_ignore_case(args[3], "FATAL")) {
+    mode = Stream::NackMode::kFatal;
+  } else {
+    return ctx.reply.error("ERR mode must be SILENT, FAIL, or FATAL");
+  }
+  std::size_t first_id = 0, count = 0;
+  std::optional<std::uint64_t> retry_count;
+  bool force = false;
+  for (std::size_t i = 4; i < args.size();) {
+    if (equals_ignore_case(args[i], "IDS") && i + 1 < args.size()) {
+      std::int64_t n = 0;
+      if (!parse_int64(args[i + 1], n) || n < 1 || n > INT32_MAX) {
+        return ctx.reply.error("ERR numids must be a positive integer");
+      }
+      if (static_cast<std::uint64_t>(n) > args.size() - i - 2) {
+        return ctx.reply.error("ERR number of IDs doesn't match numids");
+      }
+      first_id = i + 2;
+      count = static_cast<std::size_t>(n);
+      i = first_id + count;
+    } else if (equals_ignore_case(args[i], "RETRYCOUNT") && i + 1 < args.size()) {
+      std::int64_t n = 0;
+      if (!parse_int64(args[i + 1], n)) return ctx.reply.error(kNotInteger);
+      if (n < 0) return ctx.reply.error("ERR Invalid RETRYCOUNT value, must be >= 0");
+      retry_count = static_cast<std::uint64_t>(n);
+      i += 2;
+    } else if (equals_ignore_case(args[i], "FORCE")) {
+      force = true;
+      ++i;
+    } else {
+      return ctx.reply.error("ERR Unrecognized XNACK option '" + std::string(args[i]) + "'");
+    }
+  }
+  if (count == 0) return ctx.reply.error("ERR syntax error, expected IDS keyword");
+  std::vector<StreamId> ids;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto id = parse_id_arg(args[first_id + i], 0, true);
+    if (!id) return ctx.reply.error(kInvalidStreamId);
+    ids.push_back(id->id);
+  }
+  const Result<std::uint64_t> nacked = stream->nack(*group, ids, mode, retry_count, force);
+  if (!nacked) return write_error(ctx.reply, args[1], nacked.error());
+  if (*nacked > 0) ctx.shard->signal_ready(args[1]);  // a blocked CLAIM reader may take them
+  ctx.reply.integer(static_cast<std::int64_t>(*nacked));
+}
+
 void xpending(CommandContext& ctx) {
   const auto& args = ctx.args;
   const bool summary = args.size() == 3;

@@ -132,7 +132,7 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
                       const ConsumerGroup& group, std::size_t count) {
   auto limit = [&](std::size_t n) { return count == 0 ? n : std::min(n, count); };
   const auto& pel = group.pel();
-  r.map(7);
+  r.map(8);
   r.bulk("name");
   r.bulk(name);
   r.bulk("last-delivered-id");
@@ -140,6 +140,8 @@ void write_group_full(protocol::ReplyWriter& r, const Stream& s, const std::stri
   write_entries_read_and_lag(r, s, group);
   r.bulk("pel-count");
   r.integer(static_cast<std::int64_t>(pel.size()));
+  r.bulk("nacked-count");  // Redis 8.8
+  r.integer(static_cast<std::int64_t>(group.nacked()));
   r.bulk("pending");
   r.array(limit(pel.size()));
   std::size_t n = 0;

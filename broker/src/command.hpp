@@ -260,6 +260,7 @@ void xgroup_delconsumer(CommandContext&);
 void xgroup_help(CommandContext&);
 void xack(CommandContext&);
 void xackdel(CommandContext&);
+void xnack(CommandContext&);
 void xpending(CommandContext&);
 void xclaim(CommandContext&);
 void xautoclaim(CommandContext&);

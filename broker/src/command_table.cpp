@@ -419,6 +419,11 @@ std::vector<CommandSpec> build_table() {
                      "consumer group.",
                      "8.2.0", "stream", "O(1) for each message ID processed."},
                     cmd::xackdel));
+  t.push_back(keyed("xnack", -7, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update"),
+                    {"Releases pending messages of a consumer group at once: they lose their "
+                     "owner and are delivered again before anything else by XREADGROUP CLAIM.",
+                     "8.8.0", "stream", "O(1) for each message ID processed."},
+                    cmd::xnack));
   t.push_back(keyed("xclaim", -6, kWrite | kFast, "@write @stream @fast", "nondeterministic_output",
                     one_key("RW update"),
                     {"Changes (or acquires) ownership of a message in a consumer group, as if the "

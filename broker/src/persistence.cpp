@@ -119,6 +119,12 @@ GroupRecord consumer_set(std::string_view group, const Consumer& c) {
 }
 
 GroupRecord pending_set(std::string_view group, StreamId id, const PendingEntry& p) {
+  if (p.nack_order >= 0) {  // NACKed: no owner, its place in the zone instead of a time
+    GroupRecord r = record(GroupRecord::Type::kPendingNacked, group, {}, id);
+    r.time_ms = p.nack_order;
+    r.count = p.delivery_count;
+    return r;
+  }
   GroupRecord r = record(GroupRecord::Type::kPendingSet, group,
                          p.owner != nullptr ? std::string_view(p.owner->name) : std::string_view(), id);
   r.time_ms = p.delivery_time_ms;
@@ -173,6 +179,9 @@ void apply_group_record(Stream& stream, const storage::GroupRecord& r) {
     }
     case Type::kPendingDelete:
       group->ack(r.id);
+      break;
+    case Type::kPendingNacked:
+      group->add_nacked(r.id, r.count, r.time_ms);
       break;
   }
 }

@@ -78,6 +78,12 @@ void encode_group_record(const GroupRecord& r, std::string& out) {
       put_varint(r.id.ms, out);
       put_varint(r.id.seq, out);
       break;
+    case Type::kPendingNacked:
+      put_varint(r.id.ms, out);
+      put_varint(r.id.seq, out);
+      put_varint(static_cast<std::uint64_t>(r.time_ms), out);
+      put_varint(r.count, out);
+      break;
   }
 }
 
@@ -87,7 +93,7 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
     GroupRecord r;
     const auto type = static_cast<unsigned char>(body.front());
     body.remove_prefix(1);
-    if (type < 1 || type > 7 || !get_string(body, r.group)) return false;
+    if (type < 1 || type > 8 || !get_string(body, r.group)) return false;
     r.type = static_cast<Type>(type);
     std::uint64_t v = 0;
     switch (r.type) {
@@ -120,6 +126,10 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
         break;
       case Type::kPendingDelete:
         if (!get_id(body, r.id)) return false;
+        break;
+      case Type::kPendingNacked:
+        if (!get_id(body, r.id) || !get_varint(body, v) || !get_varint(body, r.count)) return false;
+        r.time_ms = static_cast<std::int64_t>(v);
         break;
     }
     visit(r);

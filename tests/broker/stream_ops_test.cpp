@@ -55,9 +55,19 @@ std::vector<StreamId> range_ids(const Stream& s, StreamId from = StreamId::min()
   return ids_of(*r);
 }
 
-// Every pending entry is in its owner's set, and every owned ID is pending with that owner.
+// Every pending entry is in its owner's set (or, unowned, in the NACKed zone), every owned ID
+// is pending with that owner, and the claim order holds every pending entry once.
 void check_pel(const ConsumerGroup& g) {
   std::size_t owned = 0;
+  std::size_t nacked = 0;
+  for (const auto& [pid, p] : g.pel()) {
+    if (p.owner == nullptr) {
+      CHECK(p.nack_order >= 0);
+      ++nacked;
+    }
+  }
+  CHECK(nacked == g.nacked());
+  CHECK(g.claim_order().size() == g.pel().size());
   for (const auto& [name, c] : g.consumers()) {
     owned += c.pending.size();
     for (const StreamId pid : c.pending) {
@@ -66,7 +76,7 @@ void check_pel(const ConsumerGroup& g) {
       CHECK(it->second.owner == &c);
     }
   }
-  CHECK(owned == g.pel().size());
+  CHECK(owned + nacked == g.pel().size());
 }
 
 // A ChangeSink that writes down what it is told.
@@ -744,4 +754,38 @@ TEST_CASE("XDELEX, XACKDEL and KEEPREF/DELREF/ACKED trims agree with a reference
   CHECK(codes_seen[0] > 50);
   CHECK(codes_seen[1] > 50);
   CHECK(codes_seen[2] > 50);
+}
+
+TEST_CASE("XNACK unowns entries into a FIFO zone that CLAIM serves first, counts set by mode (Redis 8.8)",
+          "[streams][ops]") {
+  Stream s;
+  for (std::uint64_t i = 1; i <= 5; ++i) add(s, id(i));
+  ConsumerGroup& g = **s.create_group("g", StreamId::min(), 0);
+  Consumer& a = g.consumer("a", kNow);
+  REQUIRE(s.deliver_new(g, a, 4, false, kNow).ok());  // 1..4 pending with a, once each
+  using Mode = Stream::NackMode;
+  const std::vector<StreamId> three{id(3)}, one_and_nine{id(1), id(9)}, two{id(2)}, five{id(5)};
+  CHECK(*s.nack(g, three, Mode::kFatal, std::nullopt, false) == 1);
+  CHECK(*s.nack(g, one_and_nine, Mode::kSilent, std::nullopt, false) == 1);  // 9 is not pending
+  CHECK(*s.nack(g, two, Mode::kFail, 5, false) == 1);                       // RETRYCOUNT wins
+  CHECK(*s.nack(g, five, Mode::kFail, std::nullopt, false) == 0);
+  CHECK(*s.nack(g, five, Mode::kFail, std::nullopt, true) == 1);            // FORCE: from 0
+  CHECK(g.nacked() == 4);
+  CHECK(g.pel().at(id(3)).delivery_count == static_cast<std::uint64_t>(INT64_MAX));
+  CHECK(g.pel().at(id(1)).delivery_count == 0);
+  CHECK(g.pel().at(id(2)).delivery_count == 5);
+  CHECK(g.pel().at(id(5)).delivery_count == 0);
+  CHECK(a.pending == std::set<StreamId>{id(4)});
+  check_pel(g);
+  // CLAIM: the zone in NACK order (3, 1, 2, 5), then 4 once idle enough.
+  Consumer& b = g.consumer("b", kNow);
+  auto got = s.claim_idle(g, b, 1000, 0, kNow + 10);
+  REQUIRE(got.ok());
+  CHECK(ids_of(*got) == std::vector<StreamId>{id(3), id(1), id(2), id(5)});
+  CHECK(got->items()[0].deliveries == static_cast<std::uint64_t>(INT64_MAX));
+  CHECK(g.pel().at(id(3)).delivery_count == static_cast<std::uint64_t>(INT64_MAX));  // it stays there
+  CHECK(g.nacked() == 0);
+  got = s.claim_idle(g, b, 1000, 0, kNow + 1000);
+  CHECK(ids_of(*got) == std::vector<StreamId>{id(4)});
+  check_pel(g);
 }

@@ -122,7 +122,7 @@ TEST_CASE("Consumers' seen and active times survive a restart, and active ones a
   CHECK(after.at("alice")[2] >= 0);
 }
 
-TEST_CASE("XACKDEL, XDELEX DELREF, ACKED trims and CLAIM survive a kill -9 under always, as acknowledged",
+TEST_CASE("XACKDEL, XDELEX DELREF, ACKED trims, CLAIM and XNACK survive a kill -9 under always, as acknowledged",
           "[newer][crash]") {
   for (unsigned threads : {1u, 4u}) {
     INFO("--threads " << threads);
@@ -153,6 +153,8 @@ TEST_CASE("XACKDEL, XDELEX DELREF, ACKED trims and CLAIM survive a kill -9 under
       CHECK(c.call({"XTRIM", "s", "MINID", "9", "ACKED"}).integer == 1);
       // CLAIM: z takes g's idle entries (6-1) and the new ones (7-1, 8-1).
       REQUIRE(c.call({"XREADGROUP", "GROUP", "g", "z", "CLAIM", "0", "STREAMS", "s", ">"}).elements.size() == 1);
+      // XNACK: 8-1 then 6-1 into the NACKed zone, in that order.
+      CHECK(c.call({"XNACK", "s", "g", "FAIL", "IDS", "2", "8-1", "6-1"}).integer == 2);
       range_before = c.call({"XRANGE", "s", "-", "+"});
       pending_before = c.call({"XPENDING", "s", "g", "-", "+", "100"});
       pending2_before = c.call({"XPENDING", "s", "h", "-", "+", "100"});
@@ -169,10 +171,14 @@ TEST_CASE("XACKDEL, XDELEX DELREF, ACKED trims and CLAIM survive a kill -9 under
     CHECK(ids(range_before, 0) == std::vector<std::string>{"1-1", "4-1", "5-1", "6-1", "7-1", "8-1"});
     CHECK(ids(c.call({"XPENDING", "s", "g", "-", "+", "100"}), 0) == ids(pending_before, 0));
     CHECK(ids(pending_before, 0) == std::vector<std::string>{"6-1", "7-1", "8-1"});
-    CHECK(ids(pending_before, 1) == std::vector<std::string>{"z", "z", "z"});
+    CHECK(ids(pending_before, 1) == std::vector<std::string>{"", "z", ""});
     CHECK(ids(c.call({"XPENDING", "s", "g", "-", "+", "100"}), 1) == ids(pending_before, 1));
     CHECK(ids(c.call({"XPENDING", "s", "h", "-", "+", "100"}), 0) == ids(pending2_before, 0));
     CHECK(ids(pending2_before, 0) == std::vector<std::string>{"1-1"});
+    // The NACKed zone kept its order: CLAIM serves 8-1 before 6-1.
+    const Reply first = c.call({"XREADGROUP", "GROUP", "g", "y", "COUNT", "1", "CLAIM", "3600000", "STREAMS", "s", ">"});
+    REQUIRE(first.type == Reply::Type::kArray);
+    CHECK(first.elements[0].elements[1].elements[0].elements[0].str == "8-1");
   }
 }
 

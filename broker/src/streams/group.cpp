@@ -82,7 +82,7 @@ void ConsumerGroup::redelivered(StreamId id, std::int64_t now_ms) {
   PendingEntry& p = pel_.at(id);
   unorder(id, p);
   p.delivery_time_ms = now_ms;
-  ++p.delivery_count;
+  p.delivery_count = one_more_delivery(p.delivery_count);
   reorder(id, p);
   changed_pending(id);
 }

@@ -29,6 +29,12 @@ namespace runnel {
 
 using storage::StreamId;
 
+// One more delivery, stopping at the largest integer RESP can say (a FATAL XNACK's count).
+inline std::uint64_t one_more_delivery(std::uint64_t count) {
+  constexpr auto kMost = static_cast<std::uint64_t>(INT64_MAX);
+  return count >= kMost ? kMost : count + 1;
+}
+
 // Redis's SCG_INVALID_ENTRIES_READ: the group's read counter is unknown.
 inline constexpr std::int64_t kEntriesReadUnknown = -1;
 

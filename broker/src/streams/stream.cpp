@@ -377,7 +377,7 @@ Result<Entries> Stream::claim_idle(ConsumerGroup& group, Consumer& consumer, std
   }
   for (const StreamId id : claimed) {
     const std::uint64_t before = group.pel().at(id).delivery_count;
-    group.claim(id, consumer, now_ms, before == UINT64_MAX ? before : before + 1);
+    group.claim(id, consumer, now_ms, one_more_delivery(before));
   }
   if (!claimed.empty()) group.active(consumer, now_ms);
   return out;
@@ -438,6 +438,36 @@ std::uint64_t Stream::ack(ConsumerGroup& group, std::span<const StreamId> ids) {
   return acknowledged;
 }
 
+Result<std::uint64_t> Stream::nack(ConsumerGroup& group, std::span<const StreamId> ids, NackMode mode,
+                                   std::optional<std::uint64_t> retry_count, bool force) {
+  constexpr std::uint64_t kFatal = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  auto deliveries = [&](std::uint64_t now) -> std::uint64_t {
+    if (retry_count) return *retry_count;
+    switch (mode) {
+      case NackMode::kSilent: return now > 0 ? now - 1 : 0;
+      case NackMode::kFail: return now;
+      case NackMode::kFatal: return kFatal;
+    }
+    return now;
+  };
+  std::uint64_t nacked = 0;
+  for (const StreamId id : ids) {
+    auto it = group.pel().find(id);
+    if (it != group.pel().end()) {
+      group.nack(id, deliveries(it->second.delivery_count));
+      ++nacked;
+      continue;
+    }
+    if (!force) continue;
+    Result<bool> there = contains(id);
+    if (!there) return there.take_error();
+    if (!*there) continue;
+    group.add_nacked(id, deliveries(0));
+    ++nacked;
+  }
+  return nacked;
+}
+
 Result<Claimed> Stream::claim(ConsumerGroup& group, const ClaimSpec& spec, std::int64_t now_ms) {
   if (spec.last_id > group.last_delivered()) group.set_position(spec.last_id, group.entries_read());
   // A time in the future or before 1970 is taken as now, as Redis does.
@@ -470,7 +500,7 @@ Result<Claimed> Stream::claim(ConsumerGroup& group, const ClaimSpec& spec, std::
     if (spec.retry_count >= 0) {
       count = static_cast<std::uint64_t>(spec.retry_count);
     } else if (!spec.justid) {
-      count = group.pel().at(id).delivery_count + 1;
+      count = one_more_delivery(group.pel().at(id).delivery_count);
     }
     group.claim(id, to, delivery_time, count);
     if (spec.justid) out.ids.push_back(id);
@@ -504,7 +534,7 @@ Result<AutoClaimed> Stream::autoclaim(ConsumerGroup& group, const AutoClaimSpec&
       continue;
     }
     std::optional<std::uint64_t> deliveries;
-    if (!spec.justid) deliveries = it->second.delivery_count + 1;
+    if (!spec.justid) deliveries = one_more_delivery(it->second.delivery_count);
     group.claim(id, to, now_ms, deliveries);
     claimed = true;
     if (spec.justid) out.ids.push_back(id);

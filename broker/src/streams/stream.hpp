@@ -168,6 +168,14 @@ class Stream {
                                   std::size_t count, std::int64_t now_ms);
   // XACK: how many of `ids` were pending.
   std::uint64_t ack(ConsumerGroup& group, std::span<const StreamId> ids);
+  // XNACK (Redis 8.8): each ID pending in `group` loses its owner and goes to the end of the
+  // NACKed zone, with its deliveries as `mode` says (SILENT one fewer, down to 0; FAIL the
+  // same; FATAL the largest) or `retry_count` when given. With `force`, an ID not pending
+  // but in the stream becomes a NACKed one (from 0 deliveries). Returns how many were NACKed
+  // (an ID listed twice counts twice).
+  enum class NackMode { kSilent, kFail, kFatal };
+  Result<std::uint64_t> nack(ConsumerGroup& group, std::span<const StreamId> ids, NackMode mode,
+                             std::optional<std::uint64_t> retry_count, bool force);
   // XCLAIM. A failed read returns the error (entries claimed before it stay claimed).
   Result<Claimed> claim(ConsumerGroup& group, const ClaimSpec& spec, std::int64_t now_ms);
   // XAUTOCLAIM.

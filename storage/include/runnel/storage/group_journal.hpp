@@ -52,6 +52,7 @@ struct GroupRecord {
     kPendingSet = 5,
     kPendingDelete = 6,
     kConsumerTimes = 7,  // a consumer with its seen and active times (Redis 7.2); 3 had seen only
+    kPendingNacked = 8,  // an unowned pending entry in the NACKed zone (Redis 8.8), at `time_ms`'s place
   };
   Type type = Type::kGroupSet;
   std::string_view group;
