@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct Options {
   unsigned batch = 100;  // XREADGROUP COUNT
   std::uint64_t prefill = 200000;
   unsigned groups = 4;
+  // consume: each read also takes over pending entries idle this long, by XREADGROUP's CLAIM
+  // (Redis 8.4), or by an XAUTOCLAIM sent with each XREADGROUP (what one does without CLAIM)
+  std::optional<unsigned> claim_ms;
+  std::optional<unsigned> autoclaim_ms;
   // latency, isolation
   unsigned producers = 4;
 };

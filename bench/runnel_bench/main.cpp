@@ -100,6 +100,10 @@ int main(int argc, char** argv) {
   consume->add_option("--consumers", o.consumers, "Consumers (one connection each)")->capture_default_str()->check(CLI::Range(1, 10000));
   consume->add_option("--batch", o.batch, "XREADGROUP COUNT")->capture_default_str()->check(CLI::Range(1, 1000000));
   consume->add_option("--prefill", o.prefill, "Entries written first")->capture_default_str()->check(CLI::Range(1, 1000000000));
+  auto* claim = consume->add_option("--claim", o.claim_ms, "Read with XREADGROUP ... CLAIM MS (Redis 8.4): idle pending entries first")
+      ->check(CLI::Range(0, 1000000000));
+  consume->add_option("--autoclaim", o.autoclaim_ms, "Send XAUTOCLAIM ... MS with each XREADGROUP (the way without CLAIM)")
+      ->check(CLI::Range(0, 1000000000))->excludes(claim);
 
   CLI::App* latency = app.add_subcommand("latency", "Producers at a fixed rate, consumers blocked in XREADGROUP: time from XADD to receipt");
   add_common(*latency, o);

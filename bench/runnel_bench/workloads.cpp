@@ -44,7 +44,8 @@ void expect_no_error(std::string_view reply, std::string_view what) {
 }
 
 // Appends a RESP command.
-void encode(std::string& out, std::initializer_list<std::string_view> args) {
+template <typename Args>
+void encode_args(std::string& out, const Args& args) {
   out += '*';
   out += std::to_string(args.size());
   out += "\r\n";
@@ -56,6 +57,8 @@ void encode(std::string& out, std::initializer_list<std::string_view> args) {
     out += "\r\n";
   }
 }
+void encode(std::string& out, std::initializer_list<std::string_view> args) { encode_args(out, args); }
+void encode(std::string& out, const std::vector<std::string>& args) { encode_args(out, args); }
 
 // One connection to the server: send bytes, take whole replies as views into its buffer.
 class RespConnection {
@@ -394,6 +397,22 @@ struct Delivery {
   std::vector<std::string_view> ids;
   std::vector<std::uint64_t> stamps;
 };
+// One entry: [id, fields], or with CLAIM [id, fields, idle, deliveries].
+void parse_entry(ReplyCursor& cur, bool want_stamps, Delivery& out) {
+  const std::int64_t parts = cur.aggregate();
+  out.ids.push_back(cur.string());
+  const std::int64_t fields = cur.aggregate();
+  for (std::int64_t f = 0; f + 1 < fields; f += 2) {
+    const std::string_view name = cur.string();
+    const std::string_view value = cur.string();
+    if (want_stamps && name == "t") {
+      if (const auto t = to_int(value)) out.stamps.push_back(static_cast<std::uint64_t>(*t));
+    }
+  }
+  if (fields < 0) cur.skip();
+  for (std::int64_t p = 2; p < parts; ++p) cur.skip();
+}
+
 void parse_entries(std::string_view reply, bool want_stamps, Delivery& out) {
   out.ids.clear();
   out.stamps.clear();
@@ -406,21 +425,20 @@ void parse_entries(std::string_view reply, bool want_stamps, Delivery& out) {
     if (!map) cur.aggregate();
     cur.string();  // the stream's name
     const std::int64_t entries = cur.aggregate();
-    for (std::int64_t e = 0; e < entries && !cur.failed(); ++e) {
-      cur.aggregate();
-      out.ids.push_back(cur.string());
-      const std::int64_t fields = cur.aggregate();
-      for (std::int64_t f = 0; f + 1 < fields; f += 2) {
-        const std::string_view name = cur.string();
-        const std::string_view value = cur.string();
-        if (want_stamps && name == "t") {
-          if (const auto t = to_int(value)) out.stamps.push_back(static_cast<std::uint64_t>(*t));
-        }
-      }
-      if (fields < 0) cur.skip();
-    }
+    for (std::int64_t e = 0; e < entries && !cur.failed(); ++e) parse_entry(cur, want_stamps, out);
   }
   if (cur.failed()) throw BenchError("a reply that is not XREAD's shape: " + std::string(first_line(reply)));
+}
+
+// XAUTOCLAIM's reply: [next cursor, entries, deleted IDs]. Appends the entries' IDs to `out`.
+void parse_autoclaimed(std::string_view reply, Delivery& out, std::string& cursor) {
+  ReplyCursor cur(reply);
+  cur.aggregate();
+  cursor = std::string(cur.string());
+  const std::int64_t entries = cur.aggregate();
+  for (std::int64_t e = 0; e < entries && !cur.failed(); ++e) parse_entry(cur, false, out);
+  cur.skip();
+  if (cur.failed()) throw BenchError("a reply that is not XAUTOCLAIM's shape: " + std::string(first_line(reply)));
 }
 
 // One group consumer: XREADGROUP COUNT --batch, with the XACK of the previous batch in the
@@ -434,27 +452,38 @@ awaitable<void> group_consumer(Runner& run, unsigned index, std::string key, std
   co_await c.connect(o);
   Histogram& histogram = run.histogram(index);
   const std::uint64_t payload = payload_bytes(o);
+  std::vector<std::string> read_args = {"XREADGROUP", "GROUP", group, consumer, "COUNT", std::to_string(o.batch)};
+  if (block_ms) read_args.insert(read_args.end(), {"BLOCK", std::to_string(*block_ms)});
+  if (o.claim_ms) read_args.insert(read_args.end(), {"CLAIM", std::to_string(*o.claim_ms)});
+  read_args.insert(read_args.end(), {"STREAMS", key, ">"});
   std::string read;
-  if (block_ms) {
-    encode(read, {"XREADGROUP", "GROUP", group, consumer, "COUNT", std::to_string(o.batch), "BLOCK",
-                  std::to_string(*block_ms), "STREAMS", key, ">"});
-  } else {
-    encode(read, {"XREADGROUP", "GROUP", group, consumer, "COUNT", std::to_string(o.batch), "STREAMS", key, ">"});
-  }
+  encode(read, read_args);
   std::string wire;
   std::string ack;
+  std::string cursor = "0-0";  // --autoclaim's
   Delivery delivery;
   while (!stop.load(std::memory_order_relaxed)) {
     const bool acking = !ack.empty();
     wire = ack;
+    if (o.autoclaim_ms) {
+      encode(wire, {"XAUTOCLAIM", key, group, consumer, std::to_string(*o.autoclaim_ms), cursor, "COUNT",
+                    std::to_string(o.batch)});
+    }
     wire += read;
     const auto sent = Clock::now();
     co_await c.send(wire);
     if (acking) expect_no_error(co_await c.reply(), "XACK");
+    std::string claimed_reply;
+    if (o.autoclaim_ms) {
+      const std::string_view a = co_await c.reply();
+      expect_no_error(a, "XAUTOCLAIM");
+      claimed_reply = std::string(a);
+    }
     const std::string_view r = co_await c.reply();
     expect_no_error(r, "XREADGROUP");
     const auto received = Clock::now();
     parse_entries(r, stamps, delivery);
+    if (o.autoclaim_ms) parse_autoclaimed(claimed_reply, delivery, cursor);
     ack.clear();
     if (delivery.ids.empty()) {
       if (!block_ms) break;  // drained

@@ -73,6 +73,17 @@ TEST_CASE("runnel-bench consume and fanout deliver and acknowledge every entry",
   CHECK(json_number(run.out, "ops") == 1000);
   CHECK(c.call({"XPENDING", "q", "g0"}).elements.at(0).integer == 0);  // all acknowledged
 
+  // With CLAIM (Redis 8.4), or an XAUTOCLAIM with each read: one consumer acknowledges each
+  // batch before its next read, so nothing is claimed twice and every entry counts once.
+  for (const char* mode : {"--claim 0", "--autoclaim 0"}) {
+    run = bench(std::string("consume ") + port_args(server) + " --consumers 1 --batch 50 --prefill 1000 --key q " + mode);
+    INFO(mode << ": " << run.out);
+    REQUIRE(run.status == 0);
+    CHECK(json_number(run.out, "ops") == 1000);
+    CHECK(c.call({"XPENDING", "q", "g0"}).elements.at(0).integer == 0);
+  }
+  CHECK(bench("consume " + port_args(server) + " --claim 5 --autoclaim 5").status != 0);  // one or the other
+
   run = bench("fanout " + port_args(server) + " --groups 3 --prefill 500 --key f");
   INFO(run.out);
   REQUIRE(run.status == 0);
