@@ -193,9 +193,11 @@ Fields to_fields(Reply&& reply, const char* command) {
   return fields;
 }
 
-// [id, [field, value, ...]], or [id, nil] for an entry deleted while pending.
+// [id, [field, value, ...]], or [id, nil] for an entry deleted while pending; with
+// XREADGROUP's CLAIM, [id, fields, idle ms, deliveries].
 Entry to_entry(Reply&& reply, const char* command) {
-  if (reply.type != Type::kArray || reply.elements.size() != 2) {
+  const bool claimed = reply.elements.size() == 4;
+  if (reply.type != Type::kArray || (reply.elements.size() != 2 && !claimed)) {
     unexpected(command, "an entry [id, fields]", reply);
   }
   Entry entry;
@@ -204,6 +206,10 @@ Entry to_entry(Reply&& reply, const char* command) {
     entry.deleted = true;
   } else {
     entry.fields = to_fields(std::move(reply.elements[1]), command);
+  }
+  if (claimed) {
+    entry.delivery = Entry::Delivery{to_count(reply.elements[2], command, "an idle time"),
+                                     to_count(reply.elements[3], command, "a delivery count")};
   }
   return entry;
 }
@@ -493,6 +499,20 @@ std::uint64_t parse_xlen(Reply&& reply) {
 std::uint64_t parse_xdel(Reply&& reply) {
   return to_count(reply, "XDEL", "a count");
 }
+std::vector<DeleteResult> to_delete_results(const Reply& reply, const char* command) {
+  if (reply.type != Type::kArray) unexpected(command, "an array of -1, 1 or 2", reply);
+  std::vector<DeleteResult> out;
+  for (const Reply& e : reply.elements) {
+    if (e.type != Type::kInteger || (e.integer != -1 && e.integer != 1 && e.integer != 2)) {
+      unexpected(command, "-1, 1 or 2", e);
+    }
+    out.push_back(static_cast<DeleteResult>(e.integer));
+  }
+  return out;
+}
+std::vector<DeleteResult> parse_xdelex(Reply&& reply) { return to_delete_results(reply, "XDELEX"); }
+std::vector<DeleteResult> parse_xackdel(Reply&& reply) { return to_delete_results(reply, "XACKDEL"); }
+std::uint64_t parse_xnack(Reply&& reply) { return to_count(reply, "XNACK", "a count"); }
 std::uint64_t parse_xtrim(Reply&& reply) {
   return to_count(reply, "XTRIM", "a count");
 }
@@ -540,6 +560,15 @@ TransactionResult parse_exec(Reply&& reply) {
 // ---------------------------------------------------------------------------------------------
 // Arguments shared by several commands
 
+// KEEPREF | DELREF | ACKED
+void add_references(Command& command, References references) {
+  switch (references) {
+    case References::keep: command.arg("KEEPREF"); break;
+    case References::remove: command.arg("DELREF"); break;
+    case References::acked: command.arg("ACKED"); break;
+  }
+}
+
 // MAXLEN|MINID [=|~] threshold [LIMIT count]
 void add_trim(Command& command, const TrimOptions& trim) {
   if (trim.strategy == TrimOptions::Strategy::maxlen) {
@@ -552,6 +581,7 @@ void add_trim(Command& command, const TrimOptions& trim) {
     command.arg(trim.minid.to_string());
   }
   if (trim.limit) command.arg("LIMIT").arg(*trim.limit);
+  if (trim.references) add_references(command, *trim.references);
 }
 
 Command xadd_command(std::string_view key, const Fields& fields, const XAddOptions& options,
@@ -682,6 +712,7 @@ Request<std::vector<StreamEntries>> xreadgroup(std::string_view group, std::stri
   Command command("XREADGROUP", "GROUP", group, consumer);
   const auto block_ms = add_read_options(command, options.count, options.block);
   if (options.noack) command.arg("NOACK");
+  if (options.claim_min_idle_ms) command.arg("CLAIM").arg(*options.claim_min_idle_ms);
   add_streams(command, streams);
   return {std::move(command), &parse_xreadgroup, 1, block_ms};
 }
@@ -783,6 +814,34 @@ Request<std::uint64_t> xdel(std::string_view key, const std::vector<StreamId>& i
   Command command("XDEL", key);
   add_ids(command, ids);
   return {std::move(command), &parse_xdel};
+}
+
+Request<std::vector<DeleteResult>> xdelex(std::string_view key, const std::vector<StreamId>& ids,
+                                          References references) {
+  Command command("XDELEX", key);
+  add_references(command, references);
+  command.arg("IDS").arg(static_cast<std::uint64_t>(ids.size()));
+  add_ids(command, ids);
+  return {std::move(command), &parse_xdelex};
+}
+
+Request<std::vector<DeleteResult>> xackdel(std::string_view key, std::string_view group,
+                                           const std::vector<StreamId>& ids, References references) {
+  Command command("XACKDEL", key, group);
+  add_references(command, references);
+  command.arg("IDS").arg(static_cast<std::uint64_t>(ids.size()));
+  add_ids(command, ids);
+  return {std::move(command), &parse_xackdel};
+}
+
+Request<std::uint64_t> xnack(std::string_view key, std::string_view group, NackMode mode,
+                             const std::vector<StreamId>& ids, const XNackOptions& options) {
+  Command command("XNACK", key, group, mode == NackMode::silent ? "SILENT" : mode == NackMode::fail ? "FAIL" : "FATAL");
+  command.arg("IDS").arg(static_cast<std::uint64_t>(ids.size()));
+  add_ids(command, ids);
+  if (options.retry_count) command.arg("RETRYCOUNT").arg(*options.retry_count);
+  if (options.force) command.arg("FORCE");
+  return {std::move(command), &parse_xnack};
 }
 
 Request<std::uint64_t> xtrim(std::string_view key, const TrimOptions& trim) {

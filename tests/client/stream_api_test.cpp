@@ -928,3 +928,54 @@ TEST_CASE("Server errors carry their code: NOGROUP, BUSYGROUP, WRONGTYPE, ERR",
     }
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Redis 8.2 to 8.8 (runnel-server only: redis-server 7.0 has none of it)
+
+TEST_CASE("The SDK's XDELEX, XACKDEL, XNACK, CLAIM reads and trims with references parse Runnel's replies",
+          "[client][streams][newer]") {
+  using runnel::client::DeleteResult;
+  using runnel::client::NackMode;
+  using runnel::client::References;
+  runnel::test::RunnelServer runnel;
+  for (const bool resp3 : {false, true}) {
+    INFO("RESP" << (resp3 ? 3 : 2));
+    SyncClient client(options_for({"runnel-server", runnel.port, resp3}));
+    client.execute("FLUSHALL");
+    add_numbered(client, "s", 5);
+    client.xgroup_create("s", "g", "0");
+    XReadGroupOptions three;
+    three.count = 3;
+    REQUIRE(client.xreadgroup("g", "alice", {{"s", ">"}}, three).size() == 1);
+    // XDELEX ACKED keeps what the group still has pending or has not read.
+    CHECK(client.xdelex("s", {{1, 0}, {5, 0}, {9, 0}}, References::acked) ==
+          std::vector<DeleteResult>{DeleteResult::referenced, DeleteResult::referenced, DeleteResult::referenced});
+    CHECK(client.xackdel("s", "g", {{1, 0}, {4, 0}}) ==
+          std::vector<DeleteResult>{DeleteResult::deleted, DeleteResult::not_found});
+    // XNACK, then a CLAIM read takes it first, with its delivery.
+    CHECK(client.xnack("s", "g", NackMode::fail, {{2, 0}}) == 1);
+    XReadGroupOptions claim;
+    claim.count = 1;
+    claim.claim_min_idle_ms = 3600000;
+    const auto got = client.xreadgroup("g", "bob", {{"s", ">"}}, claim);
+    REQUIRE(got.size() == 1);
+    REQUIRE(got[0].entries.size() == 1);
+    CHECK(got[0].entries[0].id == StreamId(2, 0));
+    REQUIRE(got[0].entries[0].delivery.has_value());
+    CHECK(got[0].entries[0].delivery->deliveries == 1);
+    runnel::client::XNackOptions force;
+    force.force = true;
+    force.retry_count = 4;
+    CHECK(client.xnack("s", "g", NackMode::fatal, {{5, 0}}, force) == 1);
+    // A trim with DELREF drops what it trims from the pending lists.
+    TrimOptions trim = TrimOptions::max_len(1);
+    trim.references = References::remove;
+    CHECK(client.xtrim("s", trim) == 3);  // 2, 3 and 4 (1 is gone)
+    const PendingSummary left = client.xpending("s", "g");
+    CHECK(left.count == 1);  // 5, NACKed (FORCE)
+    CHECK(left.smallest == StreamId(5, 0));
+  }
+  CHECK(cmd::xnack("s", "g", NackMode::silent, {{1, 0}}, {}).command.encoded() ==
+        Command("XNACK", "s", "g", "SILENT", "IDS", "1", "1-0").encoded());
+  CHECK(cmd::xdelex("s", {{1, 0}}).command.encoded() == Command("XDELEX", "s", "KEEPREF", "IDS", "1", "1-0").encoded());
+}

@@ -74,6 +74,13 @@ struct Entry {
   // The entry was deleted (XDEL, trimming) while pending: XREADGROUP reading a consumer's
   // history answers [id, nil] for it. `fields` is empty then.
   bool deleted = false;
+  // XREADGROUP with `claim_min_idle_ms` (Redis 8.4): how long the entry had been idle and how
+  // often it had been delivered before this read (0 and 0 for a new entry).
+  struct Delivery {
+    std::uint64_t idle_ms = 0;
+    std::uint64_t deliveries = 0;
+  };
+  std::optional<Delivery> delivery{};
 
   // The value of the first field called `name`, or nullptr.
   [[nodiscard]] const std::string* field(std::string_view name) const;
@@ -83,6 +90,14 @@ struct Entry {
 struct StreamEntries {
   std::string stream{};
   std::vector<Entry> entries{};
+};
+
+// What deleting or trimming entries does about consumer groups that still reference them
+// (Redis 8.2's KEEPREF, DELREF, ACKED).
+enum class References : std::uint8_t {
+  keep,    // KEEPREF: pending entries stay, pointing at nothing (the default)
+  remove,  // DELREF: the entries also leave every group's pending list
+  acked,   // ACKED: only entries every group has read and acknowledged go
 };
 
 // MAXLEN or MINID, for XADD and XTRIM.
@@ -95,6 +110,8 @@ struct TrimOptions {
   StreamId minid{};          // with Strategy::minid
   // LIMIT: most entries one trim removes. The server accepts it only with `approximate`.
   std::optional<std::uint64_t> limit{};
+  // KEEPREF, DELREF or ACKED (Redis 8.2); not sent when empty.
+  std::optional<References> references{};
 
   [[nodiscard]] static TrimOptions max_len(std::uint64_t n, bool approximate = false) {
     TrimOptions trim;
@@ -161,6 +178,28 @@ struct XReadGroupOptions {
   std::optional<std::chrono::milliseconds> block{};
   // Deliver without adding to the pending entries list (no XACK needed, no redelivery).
   bool noack = false;
+  // CLAIM (Redis 8.4): with ">", pending entries idle at least this long come first, taken
+  // over by this consumer; every entry then has its `delivery`.
+  std::optional<std::uint64_t> claim_min_idle_ms{};
+};
+
+// XDELEX's and XACKDEL's answer per ID (Redis 8.2).
+enum class DeleteResult : std::int8_t {
+  not_found = -1,   // not in the stream (XACKDEL: not pending in the group)
+  deleted = 1,      // deleted (XACKDEL: acknowledged, and deleted or gone already)
+  referenced = 2,   // kept: a group still references it (ACKED)
+};
+
+// XNACK's mode (Redis 8.8): what becomes of the entries' delivery counts.
+enum class NackMode : std::uint8_t {
+  silent,  // one fewer delivery (not below 0): as if never delivered
+  fail,    // the same: a failed attempt
+  fatal,   // the largest count: never to be retried by count-based policies
+};
+
+struct XNackOptions {
+  std::optional<std::uint64_t> retry_count{};  // RETRYCOUNT: the count, whatever the mode
+  bool force = false;  // FORCE: IDs not pending but in the stream become NACKed ones too
 };
 
 // XPENDING's summary form. smallest/largest are empty when nothing is pending.
@@ -405,6 +444,17 @@ namespace cmd {
 [[nodiscard]] Request<std::uint64_t> xlen(std::string_view key);
 // How many of `ids` were in the stream and are now deleted.
 [[nodiscard]] Request<std::uint64_t> xdel(std::string_view key, const std::vector<StreamId>& ids);
+// XDELEX (Redis 8.2): an answer per ID.
+[[nodiscard]] Request<std::vector<DeleteResult>> xdelex(std::string_view key, const std::vector<StreamId>& ids,
+                                                        References references = References::keep);
+// XACKDEL (Redis 8.2): acknowledges each ID in `group`, then deletes it; an answer per ID.
+[[nodiscard]] Request<std::vector<DeleteResult>> xackdel(std::string_view key, std::string_view group,
+                                                         const std::vector<StreamId>& ids,
+                                                         References references = References::keep);
+// XNACK (Redis 8.8): hands pending entries back at once, to be read again before anything
+// else by XREADGROUP's CLAIM. How many it handed back.
+[[nodiscard]] Request<std::uint64_t> xnack(std::string_view key, std::string_view group, NackMode mode,
+                                           const std::vector<StreamId>& ids, const XNackOptions& options = {});
 // How many entries were trimmed.
 [[nodiscard]] Request<std::uint64_t> xtrim(std::string_view key, const TrimOptions& trim);
 [[nodiscard]] Request<Ok> xsetid(std::string_view key, StreamId last_id,
@@ -571,6 +621,21 @@ class StreamCommands {
   template <class... Token>
   decltype(auto) xdel(std::string_view key, const std::vector<StreamId>& ids, Token&&... token) {
     return self().run(cmd::xdel(key, ids), std::forward<Token>(token)...);
+  }
+  template <class... Token>
+  decltype(auto) xdelex(std::string_view key, const std::vector<StreamId>& ids,
+                        References references = References::keep, Token&&... token) {
+    return self().run(cmd::xdelex(key, ids, references), std::forward<Token>(token)...);
+  }
+  template <class... Token>
+  decltype(auto) xackdel(std::string_view key, std::string_view group, const std::vector<StreamId>& ids,
+                         References references = References::keep, Token&&... token) {
+    return self().run(cmd::xackdel(key, group, ids, references), std::forward<Token>(token)...);
+  }
+  template <class... Token>
+  decltype(auto) xnack(std::string_view key, std::string_view group, NackMode mode, const std::vector<StreamId>& ids,
+                       const XNackOptions& options = {}, Token&&... token) {
+    return self().run(cmd::xnack(key, group, mode, ids, options), std::forward<Token>(token)...);
   }
   template <class... Token>
   decltype(auto) xtrim(std::string_view key, const TrimOptions& trim, Token&&... token) {
