@@ -16,17 +16,12 @@ for _ in $(seq "$reps"); do
     extra=()
     [ "$mode" = claim ] && extra=(--claim "$ms")
     [ "$mode" = autoclaim ] && extra=(--autoclaim "$ms")
-    dir=$(mktemp -d /tmp/runnel-claim.XXXXXX)
-    port=$(free_port)
-    build/broker/runnel-server --port "$port" --dir "$dir" --fsync "$policy" --threads 1 --loglevel warning >/dev/null 2>&1 &
-    pid=$!
-    wait_port "$port"
+    start_runnel build/broker/runnel-server "$policy"
     ops=$(build/bench/runnel-bench consume "${extra[@]}" "$@" -p "$port" -d 3 --json -q 2>/dev/null |
       /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["phases"][-1]["ops_per_sec"])')
     echo "$mode $ops"
     results[$mode]+="$ops"$'\n'
-    kill "$pid"; wait "$pid" 2>/dev/null || true
-    rm -rf "$dir"
+    stop_server
   done
 done
 plain=$(printf '%s' "${results[plain]}" | median)

@@ -24,3 +24,13 @@ parse_bench_args() {
     shift
   done
 }
+# Starts runnel-server BINARY under fsync POLICY at --threads 1 on a fresh data dir, and
+# waits for it; sets port, pid and dir. stop_server ends it and removes the dir.
+start_runnel() {
+  dir=$(mktemp -d /tmp/runnel-bench.XXXXXX)
+  port=$(free_port)
+  "$1" --port "$port" --dir "$dir" --fsync "$2" --threads 1 --loglevel warning >/dev/null 2>&1 &
+  pid=$!
+  wait_port "$port"
+}
+stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"; }
