@@ -34,6 +34,7 @@ struct Options {
   unsigned fields = 1;
   unsigned value_size = 16;
   std::uint64_t maxlen = 0;  // 0: no trimming
+  bool idmp = false;         // XADD IDMP <connection> <sequence> (Redis 8.6): every XADD unique
   double rate = 0;           // ops/s over all connections; 0: as fast as it goes
   // consume, fanout, latency
   unsigned consumers = 4;

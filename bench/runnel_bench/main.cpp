@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   produce->add_option("-n,--count", o.count, "Stop after this many XADDs (no time bound unless --duration is given)");
   produce->add_option("--streams", o.streams, "Streams the load spreads over (key:0, key:1, ...)")->capture_default_str()->check(CLI::Range(1, 1000000));
   produce->add_option("--maxlen", o.maxlen, "Trim with MAXLEN ~ N (0: no trimming)")->capture_default_str();
+  produce->add_flag("--idmp", o.idmp, "XADD with IDMP <producer> <n> (Redis 8.6), a new idempotent ID each time");
   produce->add_option("--rate", o.rate, "Target XADDs per second over all connections (0: as fast as possible)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e9));
 

@@ -251,10 +251,12 @@ std::string stream_key(const Options& o, unsigned i) {
 }
 
 // XADD key [MAXLEN ~ n] * f0 v f1 v ...
-std::string xadd_command(const Options& o, const std::string& key) {
+// XADD with --maxlen, --fields and --value-size; with `idmp`, IDMP pid iid before the ID.
+std::string xadd_command(const Options& o, const std::string& key,
+                         const std::optional<std::pair<std::string, std::string>>& idmp = std::nullopt) {
   const std::string value(o.value_size, 'v');
   std::string out;
-  const std::size_t args = 3 + (o.maxlen ? 3 : 0) + 2 * o.fields;
+  const std::size_t args = 3 + (o.maxlen ? 3 : 0) + (idmp ? 3 : 0) + 2 * o.fields;
   out += "*" + std::to_string(args) + "\r\n";
   auto bulk = [&out](std::string_view a) {
     out += "$" + std::to_string(a.size()) + "\r\n";
@@ -267,6 +269,11 @@ std::string xadd_command(const Options& o, const std::string& key) {
     bulk("MAXLEN");
     bulk("~");
     bulk(std::to_string(o.maxlen));
+  }
+  if (idmp) {
+    bulk("IDMP");
+    bulk(idmp->first);
+    bulk(idmp->second);
   }
   bulk("*");
   for (unsigned f = 0; f < o.fields; ++f) {
@@ -308,6 +315,19 @@ awaitable<void> produce_connection(Runner& run, unsigned index, std::atomic<bool
   } else {
     for (unsigned s = 0; s < std::max(1u, o.streams); ++s) commands.push_back(xadd_command(o, stream_key(o, s)));
   }
+  // --idmp: the same commands with IDMP p<index> and an empty idempotent ID, and where that
+  // empty ID's length digit is (all commands share the prefix up to it in shape).
+  std::vector<std::string> idmp_commands;
+  std::vector<std::size_t> idmp_cuts;
+  if (o.idmp) {
+    const std::pair<std::string, std::string> empty{"p" + std::to_string(index), ""};
+    if (!key_override.empty()) {
+      idmp_commands.push_back(xadd_command(o, key_override, empty));
+    } else {
+      for (unsigned s = 0; s < std::max(1u, o.streams); ++s) idmp_commands.push_back(xadd_command(o, stream_key(o, s), empty));
+    }
+    for (const std::string& command : idmp_commands) idmp_cuts.push_back(command.find("$0\r\n\r\n$1\r\n*") + 1);
+  }
   const std::uint64_t payload = payload_bytes(o);
   Histogram& histogram = run.histogram(index);
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -320,7 +340,24 @@ awaitable<void> produce_connection(Runner& run, unsigned index, std::atomic<bool
     const std::uint64_t n = run.claim(o.pipeline);
     if (n == 0) break;
     batch.clear();
-    for (std::uint64_t i = 0; i < n; ++i) batch += commands[next++ % commands.size()];
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (o.idmp) {
+        // The command as built for IDMP with an empty idempotent ID, which goes last before
+        // "*": cut there, and the ID put in (one allocation-free append per XADD).
+        const std::size_t which = next % idmp_commands.size();
+        const std::string& command = idmp_commands[which];
+        const std::size_t idmp_cut = idmp_cuts[which];
+        const std::string iid = std::to_string(next);
+        batch.append(command, 0, idmp_cut);
+        batch += std::to_string(iid.size());
+        batch += "\r\n";
+        batch += iid;
+        batch.append(command, idmp_cut + 3, std::string::npos);  // past "0\r\n" (empty bulk's length)
+        next += o.connections;  // unique over the connections
+      } else {
+        batch += commands[next++ % commands.size()];
+      }
+    }
     if (period != Clock::duration::zero()) {
       co_await wait_until(timer, due);
     } else {

@@ -22,6 +22,9 @@ struct AddTrimArgs {
   RefPolicy policy = RefPolicy::kKeep;  // Redis 8.2's KEEPREF | DELREF | ACKED
   bool policy_given = false;
   bool no_mkstream = false;
+  // IDMP producer-id idempotent-id, or IDMPAUTO producer-id (Redis 8.6).
+  std::optional<std::string_view> idmp_pid;
+  std::optional<std::string_view> idmp_iid;  // none: IDMPAUTO
   std::optional<ParsedId> id;  // XADD: nullopt for '*'
   std::size_t id_pos = 0;      // XADD: where the ID is
 };
@@ -42,6 +45,17 @@ std::string parse_add_trim(std::span<const std::string_view> args, bool xadd, Ad
       break;
     } else if (!out.policy_given && parse_ref_policy(opt, out.policy)) {
       out.policy_given = true;
+    } else if (xadd && equals_ignore_case(opt, "idmpauto") && more >= 1) {
+      if (out.idmp_pid) return "ERR syntax error, IDMP/IDMPAUTO specified multiple times";
+      if (args[i + 1].empty()) return "ERR syntax error, IDMPAUTO requires a non-empty producer ID";
+      out.idmp_pid = args[++i];
+    } else if (xadd && equals_ignore_case(opt, "idmp") && more >= 2) {
+      if (out.idmp_pid) return "ERR syntax error, IDMP/IDMPAUTO specified multiple times";
+      if (args[i + 1].empty()) return "ERR syntax error, IDMP requires a non-empty producer ID";
+      if (args[i + 2].empty()) return "ERR syntax error, IDMP requires a non-empty idempotent ID";
+      out.idmp_pid = args[i + 1];
+      out.idmp_iid = args[i + 2];
+      i += 2;
     } else if ((maxlen || equals_ignore_case(opt, "minid")) && more) {
       if (out.trim) {
         return "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
@@ -76,6 +90,7 @@ std::string parse_add_trim(std::span<const std::string_view> args, bool xadd, Ad
     } else if (xadd) {
       out.id = parse_id_arg(opt, 0, true, true);
       if (!out.id) return std::string(kInvalidStreamId);
+      if (out.idmp_pid) return "ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs";
       break;
     } else {
       return "ERR syntax error";
@@ -192,7 +207,8 @@ void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::siz
     if (!last) return write_error(ctx.reply, ctx.args[2], last.error());
   }
   protocol::ReplyWriter& r = ctx.reply;
-  r.map(full ? 9 : 10);
+  const Idempotency* idmp = s.idempotency();
+  r.map((full ? 9 : 10) + (idmp != nullptr ? 6 : 0));
   r.bulk("length");
   r.integer(static_cast<std::int64_t>(s.length()));
   // radix-tree-keys is Redis's node count, which Runnel's nodes reproduce. radix-tree-nodes
@@ -209,6 +225,20 @@ void write_stream_info(CommandContext& ctx, const Stream& s, bool full, std::siz
   r.integer(static_cast<std::int64_t>(s.entries_added()));
   r.bulk("recorded-first-entry-id");
   write_stream_id(r, s.first_id());
+  if (idmp != nullptr) {  // Redis 8.6's fields, once the stream has used idempotent producers
+    r.bulk("idmp-duration");
+    r.integer(idmp->duration_s());
+    r.bulk("idmp-maxsize");
+    r.integer(idmp->max_size());
+    r.bulk("pids-tracked");
+    r.integer(static_cast<std::int64_t>(idmp->producers()));
+    r.bulk("iids-tracked");
+    r.integer(static_cast<std::int64_t>(idmp->ids()));
+    r.bulk("iids-added");
+    r.integer(static_cast<std::int64_t>(idmp->added()));
+    r.bulk("iids-duplicates");
+    r.integer(static_cast<std::int64_t>(idmp->duplicates()));
+  }
   if (full) {
     r.bulk("entries");
     write_entries(r, *entries);
@@ -260,10 +290,20 @@ void xadd(CommandContext& ctx) {
     if (!created) return write_error(ctx.reply, args[1], created.error());
     stream = *created;
   }
+  const auto fields = args.subspan(fields_pos);
+  std::string auto_iid;
+  if (parsed.idmp_pid) {
+    // A retried XADD: the first one's ID, nothing added, nothing trimmed (Redis 8.6).
+    if (!parsed.idmp_iid) auto_iid = Idempotency::auto_id(fields);
+    const std::string_view iid = parsed.idmp_iid ? *parsed.idmp_iid : std::string_view(auto_iid);
+    if (const auto first = stream->idmp_duplicate(*parsed.idmp_pid, iid, now)) return write_stream_id(ctx.reply, *first);
+  }
   OpError trim_error;
-  const Result<StreamId> id =
-      stream->add(given_ptr, args.subspan(fields_pos), parsed.trim, now, parsed.policy, &trim_error);
+  const Result<StreamId> id = stream->add(given_ptr, fields, parsed.trim, now, parsed.policy, &trim_error);
   if (!id) return ctx.reply.error(id.error().text);
+  if (parsed.idmp_pid) {
+    stream->idmp_record(*parsed.idmp_pid, parsed.idmp_iid ? *parsed.idmp_iid : std::string_view(auto_iid), *id);
+  }
   // The entry is in: its ID is the reply. A trim that could not read entries back is counted
   // and logged (error_text), and stopped where it was.
   if (trim_error.cause) (void)error_text(args[1], trim_error);
@@ -315,6 +355,37 @@ void xdelex(CommandContext& ctx) {
   const std::vector<DeleteCode> codes = stream->erase(ids, parsed.policy);
   if (stream->length() != length) ctx.shard->signal_modified(args[1]);
   write_delete_codes(ctx.reply, codes);
+}
+
+// XCFGSET key [IDMP-DURATION seconds] [IDMP-MAXSIZE n] (Redis 8.6).
+void xcfgset(CommandContext& ctx) {
+  const auto& args = ctx.args;
+  Stream* stream = ctx.shard->keyspace.find(args[1]);
+  if (stream == nullptr) return ctx.reply.error(errors::kNoSuchKey);
+  std::optional<std::int64_t> duration, max_size;
+  for (std::size_t i = 2; i < args.size(); i += 2) {
+    const bool is_duration = equals_ignore_case(args[i], "IDMP-DURATION");
+    if ((!is_duration && !equals_ignore_case(args[i], "IDMP-MAXSIZE")) || i + 1 >= args.size()) {
+      return ctx.reply.error("ERR syntax error");
+    }
+    std::optional<std::int64_t>& value = is_duration ? duration : max_size;
+    if (value) {
+      return ctx.reply.error(is_duration ? "ERR IDMP-DURATION specified multiple times"
+                                         : "ERR IDMP-MAXSIZE specified multiple times");
+    }
+    std::int64_t n = 0;
+    if (!parse_int64(args[i + 1], n)) return ctx.reply.error(kNotInteger);
+    if (is_duration && (n < 1 || n > Idempotency::kMaxDuration)) {
+      return ctx.reply.error("ERR IDMP-DURATION must be between 1 and 86400 seconds");
+    }
+    if (!is_duration && (n < 1 || n > Idempotency::kMaxMaxSize)) {
+      return ctx.reply.error("ERR IDMP-MAXSIZE must be between 1 and 10000 entries");
+    }
+    value = n;
+  }
+  if (!duration && !max_size) return ctx.reply.error("ERR At least one parameter must be specified");
+  stream->idmp_configure(duration, max_size);
+  ctx.reply.ok();
 }
 
 void xtrim(CommandContext& ctx) {

@@ -247,6 +247,7 @@ void xrange(CommandContext&);
 void xrevrange(CommandContext&);
 void xdel(CommandContext&);
 void xdelex(CommandContext&);
+void xcfgset(CommandContext&);
 void xtrim(CommandContext&);
 void xsetid(CommandContext&);
 void xinfo_stream(CommandContext&);

@@ -326,6 +326,11 @@ std::vector<CommandSpec> build_table() {
                      "O(1) for each single item to delete in the stream, regardless of the stream "
                      "size."},
                     cmd::xdelex));
+  t.push_back(keyed("xcfgset", -2, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update"),
+                    {"Sets the idempotent-producer window of a stream (IDMP-DURATION seconds, "
+                     "IDMP-MAXSIZE IDs per producer).",
+                     "8.6.0", "stream", "O(1)"},
+                    cmd::xcfgset));
   t.push_back(keyed("xtrim", -4, kWrite, "@write @stream @slow", "nondeterministic_output",
                     one_key("RW delete"),
                     {"Trims the stream to (approximately if '~' is passed) a certain size", "5.0.0",

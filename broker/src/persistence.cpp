@@ -132,8 +132,29 @@ GroupRecord pending_set(std::string_view group, StreamId id, const PendingEntry&
   return r;
 }
 
-// Every record of the whole group state (a snapshot).
+GroupRecord idmp_config(const Idempotency& idmp) {
+  GroupRecord r = record(GroupRecord::Type::kIdmpConfig, {});
+  r.time_ms = idmp.duration_s();
+  r.count = static_cast<std::uint64_t>(idmp.max_size());
+  return r;
+}
+
+GroupRecord idmp_counters(const Idempotency& idmp) {
+  GroupRecord r = record(GroupRecord::Type::kIdmpCounters, {});
+  r.count = idmp.added();
+  r.time_ms = static_cast<std::int64_t>(idmp.duplicates());
+  return r;
+}
+
+// Every record of the whole group state (a snapshot), and the idempotent producers'.
 void emit_group_state(const Stream& stream, const storage::GroupRecordVisitor& emit) {
+  if (const Idempotency* idmp = stream.idempotency()) {
+    emit(idmp_config(*idmp));
+    idmp->for_each([&](std::string_view pid, std::string_view iid, StreamId id) {
+      emit(record(GroupRecord::Type::kIdmpRecord, pid, iid, id));
+    });
+    emit(idmp_counters(*idmp));
+  }
   for (const auto& [name, group] : stream.groups()) {
     emit(group_set(name, group));
     for (const auto& [cname, consumer] : group.consumers()) emit(consumer_set(name, consumer));
@@ -144,6 +165,19 @@ void emit_group_state(const Stream& stream, const storage::GroupRecordVisitor& e
 // Applies one record read back from a snapshot or journal.
 void apply_group_record(Stream& stream, const storage::GroupRecord& r) {
   using Type = GroupRecord::Type;
+  switch (r.type) {
+    case Type::kIdmpConfig:
+      stream.restore_idempotency().configure(r.time_ms, static_cast<std::int64_t>(r.count));
+      return;
+    case Type::kIdmpRecord:
+      stream.restore_idempotency().record(r.group, r.consumer, r.id);
+      return;
+    case Type::kIdmpCounters:
+      stream.restore_idempotency().restore_counters(r.count, static_cast<std::uint64_t>(r.time_ms));
+      return;
+    default:
+      break;
+  }
   if (r.type == Type::kGroupSet) {
     ConsumerGroup* group = stream.group(r.group);
     if (group == nullptr) {
@@ -157,6 +191,9 @@ void apply_group_record(Stream& stream, const storage::GroupRecord& r) {
   if (group == nullptr) return;
   switch (r.type) {
     case Type::kGroupSet:
+    case Type::kIdmpConfig:
+    case Type::kIdmpRecord:
+    case Type::kIdmpCounters:
       break;
     case Type::kGroupDelete:
       stream.destroy_group(r.group);
@@ -196,6 +233,17 @@ ShardStorage::GroupChanges::Group& ShardStorage::GroupChanges::of(std::string_vi
 void ShardStorage::journal_group_changes(const Stream& stream, Files& files) {
   GroupChanges& changes = files.changes;
   storage::GroupJournal& journal = *files.journal;
+  // The idempotent producers' window first (setting it forgets the IDs before it), then the
+  // IDs recorded, then the counters.
+  if (const Idempotency* idmp = stream.idempotency()) {
+    if (changes.idmp_config) journal.append(idmp_config(*idmp));
+    for (const auto& r : changes.idmp_records) {
+      journal.append(record(GroupRecord::Type::kIdmpRecord, r.pid, r.iid, r.id));
+    }
+    // A record counts itself as added when replayed: the counters go only with a window set
+    // or a duplicate counted.
+    if (changes.idmp_config || changes.idmp_counters) journal.append(idmp_counters(*idmp));
+  }
   // Deletions of whole groups first: a group destroyed and created again starts empty.
   for (const std::string& name : changes.destroyed) journal.append(record(GroupRecord::Type::kGroupDelete, name));
   for (const auto& [name, delta] : changes.groups) {
@@ -382,6 +430,29 @@ void ShardStorage::consumer_seen(Stream& stream, std::string_view group, std::st
   // A stream changed by this command is settled after it anyway; else it waits for
   // settle_seen().
   if (!files->noted && !files->seen) {
+    files->seen = true;
+    seen_.push_back(&stream);
+  }
+}
+
+void ShardStorage::idmp_configured(Stream& stream) {
+  if (Files* files = note(stream)) files->changes.idmp_config = true;
+}
+
+void ShardStorage::idmp_recorded(Stream& stream, std::string_view pid, std::string_view iid, StreamId id) {
+  if (Files* files = note(stream)) files->changes.idmp_records.push_back({std::string(pid), std::string(iid), id});
+}
+
+void ShardStorage::idmp_counted(Stream& stream) {
+  if (&stream != last_stream_) {
+    auto it = files_.find(&stream);
+    last_stream_ = &stream;
+    last_files_ = it == files_.end() ? nullptr : &it->second;
+  }
+  Files* files = last_files_;
+  if (files == nullptr) return;
+  files->changes.idmp_counters = true;
+  if (!files->noted && !files->seen) {  // no reply waits for a duplicate's count
     files->seen = true;
     seen_.push_back(&stream);
   }

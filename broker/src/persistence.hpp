@@ -115,6 +115,9 @@ class ShardStorage final : public ChangeSink {
   void group_destroyed(Stream& stream, std::string_view group) override;
   void consumer_changed(Stream& stream, std::string_view group, std::string_view consumer) override;
   void consumer_seen(Stream& stream, std::string_view group, std::string_view consumer) override;
+  void idmp_configured(Stream& stream) override;
+  void idmp_recorded(Stream& stream, std::string_view pid, std::string_view iid, storage::StreamId id) override;
+  void idmp_counted(Stream& stream) override;
   void pending_changed(Stream& stream, std::string_view group, storage::StreamId id) override;
 
   // After a command (or a blocked reader served): the metadata of the streams it changed is
@@ -158,8 +161,18 @@ class ShardStorage final : public ChangeSink {
     };
     std::set<std::string, std::less<>> destroyed;
     std::map<std::string, Group, std::less<>> groups;
+    // Idempotent producers: the window set, IDs recorded (in order), the counters.
+    struct IdmpRecord {
+      std::string pid, iid;
+      storage::StreamId id;
+    };
+    bool idmp_config = false;
+    std::vector<IdmpRecord> idmp_records;
+    bool idmp_counters = false;
 
-    [[nodiscard]] bool empty() const { return destroyed.empty() && groups.empty(); }
+    [[nodiscard]] bool empty() const {
+      return destroyed.empty() && groups.empty() && !idmp_config && idmp_records.empty() && !idmp_counters;
+    }
     Group& of(std::string_view name);
   };
   // A stream's files, and what it changed since it was last settled and flushed.

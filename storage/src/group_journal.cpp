@@ -84,6 +84,16 @@ void encode_group_record(const GroupRecord& r, std::string& out) {
       put_varint(static_cast<std::uint64_t>(r.time_ms), out);
       put_varint(r.count, out);
       break;
+    case Type::kIdmpConfig:
+    case Type::kIdmpCounters:
+      put_varint(static_cast<std::uint64_t>(r.time_ms), out);
+      put_varint(r.count, out);
+      break;
+    case Type::kIdmpRecord:
+      put_string(r.consumer, out);
+      put_varint(r.id.ms, out);
+      put_varint(r.id.seq, out);
+      break;
   }
 }
 
@@ -93,7 +103,7 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
     GroupRecord r;
     const auto type = static_cast<unsigned char>(body.front());
     body.remove_prefix(1);
-    if (type < 1 || type > 8 || !get_string(body, r.group)) return false;
+    if (type < 1 || type > 11 || !get_string(body, r.group)) return false;
     r.type = static_cast<Type>(type);
     std::uint64_t v = 0;
     switch (r.type) {
@@ -130,6 +140,14 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
       case Type::kPendingNacked:
         if (!get_id(body, r.id) || !get_varint(body, v) || !get_varint(body, r.count)) return false;
         r.time_ms = static_cast<std::int64_t>(v);
+        break;
+      case Type::kIdmpConfig:
+      case Type::kIdmpCounters:
+        if (!get_varint(body, v) || !get_varint(body, r.count)) return false;
+        r.time_ms = static_cast<std::int64_t>(v);
+        break;
+      case Type::kIdmpRecord:
+        if (!get_string(body, r.consumer) || !get_id(body, r.id)) return false;
         break;
     }
     visit(r);

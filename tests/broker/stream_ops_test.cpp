@@ -96,6 +96,11 @@ struct RecordingSink : runnel::ChangeSink {
   void consumer_seen(Stream&, std::string_view g, std::string_view c) override {
     events.push_back("seen " + std::string(g) + " " + std::string(c));
   }
+  void idmp_configured(Stream&) override { events.push_back("idmp config"); }
+  void idmp_recorded(Stream&, std::string_view pid, std::string_view iid, StreamId) override {
+    events.push_back("idmp " + std::string(pid) + " " + std::string(iid));
+  }
+  void idmp_counted(Stream&) override { events.push_back("idmp duplicate"); }
   void pending_changed(Stream&, std::string_view g, StreamId p) override {
     char buf[48];
     events.push_back("pending " + std::string(g) + " " + std::string(buf, p.format(buf)));
@@ -788,4 +793,34 @@ TEST_CASE("XNACK unowns entries into a FIFO zone that CLAIM serves first, counts
   got = s.claim_idle(g, b, 1000, 0, kNow + 1000);
   CHECK(ids_of(*got) == std::vector<StreamId>{id(4)});
   check_pel(g);
+}
+
+TEST_CASE("Idempotent producers: a window by time and by count per producer, and IDMPAUTO's order-free ID",
+          "[streams][ops]") {
+  runnel::Idempotency idmp;
+  const std::int64_t now = kNow;
+  const StreamId at(static_cast<std::uint64_t>(now), 0);
+  idmp.record("p", "a", at);
+  idmp.record("q", "a", id(static_cast<std::uint64_t>(now), 1));
+  CHECK(idmp.find("p", "a", now) == at);
+  CHECK(idmp.find("q", "a", now) == id(static_cast<std::uint64_t>(now), 1));  // per producer
+  CHECK(!idmp.find("p", "b", now));
+  // By time: the entry ID's ms against the window (100 s by default).
+  CHECK(idmp.find("p", "a", now + 99'999) == at);
+  CHECK(!idmp.find("p", "a", now + 100'000));
+  // By count: the oldest goes first.
+  REQUIRE(idmp.configure(std::nullopt, 2));
+  CHECK(idmp.producers() == 0);  // a new window forgets the IDs
+  for (std::uint64_t i = 1; i <= 3; ++i) idmp.record("p", std::to_string(i), id(static_cast<std::uint64_t>(now), i));
+  CHECK(!idmp.find("p", "1", now));
+  CHECK(idmp.find("p", "3", now) == id(static_cast<std::uint64_t>(now), 3));
+  CHECK(!idmp.configure(100, 2));  // the same values change nothing
+  CHECK(idmp.ids() == 2);
+  CHECK(idmp.added() == 5);
+  // IDMPAUTO: the pairs' order does not matter; their contents do, field lengths included.
+  const std::string_view ab[] = {"a", "1", "b", "2"}, ba[] = {"b", "2", "a", "1"}, abc[] = {"a", "bc"},
+                         ab_c[] = {"ab", "c"};
+  CHECK(runnel::Idempotency::auto_id(ab) == runnel::Idempotency::auto_id(ba));
+  CHECK(runnel::Idempotency::auto_id(ab).size() == 16);
+  CHECK(runnel::Idempotency::auto_id(abc) != runnel::Idempotency::auto_id(ab_c));
 }

@@ -64,6 +64,21 @@ TEST_CASE("runnel-bench produce writes exactly --count entries, over --streams k
   CHECK(entry.elements[0].elements[1].elements[1].str == std::string(100, 'v'));
 }
 
+TEST_CASE("runnel-bench produce --idmp sends XADD IDMP with a new idempotent ID each time", "[bench]") {
+  RunnelServer server({}, 2);
+  Run run = bench("produce " + port_args(server) + " -n 2000 -c 4 -P 8 --idmp --key idem");
+  INFO(run.out);
+  REQUIRE(run.status == 0);
+  Connection c("127.0.0.1", server.port);
+  CHECK(c.call({"XLEN", "idem"}).integer == 2000);  // no XADD taken for another's retry
+  const auto info = c.call({"XINFO", "STREAM", "idem"});
+  std::int64_t added = -1;
+  for (std::size_t i = 0; i + 1 < info.elements.size(); i += 2) {
+    if (info.elements[i].str == "iids-added") added = info.elements[i + 1].integer;
+  }
+  CHECK(added == 2000);
+}
+
 TEST_CASE("runnel-bench consume and fanout deliver and acknowledge every entry", "[bench]") {
   RunnelServer server({}, 2);
   Connection c("127.0.0.1", server.port);

@@ -232,3 +232,88 @@ TEST_CASE("A reader blocked in XREADGROUP CLAIM wakes when a pending entry becom
     CHECK(blocked_clients(admin) == 0);
   }
 }
+
+TEST_CASE("A producer that retries each XADD after losing its reply makes no duplicates with IDMP, and one each without",
+          "[newer][idmp]") {
+  runnel::test::RunnelServer server({}, 2);
+  Connection watcher("127.0.0.1", server.port);
+  constexpr int kJobs = 50;
+  for (const bool idmp : {true, false}) {
+    INFO((idmp ? "with" : "without") << " IDMP");
+    const std::string key = idmp ? "with" : "without";
+    std::vector<std::string> first_ids;
+    for (int job = 0; job < kJobs; ++job) {
+      std::vector<std::string> xadd = {"XADD", key};
+      if (idmp) xadd.insert(xadd.end(), {"IDMP", "producer-1", "job-" + std::to_string(job)});
+      xadd.insert(xadd.end(), {"*", "job", std::to_string(job)});
+      const std::vector<std::string_view> args(xadd.begin(), xadd.end());
+      {
+        // The XADD is applied, and the connection drops before its reply is read.
+        Connection lost("127.0.0.1", server.port);
+        lost.send(args);
+        bool applied = false;
+        for (int i = 0; i < 500 && !applied; ++i) {
+          applied = watcher.call({"XLEN", key}).integer > job + (idmp ? 0 : job);
+          if (!applied) std::this_thread::sleep_for(2ms);
+        }
+        REQUIRE(applied);
+      }
+      // The producer retries on a new connection.
+      Connection retry("127.0.0.1", server.port);
+      const Reply again = retry.call(args);
+      REQUIRE(again.type == Reply::Type::kBulk);
+      first_ids.push_back(again.str);
+    }
+    const std::int64_t length = watcher.call({"XLEN", key}).integer;
+    const std::int64_t duplicates = length - kJobs;
+    WARN((idmp ? "with" : "without") << " IDMP: " << duplicates << " duplicates in " << kJobs << " retried XADDs");
+    if (idmp) {
+      CHECK(duplicates == 0);
+      // Each retry answered the entry the first attempt added.
+      const Reply all = watcher.call({"XRANGE", key, "-", "+"});
+      REQUIRE(all.elements.size() == kJobs);
+      for (int job = 0; job < kJobs; ++job) CHECK(all.elements[job].elements[0].str == first_ids[job]);
+    } else {
+      CHECK(duplicates == kJobs);
+    }
+  }
+}
+
+TEST_CASE("Idempotent producers' IDs and window survive a kill -9 under always", "[newer][idmp][crash]") {
+  runnel::test::TempDir dir("runnel-idmp-crash");
+  const std::uint16_t port = runnel::test::free_port();
+  const std::vector<std::string> flags = {runnel::test::runnel_server_path(), "--port", std::to_string(port),
+                                          "--dir", (dir.path() / "data").string(), "--threads", "1",
+                                          "--fsync", "always"};
+  std::vector<std::string> ids;
+  std::string before;
+  {
+    runnel::test::ServerProcess server(flags, port, (dir.path() / "1.log").string());
+    Connection c("127.0.0.1", port);
+    before = c.call({"XADD", "s", "IDMP", "p", "before", "*", "f", "v"}).str;
+    REQUIRE(c.call({"XCFGSET", "s", "IDMP-MAXSIZE", "1000", "IDMP-DURATION", "3600"}).str == "OK");
+    for (int i = 0; i < 50; ++i) {
+      ids.push_back(c.call({"XADD", "s", "IDMP", "p", "r" + std::to_string(i), "*", "n", std::to_string(i)}).str);
+    }
+    ids.push_back(c.call({"XADD", "s", "IDMPAUTO", "q", "*", "a", "1", "b", "2"}).str);
+    REQUIRE(c.call({"XADD", "s", "IDMP", "p", "r0", "*", "n", "0"}).str == ids[0]);  // a duplicate, counted
+    REQUIRE(::kill(server.pid(), SIGKILL) == 0);
+  }
+  runnel::test::ServerProcess server(flags, port, (dir.path() / "2.log").string());
+  Connection c("127.0.0.1", port);
+  const std::int64_t length = c.call({"XLEN", "s"}).integer;
+  CHECK(length == 52);
+  for (int i = 0; i < 50; ++i) {
+    CHECK(c.call({"XADD", "s", "IDMP", "p", "r" + std::to_string(i), "*", "n", std::to_string(i)}).str == ids[i]);
+  }
+  CHECK(c.call({"XADD", "s", "IDMPAUTO", "q", "*", "b", "2", "a", "1"}).str == ids[50]);
+  CHECK(c.call({"XLEN", "s"}).integer == length);
+  // The window came back, and XCFGSET forgot what came before it ("before" is new again).
+  const Reply info = c.call({"XINFO", "STREAM", "s"});
+  std::map<std::string, std::int64_t> fields;
+  for (std::size_t i = 0; i + 1 < info.elements.size(); i += 2) fields[info.elements[i].str] = info.elements[i + 1].integer;
+  CHECK(fields["idmp-duration"] == 3600);
+  CHECK(fields["idmp-maxsize"] == 1000);
+  CHECK(fields["iids-tracked"] == 51);
+  CHECK(c.call({"XADD", "s", "IDMP", "p", "before", "*", "f", "v"}).str != before);
+}

@@ -150,6 +150,33 @@ Result<std::uint64_t> Stream::trim_acked(const storage::TrimSpec& spec) {
   return removed;
 }
 
+std::optional<StreamId> Stream::idmp_duplicate(std::string_view pid, std::string_view iid, std::int64_t now_ms) {
+  if (!idmp_) return std::nullopt;
+  const auto found = idmp_->find(pid, iid, now_ms);
+  if (found) {
+    idmp_->count_duplicate();
+    if (sink_) sink_->idmp_counted(*this);
+  }
+  return found;
+}
+
+void Stream::idmp_record(std::string_view pid, std::string_view iid, StreamId id) {
+  restore_idempotency().record(pid, iid, id);
+  if (sink_) sink_->idmp_recorded(*this, pid, iid, id);
+}
+
+void Stream::idmp_configure(std::optional<std::int64_t> duration_s, std::optional<std::int64_t> max_size) {
+  const bool made = !idmp_;
+  if (restore_idempotency().configure(duration_s, max_size) || made) {
+    if (sink_) sink_->idmp_configured(*this);
+  }
+}
+
+Idempotency& Stream::restore_idempotency() {
+  if (!idmp_) idmp_ = std::make_unique<Idempotency>();
+  return *idmp_;
+}
+
 StreamId Stream::min_last_delivered() const {
   StreamId least = StreamId::max();
   for (const auto& [name, group] : groups_) least = std::min(least, group.last_delivered());

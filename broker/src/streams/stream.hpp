@@ -20,6 +20,7 @@
 #include "streams/change_sink.hpp"
 #include "streams/entries.hpp"
 #include "streams/group.hpp"
+#include "streams/idempotency.hpp"
 #include "streams/result.hpp"
 
 namespace runnel {
@@ -129,6 +130,19 @@ class Stream {
   // Entries above `after`, at most `count` (0: all): XREAD.
   [[nodiscard]] Result<Entries> read_after(StreamId after, std::size_t count) const;
 
+  // --- idempotent producers (Redis 8.6) ---
+  // Null until the stream first uses them.
+  [[nodiscard]] const Idempotency* idempotency() const { return idmp_.get(); }
+  // XADD IDMP/IDMPAUTO: the entry `iid` of `pid` added while still in the window (and the
+  // duplicate counted), or nothing.
+  std::optional<StreamId> idmp_duplicate(std::string_view pid, std::string_view iid, std::int64_t now_ms);
+  // XADD IDMP/IDMPAUTO added `id`.
+  void idmp_record(std::string_view pid, std::string_view iid, StreamId id);
+  // XCFGSET.
+  void idmp_configure(std::optional<std::int64_t> duration_s, std::optional<std::int64_t> max_size);
+  // The journal's replay.
+  Idempotency& restore_idempotency();
+
   // --- groups ---
   [[nodiscard]] const Groups& groups() const { return groups_; }
   [[nodiscard]] ConsumerGroup* group(std::string_view name);
@@ -220,6 +234,7 @@ class Stream {
   StreamId first_id_;
   Groups groups_;
   PelRefs refs_;  // every group's pending IDs, counted
+  std::unique_ptr<Idempotency> idmp_;
   ChangeSink* sink_ = nullptr;
 };
 

@@ -53,6 +53,10 @@ struct GroupRecord {
     kPendingDelete = 6,
     kConsumerTimes = 7,  // a consumer with its seen and active times (Redis 7.2); 3 had seen only
     kPendingNacked = 8,  // an unowned pending entry in the NACKed zone (Redis 8.8), at `time_ms`'s place
+    // Idempotent producers (Redis 8.6), with an empty `group`:
+    kIdmpConfig = 9,    // time_ms: IDMP-DURATION (s); count: IDMP-MAXSIZE
+    kIdmpRecord = 10,   // group: the producer ID; consumer: the idempotent ID; id: the entry it added
+    kIdmpCounters = 11, // count: IDs added; time_ms: duplicates
   };
   Type type = Type::kGroupSet;
   std::string_view group;

@@ -1,0 +1,74 @@
+// Idempotent producers (Redis 8.6): per stream, per producer ID, the idempotent IDs of its
+// recent XADDs and the entry each one added, so that a retried XADD adds nothing and answers
+// the first one's ID. A window of IDMP-DURATION seconds (by the entry IDs' time, as Redis
+// does) and at most IDMP-MAXSIZE IDs per producer (oldest out first). Made for a stream by
+// its first XADD IDMP/IDMPAUTO or XCFGSET; a stream that never uses it has none.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <runnel/storage/stream_id.hpp>
+
+namespace runnel {
+
+class Idempotency {
+ public:
+  // Redis 8.6's defaults and ranges (stream-idmp-duration, stream-idmp-maxsize).
+  static constexpr std::int64_t kDefaultDuration = 100;
+  static constexpr std::int64_t kDefaultMaxSize = 100;
+  static constexpr std::int64_t kMaxDuration = 86400;
+  static constexpr std::int64_t kMaxMaxSize = 10000;
+
+  [[nodiscard]] std::int64_t duration_s() const { return duration_s_; }
+  [[nodiscard]] std::int64_t max_size() const { return max_size_; }
+  [[nodiscard]] std::uint64_t added() const { return added_; }
+  [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
+  [[nodiscard]] std::size_t producers() const { return producers_.size(); }
+  [[nodiscard]] std::size_t ids() const;
+
+  // The entry `iid` of producer `pid` added, if it is still in the window (as of `now_ms`).
+  [[nodiscard]] std::optional<storage::StreamId> find(std::string_view pid, std::string_view iid, std::int64_t now_ms);
+  void count_duplicate() { ++duplicates_; }
+  // `iid` of `pid` added entry `id`.
+  void record(std::string_view pid, std::string_view iid, storage::StreamId id);
+  // XCFGSET: sets what is given; if a value changed, every producer's IDs are forgotten.
+  // Returns whether anything changed.
+  bool configure(std::optional<std::int64_t> duration_s, std::optional<std::int64_t> max_size);
+  // Drops the IDs older than the window, from every producer.
+  void expire(std::int64_t now_ms);
+  // The counters as loaded from disk.
+  void restore_counters(std::uint64_t added, std::uint64_t duplicates) {
+    added_ = added;
+    duplicates_ = duplicates;
+  }
+  // Every recorded ID, oldest first per producer.
+  void for_each(const std::function<void(std::string_view pid, std::string_view iid, storage::StreamId id)>& visit) const;
+
+  // IDMPAUTO's idempotent ID: a 128-bit hash of the field/value pairs that does not depend on
+  // their order (each pair hashed with its field's length, the pairs' hashes summed and
+  // xored), as 16 bytes.
+  [[nodiscard]] static std::string auto_id(std::span<const std::string_view> fields);
+
+ private:
+  struct Producer {
+    std::unordered_map<std::string, storage::StreamId> ids;
+    std::deque<std::string> order;  // oldest first
+  };
+  void expire(Producer& producer, std::int64_t now_ms) const;
+
+  std::int64_t duration_s_ = kDefaultDuration;
+  std::int64_t max_size_ = kDefaultMaxSize;
+  std::map<std::string, Producer, std::less<>> producers_;
+  std::uint64_t added_ = 0;
+  std::uint64_t duplicates_ = 0;
+};
+
+}  // namespace runnel
