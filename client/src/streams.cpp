@@ -588,6 +588,13 @@ Command xadd_command(std::string_view key, const Fields& fields, const XAddOptio
                      bool nomkstream) {
   Command command("XADD", key);
   if (nomkstream) command.arg("NOMKSTREAM");
+  if (options.idmp_producer) {
+    if (options.idmp_id) {
+      command.arg("IDMP").arg(*options.idmp_producer).arg(*options.idmp_id);
+    } else {
+      command.arg("IDMPAUTO").arg(*options.idmp_producer);
+    }
+  }
   if (options.trim) add_trim(command, *options.trim);
   if (!options.id_text.empty()) {
     command.arg(options.id_text);
@@ -842,6 +849,16 @@ Request<std::uint64_t> xnack(std::string_view key, std::string_view group, NackM
   if (options.retry_count) command.arg("RETRYCOUNT").arg(*options.retry_count);
   if (options.force) command.arg("FORCE");
   return {std::move(command), &parse_xnack};
+}
+
+Ok parse_xcfgset(Reply&& reply) { return to_ok(reply, "XCFGSET"); }
+
+Request<Ok> xcfgset(std::string_view key, std::optional<std::uint64_t> idmp_duration_s,
+                    std::optional<std::uint64_t> idmp_maxsize) {
+  Command command("XCFGSET", key);
+  if (idmp_duration_s) command.arg("IDMP-DURATION").arg(*idmp_duration_s);
+  if (idmp_maxsize) command.arg("IDMP-MAXSIZE").arg(*idmp_maxsize);
+  return {std::move(command), &parse_xcfgset};
 }
 
 Request<std::uint64_t> xtrim(std::string_view key, const TrimOptions& trim) {

@@ -975,6 +975,21 @@ TEST_CASE("The SDK's XDELEX, XACKDEL, XNACK, CLAIM reads and trims with referenc
     CHECK(left.count == 1);  // 5, NACKed (FORCE)
     CHECK(left.smallest == StreamId(5, 0));
   }
+  // Idempotent producers: a retried XADD answers the first one's ID.
+  {
+    SyncClient client(options_for({"runnel-server", runnel.port, false}));
+    XAddOptions once;
+    once.idmp_producer = "p";
+    once.idmp_id = "order-7";
+    const StreamId first = client.xadd("idem", {{"f", "v"}}, once);
+    CHECK(client.xadd("idem", {{"f", "v"}}, once) == first);
+    XAddOptions hashed;
+    hashed.idmp_producer = "p";
+    const StreamId auto_first = client.xadd("idem", {{"a", "1"}, {"b", "2"}}, hashed);
+    CHECK(client.xadd("idem", {{"b", "2"}, {"a", "1"}}, hashed) == auto_first);
+    CHECK(client.xlen("idem") == 2);
+    CHECK(client.run(cmd::xcfgset("idem", 60, 500)) == Ok{});
+  }
   CHECK(cmd::xnack("s", "g", NackMode::silent, {{1, 0}}, {}).command.encoded() ==
         Command("XNACK", "s", "g", "SILENT", "IDS", "1", "1-0").encoded());
   CHECK(cmd::xdelex("s", {{1, 0}}).command.encoded() == Command("XDELEX", "s", "KEEPREF", "IDS", "1", "1-0").encoded());

@@ -138,6 +138,11 @@ struct XAddOptions {
   // the sequence number).
   std::string id_text{};
   std::optional<TrimOptions> trim{};
+  // Idempotent producers (Redis 8.6; the server picks the ID): IDMP producer idempotent-id,
+  // or with no idempotent ID, IDMPAUTO producer (the server hashes the fields). A retry of
+  // the same XADD within the stream's window answers the first one's ID and adds nothing.
+  std::optional<std::string> idmp_producer{};
+  std::optional<std::string> idmp_id{};
 };
 
 // One end of an XRANGE/XREVRANGE/XPENDING interval: "-", "+", an ID (inclusive), "(" and an
@@ -457,6 +462,9 @@ namespace cmd {
                                            const std::vector<StreamId>& ids, const XNackOptions& options = {});
 // How many entries were trimmed.
 [[nodiscard]] Request<std::uint64_t> xtrim(std::string_view key, const TrimOptions& trim);
+// XCFGSET (Redis 8.6): the stream's idempotent-producer window.
+[[nodiscard]] Request<Ok> xcfgset(std::string_view key, std::optional<std::uint64_t> idmp_duration_s,
+                                  std::optional<std::uint64_t> idmp_maxsize);
 [[nodiscard]] Request<Ok> xsetid(std::string_view key, StreamId last_id,
                                  std::optional<std::uint64_t> entries_added = {},
                                  std::optional<StreamId> max_deleted_id = {});
