@@ -386,13 +386,17 @@ void ShardStorage::delete_folder(const std::string& path, std::vector<std::share
 
 // --- changes ---------------------------------------------------------------------------------------
 
-ShardStorage::Files* ShardStorage::note(Stream& stream) {
+ShardStorage::Files* ShardStorage::files_of(Stream& stream) {
   if (&stream != last_stream_) {
     auto it = files_.find(&stream);
     last_stream_ = &stream;
     last_files_ = it == files_.end() ? nullptr : &it->second;
   }
-  Files* files = last_files_;
+  return last_files_;
+}
+
+ShardStorage::Files* ShardStorage::note(Stream& stream) {
+  Files* files = files_of(stream);
   if (files != nullptr && !files->noted) {
     files->noted = true;
     noted_.push_back(&stream);
@@ -418,12 +422,7 @@ void ShardStorage::consumer_changed(Stream& stream, std::string_view group, std:
 }
 
 void ShardStorage::consumer_seen(Stream& stream, std::string_view group, std::string_view consumer) {
-  if (&stream != last_stream_) {  // note()'s cache, without noting
-    auto it = files_.find(&stream);
-    last_stream_ = &stream;
-    last_files_ = it == files_.end() ? nullptr : &it->second;
-  }
-  Files* files = last_files_;
+  Files* files = files_of(stream);
   if (files == nullptr) return;
   auto& consumers = files->changes.of(group).consumers;
   if (consumers.find(consumer) == consumers.end()) consumers.emplace(consumer);
@@ -444,18 +443,10 @@ void ShardStorage::idmp_recorded(Stream& stream, std::string_view pid, std::stri
 }
 
 void ShardStorage::idmp_counted(Stream& stream) {
-  if (&stream != last_stream_) {
-    auto it = files_.find(&stream);
-    last_stream_ = &stream;
-    last_files_ = it == files_.end() ? nullptr : &it->second;
-  }
-  Files* files = last_files_;
-  if (files == nullptr) return;
-  files->changes.idmp_counters = true;
-  if (!files->noted && !files->seen) {  // no reply waits for a duplicate's count
-    files->seen = true;
-    seen_.push_back(&stream);
-  }
+  // Written, and waited for, like any change: a duplicate's reply (the first XADD's ID) then
+  // leaves only once the batch after the one carrying that first XADD is durable too, never
+  // while the first is still in flight.
+  if (Files* files = note(stream)) files->changes.idmp_counters = true;
 }
 
 bool ShardStorage::settle_seen() {

@@ -184,7 +184,9 @@ class ShardStorage final : public ChangeSink {
     bool listed = false;  // in dirty_: to be written by the next flush
     bool seen = false;    // in seen_: a consumer's seen time changed
   };
-  // The stream's files (noting it as changed), or null for a stream not in the data dir.
+  // The stream's files, or null for a stream not in the data dir (cached: the last lookup).
+  Files* files_of(Stream& stream);
+  // The same, noting the stream as changed.
   Files* note(Stream& stream);
   // Appends the new state of what `files.changes` lists to the journal, and clears it.
   static void journal_group_changes(const Stream& stream, Files& files);

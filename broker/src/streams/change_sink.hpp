@@ -37,8 +37,8 @@ class ChangeSink {
   // A consumer's seen time alone changed (a read or claim attempt): kept with the stream's
   // next write, or written within a second, but nothing waits for it.
   virtual void consumer_seen(Stream& stream, std::string_view group, std::string_view consumer) = 0;
-  // Idempotent producers (Redis 8.6): the window was set (XCFGSET), or an idempotent ID
-  // recorded with the entry it added; a duplicate counted alone is kept like a seen time.
+  // Idempotent producers (Redis 8.6): the window was set (XCFGSET), an idempotent ID
+  // recorded with the entry it added, or a duplicate counted.
   virtual void idmp_configured(Stream& stream) = 0;
   virtual void idmp_recorded(Stream& stream, std::string_view pid, std::string_view iid, storage::StreamId id) = 0;
   virtual void idmp_counted(Stream& stream) = 0;
