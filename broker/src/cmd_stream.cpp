@@ -302,7 +302,7 @@ void xadd(CommandContext& ctx) {
   const Result<StreamId> id = stream->add(given_ptr, fields, parsed.trim, now, parsed.policy, &trim_error);
   if (!id) return ctx.reply.error(id.error().text);
   if (parsed.idmp_pid) {
-    stream->idmp_record(*parsed.idmp_pid, parsed.idmp_iid ? *parsed.idmp_iid : std::string_view(auto_iid), *id);
+    stream->idmp_record(*parsed.idmp_pid, parsed.idmp_iid ? *parsed.idmp_iid : std::string_view(auto_iid), *id, now);
   }
   // The entry is in: its ID is the reply. A trim that could not read entries back is counted
   // and logged (error_text), and stopped where it was.

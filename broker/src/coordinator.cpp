@@ -61,15 +61,21 @@ awaitable<bool> run_part(Shard& shard, Part& part, bool hopped = false) {
 // XREADGROUP CLAIM, blocked: looks at the waiter's keys on `runtime`'s shard again at `wake_ms`
 // (ms since 1970), when a pending entry becomes claimable, and serves the waiter if one is;
 // else waits for the next such time. Runs on the shard's thread; ends once the waiter is
-// answered (by this, an XADD, its timeout or its client going away).
+// answered (by this, an XADD, its timeout or its client going away). It looks at least once
+// a second, so a timer outlives its reader by a second at most: a client blocking and
+// leaving with CLAIM 86400000 over and over leaves no day-long timers behind.
+constexpr std::int64_t kClaimLookMs = 1000;
 void watch_claimable(ShardRuntime* runtime, std::weak_ptr<StreamWaiter> weak, std::vector<std::string> keys,
                      std::string group, std::int64_t min_idle_ms, std::int64_t wake_ms) {
   auto timer = std::make_shared<asio::steady_timer>(runtime->io);
-  timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, wake_ms - wall_now_ms())));
-  timer->async_wait([runtime, weak, keys = std::move(keys), group = std::move(group), min_idle_ms,
+  timer->expires_after(std::chrono::milliseconds(std::clamp<std::int64_t>(wake_ms - wall_now_ms(), 0, kClaimLookMs)));
+  timer->async_wait([runtime, weak, keys = std::move(keys), group = std::move(group), min_idle_ms, wake_ms,
                      timer](const boost::system::error_code& ec) mutable {
     auto waiter = weak.lock();
     if (ec || !waiter || waiter->claimed()) return;
+    if (wall_now_ms() < wake_ms) {  // a look on the way: not due yet
+      return watch_claimable(runtime, std::move(weak), std::move(keys), std::move(group), min_idle_ms, wake_ms);
+    }
     Shard& shard = runtime->shard;
     for (const std::string& key : keys) shard.signal_ready(key);
     if (shard.holding_ready == 0) shard.serve_ready();  // else the transaction's end serves them

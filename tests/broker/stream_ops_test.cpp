@@ -817,6 +817,16 @@ TEST_CASE("Idempotent producers: a window by time and by count per producer, and
   CHECK(!idmp.configure(100, 2));  // the same values change nothing
   CHECK(idmp.ids() == 2);
   CHECK(idmp.added() == 5);
+  // A producer that never comes back is dropped once out of the window, by the sweep live
+  // records make (two producers looked at per record).
+  runnel::Idempotency swept;
+  for (int i = 0; i < 10; ++i) swept.record("gone" + std::to_string(i), "x", id(static_cast<std::uint64_t>(now)), now);
+  CHECK(swept.producers() == 10);
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    swept.record("live", std::to_string(i), id(static_cast<std::uint64_t>(now) + 200'000, i), now + 200'000);
+  }
+  CHECK(swept.producers() == 1);
+  CHECK(swept.ids() == 10);
   // IDMPAUTO: the pairs' order does not matter; their contents do, field lengths included.
   const std::string_view ab[] = {"a", "1", "b", "2"}, ba[] = {"b", "2", "a", "1"}, abc[] = {"a", "bc"},
                          ab_c[] = {"ab", "c"};

@@ -23,8 +23,11 @@ void Idempotency::expire(Producer& producer, std::int64_t now_ms) const {
   }
 }
 
-void Idempotency::expire(std::int64_t now_ms) {
-  for (auto it = producers_.begin(); it != producers_.end();) {
+void Idempotency::sweep(std::int64_t now_ms) {
+  auto it = producers_.upper_bound(swept_);
+  for (int n = 0; n < 2 && !producers_.empty(); ++n) {
+    if (it == producers_.end()) it = producers_.begin();
+    swept_ = it->first;
     expire(it->second, now_ms);
     it = it->second.ids.empty() ? producers_.erase(it) : std::next(it);
   }
@@ -39,7 +42,9 @@ std::optional<storage::StreamId> Idempotency::find(std::string_view pid, std::st
   return it->second;
 }
 
-void Idempotency::record(std::string_view pid, std::string_view iid, storage::StreamId id) {
+void Idempotency::record(std::string_view pid, std::string_view iid, storage::StreamId id,
+                         std::optional<std::int64_t> now_ms) {
+  if (now_ms) sweep(*now_ms);
   auto p = producers_.find(pid);
   if (p == producers_.end()) p = producers_.emplace(std::string(pid), Producer{}).first;
   Producer& producer = p->second;

@@ -37,13 +37,14 @@ class Idempotency {
   // The entry `iid` of producer `pid` added, if it is still in the window (as of `now_ms`).
   [[nodiscard]] std::optional<storage::StreamId> find(std::string_view pid, std::string_view iid, std::int64_t now_ms);
   void count_duplicate() { ++duplicates_; }
-  // `iid` of `pid` added entry `id`.
-  void record(std::string_view pid, std::string_view iid, storage::StreamId id);
+  // `iid` of `pid` added entry `id`. With `now_ms` (a live XADD, not a replay), two other
+  // producers are also looked at, in turn, and their IDs out of the window dropped: a
+  // producer that never comes back does not stay for good (Redis sweeps once a second).
+  void record(std::string_view pid, std::string_view iid, storage::StreamId id,
+              std::optional<std::int64_t> now_ms = std::nullopt);
   // XCFGSET: sets what is given; if a value changed, every producer's IDs are forgotten.
   // Returns whether anything changed.
   bool configure(std::optional<std::int64_t> duration_s, std::optional<std::int64_t> max_size);
-  // Drops the IDs older than the window, from every producer.
-  void expire(std::int64_t now_ms);
   // The counters as loaded from disk.
   void restore_counters(std::uint64_t added, std::uint64_t duplicates) {
     added_ = added;
@@ -63,12 +64,14 @@ class Idempotency {
     std::deque<std::string> order;  // oldest first
   };
   void expire(Producer& producer, std::int64_t now_ms) const;
+  void sweep(std::int64_t now_ms);
 
   std::int64_t duration_s_ = kDefaultDuration;
   std::int64_t max_size_ = kDefaultMaxSize;
   std::map<std::string, Producer, std::less<>> producers_;
   std::uint64_t added_ = 0;
   std::uint64_t duplicates_ = 0;
+  std::string swept_;  // the producer sweep() looked at last
 };
 
 }  // namespace runnel

@@ -160,8 +160,8 @@ std::optional<StreamId> Stream::idmp_duplicate(std::string_view pid, std::string
   return found;
 }
 
-void Stream::idmp_record(std::string_view pid, std::string_view iid, StreamId id) {
-  restore_idempotency().record(pid, iid, id);
+void Stream::idmp_record(std::string_view pid, std::string_view iid, StreamId id, std::int64_t now_ms) {
+  restore_idempotency().record(pid, iid, id, now_ms);
   if (sink_) sink_->idmp_recorded(*this, pid, iid, id);
 }
 

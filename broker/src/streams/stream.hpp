@@ -137,7 +137,7 @@ class Stream {
   // duplicate counted), or nothing.
   std::optional<StreamId> idmp_duplicate(std::string_view pid, std::string_view iid, std::int64_t now_ms);
   // XADD IDMP/IDMPAUTO added `id`.
-  void idmp_record(std::string_view pid, std::string_view iid, StreamId id);
+  void idmp_record(std::string_view pid, std::string_view iid, StreamId id, std::int64_t now_ms);
   // XCFGSET.
   void idmp_configure(std::optional<std::int64_t> duration_s, std::optional<std::int64_t> max_size);
   // The journal's replay.
