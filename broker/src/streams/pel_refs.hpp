@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include <runnel/storage/stream_id.hpp>
@@ -47,13 +48,14 @@ class PelRefs {
   [[nodiscard]] storage::StreamId first() const {
     return counts_.empty() ? storage::StreamId::max() : counts_.begin()->first;
   }
-  // The pending IDs below `bound`.
-  [[nodiscard]] std::vector<storage::StreamId> below(storage::StreamId bound) const {
+  // The pending IDs below `bound` (every one without a bound).
+  [[nodiscard]] std::vector<storage::StreamId> below(std::optional<storage::StreamId> bound) const {
     std::vector<storage::StreamId> out;
-    for (auto it = counts_.begin(); it != counts_.end() && it->first < bound; ++it) out.push_back(it->first);
+    for (auto it = counts_.begin(); it != counts_.end() && (!bound || it->first < *bound); ++it) {
+      out.push_back(it->first);
+    }
     return out;
   }
-  [[nodiscard]] std::size_t size() const { return counts_.size(); }
 
  private:
   std::map<storage::StreamId, std::uint32_t> counts_;

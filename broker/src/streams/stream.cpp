@@ -97,10 +97,11 @@ Result<std::uint64_t> Stream::trim(const storage::TrimSpec& spec, RefPolicy poli
   if (removed == 0) return removed;
   changed();
   if (policy == RefPolicy::kDelete) {
-    // Every pending ID below what is left was trimmed now, or deleted before.
-    const StreamId bound = length() > 0 ? first_id_ : StreamId::max();
-    for (const StreamId id : refs_.below(bound)) drop_references(id);
-    if (length() == 0 && refs_.contains(StreamId::max())) drop_references(StreamId::max());
+    // Every pending ID below what is left (all of them, if nothing is) was trimmed now, or
+    // deleted before.
+    for (const StreamId id : refs_.below(length() > 0 ? std::optional(first_id_) : std::nullopt)) {
+      drop_references(id);
+    }
   }
   return removed;
 }
@@ -183,16 +184,6 @@ StreamId Stream::min_last_delivered() const {
   return least;
 }
 
-bool Stream::referenced(StreamId id) const {
-  if (groups_.empty()) return false;
-  const StreamId min_last = min_last_delivered();
-  if (id > min_last) return true;
-  for (const auto& [name, group] : groups_) {
-    if (group.pel().count(id) != 0) return true;
-  }
-  return false;
-}
-
 void Stream::drop_references(StreamId id) {
   for (auto& [name, group] : groups_) (void)group.ack(id);
 }
@@ -229,12 +220,13 @@ std::vector<DeleteCode> Stream::ack_and_erase(ConsumerGroup& group, std::span<co
   std::vector<DeleteCode> codes;
   codes.reserve(ids.size());
   bool deleted = false;
+  const StreamId min_last = min_last_delivered();  // acknowledging moves no group
   for (const StreamId id : ids) {
     if (!group.ack(id)) {
       codes.push_back(DeleteCode::kNotFound);
       continue;
     }
-    if (policy == RefPolicy::kAcked && referenced(id, min_last_delivered())) {
+    if (policy == RefPolicy::kAcked && referenced(id, min_last)) {
       codes.push_back(DeleteCode::kReferenced);
       continue;
     }

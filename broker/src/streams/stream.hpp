@@ -115,8 +115,6 @@ class Stream {
   // XACKDEL: acknowledges each ID in `group`, then deletes it as `policy` says; a code per ID
   // (kNotFound: it was not pending in `group`).
   std::vector<DeleteCode> ack_and_erase(ConsumerGroup& group, std::span<const StreamId> ids, RefPolicy policy);
-  // Whether some group still references `id`: holds it pending, or has not read up to it.
-  [[nodiscard]] bool referenced(StreamId id) const;
   // XSETID: `entries_added` -1 and no `max_deleted` keep those.
   Result<void> set_id(StreamId id, std::int64_t entries_added, std::optional<StreamId> max_deleted);
   // The metadata as loaded from disk.
@@ -217,6 +215,8 @@ class Stream {
   void drop_references(StreamId id);
   // Starts keeping refs_ (the first DELREF or ACKED on this stream).
   void keep_references();
+  // Whether some group still references `id`: holds it pending, or has not read up to it
+  // (`min_last`: min_last_delivered()).
   [[nodiscard]] bool referenced(StreamId id, StreamId min_last) const {
     return id > min_last || refs_.contains(id);
   }
