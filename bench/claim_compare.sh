@@ -1,31 +1,13 @@
 #!/usr/bin/env bash
-# A work queue's read loop three ways, on one runnel-server per run (--threads 1, a fresh
-# data dir), interleaved REPS times: plain XREADGROUP, XREADGROUP ... CLAIM MS (Redis 8.4), and
+# A work queue's read loop three ways (runnel-bench consume), interleaved REPS times, each run
+# on a fresh runnel-server: plain XREADGROUP, XREADGROUP ... CLAIM MS (Redis 8.4), and an
 # XAUTOCLAIM ... MS sent with each XREADGROUP (the way without CLAIM). Nothing is idle that
 # long here, so this is what the visibility timeout costs a healthy queue.
 #   bench/claim_compare.sh POLICY REPS [MS] [-- more runnel-bench consume args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-policy=$1 reps=$2 ms=${3:-30000}
-shift 3 || true
-[ "${1:-}" = "--" ] && shift
-declare -A results=([plain]="" [claim]="" [autoclaim]="")
-for _ in $(seq "$reps"); do
-  for mode in plain claim autoclaim; do
-    extra=()
-    [ "$mode" = claim ] && extra=(--claim "$ms")
-    [ "$mode" = autoclaim ] && extra=(--autoclaim "$ms")
-    start_runnel build/broker/runnel-server "$policy"
-    ops=$(build/bench/runnel-bench consume "${extra[@]}" "$@" -p "$port" -d 3 --json -q 2>/dev/null |
-      /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["phases"][-1]["ops_per_sec"])')
-    echo "$mode $ops"
-    results[$mode]+="$ops"$'\n'
-    stop_server
-  done
-done
-plain=$(printf '%s' "${results[plain]}" | median)
-for mode in plain claim autoclaim; do
-  m=$(printf '%s' "${results[$mode]}" | median)
-  echo "median $mode: $m entries/s ($(ratio "$m" "$plain") of plain)"
-done
+policy=$1 reps=$2 ms=30000
+shift 2
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then ms=$1; shift; fi
+run_modes "$policy" "$reps" consume "plain=" "claim=--claim $ms" "autoclaim=--autoclaim $ms" "$@"

@@ -34,3 +34,36 @@ start_runnel() {
   wait_port "$port"
 }
 stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"; }
+# Runs runnel-bench WORKLOAD, REPS times interleaved, once per mode, each run on a fresh
+# runnel-server (start_runnel). A mode is "name=extra args" ("plain=" for none); the args
+# after -- go to every run. Prints each run, then each mode's median ops/s and its ratio to
+# the first mode's.
+#   run_modes POLICY REPS WORKLOAD "plain=" "claim=--claim 30000" [-- common args]
+run_modes() {
+  local policy=$1 reps=$2 workload=$3
+  shift 3
+  local modes=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do modes+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift
+  declare -A medians_in=()
+  local mode name ops
+  for _ in $(seq "$reps"); do
+    for mode in "${modes[@]}"; do
+      name=${mode%%=*}
+      start_runnel build/broker/runnel-server "$policy"
+      # shellcheck disable=SC2086 # a mode's args split on spaces
+      ops=$(build/bench/runnel-bench "$workload" ${mode#*=} "$@" -p "$port" -d 3 --json -q 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["phases"][-1]["ops_per_sec"])')
+      stop_server
+      echo "$name $ops"
+      medians_in[$name]+="$ops"$'\n'
+    done
+  done
+  local first m
+  first=$(printf '%s' "${medians_in[${modes[0]%%=*}]}" | median)
+  for mode in "${modes[@]}"; do
+    name=${mode%%=*}
+    m=$(printf '%s' "${medians_in[$name]}" | median)
+    echo "median $name: $m ops/s ($(ratio "$m" "$first") of ${modes[0]%%=*})"
+  done
+}
