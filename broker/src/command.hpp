@@ -194,6 +194,11 @@ bool check_command(const CommandSpec* spec, std::span<const std::string_view> ar
 void write_command_info(const CommandSpec& spec, protocol::ReplyWriter& reply);
 void write_command_docs(const CommandSpec& spec, protocol::ReplyWriter& reply);
 
+// command_docs.cpp: a command's history and argument tree in COMMAND DOCS. more_docs_fields
+// counts the map entries write_more_docs adds.
+std::size_t more_docs_fields(std::string_view name);
+void write_more_docs(std::string_view name, protocol::ReplyWriter& reply);
+
 // Handlers, by family (defined in cmd_*.cpp).
 namespace cmd {
 // connection

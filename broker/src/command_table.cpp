@@ -327,9 +327,7 @@ std::vector<CommandSpec> build_table() {
                      "size."},
                     cmd::xdelex));
   t.push_back(keyed("xcfgset", -2, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update"),
-                    {"Sets the idempotent-producer window of a stream (IDMP-DURATION seconds, "
-                     "IDMP-MAXSIZE IDs per producer).",
-                     "8.6.0", "stream", "O(1)"},
+                    {"Sets the IDMP configuration parameters for a stream.", "8.6.0", "stream", "O(1)"},
                     cmd::xcfgset));
   t.push_back(keyed("xtrim", -4, kWrite, "@write @stream @slow", "nondeterministic_output",
                     one_key("RW delete"),
@@ -420,13 +418,13 @@ std::vector<CommandSpec> build_table() {
                      "5.0.0", "stream", "O(1) for each message ID processed."},
                     cmd::xack));
   t.push_back(keyed("xackdel", -6, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update delete"),
-                    {"Acknowledges and conditionally deletes one or multiple entries for a stream "
-                     "consumer group.",
+                    {"Acknowledges and deletes one or multiple messages for a stream consumer "
+                     "group.",
                      "8.2.0", "stream", "O(1) for each message ID processed."},
                     cmd::xackdel));
   t.push_back(keyed("xnack", -7, kWrite | kFast, "@write @stream @fast", {}, one_key("RW update"),
-                    {"Releases pending messages of a consumer group at once: they lose their "
-                     "owner and are delivered again before anything else by XREADGROUP CLAIM.",
+                    {"Releases claimed messages back to the group's PEL without acknowledging "
+                     "them, making them available for re-delivery.",
                      "8.8.0", "stream", "O(1) for each message ID processed."},
                     cmd::xnack));
   t.push_back(keyed("xclaim", -6, kWrite | kFast, "@write @stream @fast", "nondeterministic_output",
@@ -655,7 +653,7 @@ void write_command_info(const CommandSpec& spec, protocol::ReplyWriter& reply) {
 }
 
 void write_command_docs(const CommandSpec& spec, protocol::ReplyWriter& reply) {
-  reply.map(spec.is_container() ? 5 : 4);
+  reply.map(4 + more_docs_fields(spec.name) + (spec.is_container() ? 1 : 0));
   reply.bulk("summary");
   reply.bulk(spec.docs.summary);
   reply.bulk("since");
@@ -664,6 +662,7 @@ void write_command_docs(const CommandSpec& spec, protocol::ReplyWriter& reply) {
   reply.bulk(spec.docs.group);
   reply.bulk("complexity");
   reply.bulk(spec.docs.complexity);
+  write_more_docs(spec.name, reply);
   if (spec.is_container()) {
     reply.bulk("subcommands");
     reply.map(spec.subcommands.size());

@@ -21,7 +21,9 @@ std::string script(const std::string& name) {
 }
 }  // namespace
 
-TEST_CASE("redis-cli works interactively, including its COMMAND DOCS at start-up", "[clients]") {
+TEST_CASE("redis-cli works interactively, and its hints show the arguments of every command, "
+          "newer ones included",
+          "[clients]") {
   RunnelServer server;
   REQUIRE(run("/usr/bin/python3 " + script("redis_cli_session.py") + " " +
               std::to_string(server.port)) == 0);

@@ -42,6 +42,29 @@ try:
         # Wait for the reply and the next prompt before typing on, as a person would.
         got = read_until(b"\n" + prompt)
         assert expect in got, (line, got)
+    # Typing a command's name and a space shows its arguments in grey, built from COMMAND DOCS;
+    # then Ctrl-U clears the line. The hints of the commands and options newer than Redis 7.0:
+    for name, hint in [
+            (b"XADD", b"key [NOMKSTREAM] [KEEPREF|DELREF|ACKED] "
+                      b"[IDMPAUTO producer-id|IDMP producer-id idempotent-id] "
+                      b"[MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value "
+                      b"[field value ...]"),
+            (b"XTRIM", b"key MAXLEN|MINID [=|~] threshold [LIMIT count] [KEEPREF|DELREF|ACKED]"),
+            (b"XDELEX", b"key [KEEPREF|DELREF|ACKED] IDS numids id [id ...]"),
+            (b"XACKDEL", b"key group [KEEPREF|DELREF|ACKED] IDS numids id [id ...]"),
+            (b"XNACK", b"key group SILENT|FAIL|FATAL IDS numids id [id ...] [RETRYCOUNT count] "
+                       b"[FORCE]"),
+            (b"XCFGSET", b"key [IDMP-DURATION idmp-duration] [IDMP-MAXSIZE idmp-maxsize]"),
+            (b"XREADGROUP", b"GROUP group consumer [COUNT count] [BLOCK milliseconds] "
+                            b"[CLAIM min-idle-time] [NOACK] STREAMS key [key ...] id [id ...]"),
+            (b"XINFO STREAM", b"key [FULL [COUNT count]]"),
+            (b"XINFO CONSUMERS", b"key groupname")]:
+        os.write(fd, name + b" ")
+        shown = b"\x1b[0;90;49m" + hint + b"\x1b[0m"
+        got = read_until(name + b" " + shown, timeout=5.0)
+        assert shown in got, (name, got[-400:])
+        os.write(fd, b"\x15")
+        read_until(prompt + b"\r", timeout=1.0)
     os.write(fd, b"QUIT\r")
     time.sleep(0.2)
     print("redis-cli OK")
