@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -833,4 +834,52 @@ TEST_CASE("Idempotent producers: a window by time and by count per producer, and
   CHECK(runnel::Idempotency::auto_id(ab) == runnel::Idempotency::auto_id(ba));
   CHECK(runnel::Idempotency::auto_id(ab).size() == 16);
   CHECK(runnel::Idempotency::auto_id(abc) != runnel::Idempotency::auto_id(ab_c));
+}
+
+TEST_CASE("Idempotent producers agree with a plain list per producer over random records, expiries and lookups",
+          "[streams][ops][random]") {
+  // The index is open addressing with backward-shift deletion: small windows and a few
+  // thousand steps make its tables grow, wrap and shift many times.
+  std::mt19937_64 rng(20261209);
+  for (int run = 0; run < 20; ++run) {
+    const std::int64_t max_size = std::uniform_int_distribution<std::int64_t>(1, 40)(rng);
+    runnel::Idempotency idmp;
+    REQUIRE(idmp.configure(10, max_size) == (max_size != runnel::Idempotency::kDefaultMaxSize));
+    std::map<std::string, std::deque<std::pair<std::string, StreamId>>> model;
+    std::int64_t now = kNow;
+    std::uint64_t seq = 0;
+    for (int step = 0; step < 3000; ++step) {
+      INFO("run " << run << ", max_size " << max_size << ", step " << step);
+      const std::string pid = "p" + std::to_string(rng() % 3);
+      const std::string iid = std::to_string(rng() % 60);
+      now += static_cast<std::int64_t>(rng() % 300);  // the 10 s window turns over now and then
+      auto& ids = model[pid];
+      while (!ids.empty() && static_cast<std::int64_t>(ids.front().second.ms) <= now - 10'000) ids.pop_front();
+      const auto known = std::find_if(ids.begin(), ids.end(), [&](const auto& e) { return e.first == iid; });
+      const auto found = idmp.find(pid, iid, now);
+      REQUIRE(found.has_value() == (known != ids.end()));
+      if (found) {
+        REQUIRE(*found == known->second);
+        continue;
+      }
+      const StreamId added(static_cast<std::uint64_t>(now), ++seq);
+      idmp.record(pid, iid, added);
+      ids.emplace_back(iid, added);
+      if (static_cast<std::int64_t>(ids.size()) > max_size) ids.pop_front();
+      std::size_t total = 0;
+      for (const auto& [p, list] : model) total += list.size();
+      REQUIRE(idmp.ids() <= total);  // other producers' expired IDs go when they are next looked at
+    }
+    // Everything the model still holds is found, and nothing else of what it dropped.
+    for (auto& [pid, ids] : model) {
+      while (!ids.empty() && static_cast<std::int64_t>(ids.front().second.ms) <= now - 10'000) ids.pop_front();
+      for (int k = 0; k < 60; ++k) {
+        const std::string iid = std::to_string(k);
+        const auto known = std::find_if(ids.begin(), ids.end(), [&](const auto& e) { return e.first == iid; });
+        const auto found = idmp.find(pid, iid, now);
+        REQUIRE(found.has_value() == (known != ids.end()));
+        if (found) REQUIRE(*found == known->second);
+      }
+    }
+  }
 }

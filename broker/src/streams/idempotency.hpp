@@ -8,12 +8,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <runnel/storage/stream_id.hpp>
 
@@ -33,6 +33,8 @@ class Idempotency {
   [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
   [[nodiscard]] std::size_t producers() const { return producers_.size(); }
   [[nodiscard]] std::size_t ids() const;
+
+
 
   // The entry `iid` of producer `pid` added, if it is still in the window (as of `now_ms`).
   [[nodiscard]] std::optional<storage::StreamId> find(std::string_view pid, std::string_view iid, std::int64_t now_ms);
@@ -59,16 +61,50 @@ class Idempotency {
   [[nodiscard]] static std::string auto_id(std::span<const std::string_view> fields);
 
  private:
-  struct Producer {
-    std::unordered_map<std::string, storage::StreamId> ids;
-    std::deque<std::string> order;  // oldest first
+  struct Hash {  // XXH3 of the bytes; a lookup by string_view makes no string
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const;
+  };
+  // One producer's IDs: a queue, oldest first (the window's order, and so what expiry and
+  // IDMP-MAXSIZE drop), and an open-addressing index over it with linear probing. A lookup
+  // reads one slot (hash and sequence number) and, on a match, the ID itself: on the XADD
+  // path that is a few cache lines where a node-based map walked a chain of nodes. Dropping
+  // the oldest ID leaves its slot in place, dead (its sequence number is below the queue's
+  // first); new IDs reuse dead slots, and the index is rebuilt, sized to what is live, once
+  // half its slots have been used.
+  class Producer {
+   public:
+    struct Id {
+      std::string iid;
+      storage::StreamId id;
+      std::uint64_t hash;
+    };
+    [[nodiscard]] const Id* find(std::string_view iid, std::uint64_t hash) const;
+    void push(std::string iid, std::uint64_t hash, storage::StreamId id);
+    void pop();  // the oldest
+    [[nodiscard]] const std::deque<Id>& ids() const { return ids_; }
+
+   private:
+    struct Slot {
+      std::uint64_t hash = 0;
+      std::uint64_t seq = 0;  // the ID's sequence number + 1; 0: never used
+    };
+    [[nodiscard]] std::size_t home(std::uint64_t hash) const { return hash & (slots_.size() - 1); }
+    [[nodiscard]] bool live(const Slot& slot) const { return slot.seq > first_seq_; }
+    void place(std::uint64_t hash, std::uint64_t seq);
+    void rebuild();
+
+    std::deque<Id> ids_;
+    std::uint64_t first_seq_ = 0;  // ids_.front()'s sequence number
+    std::vector<Slot> slots_;      // a power of two
+    std::size_t used_ = 0;         // slots ever used since the last rebuild, live or dead
   };
   void expire(Producer& producer, std::int64_t now_ms) const;
   void sweep(std::int64_t now_ms);
 
   std::int64_t duration_s_ = kDefaultDuration;
   std::int64_t max_size_ = kDefaultMaxSize;
-  std::map<std::string, Producer, std::less<>> producers_;
+  std::unordered_map<std::string, Producer, Hash, std::equal_to<>> producers_;
   std::uint64_t added_ = 0;
   std::uint64_t duplicates_ = 0;
   std::string swept_;  // the producer sweep() looked at last
