@@ -184,37 +184,36 @@ struct RandomRun {
 
 // Sends `operations` commands from `next()` to both servers, pipelined in batches of 200, and
 // requires each pair of replies to be equal once passed through `comparable(command, reply,
-// raw)`. `seen(command, redis_reply)` gathers the run's statistics. `redis_prelude(command)`
-// may give a command that redis-server runs first, its reply unread by the comparison (to
-// have Redis 7.0 do what a later Redis does as part of the command).
-using Prelude = std::optional<std::vector<std::string>> (*)(const std::vector<std::string>&);
-std::optional<std::vector<std::string>> no_prelude(const std::vector<std::string>&) { return std::nullopt; }
+// raw)`. `seen(command, redis_reply)` gathers the run's statistics. `redis_side(command)`
+// gives what redis-server runs for it, the last reply compared: the command itself, or more
+// (to have Redis 7.0 do what a later Redis does as part of it), or a model of a newer command.
+using Commands = std::vector<std::vector<std::string>>;
+Commands same_command(const std::vector<std::string>& cmd) { return {cmd}; }
 
-template <typename Next, typename Comparable, typename Seen>
+template <typename Next, typename Comparable, typename Seen, typename RedisSide = decltype(&same_command)>
 void run_against_both(Connection& redis, Connection& runnel, int operations, Next&& next,
-                      Comparable&& comparable, Seen&& seen, Prelude redis_prelude = no_prelude) {
+                      Comparable&& comparable, Seen&& seen, RedisSide&& redis_side = same_command) {
   constexpr int kBatch = 200;
   for (int done = 0; done < operations; done += kBatch) {
     std::vector<std::vector<std::string>> batch;
     std::string wire, redis_wire;
-    std::vector<char> preluded;
+    std::vector<std::size_t> skipped;  // replies redis-server sends before the compared one
     for (int i = 0; i < kBatch; ++i) {
       batch.push_back(next());
       std::vector<std::string_view> views(batch.back().begin(), batch.back().end());
       runnel::client::encode_command(views, wire);
-      const auto prelude = redis_prelude(batch.back());
-      preluded.push_back(prelude.has_value());
-      if (prelude) {
-        std::vector<std::string_view> first(prelude->begin(), prelude->end());
-        runnel::client::encode_command(first, redis_wire);
+      const Commands on_redis = redis_side(batch.back());
+      skipped.push_back(on_redis.size() - 1);
+      for (const auto& command : on_redis) {
+        std::vector<std::string_view> parts(command.begin(), command.end());
+        runnel::client::encode_command(parts, redis_wire);
       }
-      runnel::client::encode_command(views, redis_wire);
     }
     redis.send_raw(redis_wire);
     runnel.send_raw(wire);
     for (int i = 0; i < kBatch; ++i) {
       const auto& cmd = batch[static_cast<std::size_t>(i)];
-      if (preluded[static_cast<std::size_t>(i)]) (void)redis.read_reply();
+      for (std::size_t k = 0; k < skipped[static_cast<std::size_t>(i)]; ++k) (void)redis.read_reply();
       std::string expected_raw, actual_raw;
       const auto expected_reply = redis.read_reply(&expected_raw);
       const auto actual_reply = runnel.read_reply(&actual_raw);
@@ -324,12 +323,14 @@ namespace {
 // acknowledging; the stream added to, deleted from and trimmed under them.
 class GroupGenerator {
  public:
-  explicit GroupGenerator(std::uint64_t seed) : rng_(seed) {}
+  // `newer`: also Redis 8.2's XDELEX and XACKDEL, and KEEPREF/DELREF/ACKED on XTRIM and XADD.
+  GroupGenerator(std::uint64_t seed, bool newer) : rng_(seed), newer_(newer) {}
 
   std::vector<std::string> next() {
     const std::string key = "q" + std::to_string(pick(0, 1));
     const std::string group = pick(0, 3) == 0 ? "gb" : "ga";
     const std::string consumer = "c" + std::to_string(pick(0, 3));
+    if (newer_ && pick(0, 99) < 20) return newer(key, group);
     switch (pick(0, 99)) {
       case 0: case 1: case 2:
         return {"XGROUP", "CREATE", key, group, pick(0, 1) ? "$" : id_near(), "MKSTREAM"};
@@ -391,6 +392,37 @@ class GroupGenerator {
  private:
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
   std::string id_near() { return std::to_string(pick(0, static_cast<int>(top_ms_) + 1)) + "-1"; }
+
+  std::vector<std::string> newer(const std::string& key, const std::string& group) {
+    static const char* kPolicies[] = {"KEEPREF", "DELREF", "ACKED"};
+    const std::string policy = kPolicies[pick(0, 2)];
+    std::vector<std::string> ids;
+    for (int i = pick(1, 3); i > 0; --i) ids.push_back(pick(0, 1) ? id_recent() : id_near());
+    auto with_ids = [&](std::vector<std::string> cmd) {
+      if (pick(0, 3) > 0) cmd.push_back(policy);  // none: KEEPREF
+      cmd.push_back("IDS");
+      cmd.push_back(std::to_string(ids.size()));
+      cmd.insert(cmd.end(), ids.begin(), ids.end());
+      return cmd;
+    };
+    switch (pick(0, 3)) {
+      case 0: return with_ids({"XDELEX", key});
+      case 1: return with_ids({"XACKDEL", key, group});
+      case 2: {
+        std::vector<std::string> cmd = {"XTRIM", key};
+        if (pick(0, 1)) {
+          cmd.insert(cmd.end(), {"MAXLEN", pick(0, 1) ? "~" : "=", std::to_string(pick(0, 60))});
+        } else {
+          cmd.insert(cmd.end(), {"MINID", pick(0, 1) ? "~" : "=", id_near()});
+        }
+        cmd.push_back(policy);
+        return cmd;
+      }
+      default:
+        top_ms_ += static_cast<std::uint64_t>(pick(1, 3));
+        return {"XADD", key, policy, "MAXLEN", "=", std::to_string(pick(5, 60)), std::to_string(top_ms_) + "-1", "f", "v"};
+    }
+  }
   // Near the top, where the entries just delivered (and so pending) are.
   std::string id_recent() {
     const int top = static_cast<int>(top_ms_);
@@ -398,18 +430,17 @@ class GroupGenerator {
   }
 
   std::mt19937_64 rng_;
+  bool newer_;
   std::uint64_t top_ms_ = 1;
 };
 
 // Redis 7.2 makes the consumer of every XREADGROUP, XCLAIM and XAUTOCLAIM that gets past its
 // checks, even one that reads or claims nothing; 7.0 made it only when it did. Runnel does as
 // 7.2 (docs/compatibility.md): redis-server 7.0 is told to make the consumer first.
-std::optional<std::vector<std::string>> make_consumer_as_7_2(const std::vector<std::string>& cmd) {
-  if (cmd[0] == "XREADGROUP") return std::vector<std::string>{"XGROUP", "CREATECONSUMER", cmd.end()[-2], cmd[2], cmd[3]};
-  if (cmd[0] == "XCLAIM" || cmd[0] == "XAUTOCLAIM") {
-    return std::vector<std::string>{"XGROUP", "CREATECONSUMER", cmd[1], cmd[2], cmd[3]};
-  }
-  return std::nullopt;
+Commands make_consumer_as_7_2(const std::vector<std::string>& cmd) {
+  if (cmd[0] == "XREADGROUP") return {{"XGROUP", "CREATECONSUMER", cmd.end()[-2], cmd[2], cmd[3]}, cmd};
+  if (cmd[0] == "XCLAIM" || cmd[0] == "XAUTOCLAIM") return {{"XGROUP", "CREATECONSUMER", cmd[1], cmd[2], cmd[3]}, cmd};
+  return {cmd};
 }
 
 // The bytes to compare: the reply as sent, but for the idle times XPENDING (extended form)
@@ -437,7 +468,7 @@ TEST_CASE("Random consumer-group sequences get the same replies as redis-server"
   const unsigned threads = GENERATE(1u, 4u);
   RandomRun run(threads);
   INFO("--threads " << threads << ", seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
-  GroupGenerator gen(run.seed);
+  GroupGenerator gen(run.seed, false);
   int delivered = 0, acked = 0, claimed = 0, errors = 0;
   run_against_both(
       run.redis, run.runnel, kOperations, [&] { return gen.next(); }, comparable,
@@ -453,5 +484,155 @@ TEST_CASE("Random consumer-group sequences get the same replies as redis-server"
   CHECK(delivered > 1000);
   CHECK(acked > 500);
   CHECK(claimed > 1000);
+  CHECK(errors < kOperations / 4);
+}
+
+namespace {
+
+// Redis 8.2's reference rules (docs/compatibility.md), as a model that runs inside
+// redis-server 7.0 on its own streams, with the commands 7.0 has. The same rules, said the
+// same plain way, are the reference of the op-level test in tests/broker/stream_ops_test.cpp.
+// ARGV: the command, the policy, then XDELEX's IDs; XACKDEL's group and IDs; XTRIM's
+// strategy and threshold; XADD's strategy, threshold, ID and field/value pairs.
+constexpr const char* kRefModel = R"lua(
+local key, op, policy = KEYS[1], ARGV[1], ARGV[2]
+local function parse(id) local ms, seq = string.match(id, '^(%d+)-(%d+)$') return {tonumber(ms), tonumber(seq)} end
+local function less(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
+local function groups()
+  local out = {}
+  if redis.call('EXISTS', key) == 0 then return out end
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+    local group = {}
+    for i = 1, #g, 2 do group[g[i]] = g[i + 1] end
+    out[#out + 1] = {name = group['name'], last = parse(group['last-delivered-id'])}
+  end
+  return out
+end
+-- Referenced: some group has not read it yet, or holds it pending.
+local function referenced(gs, id)
+  for _, g in ipairs(gs) do
+    if less(g.last, parse(id)) then return true end
+    if #redis.call('XPENDING', key, g.name, id, id, 1) > 0 then return true end
+  end
+  return false
+end
+local function drop_refs(gs, id) for _, g in ipairs(gs) do redis.call('XACK', key, g.name, id) end end
+local function erase(gs, id)
+  if policy == 'ACKED' and referenced(gs, id) then return 2 end
+  if policy == 'DELREF' then drop_refs(gs, id) end
+  return redis.call('XDEL', key, id) == 1 and 1 or -1
+end
+-- Oldest first, each entry goes unless ACKED finds it referenced, until the request is met;
+-- exact whatever '~' says. A trim moves no max-deleted-entry-id, so XDEL's is put back.
+local function trim(strategy, threshold)
+  local entries = redis.call('XRANGE', key, '-', '+')
+  local gs, size, gone = groups(), #entries, {}
+  for _, e in ipairs(entries) do
+    if strategy == 'MAXLEN' and size <= tonumber(threshold) then break end
+    if strategy == 'MINID' and not less(parse(e[1]), parse(threshold)) then break end
+    if not (policy == 'ACKED' and referenced(gs, e[1])) then
+      gone[#gone + 1] = e[1]
+      size = size - 1
+    end
+  end
+  if #gone == 0 then return 0 end
+  local info = {}
+  local raw = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #raw, 2 do info[raw[i]] = raw[i + 1] end
+  for _, id in ipairs(gone) do redis.call('XDEL', key, id) end
+  redis.call('XSETID', key, info['last-generated-id'], 'ENTRIESADDED', info['entries-added'],
+             'MAXDELETEDID', info['max-deleted-entry-id'])
+  if policy == 'DELREF' then  -- every pending ID below the first entry left goes
+    local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
+    for _, g in ipairs(gs) do
+      for _, p in ipairs(redis.call('XPENDING', key, g.name, '-', '+', 1000000)) do
+        if first == nil or less(parse(p[1]), parse(first[1])) then redis.call('XACK', key, g.name, p[1]) end
+      end
+    end
+  end
+  return #gone
+end
+if op == 'XDELEX' then
+  local out, exists, gs = {}, redis.call('EXISTS', key) == 1, groups()
+  for i = 3, #ARGV do out[#out + 1] = exists and erase(gs, ARGV[i]) or -1 end
+  return out
+elseif op == 'XACKDEL' then
+  local out, gs = {}, groups()
+  for i = 4, #ARGV do
+    if redis.call('XACK', key, ARGV[3], ARGV[i]) == 0 then
+      out[#out + 1] = -1
+    elseif policy == 'ACKED' and referenced(gs, ARGV[i]) then
+      out[#out + 1] = 2
+    else
+      if policy == 'DELREF' then drop_refs(gs, ARGV[i]) end
+      redis.call('XDEL', key, ARGV[i])
+      out[#out + 1] = 1
+    end
+  end
+  return out
+elseif op == 'XTRIM' then
+  return trim(ARGV[3], ARGV[4])
+else
+  local id = redis.call('XADD', key, unpack(ARGV, 5))
+  trim(ARGV[3], ARGV[4])
+  return id
+end
+)lua";
+
+// What redis-server runs for a command of GroupGenerator's: the model above (loaded as
+// `sha`) for the newer ones, the 7.2 consumer rule for the others.
+Commands newer_on_redis(const std::string& sha, const std::vector<std::string>& cmd) {
+  auto model = [&](std::initializer_list<std::string> head, std::size_t ids_from) {
+    std::vector<std::string> out = {"EVALSHA", sha, "1", cmd[1]};
+    out.insert(out.end(), head);
+    std::size_t i = ids_from;
+    if (cmd[i] != "IDS") ++i;  // the policy word
+    out.insert(out.end(), cmd.begin() + static_cast<std::ptrdiff_t>(i) + 2, cmd.end());
+    return Commands{out};
+  };
+  auto policy_at = [&](std::size_t i) { return cmd[i] == "IDS" ? std::string("KEEPREF") : cmd[i]; };
+  if (cmd[0] == "XDELEX") return model({"XDELEX", policy_at(2)}, 2);
+  if (cmd[0] == "XACKDEL") return model({"XACKDEL", policy_at(3), cmd[2]}, 3);
+  if (cmd[0] == "XTRIM" && cmd.size() == 6) {  // KEEPREF is the trim of before, '~' included
+    if (cmd[5] == "KEEPREF") return {{cmd.begin(), cmd.end() - 1}};
+    return {{"EVALSHA", sha, "1", cmd[1], "XTRIM", cmd[5], cmd[2], cmd[4]}};
+  }
+  if (cmd[0] == "XADD" && cmd.size() == 9) {
+    return {{"EVALSHA", sha, "1", cmd[1], "XADD", cmd[2], cmd[3], cmd[5], cmd[6], cmd[7], cmd[8]}};
+  }
+  return make_consumer_as_7_2(cmd);
+}
+
+}  // namespace
+
+TEST_CASE("Random group sequences with XDELEX, XACKDEL and KEEPREF/DELREF/ACKED trims agree with a model of Redis 8.2",
+          "[random][newer]") {
+  // The model runs inside redis-server (kRefModel): for everything else redis-server answers
+  // itself, so the newer commands are checked amid all the 7.0 group work, on Runnel's disk
+  // and cache paths, at one and four shards.
+  constexpr int kOperations = 24000;
+  const unsigned threads = GENERATE(1u, 4u);
+  RandomRun run(threads);
+  INFO("--threads " << threads << ", seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
+  const std::string sha = run.redis.call({"SCRIPT", "LOAD", kRefModel}).str;
+  REQUIRE(sha.size() == 40);
+  GroupGenerator gen(run.seed, true);
+  int codes[3] = {0, 0, 0}, trimmed = 0, errors = 0;  // -1, 1, 2: every outcome is reached
+  run_against_both(
+      run.redis, run.runnel, kOperations, [&] { return gen.next(); }, comparable,
+      [&](const std::vector<std::string>& cmd, const runnel::protocol::Reply& reply) {
+        errors += reply.is_error();
+        if (cmd[0] == "XDELEX" || cmd[0] == "XACKDEL") {
+          for (const auto& code : reply.elements) ++codes[code.integer == -1 ? 0 : code.integer == 1 ? 1 : 2];
+        }
+        trimmed += cmd[0] == "XTRIM" && reply.integer > 0;
+      },
+      [&](const std::vector<std::string>& cmd) { return newer_on_redis(sha, cmd); });
+  INFO("codes -1/1/2: " << codes[0] << "/" << codes[1] << "/" << codes[2] << ", trims that removed entries "
+                        << trimmed << ", errors " << errors);
+  CHECK(codes[0] > 100);
+  CHECK(codes[1] > 100);
+  CHECK(codes[2] > 100);
+  CHECK(trimmed > 50);
   CHECK(errors < kOperations / 4);
 }
