@@ -245,6 +245,9 @@ void flushall(CommandContext&);
 void type(CommandContext&);
 void scan_part(ShardPartContext&);
 void scan(CommandContext&);
+// DUMP / RESTORE (cmd_dump.cpp)
+void dump(CommandContext&);
+void restore(CommandContext&);
 // streams
 void xadd(CommandContext&);
 void xlen(CommandContext&);

@@ -98,6 +98,9 @@ constexpr MoreDocs kMoreDocs[] = {
     {"del",
      {},
      "key key key=0 multiple\n"},
+    {"dump",
+     {},
+     "key key key=0\n"},
     {"echo",
      {},
      "message string\n"},
@@ -134,6 +137,17 @@ constexpr MoreDocs kMoreDocs[] = {
     {"ping",
      {},
      "message string optional\n"},
+    {"restore",
+     "3.0.0 Added the `REPLACE` modifier.\n"
+     "5.0.0 Added the `ABSTTL` modifier.\n"
+     "5.0.0 Added the `IDLETIME` and `FREQ` options.\n",
+     "key key key=0\n"
+     "ttl integer\n"
+     "serialized-value string\n"
+     "replace pure-token token=REPLACE since=3.0.0 optional\n"
+     "absttl pure-token token=ABSTTL since=5.0.0 optional\n"
+     "seconds integer token=IDLETIME since=5.0.0 optional\n"
+     "frequency integer token=FREQ since=5.0.0 optional\n"},
     {"scan",
      "6.0.0 Added the `TYPE` subcommand.\n",
      "cursor integer\n"

@@ -268,6 +268,27 @@ std::vector<CommandSpec> build_table() {
                      {"Determine if a key exists", "1.0.0", "generic",
                       "O(N) where N is the number of keys to check."},
                      cmd::exists_part, cmd::reply_count));
+  t.push_back(keyed("dump", 2, kReadonly, "@keyspace @read @slow", "nondeterministic_output",
+                    one_key("RO access"),
+                    {"Return a serialized version of the value stored at the specified key.", "2.6.0",
+                     "generic",
+                     "O(1) to access the key and additional O(N*M) to serialize it, where N is the "
+                     "number of Redis objects composing the value and M their average size. For small "
+                     "string values the time complexity is thus O(1)+O(1*M) where M is small, so "
+                     "simply O(1)."},
+                    cmd::dump));
+  t.push_back(keyed("restore", -4, kWrite | kDenyOom, "@keyspace @write @slow @dangerous", {},
+                    one_key("OW update"),
+                    {"Create a key using the provided serialized value, previously obtained using "
+                     "DUMP.",
+                     "2.6.0", "generic",
+                     "O(1) to create the new key and additional O(N*M) to reconstruct the serialized "
+                     "value, where N is the number of Redis objects composing the value and M their "
+                     "average size. For small string values the time complexity is thus "
+                     "O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values "
+                     "the complexity is O(N*M*log(N)) because inserting values into sorted sets is "
+                     "O(log(N))."},
+                    cmd::restore));
   t.push_back(keyed("type", 2, kReadonly | kFast, "@keyspace @read @fast", {}, one_key("RO"),
                     {"Determine the type stored at key", "1.0.0", "generic", "O(1)"}, cmd::type));
   t.push_back(fanned("keys", 2, kReadonly, 0, 0, "@keyspace @read @slow @dangerous",

@@ -1,0 +1,172 @@
+// DUMP and RESTORE between redis-server 7.0 and Runnel, both ways, and RESTORE's durability.
+// The payload is Redis's RDB serialization of a stream (storage/rdb.hpp); redis-server runs
+// with sanitize-dump-payload yes, so it checks every listpack Runnel writes, deeply.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <runnel/client/connection.hpp>
+
+#include "server_process.hpp"
+
+using runnel::client::Connection;
+using runnel::protocol::Reply;
+
+namespace {
+
+// A stream with what DUMP must carry: entries over several nodes (long values, a field set
+// that changes, deletions inside nodes), two groups, pending entries of three consumers, one
+// with none, a group that read nothing, and a group read past a deletion.
+void fill(Connection& c, const std::string& key) {
+  for (int i = 1; i <= 450; ++i) {
+    const std::string n = std::to_string(i);
+    if (i % 97 == 0) {
+      c.call({"XADD", key, n + "-1", "other", "x", "more", std::string(300, 'L')});
+    } else {
+      c.call({"XADD", key, n + "-1", "f", std::string(static_cast<std::size_t>(i % 60), 'v'), "n", n});
+    }
+  }
+  c.call({"XDEL", key, "3-1", "200-1", "450-1"});
+  c.call({"XGROUP", "CREATE", key, "g", "0"});
+  c.call({"XGROUP", "CREATE", key, "late", "$"});
+  c.call({"XGROUP", "CREATE", key, "past", "250-1"});
+  c.call({"XREADGROUP", "GROUP", "g", "alice", "COUNT", "5", "STREAMS", key, ">"});
+  c.call({"XREADGROUP", "GROUP", "g", "bob", "COUNT", "3", "STREAMS", key, ">"});
+  c.call({"XREADGROUP", "GROUP", "g", "bob", "STREAMS", key, "0"});  // a second delivery
+  c.call({"XGROUP", "CREATECONSUMER", key, "g", "carol"});
+  c.call({"XREADGROUP", "GROUP", "past", "dave", "COUNT", "2", "STREAMS", key, ">"});
+  c.call({"XACK", key, "g", "2-1"});
+}
+
+// Runnel's XINFO STREAM FULL as Redis 7.0 shows it: Runnel's additions (active-time,
+// nacked-count) left out, and radix-tree-nodes (Runnel's own figure) taken from `redis`.
+Reply as_redis_70(Reply info, const Reply& redis) {
+  auto drop = [](Reply& map, const std::string& name) {
+    for (std::size_t i = 0; i + 1 < map.elements.size(); i += 2) {
+      if (map.elements[i].str == name) {
+        map.elements.erase(map.elements.begin() + static_cast<std::ptrdiff_t>(i),
+                           map.elements.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+        return;
+      }
+    }
+  };
+  for (std::size_t i = 0; i + 1 < info.elements.size() && i + 1 < redis.elements.size(); i += 2) {
+    if (info.elements[i].str == "radix-tree-nodes") info.elements[i + 1] = redis.elements[i + 1];
+  }
+  for (std::size_t i = 0; i + 1 < info.elements.size(); i += 2) {
+    if (info.elements[i].str != "groups") continue;
+    for (Reply& group : info.elements[i + 1].elements) {
+      drop(group, "nacked-count");
+      for (std::size_t k = 0; k + 1 < group.elements.size(); k += 2) {
+        if (group.elements[k].str != "consumers") continue;
+        for (Reply& consumer : group.elements[k + 1].elements) drop(consumer, "active-time");
+      }
+    }
+  }
+  return info;
+}
+
+std::string show(const Reply& r) { return runnel::protocol::to_display_string(r); }
+
+}  // namespace
+
+TEST_CASE("A stream DUMPed by redis-server RESTOREs into Runnel whole, and Runnel's DUMP into redis-server",
+          "[dump]") {
+  runnel::test::RedisServer redis_server({"--sanitize-dump-payload", "yes"});
+  Connection redis("127.0.0.1", redis_server.port);
+  fill(redis, "s");
+  const Reply original = redis.call({"XINFO", "STREAM", "s", "FULL"});
+  const Reply groups = redis.call({"XINFO", "GROUPS", "s"});
+  const Reply entries = redis.call({"XRANGE", "s", "-", "+"});
+  const std::string from_redis = redis.call({"DUMP", "s"}).str;
+  for (unsigned threads : {1u, 4u}) {
+    INFO("--threads " << threads);
+    const std::string copy = "copy" + std::to_string(threads), back = "back" + std::to_string(threads);
+    runnel::test::RunnelServer runnel_server({}, threads);
+    Connection runnel("127.0.0.1", runnel_server.port);
+    REQUIRE(runnel.call({"RESTORE", "s", "0", from_redis}).str == "OK");
+    // Everything, times and delivery counts included, as redis-server holds it.
+    CHECK(show(as_redis_70(runnel.call({"XINFO", "STREAM", "s", "FULL"}), original)) == show(original));
+    CHECK(show(runnel.call({"XRANGE", "s", "-", "+"})) == show(entries));
+    CHECK(show(runnel.call({"XINFO", "GROUPS", "s"})) == show(groups));
+    // The groups work on, as they do on a copy redis-server restores from the same payload.
+    REQUIRE(redis.call({"RESTORE", copy, "0", from_redis}).str == "OK");
+    CHECK(runnel.call({"XCLAIM", "s", "g", "erin", "0", "1-1", "JUSTID"}).elements.size() == 1);
+    redis.call({"XCLAIM", copy, "g", "erin", "0", "1-1", "JUSTID"});
+    for (const char* group : {"g", "late", "past"}) {
+      INFO("group " << group);
+      const Reply mine = runnel.call({"XREADGROUP", "GROUP", group, "c", "COUNT", "2", "STREAMS", "s", ">"});
+      const Reply theirs = redis.call({"XREADGROUP", "GROUP", group, "c", "COUNT", "2", "STREAMS", copy, ">"});
+      CHECK(show(mine.elements.empty() ? mine : mine.elements[0].elements[1]) ==
+            show(theirs.elements.empty() ? theirs : theirs.elements[0].elements[1]));
+    }
+    CHECK(show(runnel.call({"XPENDING", "s", "g"})) == show(redis.call({"XPENDING", copy, "g"})));
+
+    // And back: redis-server takes Runnel's DUMP, checks it deeply, and holds what Runnel
+    // holds now (the claim, the new consumers and deliveries included).
+    const std::string from_runnel = runnel.call({"DUMP", "s"}).str;
+    REQUIRE(redis.call({"RESTORE", back, "0", from_runnel}).str == "OK");
+    const Reply back_info = redis.call({"XINFO", "STREAM", back, "FULL"});
+    Reply mine = as_redis_70(runnel.call({"XINFO", "STREAM", "s", "FULL"}), back_info);
+    // Node boundaries are each server's own after deletions (Redis keeps tombstones in its
+    // nodes, Runnel's DUMP writes none): radix-tree-keys aside, all is equal.
+    for (std::size_t i = 0; i + 1 < mine.elements.size(); i += 2) {
+      if (mine.elements[i].str == "radix-tree-keys") mine.elements[i + 1] = back_info.elements[i + 1];
+    }
+    CHECK(show(back_info) == show(mine));
+  }
+}
+
+TEST_CASE("RESTORE refuses what is not a whole stream, and leaves the key as it was", "[dump]") {
+  runnel::test::RedisServer redis_server;
+  Connection redis("127.0.0.1", redis_server.port);
+  redis.call({"XADD", "s", "1-1", "f", "v"});
+  redis.call({"SET", "str", "text"});
+  const std::string stream = redis.call({"DUMP", "s"}).str;
+  const std::string string = redis.call({"DUMP", "str"}).str;
+  runnel::test::RunnelServer runnel_server;
+  Connection runnel("127.0.0.1", runnel_server.port);
+  runnel.call({"XADD", "kept", "5-5", "a", "b"});
+  // Another type's value: a clear error naming what it is.
+  CHECK(runnel.call({"RESTORE", "t", "0", string}).str.find("ERR Bad data format: the payload holds a value of another type") == 0);
+  // A bad checksum, a truncated payload, and one flipped byte under a good checksum.
+  std::string flipped = stream;
+  flipped[5] = static_cast<char>(flipped[5] ^ 0x20);
+  CHECK(runnel.call({"RESTORE", "t", "0", flipped}).str == "ERR DUMP payload version or checksum are wrong");
+  CHECK(runnel.call({"RESTORE", "t", "0", stream.substr(0, stream.size() - 3)}).str ==
+        "ERR DUMP payload version or checksum are wrong");
+  CHECK(runnel.call({"RESTORE", "kept", "0", stream}).str == "BUSYKEY Target key name already exists.");
+  CHECK(runnel.call({"RESTORE", "kept", "0", flipped, "REPLACE"}).str == "ERR DUMP payload version or checksum are wrong");
+  CHECK(runnel.call({"XRANGE", "kept", "-", "+"}).elements.size() == 1);  // untouched
+  CHECK(runnel.call({"EXISTS", "t"}).integer == 0);
+  // REPLACE swaps the whole stream.
+  CHECK(runnel.call({"RESTORE", "kept", "0", stream, "REPLACE"}).str == "OK");
+  CHECK(show(runnel.call({"XRANGE", "kept", "-", "+"})) == show(redis.call({"XRANGE", "s", "-", "+"})));
+  // A TTL: no expiry yet, so only one already past is taken (OK, and no key, as Redis does).
+  CHECK(runnel.call({"RESTORE", "soon", "0", stream, "ABSTTL"}).str == "OK");
+  CHECK(runnel.call({"RESTORE", "past", "1000", stream, "ABSTTL"}).str == "OK");
+  CHECK(runnel.call({"EXISTS", "past"}).integer == 0);
+  CHECK(runnel.call({"RESTORE", "later", "60000", stream}).str.find("no key expiry yet") != std::string::npos);
+}
+
+TEST_CASE("A RESTOREd stream, its groups and pending entries survive a kill -9 under always", "[dump][crash]") {
+  runnel::test::RedisServer redis_server;
+  Connection redis("127.0.0.1", redis_server.port);
+  fill(redis, "s");
+  const std::string payload = redis.call({"DUMP", "s"}).str;
+  const Reply original = redis.call({"XINFO", "STREAM", "s", "FULL"});
+  runnel::test::TempDir dir("runnel-restore-crash");
+  const std::uint16_t port = runnel::test::free_port();
+  const std::vector<std::string> flags = {runnel::test::runnel_server_path(), "--port", std::to_string(port),
+                                          "--dir", (dir.path() / "data").string(), "--threads", "2",
+                                          "--fsync", "always"};
+  {
+    runnel::test::ServerProcess server(flags, port, (dir.path() / "1.log").string());
+    Connection c("127.0.0.1", port);
+    REQUIRE(c.call({"RESTORE", "s", "0", payload}).str == "OK");
+    REQUIRE(::kill(server.pid(), SIGKILL) == 0);
+  }
+  runnel::test::ServerProcess server(flags, port, (dir.path() / "2.log").string());
+  Connection c("127.0.0.1", port);
+  CHECK(show(as_redis_70(c.call({"XINFO", "STREAM", "s", "FULL"}), original)) == show(original));
+}
