@@ -170,3 +170,28 @@ TEST_CASE("A RESTOREd stream, its groups and pending entries survive a kill -9 u
   Connection c("127.0.0.1", port);
   CHECK(show(as_redis_70(c.call({"XINFO", "STREAM", "s", "FULL"}), original)) == show(original));
 }
+
+TEST_CASE("redis-server MIGRATEs streams into Runnel, with AUTH, KEYS and REPLACE", "[dump]") {
+  runnel::test::RedisServer redis_server;
+  Connection redis("127.0.0.1", redis_server.port);
+  runnel::test::RunnelServer runnel_server({"--requirepass", "pw"}, 2);
+  Connection runnel("127.0.0.1", runnel_server.port);
+  REQUIRE(runnel.call({"AUTH", "pw"}).str == "OK");
+  fill(redis, "a");
+  for (const char* key : {"b", "c"}) redis.call({"XADD", key, "1-1", "f", key});
+  const Reply a = redis.call({"XINFO", "STREAM", "a", "FULL"});
+  const std::string port = std::to_string(runnel_server.port);
+  // redis-server sends AUTH, SELECT 0 and RESTORE to Runnel, then deletes its own copy.
+  REQUIRE(redis.call({"MIGRATE", "127.0.0.1", port, "a", "0", "5000", "AUTH", "pw"}).str == "OK");
+  CHECK(redis.call({"EXISTS", "a"}).integer == 0);
+  CHECK(show(as_redis_70(runnel.call({"XINFO", "STREAM", "a", "FULL"}), a)) == show(a));
+  // Several keys at once; a key already there is BUSYKEY unless REPLACE, and COPY keeps the source.
+  runnel.call({"XADD", "c", "9-9", "old", "x"});
+  const Reply busy = redis.call({"MIGRATE", "127.0.0.1", port, "", "0", "5000", "COPY", "AUTH", "pw", "KEYS", "b", "c"});
+  CHECK(busy.str.find("BUSYKEY") != std::string::npos);
+  REQUIRE(redis.call({"MIGRATE", "127.0.0.1", port, "", "0", "5000", "COPY", "REPLACE", "AUTH", "pw", "KEYS", "b", "c"}).str ==
+          "OK");
+  CHECK(redis.call({"EXISTS", "b", "c"}).integer == 2);
+  CHECK(show(runnel.call({"XRANGE", "c", "-", "+"})) == show(redis.call({"XRANGE", "c", "-", "+"})));
+  CHECK(show(runnel.call({"XRANGE", "b", "-", "+"})) == show(redis.call({"XRANGE", "b", "-", "+"})));
+}
