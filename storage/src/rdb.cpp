@@ -552,7 +552,136 @@ Stream read_stream(Reader& r, std::uint8_t type) {
   return s;
 }
 
+// Redis's RDB type numbers, and what to call them in a summary.
+const char* type_name(std::uint8_t type) {
+  switch (type) {
+    case 0: return "string";
+    case 1: case 10: case 14: case 18: return "list";
+    case 2: case 11: case 20: return "set";
+    case 3: case 5: case 12: case 17: return "zset";
+    case 4: case 9: case 13: case 16: return "hash";
+    case 6: case 7: return "module";
+    default: return "unknown";
+  }
+}
+
+// An old-style zset score: a length byte, then that much text (253-255: NaN, +inf, -inf).
+void skip_text_double(Reader& r) {
+  const std::uint8_t n = r.byte();
+  if (n < 253) (void)r.take(n);
+}
+
+// Steps over a value that is not a stream. False: a type this reader cannot skip.
+bool skip_value(Reader& r, std::uint8_t type) {
+  switch (type) {
+    case 0: case 9: case 10: case 11: case 12: case 13: case 16: case 17: case 20:
+      (void)r.string();  // a plain string, or one blob (ziplist, intset, listpack, zipmap)
+      return true;
+    case 1: case 2: case 14: {
+      for (std::uint64_t n = r.count(1); n > 0; --n) (void)r.string();
+      return true;
+    }
+    case 3: {
+      for (std::uint64_t n = r.count(2); n > 0; --n) {
+        (void)r.string();
+        skip_text_double(r);
+      }
+      return true;
+    }
+    case 4: {
+      for (std::uint64_t n = r.count(2); n > 0; --n) {
+        (void)r.string();
+        (void)r.string();
+      }
+      return true;
+    }
+    case 5: {
+      for (std::uint64_t n = r.count(9); n > 0; --n) {
+        (void)r.string();
+        (void)r.take(8);
+      }
+      return true;
+    }
+    case 18: {
+      for (std::uint64_t n = r.count(2); n > 0; --n) {
+        (void)r.len();  // the node's container kind
+        (void)r.string();
+      }
+      return true;
+    }
+    case 7: {  // a module value that says where it ends: typed fields up to an EOF opcode
+      (void)r.len();  // module ID
+      for (;;) {
+        switch (r.len()) {
+          case 0: return true;
+          case 1: case 2: (void)r.len(); break;
+          case 3: (void)r.take(4); break;
+          case 4: (void)r.take(8); break;
+          case 5: (void)r.string(); break;
+          default: throw Bad{"a module value with an unknown field"};
+        }
+      }
+    }
+    default:
+      return false;
+  }
+}
+
 }  // namespace
+
+std::string read_rdb_file(std::string_view file, const std::function<void(FileStream&&)>& on_stream,
+                          std::map<std::string, std::uint64_t>& skipped) {
+  if (file.size() < 9 || file.substr(0, 5) != "REDIS") return "not an RDB file (no REDIS header)";
+  int version = 0;
+  for (const char c : file.substr(5, 4)) {
+    if (c < '0' || c > '9') return "not an RDB file (a bad version)";
+    version = version * 10 + (c - '0');
+  }
+  if (version > kMaxRdbVersion) return "RDB version " + std::to_string(version) + " is newer than this reader knows";
+  Reader r(file.substr(9));
+  std::int64_t expire_ms = -1;
+  std::uint64_t db = 0;  // Runnel has database 0 only: the others' keys are counted, not read
+  try {
+    for (;;) {
+      const std::uint8_t op = r.byte();
+      switch (op) {
+        case 0xff: {  // EOF, then the checksum (0: none was computed)
+          if (version >= 5) {
+            const std::uint64_t crc = r.le(8);
+            if (crc != 0 && crc != crc64(0, file.substr(0, file.size() - r.left() - 8))) return "the file's checksum is wrong";
+          }
+          return "";
+        }
+        case 0xfa: (void)r.string(); (void)r.string(); continue;  // AUX field
+        case 0xfb: (void)r.len(); (void)r.len(); continue;        // RESIZEDB
+        case 0xfe: db = r.len(); continue;                        // SELECTDB
+        case 0xfd: expire_ms = static_cast<std::int64_t>(r.le(4)) * 1000; continue;
+        case 0xfc: expire_ms = static_cast<std::int64_t>(r.le(8)); continue;
+        case 0xf8: (void)r.len(); continue;   // IDLE
+        case 0xf9: (void)r.byte(); continue;  // FREQ
+        case 0xf5: (void)r.string(); ++skipped["function library"]; continue;  // FUNCTION2
+        case 0xf7: return "a module's auxiliary data, which this reader cannot skip";
+        default: break;
+      }
+      std::string key = r.string();
+      const bool stream = op == kTypeStreamListpacks || op == kTypeStreamListpacks2 || op == kTypeStreamListpacks3;
+      if (stream && db == 0) {
+        on_stream(FileStream{std::move(key), expire_ms, read_stream(r, op)});
+      } else if (stream) {
+        (void)read_stream(r, op);
+        ++skipped["stream in a database other than 0"];
+      } else if (skip_value(r, op)) {
+        ++skipped[type_name(op)];
+      } else {
+        return "a value of RDB type " + std::to_string(op) + " (key '" + key.substr(0, 64) +
+               "'), which this reader cannot skip";
+      }
+      expire_ms = -1;
+    }
+  } catch (const Bad& bad) {
+    return "the file is damaged: " + bad.what;
+  }
+}
 
 std::uint64_t crc64(std::uint64_t crc, std::string_view bytes) {
   for (const char c : bytes) crc = kCrcTable[(crc ^ static_cast<std::uint8_t>(c)) & 0xff] ^ (crc >> 8);

@@ -5,6 +5,9 @@
 
 #include <signal.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <runnel/client/connection.hpp>
 
 #include "server_process.hpp"
@@ -194,4 +197,47 @@ TEST_CASE("redis-server MIGRATEs streams into Runnel, with AUTH, KEYS and REPLAC
   CHECK(redis.call({"EXISTS", "b", "c"}).integer == 2);
   CHECK(show(runnel.call({"XRANGE", "c", "-", "+"})) == show(redis.call({"XRANGE", "c", "-", "+"})));
   CHECK(show(runnel.call({"XRANGE", "b", "-", "+"})) == show(redis.call({"XRANGE", "b", "-", "+"})));
+}
+
+TEST_CASE("runnel-import loads the streams of a Redis RDB file and counts what it skips", "[dump][import]") {
+  runnel::test::RedisServer redis_server;
+  Connection redis("127.0.0.1", redis_server.port);
+  fill(redis, "s");
+  redis.call({"XADD", "ttl", "1-1", "f", "v"});
+  redis.call({"PEXPIRE", "ttl", "600000"});
+  redis.call({"SET", "str", "text"});
+  redis.call({"RPUSH", "list", "a", "b"});
+  redis.call({"HSET", "hash", "f", "1"});
+  redis.call({"ZADD", "zset", "1", "m"});
+  redis.call({"SADD", "set", "x"});
+  redis.call({"SELECT", "1"});
+  redis.call({"XADD", "elsewhere", "1-1", "f", "v"});
+  redis.call({"SELECT", "0"});
+  const Reply original = redis.call({"XINFO", "STREAM", "s", "FULL"});
+  REQUIRE(redis.call({"SAVE"}).str == "OK");
+  runnel::test::RunnelServer runnel_server({}, 2);
+  const std::string command = std::string(RUNNEL_IMPORT_PATH) + " " + (redis_server.dir.path() / "dump.rdb").string() +
+                              " -p " + std::to_string(runnel_server.port) + " 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buf[4096];
+  while (std::fgets(buf, sizeof(buf), pipe) != nullptr) output += buf;
+  const int status = ::pclose(pipe);
+  INFO(output);
+  CHECK(status == 0);
+  CHECK(output.find("runnel-import: 2 streams (") != std::string::npos);
+  CHECK(output.find("loaded without their TTL (Runnel has no key expiry yet): 1 streams") != std::string::npos);
+  for (const char* skipped : {"1 string", "1 list", "1 hash", "1 zset", "1 set", "1 stream in a database other than 0"}) {
+    CHECK(output.find(std::string("skipped: ") + skipped) != std::string::npos);
+  }
+  Connection runnel("127.0.0.1", runnel_server.port);
+  CHECK(show(as_redis_70(runnel.call({"XINFO", "STREAM", "s", "FULL"}), original)) == show(original));
+  CHECK(runnel.call({"XLEN", "ttl"}).integer == 1);
+  CHECK(runnel.call({"DBSIZE"}).integer == 2);
+  // Run again, the streams are there: refused one by one (BUSYKEY) unless --replace.
+  CHECK(std::system((std::string(RUNNEL_IMPORT_PATH) + " " + (redis_server.dir.path() / "dump.rdb").string() + " -p " +
+                     std::to_string(runnel_server.port) + " >/dev/null 2>&1").c_str()) != 0);
+  CHECK(std::system((std::string(RUNNEL_IMPORT_PATH) + " " + (redis_server.dir.path() / "dump.rdb").string() + " -p " +
+                     std::to_string(runnel_server.port) + " --replace >/dev/null 2>&1").c_str()) == 0);
 }

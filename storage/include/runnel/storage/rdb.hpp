@@ -67,6 +67,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -130,6 +132,19 @@ struct RestoreError {
 // Decodes a DUMP payload: checks the version and the checksum, then the stream value, and
 // everything it says about itself (counts, ID order, each PEL entry owned once).
 [[nodiscard]] std::variant<Stream, RestoreError> restore_stream(std::string_view payload);
+
+// An RDB file (Redis 5.0 to 7.x, RDB versions up to kMaxRdbVersion), read value by value.
+// Streams are decoded and handed to `on_stream` with their key and expiry (ms since the
+// epoch, -1: none); every other value is skipped and counted by its type's name in `skipped`.
+// Returns "" when the whole file was read (its checksum checked when it has one), else what
+// stopped the reading (a value of a type this reader cannot skip, damage).
+struct FileStream {
+  std::string key;
+  std::int64_t expire_ms = -1;
+  Stream stream;
+};
+[[nodiscard]] std::string read_rdb_file(std::string_view file, const std::function<void(FileStream&&)>& on_stream,
+                                        std::map<std::string, std::uint64_t>& skipped);
 
 // Redis's CRC64 (crc64.c), for tests.
 [[nodiscard]] std::uint64_t crc64(std::uint64_t crc, std::string_view bytes);
