@@ -465,6 +465,51 @@ void config_help(CommandContext& ctx) {
                    "RESETSTAT", "    Reset statistics reported by the INFO command."});
 }
 
+// --- FUNCTION and SCRIPT: nothing is ever loaded, so a flush has nothing to do and a list is
+// empty; the arguments are checked as Redis checks them.
+
+void function_flush(CommandContext& ctx) {
+  if (ctx.args.size() > 3) return reply_subcommand_syntax_error(ctx);
+  if (ctx.args.size() == 3 && !equals_ignore_case(ctx.args[2], "ASYNC") && !equals_ignore_case(ctx.args[2], "SYNC")) {
+    return ctx.reply.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+  }
+  ctx.reply.simple("OK");
+}
+
+void function_list(CommandContext& ctx) {
+  bool with_code = false, pattern = false;
+  for (std::size_t i = 2; i < ctx.args.size(); ++i) {
+    if (!with_code && equals_ignore_case(ctx.args[i], "WITHCODE")) {
+      with_code = true;
+    } else if (!pattern && equals_ignore_case(ctx.args[i], "LIBRARYNAME")) {
+      if (i + 1 >= ctx.args.size()) return ctx.reply.error("ERR library name argument was not given");
+      pattern = true;
+      ++i;
+    } else {
+      return ctx.reply.error("ERR Unknown argument " + std::string(ctx.args[i].substr(0, 128)));
+    }
+  }
+  ctx.reply.array(0);
+}
+
+void function_help(CommandContext& ctx) {
+  reply_help(ctx, {"LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+                   "    Return general information on all the libraries (Runnel has none).",
+                   "FLUSH [ASYNC|SYNC]", "    Delete all the libraries (Runnel has none)."});
+}
+
+void script_flush(CommandContext& ctx) {
+  if (ctx.args.size() > 3 ||
+      (ctx.args.size() == 3 && !equals_ignore_case(ctx.args[2], "ASYNC") && !equals_ignore_case(ctx.args[2], "SYNC"))) {
+    return ctx.reply.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+  }
+  ctx.reply.simple("OK");
+}
+
+void script_help(CommandContext& ctx) {
+  reply_help(ctx, {"FLUSH [ASYNC|SYNC]", "    Flush the Lua scripts cache (Runnel has none)."});
+}
+
 void time(CommandContext& ctx) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count();

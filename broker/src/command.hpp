@@ -231,6 +231,11 @@ void config_set(CommandContext&);
 void config_resetstat(CommandContext&);
 void config_help(CommandContext&);
 void time(CommandContext&);
+void function_flush(CommandContext&);
+void function_list(CommandContext&);
+void function_help(CommandContext&);
+void script_flush(CommandContext&);
+void script_help(CommandContext&);
 void shutdown(CommandContext&);
 // keyspace
 void dbsize_part(ShardPartContext&);

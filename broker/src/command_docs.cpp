@@ -119,6 +119,15 @@ constexpr MoreDocs kMoreDocs[] = {
      "async oneof optional\n"
      "  async pure-token token=ASYNC since=4.0.0\n"
      "  sync pure-token token=SYNC since=6.2.0\n"},
+    {"function|flush",
+     {},
+     "async oneof optional\n"
+     "  async pure-token token=ASYNC\n"
+     "  sync pure-token token=SYNC\n"},
+    {"function|list",
+     {},
+     "library-name-pattern string token=LIBRARYNAME optional\n"
+     "withcode pure-token token=WITHCODE optional\n"},
     {"hello",
      "6.2.0 `protover` made optional; when called without arguments the command reports the "
      "current connection's context.\n",
@@ -154,6 +163,11 @@ constexpr MoreDocs kMoreDocs[] = {
      "pattern pattern token=MATCH optional\n"
      "count integer token=COUNT optional\n"
      "type string token=TYPE since=6.0.0 optional\n"},
+    {"script|flush",
+     "6.2.0 Added the `ASYNC` and `SYNC` flushing mode modifiers.\n",
+     "async oneof since=6.2.0 optional\n"
+     "  async pure-token token=ASYNC\n"
+     "  sync pure-token token=SYNC\n"},
     {"select",
      {},
      "index integer\n"},

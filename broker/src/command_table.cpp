@@ -218,6 +218,38 @@ std::vector<CommandSpec> build_table() {
                 {"Show helpful text about the different subcommands", "5.0.0", "server", "O(1)"},
                 cmd::config_help),
       }));
+  // Functions and scripts: Runnel has none, and answers what harnesses send to reset a server.
+  t.push_back(container(
+      "function", -2, "@slow",
+      {"A container for function commands", "7.0.0", "scripting", "Depends on subcommand."},
+      {
+          plain("function|flush", -2, kWrite | kNoScript, "@write @slow @scripting",
+                "request_policy:all_shards response_policy:all_succeeded",
+                {"Deleting all functions", "7.0.0", "scripting",
+                 "O(N) where N is the number of functions deleted"},
+                cmd::function_flush),
+          plain("function|list", -2, kNoScript, "@slow @scripting", "nondeterministic_output_order",
+                {"List information about all the functions", "7.0.0", "scripting",
+                 "O(N) where N is the number of functions"},
+                cmd::function_list),
+          plain("function|help", 2, kLoading | kStale, "@slow @scripting", {},
+                {"Show helpful text about the different subcommands", "7.0.0", "scripting", "O(1)"},
+                cmd::function_help),
+      }));
+  t.push_back(container(
+      "script", -2, "@slow",
+      {"A container for Lua scripts management commands", "2.6.0", "scripting",
+       "Depends on subcommand."},
+      {
+          plain("script|flush", -2, kNoScript, "@slow @scripting",
+                "request_policy:all_nodes response_policy:all_succeeded",
+                {"Remove all the scripts from the script cache.", "2.6.0", "scripting",
+                 "O(N) with N being the number of scripts in cache"},
+                cmd::script_flush),
+          plain("script|help", 2, kLoading | kStale, "@slow @scripting", {},
+                {"Show helpful text about the different subcommands", "5.0.0", "scripting", "O(1)"},
+                cmd::script_help),
+      }));
   t.push_back(plain("time", 1, kLoading | kStale | kFast, "@fast", "nondeterministic_output",
                     {"Return the current server time", "2.6.0", "server", "O(1)"}, cmd::time));
   t.push_back(plain("shutdown", -1, kAdmin | kNoScript | kLoading | kStale | kNoMulti | kAllowBusy,
