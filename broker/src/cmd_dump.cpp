@@ -111,7 +111,7 @@ void dump(CommandContext& ctx) {
   if (stream == nullptr) return ctx.reply.null();
   const Result<rdb::Stream> value = to_rdb(*stream, ctx.server.config.snapshot().proto_max_bulk_len);
   if (!value) return write_error(ctx.reply, ctx.args[1], value.error());
-  ctx.reply.bulk(rdb::dump_stream(*value));
+  ctx.reply.bulk(rdb::dump_stream(*value, ctx.server.node_limits));
 }
 
 void restore(CommandContext& ctx) {

@@ -102,6 +102,16 @@ const std::vector<ConfigParam>& config_params() {
          c.requirepass.assign(v);
          return std::string();
        }},
+      {"stream-node-max-entries", [](const Config& c) { return std::to_string(c.stream_node_max_entries); },
+       [](Config& c, std::string_view v) -> std::string {
+         std::int64_t n = 0;
+         if (!parse_int64(v, n)) return "argument couldn't be parsed into an integer";
+         if (n < 0) return "argument must be between 0 and 9223372036854775807 inclusive";
+         c.stream_node_max_entries = static_cast<std::uint64_t>(n);
+         return {};
+       }},
+      {"stream-node-max-bytes", [](const Config& c) { return std::to_string(c.stream_node_max_bytes); },
+       memory_setter(&Config::stream_node_max_bytes, 0)},
       {"maxclients", [](const Config& c) { return std::to_string(c.maxclients); },
        [](Config& c, std::string_view v) -> std::string {
          std::int64_t n = 0;
@@ -450,6 +460,7 @@ void config_set(CommandContext& ctx) {
     }
   }
   ctx.server.config.update([&](Config& c) { c = next; });
+  ctx.server.node_limits.set(next.stream_node_max_entries, next.stream_node_max_bytes);
   ctx.reply.ok();
 }
 

@@ -51,6 +51,12 @@ int main(int argc, char** argv) {
                  "Most stream files kept open at once (0: an eighth of the open files limit)")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
+  app.add_option("--stream-node-max-entries", config.stream_node_max_entries,
+                 "A stream node closes after this many entries (0: no limit, capped at 10000)")
+      ->capture_default_str();
+  app.add_option("--stream-node-max-bytes", config.stream_node_max_bytes,
+                 "A stream node closes at this many bytes of Redis's listpack (0: no limit, capped at 1 MiB)")
+      ->capture_default_str();
   app.add_option("--proto-max-bulk-len", config.proto_max_bulk_len,
                  "Largest bulk string a client may send, in bytes")
       ->capture_default_str()

@@ -270,7 +270,7 @@ void ShardStorage::journal_group_changes(const Stream& stream, Files& files) {
 void ShardStorage::load(Keyspace& keyspace, const std::vector<StreamFolder>& folders) {
   for (const StreamFolder& folder : folders) {
     auto log = std::make_unique<storage::SegmentLog>(folder.path, folder.key, log_options());
-    auto store = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
+    auto store = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_, options_.node_limits);
     std::vector<std::string> notes;
     const storage::Error error = store->open(notes);
     for (const std::string& note : notes) log::warning("Stream '" + log::escape_sample(folder.key) + "': " + note);
@@ -327,7 +327,7 @@ Result<std::unique_ptr<storage::EntryStore>> ShardStorage::create_store(std::str
     fs::remove_all(path, ec);
     return op_error(Errc::kNoFolder, "MISCONF " + error.what);
   }
-  auto made = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_);
+  auto made = std::make_unique<storage::LogEntryStore>(std::move(log), &cache_, options_.node_limits);
   created_ = made.get();
   std::unique_ptr<storage::EntryStore> store = std::move(made);
   return store;

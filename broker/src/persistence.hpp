@@ -40,6 +40,7 @@ struct StorageOptions {
   std::uint64_t stream_max_age_ms = 0;
   std::uint64_t wal_checkpoint_bytes = 32ull * 1024 * 1024;  // Config's, which see
   std::uint64_t write_behind_bytes = 256ull * 1024 * 1024;
+  const storage::NodeLimits* node_limits = nullptr;  // the server's (null: Redis's defaults)
 };
 
 // What a shard finds in the data dir at start-up: the stream folders it owns.

@@ -135,6 +135,8 @@ void Server::Impl::open_storage() {
   options.cache_bytes = initial.cache_bytes / shards.size();
   options.stream_max_bytes = initial.stream_max_bytes;
   options.stream_max_age_ms = initial.stream_max_age * 1000;
+  state.node_limits.set(initial.stream_node_max_entries, initial.stream_node_max_bytes);
+  options.node_limits = &state.node_limits;
   for (const auto& [name, value] : {std::pair{"--wal-checkpoint-bytes", initial.wal_checkpoint_bytes},
                                     std::pair{"--write-behind-bytes", initial.write_behind_bytes}}) {
     if (value < kMinDiskBound) throw std::runtime_error(std::string(name) + " must be at least 1048576");

@@ -13,6 +13,7 @@
 #include <string>
 
 #include <runnel/broker/config.hpp>
+#include <runnel/storage/node_limits.hpp>
 
 namespace runnel {
 
@@ -141,6 +142,8 @@ struct ServerState {
   explicit ServerState(const Config& config) : config(config) {}
 
   LiveConfig config;
+  // Config's stream-node-max-entries and -bytes, as every stream's store reads them.
+  storage::NodeLimits node_limits;
   ClientRegistry clients;
   ServerStats stats;
   std::string run_id;  // 40 hex characters, new at each start

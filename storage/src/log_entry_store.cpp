@@ -117,8 +117,8 @@ class LogEntryStore::NodeRecords {
 
 // ---------------------------------------------------------------------------------------
 
-LogEntryStore::LogEntryStore(std::unique_ptr<SegmentLog> log, TailCache* cache)
-    : log_(std::move(log)), cache_(cache) {
+LogEntryStore::LogEntryStore(std::unique_ptr<SegmentLog> log, TailCache* cache, const NodeLimits* limits)
+    : log_(std::move(log)), cache_(cache), limits_(limits != nullptr ? limits : &NodeLimits::defaults()) {
   if (cache_ != nullptr) cache_id_ = cache_->enroll(this);
 }
 
@@ -209,8 +209,8 @@ LogEntryStore::Node& LogEntryStore::node_for_append(StreamId id,
     std::size_t raw_bytes = 0;
     for (auto f : fields) raw_bytes += f.size();
     const bool same_segment = !log_ || last.segment == log_->last_segment();
-    if (same_segment && last.listpack_bytes + raw_bytes < kNodeMaxBytes &&
-        last.entries < kNodeMaxEntries && make_resident(last)) {
+    if (same_segment && last.listpack_bytes + raw_bytes < limits_->bytes() &&
+        last.entries < limits_->entries() && make_resident(last)) {
       return last;
     }
     close_node(last);
@@ -530,8 +530,8 @@ void LogEntryStore::on_entry(LogPosition pos, StreamId id, std::string_view payl
   bool fresh = nodes_.empty();
   if (!fresh) {
     const Node& last = nodes_.back();
-    fresh = last.segment != pos.segment || last.listpack_bytes + raw_bytes >= kNodeMaxBytes ||
-            last.entries >= kNodeMaxEntries;
+    fresh = last.segment != pos.segment || last.listpack_bytes + raw_bytes >= limits_->bytes() ||
+            last.entries >= limits_->entries();
   }
   if (fresh) {
     Node& n = nodes_.emplace_back();

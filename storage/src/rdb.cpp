@@ -168,8 +168,6 @@ class ListpackWriter {
 
 constexpr std::int64_t kFlagDeleted = 1;
 constexpr std::int64_t kFlagSameFields = 2;
-constexpr std::size_t kNodeMaxEntries = 100;
-constexpr std::size_t kNodeMaxBytes = 4096;
 
 // One node, built as it grows: the master entry at the front (its count written last: at
 // most 100, one byte), the entries after it.
@@ -177,7 +175,7 @@ class NodeWriter {
  public:
   static constexpr std::size_t kCountOffset = 6;  // the first element, after the header
 
-  explicit NodeWriter(const Entry& first) : master_(first.id) {
+  NodeWriter(const Entry& first, const NodeLimits& limits) : master_(first.id), limits_(limits) {
     lp_.add_int(0);  // count, patched in finish()
     lp_.add_int(0);  // deleted
     lp_.add_int(static_cast<std::int64_t>(first.fields.size()));
@@ -193,7 +191,7 @@ class NodeWriter {
   [[nodiscard]] bool fits(const Entry& e) const {
     std::size_t raw = 0;
     for (const auto& [field, value] : e.fields) raw += field.size() + value.size();
-    return entries_ < kNodeMaxEntries && lp_.size() + raw < kNodeMaxBytes;
+    return entries_ < limits_.entries() && lp_.size() + raw < limits_.bytes();
   }
 
   void add(const Entry& e) {
@@ -227,6 +225,7 @@ class NodeWriter {
 
  private:
   StreamId master_;
+  const NodeLimits& limits_;
   std::vector<std::string> fields_;
   ListpackWriter lp_;
   std::size_t entries_ = 0;
@@ -688,11 +687,11 @@ std::uint64_t crc64(std::uint64_t crc, std::string_view bytes) {
   return crc;
 }
 
-std::string dump_stream(const Stream& stream) {
+std::string dump_stream(const Stream& stream, const NodeLimits& limits) {
   std::string out;
   out.push_back(static_cast<char>(kTypeStreamListpacks2));
-  // The nodes, Redis's way: a new one after 100 entries, or where the next would take the
-  // listpack to 4096 bytes.
+  // The nodes, Redis's way: a new one after stream-node-max-entries, or where the next would
+  // take the listpack to stream-node-max-bytes.
   std::vector<std::pair<StreamId, std::string>> nodes;
   std::optional<NodeWriter> node;
   for (const Entry& e : stream.entries) {
@@ -700,7 +699,7 @@ std::string dump_stream(const Stream& stream) {
       nodes.emplace_back(node->master(), node->finish());
       node.reset();
     }
-    if (!node) node.emplace(e);
+    if (!node) node.emplace(e, limits);
     node->add(e);
   }
   if (node) nodes.emplace_back(node->master(), node->finish());

@@ -41,6 +41,11 @@ struct Config {
   // a stream with a 64th of it waiting gets its reply once its own batch is written; while a
   // batch of this much is, every writer does.
 
+  // Where a stream's nodes close (Redis's stream-node-max-entries and -bytes; 0: no limit,
+  // which Runnel caps at 10000 entries and 1 MiB). CONFIG SET changes them while running.
+  std::uint64_t stream_node_max_entries = 100;
+  std::uint64_t stream_node_max_bytes = 4096;
+
   // Protocol limits, checked before allocating.
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
   std::uint64_t proto_max_multibulk_len = 1024 * 1024;

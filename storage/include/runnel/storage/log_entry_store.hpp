@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <runnel/storage/entry_store.hpp>
+#include <runnel/storage/node_limits.hpp>
 #include <runnel/storage/segment_log.hpp>
 
 namespace runnel::storage {
@@ -89,13 +90,11 @@ class TailCache {
 // Owned by one stream, on its shard; not thread-safe.
 class LogEntryStore final : public EntryStore, private RecoverySink {
  public:
-  static constexpr std::size_t kNodeMaxEntries = 100;  // Redis's stream-node-max-entries
-  static constexpr std::size_t kNodeMaxBytes = 4096;   // Redis's stream-node-max-bytes
-
   // In memory only.
   LogEntryStore() = default;
-  // Backed by `log`, which the caller has just created (new stream) or will open().
-  LogEntryStore(std::unique_ptr<SegmentLog> log, TailCache* cache);
+  // Backed by `log`, which the caller has just created (new stream) or will open(). Nodes
+  // close where `limits` say (null: Redis's defaults); they must outlive the store.
+  LogEntryStore(std::unique_ptr<SegmentLog> log, TailCache* cache, const NodeLimits* limits = nullptr);
   ~LogEntryStore() override;
 
   // Opens the log and rebuilds the node table, applying tombstones and the trim floor.
@@ -153,8 +152,8 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
   [[nodiscard]] static Record record(const Node& node, std::size_t i);
   static std::size_t resident_bytes(const Node& node);
   // The node takes no more entries, whatever their size (the rule of node_for_append).
-  [[nodiscard]] static bool full(const Node& node) {
-    return node.listpack_bytes >= kNodeMaxBytes || node.entries >= kNodeMaxEntries;
+  [[nodiscard]] bool full(const Node& node) const {
+    return node.listpack_bytes >= limits_->bytes() || node.entries >= limits_->entries();
   }
   Node& node_for_append(StreamId id, std::span<const std::string_view> fields);
   // Adds an entry to the listpack size Redis would have for `node` (and makes it the master
@@ -179,6 +178,7 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
 
   std::unique_ptr<SegmentLog> log_;
   TailCache* cache_ = nullptr;
+  const NodeLimits* limits_ = &NodeLimits::defaults();
   std::uint64_t cache_id_ = 0;
   std::uint64_t size_ = 0;
   StreamId floor_;  // the trim floor (StreamMeta::trim_floor)

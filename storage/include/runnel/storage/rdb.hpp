@@ -62,8 +62,8 @@
 //                 element count of the entry before this one (flags to the last value)
 //   flags: 1 DELETED (a tombstone, skipped here), 2 SAMEFIELDS (the master's fields)
 //
-// Runnel writes no tombstones and starts a node after 100 entries or where the next entry
-// would take the listpack to 4096 bytes, as Redis does with its default node limits.
+// Runnel writes no tombstones and starts a node after stream-node-max-entries, or where the
+// next entry would take the listpack to stream-node-max-bytes, as Redis does.
 #pragma once
 
 #include <cstdint>
@@ -75,6 +75,7 @@
 #include <variant>
 #include <vector>
 
+#include <runnel/storage/node_limits.hpp>
 #include <runnel/storage/stream_id.hpp>
 
 namespace runnel::storage::rdb {
@@ -120,8 +121,9 @@ struct Stream {
   std::vector<Group> groups;
 };
 
-// The DUMP payload of `stream`, in Redis 7.0's format (type 19, RDB version 10).
-[[nodiscard]] std::string dump_stream(const Stream& stream);
+// The DUMP payload of `stream`, in Redis 7.0's format (type 19, RDB version 10), its nodes
+// closed where `limits` say.
+[[nodiscard]] std::string dump_stream(const Stream& stream, const NodeLimits& limits = NodeLimits::defaults());
 
 // What RESTORE found wrong with a payload, in Redis's words where Redis has them.
 struct RestoreError {
