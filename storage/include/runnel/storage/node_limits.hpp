@@ -11,7 +11,7 @@
 
 namespace runnel::storage {
 
-class NodeLimits {
+class alignas(64) NodeLimits {  // its own cache line: read by every shard, written by CONFIG SET only
  public:
   static constexpr std::uint64_t kDefaultEntries = 100;
   static constexpr std::uint64_t kDefaultBytes = 4096;
