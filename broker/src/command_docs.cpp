@@ -179,6 +179,9 @@ constexpr MoreDocs kMoreDocs[] = {
      "now pure-token token=NOW since=7.0.0 optional\n"
      "force pure-token token=FORCE since=7.0.0 optional\n"
      "abort pure-token token=ABORT since=7.0.0 optional\n"},
+    {"touch",
+     {},
+     "key key key=0 multiple\n"},
     {"type",
      {},
      "key key key=0\n"},

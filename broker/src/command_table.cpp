@@ -321,6 +321,13 @@ std::vector<CommandSpec> build_table() {
                      "the complexity is O(N*M*log(N)) because inserting values into sorted sets is "
                      "O(log(N))."},
                     cmd::restore));
+  // No eviction, so no access times to alter: TOUCH counts the keys that exist, as EXISTS.
+  t.push_back(fanned("touch", -2, kReadonly | kFast, 1, -1, "@keyspace @read @fast",
+                     "request_policy:multi_shard response_policy:agg_sum", {all_keys("RO")},
+                     {"Alters the last access time of a key(s). Returns the number of existing keys "
+                      "specified.",
+                      "3.2.1", "generic", "O(N) where N is the number of keys that will be touched."},
+                     cmd::exists_part, cmd::reply_count));
   t.push_back(keyed("type", 2, kReadonly | kFast, "@keyspace @read @fast", {}, one_key("RO"),
                     {"Determine the type stored at key", "1.0.0", "generic", "O(1)"}, cmd::type));
   t.push_back(fanned("keys", 2, kReadonly, 0, 0, "@keyspace @read @slow @dangerous",
