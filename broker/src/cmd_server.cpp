@@ -268,6 +268,13 @@ void section_cpu(const InfoInputs&, std::string& out) {
   out += buf;
 }
 
+void section_errorstats(const InfoInputs& in, std::string& out) {
+  out += "# Errorstats\r\n";
+  for (const auto& [kind, count] : in.server.stats.errors.snapshot()) {
+    out += "errorstat_" + kind + ":count=" + std::to_string(count) + "\r\n";
+  }
+}
+
 void section_keyspace(const InfoInputs& in, std::string& out) {
   out += "# Keyspace\r\n";
   if (in.keys > 0) out += "db0:keys=" + std::to_string(in.keys) + ",expires=0,avg_ttl=0\r\n";
@@ -288,7 +295,8 @@ constexpr InfoSection kSections[] = {
     {"server", section_server},     {"clients", section_clients},
     {"memory", section_memory},     {"persistence", section_persistence},
     {"stats", section_stats},       {"replication", section_replication},
-    {"cpu", section_cpu},           {"keyspace", section_keyspace},
+    {"cpu", section_cpu},           {"errorstats", section_errorstats},
+    {"keyspace", section_keyspace},
     {"shards", section_shards},
 };
 

@@ -398,6 +398,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
         log::verbose("Protocol error (" + std::string(parser_.error()) + ") from client id=" +
                      std::to_string(session_.info->id) + ": '" + log::escape_sample(pending) + "'");
         protocol::ReplyWriter(out_, session_.resp).error(parser_.error());
+        server_.state.stats.error_reply(parser_.error());  // Redis counts these too
         session_.close_after_reply = true;
         break;
       }

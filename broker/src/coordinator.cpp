@@ -175,10 +175,12 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
   ServerState& state = server_.state;
   const CommandSpec* spec = command_table().lookup(args);
   state.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t start = link_.output().size();
+  const auto error_sent = [&] { state.stats.error_reply(std::string_view(link_.output()).substr(start)); };
   protocol::ReplyWriter reply(link_.output(), session_.resp);
   if (!check_command(spec, args, session_, reply)) {
     if (spec == nullptr) state.stats.unknown_commands.fetch_add(1, std::memory_order_relaxed);
-    state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+    error_sent();
     if (session_.in_multi) session_.multi_failed = true;
     return nullptr;
   }
@@ -195,13 +197,13 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
       !((spec->flags & kLoading) && spec->route == Route::kConnection)) {
     // Redis's reply, which clients know to wait and retry on.
     reply.error("LOADING Redis is loading the dataset in memory");
-    state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+    error_sent();
     if (session_.in_multi) session_.multi_failed = true;
     return nullptr;
   }
   if ((spec->flags & kWrite) && !state.storage.ok()) {
     reply.error(misconf_text(state));
-    state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+    error_sent();
     if (session_.in_multi) session_.multi_failed = true;
     return nullptr;
   }
@@ -461,7 +463,7 @@ bool Coordinator::add_to_batch(const CommandSpec& spec, std::span<const std::str
 // yet, in order, with their replies in `scratch`, until the replies there pass `budget`
 // bytes (one command always runs). Returns true if one of them wrote and its reply must
 // wait for the disk.
-bool Coordinator::run_batch_part(Shard& shard, unsigned owner, std::string& scratch, std::uint64_t& errors,
+bool Coordinator::run_batch_part(Shard& shard, unsigned owner, std::string& scratch,
                     std::size_t budget) {
   ServerState& state = server_.state;
   bool must_wait = false;
@@ -480,7 +482,6 @@ bool Coordinator::run_batch_part(Shard& shard, unsigned owner, std::string& scra
     command.reply_end = scratch.size();
     command.ran = true;
     ran_one = true;
-    if (command.reply_end > command.reply_begin && scratch[command.reply_begin] == '-') ++errors;
   }
   return must_wait;
 }
@@ -499,10 +500,9 @@ awaitable<void> Coordinator::run_batch() {
   const std::size_t shard_count = server_.shards.size();
   batch_->scratch.resize(shard_count);
   for (std::string& scratch : batch_->scratch) scratch.clear();
-  std::uint64_t errors = 0;
   std::size_t next = 0;  // the next command whose reply goes out
   while (true) {
-    errors += co_await run_batch_round();
+    co_await run_batch_round();
     for (; next < batch_->commands.size() && batch_->commands[next].ran; ++next) {
       const BatchedCommand& command = batch_->commands[next];
       const std::size_t start = link_.output().size();
@@ -510,11 +510,14 @@ awaitable<void> Coordinator::run_batch() {
         // The disk refused that hop's writes: as for a write on this shard, the client
         // gets -MISCONF for the first of them, nothing after it, and the connection closes.
         protocol::ReplyWriter(link_.output(), session_.resp).error(misconf_text(state));
-        ++errors;
+        state.stats.error_reply(std::string_view(link_.output()).substr(start));
         link_.end_session();
         break;
       }
-      link_.output().append(batch_->scratch[command.owner], command.reply_begin, command.reply_end - command.reply_begin);
+      const std::string_view reply(batch_->scratch[command.owner].data() + command.reply_begin,
+                                   command.reply_end - command.reply_begin);
+      if (!reply.empty() && reply.front() == '-') state.stats.error_reply(reply);
+      link_.output().append(reply);
       if (command.ticket != 0) hold_reply(start, command.ticket);
     }
     if (next == batch_->commands.size() || link_.closing()) break;
@@ -532,13 +535,12 @@ awaitable<void> Coordinator::run_batch() {
       scratch.shrink_to_fit();
     }
   }
-  state.stats.error_replies.fetch_add(errors, std::memory_order_relaxed);
 }
 
 // One round of a batch: every shard with commands still to run runs them (up to its reply
 // budget), the other shards in one hop each, at once, and this thread's share here
-// meanwhile. Returns the count of error replies.
-awaitable<std::uint64_t> Coordinator::run_batch_round() {
+// meanwhile.
+awaitable<void> Coordinator::run_batch_round() {
   const std::size_t shard_count = server_.shards.size();
   const std::size_t budget = link_.limits().reply_pause;
   batch_->parts.assign(shard_count, PartState{});
@@ -556,9 +558,8 @@ awaitable<std::uint64_t> Coordinator::run_batch_round() {
     asio::co_spawn(server_.shards[s]->io,
                    [this, &target, s, budget]() -> awaitable<bool> {
                      target.hops_waiting.fetch_sub(1, std::memory_order_relaxed);
-                     PartState& part = batch_->parts[s];
                      bool ok = true;
-                     if (run_batch_part(target, s, batch_->scratch[s], part.errors, budget)) {
+                     if (run_batch_part(target, s, batch_->scratch[s], budget)) {
                        ok = co_await durable(target, target.durability->ticket());
                      }
                      co_return ok;
@@ -576,17 +577,15 @@ awaitable<std::uint64_t> Coordinator::run_batch_round() {
     Shard& home = server_.shards[home_]->shard;
     // Noted now: by the time the replies are assembled the batch may be in flight, and no
     // longer pending.
-    if (run_batch_part(home, home_, batch_->scratch[home_], batch_->parts[home_].errors, budget)) {
+    if (run_batch_part(home, home_, batch_->scratch[home_], budget)) {
       home_ticket = home.durability->ticket();
     }
   }
   while (remote > 0) co_await joined.async_wait(kNoThrow);
   // What ran in this round takes the round's outcome.
-  std::uint64_t errors = 0;
   for (unsigned s = 0; s < shard_count; ++s) {
     const PartState& part = batch_->parts[s];
     if (!part.used) continue;
-    errors += part.errors;
     for (BatchedCommand& command : batch_->commands) {
       if (command.owner != s || !command.ran || command.settled) continue;
       command.settled = true;
@@ -594,7 +593,6 @@ awaitable<std::uint64_t> Coordinator::run_batch_round() {
       if (s == home_ && command.wrote) command.ticket = home_ticket;
     }
   }
-  co_return errors;
 }
 
 // Drops the replies that went out from the shards' scratch buffers, keeping those of
@@ -757,7 +755,7 @@ void Coordinator::unregister(const std::shared_ptr<StreamWaiter>& waiter, const 
 
 void Coordinator::after_command(std::size_t reply_start) {
   if (link_.output().size() > reply_start && link_.output()[reply_start] == '-') {
-    server_.state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+    server_.state.stats.error_reply(std::string_view(link_.output()).substr(reply_start));
   }
   if (session_.shutdown_after_reply) server_.request_stop();
 }

@@ -130,7 +130,6 @@ class Coordinator {
   struct PartState {
     bool used = false;
     bool ok = true;  // false: the disk refused its writes
-    std::uint64_t errors = 0;
   };
   // Allocated by the first batch: most connections never hop.
   struct Batch {
@@ -158,9 +157,9 @@ class Coordinator {
                                      std::vector<Shard*>& shards, std::string& body, std::vector<char>& wrote);
 
   // Batched hops.
-  bool run_batch_part(Shard& shard, unsigned owner, std::string& scratch, std::uint64_t& errors,
+  bool run_batch_part(Shard& shard, unsigned owner, std::string& scratch,
                       std::size_t budget);
-  awaitable<std::uint64_t> run_batch_round();
+  awaitable<void> run_batch_round();
   void compact_batch_scratch(std::size_t next);
 
   // XREAD and XREADGROUP.

@@ -59,7 +59,30 @@ void ClientRegistry::kill_all() {
   }
 }
 
+void ErrorStats::count(std::string_view reply) {
+  if (!reply.empty() && reply.front() == '-') reply.remove_prefix(1);
+  const std::string_view kind = reply.substr(0, reply.find_first_of(" \r\n"));
+  std::lock_guard lock(mutex_);
+  auto it = kinds_.find(kind);
+  if (it != kinds_.end()) {
+    ++it->second;
+  } else if (kinds_.size() < kMaxKinds) {
+    kinds_.emplace(std::string(kind), 1);
+  }
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> ErrorStats::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return {kinds_.begin(), kinds_.end()};
+}
+
+void ErrorStats::reset() {
+  std::lock_guard lock(mutex_);
+  kinds_.clear();
+}
+
 void ServerStats::reset() {
+  errors.reset();
   connections_received = 0;
   rejected_connections = 0;
   commands_processed = 0;

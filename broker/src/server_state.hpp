@@ -11,6 +11,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <runnel/broker/config.hpp>
 #include <runnel/storage/node_limits.hpp>
@@ -80,6 +83,22 @@ class ClientRegistry {
   std::map<std::uint64_t, std::shared_ptr<ClientInfo>> clients_;
 };
 
+// INFO errorstats: error replies by their first word ("ERR", "WRONGTYPE", "NOGROUP"...), as
+// Redis counts them. At most kMaxKinds kinds, as Redis's limit: past it, new kinds count
+// only in total_error_replies. Errors are rare, so one lock is enough.
+class ErrorStats {
+ public:
+  static constexpr std::size_t kMaxKinds = 128;
+  // `reply` is an error reply as sent ("-ERR ...\r\n") or its text without the '-'.
+  void count(std::string_view reply);
+  [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> snapshot() const;
+  void reset();
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t, std::less<>> kinds_;
+};
+
 struct ServerStats {
   std::atomic<std::uint64_t> connections_received{0};
   std::atomic<std::uint64_t> rejected_connections{0};
@@ -89,7 +108,13 @@ struct ServerStats {
   std::atomic<std::uint64_t> error_replies{0};
   std::atomic<std::uint64_t> unknown_commands{0};
   std::atomic<std::uint64_t> protocol_errors{0};
+  ErrorStats errors;
 
+  // One error reply sent: total_error_replies and its kind.
+  void error_reply(std::string_view reply) {
+    error_replies.fetch_add(1, std::memory_order_relaxed);
+    errors.count(reply);
+  }
   void reset();
 };
 

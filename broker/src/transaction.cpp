@@ -121,9 +121,7 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         break;
     }
     const std::string& out = reply.buffer();
-    if (out.size() > before && out[before] == '-') {
-      state.stats.error_replies.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (out.size() > before && out[before] == '-') state.stats.error_reply(std::string_view(out).substr(before));
   }
   for (unsigned s = 0; s < shard_count; ++s) {
     if (!held[s]) continue;
