@@ -12,7 +12,8 @@
 #include "stream_reply.hpp"
 #include "streams/stream.hpp"
 
-namespace runnel::cmd {
+namespace runnel {
+namespace cmd {
 namespace {
 
 namespace rdb = storage::rdb;
@@ -106,12 +107,24 @@ void build(Stream& stream, const rdb::Stream& s) {
 
 }  // namespace
 
+}  // namespace cmd
+
+Result<std::optional<std::string>> dump_payload(Shard& shard, std::string_view key, ServerState& state) {
+  if (const std::string damage = shard.damage_of(key); !damage.empty()) return op_error(Errc::kArgument, damage);
+  const Stream* stream = shard.keyspace.find(key);
+  if (stream == nullptr) return std::optional<std::string>();
+  Result<storage::rdb::Stream> value = cmd::to_rdb(*stream, state.config.snapshot().proto_max_bulk_len);
+  if (!value) return value.take_error();
+  return std::optional<std::string>(storage::rdb::dump_stream(*value, state.node_limits));
+}
+
+namespace cmd {
+
 void dump(CommandContext& ctx) {
-  const Stream* stream = ctx.shard->keyspace.find(ctx.args[1]);
-  if (stream == nullptr) return ctx.reply.null();
-  const Result<rdb::Stream> value = to_rdb(*stream, ctx.server.config.snapshot().proto_max_bulk_len);
-  if (!value) return write_error(ctx.reply, ctx.args[1], value.error());
-  ctx.reply.bulk(rdb::dump_stream(*value, ctx.server.node_limits));
+  const Result<std::optional<std::string>> payload = dump_payload(*ctx.shard, ctx.args[1], ctx.server);
+  if (!payload) return write_error(ctx.reply, ctx.args[1], payload.error());
+  if (!*payload) return ctx.reply.null();
+  ctx.reply.bulk(**payload);
 }
 
 void restore(CommandContext& ctx) {
@@ -183,4 +196,5 @@ void restore(CommandContext& ctx) {
   ctx.reply.simple("OK");
 }
 
-}  // namespace runnel::cmd
+}  // namespace cmd
+}  // namespace runnel

@@ -90,6 +90,7 @@ enum class Route : std::uint8_t {
   kWatch,
   kUnwatch,
   kReset,       // RESET: its handler, then MULTI and WATCH end
+  kMigrate,     // MIGRATE: the keys dumped on their shards, sent to another server, then deleted
 };
 
 // What kEachShard commands collect across shards.
@@ -198,6 +199,10 @@ void write_command_docs(const CommandSpec& spec, protocol::ReplyWriter& reply);
 // counts the map entries write_more_docs adds.
 std::size_t more_docs_fields(std::string_view name);
 void write_more_docs(std::string_view name, protocol::ReplyWriter& reply);
+
+// DUMP's payload of the stream at `key` on `shard` (cmd_dump.cpp), for DUMP and MIGRATE:
+// nullopt if there is no such key; an error for a damaged stream or one DUMP refuses.
+Result<std::optional<std::string>> dump_payload(Shard& shard, std::string_view key, ServerState& state);
 
 // Handlers, by family (defined in cmd_*.cpp).
 namespace cmd {

@@ -5,7 +5,8 @@
 //   NAME TYPE [display=TEXT] [key=N] [token=TOKEN] [since=V] [deprecated=V] [FLAG...]
 //       [summary=TEXT]
 //
-// where FLAG is optional, multiple or multiple_token, and summary takes the rest of the line.
+// where FLAG is optional, multiple or multiple_token, and summary takes the rest of the line;
+// token="" is the empty token (MIGRATE's empty key).
 // A oneof or block has its arguments on the lines below it. The rows of the commands Redis 7.0
 // has are its own replies (`COMMAND DOCS` of redis-server 7.0.15) written in this notation,
 // and the differential test holds them to it. What is marked "newer" follows Redis's later
@@ -143,6 +144,26 @@ constexpr MoreDocs kMoreDocs[] = {
     {"keys",
      {},
      "pattern pattern\n"},
+    {"migrate",
+     "3.0.0 Added the `COPY` and `REPLACE` options.\n"
+     "3.0.6 Added the `KEYS` option.\n"
+     "4.0.7 Added the `AUTH` option.\n"
+     "6.0.0 Added the `AUTH2` option.\n",
+     "host string\n"
+     "port integer\n"
+     "key_or_empty_string oneof\n"
+     "  key key key=0\n"
+     "  empty_string pure-token token=\"\"\n"
+     "destination-db integer\n"
+     "timeout integer\n"
+     "copy pure-token token=COPY since=3.0.0 optional\n"
+     "replace pure-token token=REPLACE since=3.0.0 optional\n"
+     "authentication oneof optional\n"
+     "  password string token=AUTH since=4.0.7 optional\n"
+     "  username_password block token=AUTH2 since=6.0.0 optional\n"
+     "    username string\n"
+     "    password string\n"
+     "key key key=1 token=KEYS since=3.0.6 optional multiple\n"},
     {"ping",
      {},
      "message string optional\n"},
@@ -427,6 +448,7 @@ struct Argument {
   std::size_t depth = 0;
   std::string_view name, type, display, key_spec_index, token, since, deprecated, summary;
   std::vector<std::string_view> flags;
+  bool has_token = false;  // token="" is a token too
 };
 
 Argument parse_argument(std::string_view line) {
@@ -451,7 +473,10 @@ Argument parse_argument(std::string_view line) {
     const std::string_view key = word.substr(0, eq), value = word.substr(eq + 1);
     if (key == "display") arg.display = value;
     if (key == "key") arg.key_spec_index = value;
-    if (key == "token") arg.token = value;
+    if (key == "token") {
+      arg.token = value == "\"\"" ? std::string_view() : value;
+      arg.has_token = true;
+    }
     if (key == "since") arg.since = value;
     if (key == "deprecated") arg.deprecated = value;
   }
@@ -467,7 +492,7 @@ std::size_t write_argument(const std::vector<Argument>& args, std::size_t first,
     if (args[end].depth == arg.depth + 1) ++children;
   }
   const auto present = [](std::string_view field) { return field.empty() ? 0 : 1; };
-  reply.map(2 + present(arg.display) + present(arg.key_spec_index) + present(arg.token) +
+  reply.map(2 + present(arg.display) + present(arg.key_spec_index) + (arg.has_token ? 1 : 0) +
             present(arg.summary) + present(arg.since) + present(arg.deprecated) +
             (arg.flags.empty() ? 0 : 1) + (children == 0 ? 0 : 1));
   reply.bulk("name");
@@ -486,7 +511,10 @@ std::size_t write_argument(const std::vector<Argument>& args, std::size_t first,
     parse_int64(arg.key_spec_index, index);
     reply.integer(index);
   }
-  field("token", arg.token);
+  if (arg.has_token) {
+    reply.bulk("token");
+    reply.bulk(arg.token);
+  }
   field("summary", arg.summary);
   field("since", arg.since);
   field("deprecated_since", arg.deprecated);

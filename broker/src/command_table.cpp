@@ -309,6 +309,18 @@ std::vector<CommandSpec> build_table() {
                      "string values the time complexity is thus O(1)+O(1*M) where M is small, so "
                      "simply O(1)."},
                     cmd::dump));
+  {
+    CommandSpec migrate{"migrate", -6, kWrite | kMovableKeys, 3, 3, 1, "@keyspace @write @slow @dangerous",
+                        "nondeterministic_output",
+                        {KeySpec{"RW access delete", {}, 3, 0, 1, 0, {}},
+                         KeySpec{"RW access delete incomplete", "KEYS", -2, -1, 1, 0, {}}},
+                        {"Atomically transfer a key from a Redis instance to another one.", "2.6.0", "generic",
+                         "This command actually executes a DUMP+DEL in the source instance, and a RESTORE "
+                         "in the target instance. See the pages of these commands for time complexity. "
+                         "Also an O(N) data transfer between the two instances is performed."},
+                        Route::kMigrate, nullptr, nullptr, {}};
+    t.push_back(std::move(migrate));
+  }
   t.push_back(keyed("restore", -4, kWrite | kDenyOom, "@keyspace @write @slow @dangerous", {},
                     one_key("OW update"),
                     {"Create a key using the provided serialized value, previously obtained using "

@@ -110,6 +110,10 @@ awaitable<bool> Coordinator::on_shard(unsigned shard, Part&& part) {
   co_return ok;
 }
 
+awaitable<bool> Coordinator::on_shard_call(unsigned shard, std::function<bool(Shard&)> part) {
+  co_return co_await on_shard(shard, [&part](Shard& s) { return part(s); });
+}
+
 // --- a command, here or by route -------------------------------------------------------------
 
 // After a write command that ran here: its reply may have to wait for the disk.
@@ -228,6 +232,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     }
     case Route::kExec:
     case Route::kWatch:
+    case Route::kMigrate:
       return spec;  // they hop to shards
     case Route::kMulti:
     case Route::kDiscard:
@@ -623,6 +628,8 @@ awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::s
     co_await exec();
   } else if (spec.route == Route::kWatch) {
     co_await watch(args);
+  } else if (spec.route == Route::kMigrate) {
+    co_await migrate(args);
   } else {
     Gather gather;
     for (unsigned s = 0; s < server_.shards.size(); ++s) {

@@ -152,6 +152,7 @@ class Coordinator {
   void end_multi();
   void transaction_command(Route route, protocol::ReplyWriter& reply);
   awaitable<void> watch(std::span<const std::string_view> args);
+  awaitable<void> migrate(std::span<const std::string_view> args);  // migrate.cpp
   awaitable<void> exec();
   awaitable<bool> exec_across_shards(const std::vector<std::vector<std::string>>& queued,
                                      std::vector<Shard*>& shards, std::string& body, std::vector<char>& wrote);
@@ -170,6 +171,8 @@ class Coordinator {
   // false if that flush failed.
   template <typename Part>
   awaitable<bool> on_shard(unsigned shard, Part&& part);
+  // on_shard for callers outside coordinator.cpp (migrate.cpp): `part` returns whether it wrote.
+  awaitable<bool> on_shard_call(unsigned shard, std::function<bool(Shard&)> part);
 
   ServerCore& server_;
   Session& session_;

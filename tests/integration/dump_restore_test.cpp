@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include <runnel/client/connection.hpp>
 
@@ -240,4 +241,70 @@ TEST_CASE("runnel-import loads the streams of a Redis RDB file and counts what i
                      std::to_string(runnel_server.port) + " >/dev/null 2>&1").c_str()) != 0);
   CHECK(std::system((std::string(RUNNEL_IMPORT_PATH) + " " + (redis_server.dir.path() / "dump.rdb").string() + " -p " +
                      std::to_string(runnel_server.port) + " --replace >/dev/null 2>&1").c_str()) == 0);
+}
+
+TEST_CASE("Runnel MIGRATEs streams to redis-server and to another Runnel, and keeps what the target refused",
+          "[dump][migrate]") {
+  runnel::test::RedisServer redis_server({"--requirepass", "pw", "--enable-debug-command", "yes"});
+  Connection redis("127.0.0.1", redis_server.port);
+  REQUIRE(redis.call({"AUTH", "pw"}).str == "OK");
+  runnel::test::RunnelServer runnel_server({}, 4);
+  Connection runnel("127.0.0.1", runnel_server.port);
+  fill(runnel, "a");
+  for (const char* key : {"b", "c", "d"}) runnel.call({"XADD", key, "1-1", "f", key});
+  const Reply a = runnel.call({"XINFO", "STREAM", "a", "FULL"});
+  const std::string redis_port = std::to_string(redis_server.port);
+  // One key, with AUTH: it leaves Runnel, and redis-server holds what Runnel held.
+  REQUIRE(runnel.call({"MIGRATE", "127.0.0.1", redis_port, "a", "0", "5000", "AUTH", "pw"}).str == "OK");
+  CHECK(runnel.call({"EXISTS", "a"}).integer == 0);
+  CHECK(show(as_redis_70(a, redis.call({"XINFO", "STREAM", "a", "FULL"}))) ==
+        show(redis.call({"XINFO", "STREAM", "a", "FULL"})));
+  // Several keys over the shards: one the target has already is refused (BUSYKEY) and stays
+  // here; the others move.
+  redis.call({"XADD", "c", "9-9", "there", "x"});
+  const Reply partly =
+      runnel.call({"MIGRATE", "127.0.0.1", redis_port, "", "0", "5000", "AUTH", "pw", "KEYS", "b", "c", "d", "nosuch"});
+  CHECK(partly.str == "ERR Target instance replied with error: BUSYKEY Target key name already exists.");
+  CHECK(runnel.call({"EXISTS", "b", "c", "d"}).integer == 1);  // c
+  CHECK(redis.call({"XRANGE", "b", "-", "+"}).elements.size() == 1);
+  // COPY REPLACE: the target's copy is overwritten, and Runnel keeps its own.
+  REQUIRE(runnel.call({"MIGRATE", "127.0.0.1", redis_port, "c", "0", "5000", "COPY", "REPLACE", "AUTH", "pw"}).str == "OK");
+  CHECK(show(redis.call({"XRANGE", "c", "-", "+"})) == show(runnel.call({"XRANGE", "c", "-", "+"})));
+  // A wrong password: nothing moves.
+  CHECK(runnel.call({"MIGRATE", "127.0.0.1", redis_port, "c", "0", "5000", "AUTH", "no"}).str.find(
+            "ERR Target instance replied with error: WRONGPASS") == 0);
+  CHECK(runnel.call({"EXISTS", "c"}).integer == 1);
+  // Runnel to Runnel.
+  runnel::test::RunnelServer other_server({}, 2);
+  Connection other("127.0.0.1", other_server.port);
+  REQUIRE(runnel.call({"MIGRATE", "127.0.0.1", std::to_string(other_server.port), "c", "0", "5000"}).str == "OK");
+  CHECK(other.call({"XLEN", "c"}).integer == 1);
+  CHECK(runnel.call({"EXISTS", "c"}).integer == 0);
+}
+
+TEST_CASE("A stream written to while MIGRATE sends it is kept, and a silent target times out", "[dump][migrate]") {
+  runnel::test::RedisServer redis_server({"--enable-debug-command", "yes"});
+  runnel::test::RunnelServer runnel_server({}, 2);
+  Connection runnel("127.0.0.1", runnel_server.port);
+  runnel.call({"XADD", "s", "1-1", "f", "v"});
+  // redis-server busy for a second: the RESTORE waits, and an XADD lands meanwhile.
+  Connection sleeper("127.0.0.1", redis_server.port);
+  sleeper.send({"DEBUG", "SLEEP", "1"});
+  Connection migrating("127.0.0.1", runnel_server.port, std::chrono::seconds(30));
+  migrating.send({"MIGRATE", "127.0.0.1", std::to_string(redis_server.port), "s", "0", "10000"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  REQUIRE(runnel.call({"XADD", "s", "2-1", "f", "later"}).str == "2-1");
+  const Reply migrated = migrating.read_reply();
+  CHECK(migrated.str.find("but kept it here: it changed while it was sent") != std::string::npos);
+  CHECK(runnel.call({"XLEN", "s"}).integer == 2);  // nothing lost
+  (void)sleeper.read_reply();
+  Connection redis("127.0.0.1", redis_server.port);
+  CHECK(redis.call({"XLEN", "s"}).integer == 1);  // the copy as it was sent
+  // A target that takes the connection and never answers: IOERR after the timeout, and the
+  // stream stays.
+  sleeper.send({"DEBUG", "SLEEP", "2"});
+  CHECK(runnel.call({"MIGRATE", "127.0.0.1", std::to_string(redis_server.port), "s", "0", "300"}).str ==
+        "IOERR error or timeout reading to target instance");
+  CHECK(runnel.call({"XLEN", "s"}).integer == 2);
+  (void)sleeper.read_reply();
 }
