@@ -109,13 +109,29 @@ void build(Stream& stream, const rdb::Stream& s) {
 
 }  // namespace cmd
 
-Result<std::optional<std::string>> dump_payload(Shard& shard, std::string_view key, ServerState& state) {
+Result<std::optional<storage::rdb::Stream>> stream_value(Shard& shard, std::string_view key, ServerState& state) {
   if (const std::string damage = shard.damage_of(key); !damage.empty()) return op_error(Errc::kArgument, damage);
   const Stream* stream = shard.keyspace.find(key);
-  if (stream == nullptr) return std::optional<std::string>();
+  if (stream == nullptr) return std::optional<storage::rdb::Stream>();
   Result<storage::rdb::Stream> value = cmd::to_rdb(*stream, state.config.snapshot().proto_max_bulk_len);
   if (!value) return value.take_error();
-  return std::optional<std::string>(storage::rdb::dump_stream(*value, state.node_limits));
+  return std::optional<storage::rdb::Stream>(std::move(*value));
+}
+
+Result<std::optional<std::string>> dump_payload(Shard& shard, std::string_view key, ServerState& state) {
+  Result<std::optional<storage::rdb::Stream>> value = stream_value(shard, key, state);
+  if (!value) return value.take_error();
+  if (!*value) return std::optional<std::string>();
+  return std::optional<std::string>(storage::rdb::dump_stream(**value, state.node_limits));
+}
+
+Result<void> make_stream(Shard& shard, std::string_view key, const storage::rdb::Stream& value) {
+  Result<Stream*> created = shard.keyspace.find_or_create(key);
+  if (!created) return created.take_error();
+  cmd::build(**created, value);
+  shard.signal_modified(key);
+  shard.signal_ready(key);
+  return {};
 }
 
 namespace cmd {

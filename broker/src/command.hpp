@@ -15,6 +15,8 @@
 #include <runnel/protocol/reply_writer.hpp>
 #include <runnel/protocol/request_parser.hpp>
 
+#include <runnel/storage/rdb.hpp>
+
 #include "server_state.hpp"
 #include "shard.hpp"
 
@@ -91,6 +93,7 @@ enum class Route : std::uint8_t {
   kUnwatch,
   kReset,       // RESET: its handler, then MULTI and WATCH end
   kMigrate,     // MIGRATE: the keys dumped on their shards, sent to another server, then deleted
+  kCopy,        // COPY: the source read on its shard, made again on the destination's
 };
 
 // What kEachShard commands collect across shards.
@@ -203,6 +206,10 @@ void write_more_docs(std::string_view name, protocol::ReplyWriter& reply);
 // DUMP's payload of the stream at `key` on `shard` (cmd_dump.cpp), for DUMP and MIGRATE:
 // nullopt if there is no such key; an error for a damaged stream or one DUMP refuses.
 Result<std::optional<std::string>> dump_payload(Shard& shard, std::string_view key, ServerState& state);
+// COPY's two halves (cmd_dump.cpp): the whole stream at `key` as a value that can cross to
+// another shard (nullopt: no such key), and a new stream at `key` made from one.
+Result<std::optional<storage::rdb::Stream>> stream_value(Shard& shard, std::string_view key, ServerState& state);
+Result<void> make_stream(Shard& shard, std::string_view key, const storage::rdb::Stream& value);
 
 // Handlers, by family (defined in cmd_*.cpp).
 namespace cmd {

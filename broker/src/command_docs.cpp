@@ -96,6 +96,12 @@ constexpr MoreDocs kMoreDocs[] = {
      "parameter_value block multiple\n"
      "  parameter string\n"
      "  value string\n"},
+    {"copy",
+     {},
+     "source key key=0\n"
+     "destination key key=1\n"
+     "destination-db integer token=DB optional\n"
+     "replace pure-token token=REPLACE optional\n"},
     {"del",
      {},
      "key key key=0 multiple\n"},

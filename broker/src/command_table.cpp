@@ -300,6 +300,15 @@ std::vector<CommandSpec> build_table() {
                      {"Determine if a key exists", "1.0.0", "generic",
                       "O(N) where N is the number of keys to check."},
                      cmd::exists_part, cmd::reply_count));
+  {
+    CommandSpec copy{"copy", -3, kWrite | kDenyOom, 1, 2, 1, "@keyspace @write @slow", {},
+                     {KeySpec{"RO access", {}, 1, 0, 1, 0, {}}, KeySpec{"OW update", {}, 2, 0, 1, 0, {}}},
+                     {"Copy a key", "6.2.0", "generic",
+                      "O(N) worst case for collections, where N is the number of nested items. O(1) for "
+                      "string values."},
+                     Route::kCopy, nullptr, nullptr, {}};
+    t.push_back(std::move(copy));
+  }
   t.push_back(keyed("dump", 2, kReadonly, "@keyspace @read @slow", "nondeterministic_output",
                     one_key("RO access"),
                     {"Return a serialized version of the value stored at the specified key.", "2.6.0",

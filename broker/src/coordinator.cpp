@@ -233,6 +233,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     case Route::kExec:
     case Route::kWatch:
     case Route::kMigrate:
+    case Route::kCopy:
       return spec;  // they hop to shards
     case Route::kMulti:
     case Route::kDiscard:
@@ -630,6 +631,8 @@ awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::s
     co_await watch(args);
   } else if (spec.route == Route::kMigrate) {
     co_await migrate(args);
+  } else if (spec.route == Route::kCopy) {
+    co_await copy(args);
   } else {
     Gather gather;
     for (unsigned s = 0; s < server_.shards.size(); ++s) {

@@ -153,6 +153,7 @@ class Coordinator {
   void transaction_command(Route route, protocol::ReplyWriter& reply);
   awaitable<void> watch(std::span<const std::string_view> args);
   awaitable<void> migrate(std::span<const std::string_view> args);  // migrate.cpp
+  awaitable<void> copy(std::span<const std::string_view> args);     // copy.cpp
   awaitable<void> exec();
   awaitable<bool> exec_across_shards(const std::vector<std::vector<std::string>>& queued,
                                      std::vector<Shard*>& shards, std::string& body, std::vector<char>& wrote);

@@ -243,7 +243,8 @@ awaitable<void> Coordinator::migrate(std::span<const std::string_view> args) {
         }
       }
       shard.unwatch(m.key);
-      return deleted;  // a deletion's reply waits for the disk
+      if (deleted) shard.ran_command();  // settles the deletion, so the hop can wait for it
+      return deleted;                    // a deletion's reply waits for the disk
     });
   }
   protocol::ReplyWriter reply(link_.output(), session_.resp);

@@ -93,6 +93,9 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
       case Route::kMigrate:  // it waits on another server, which EXEC's shards cannot
         reply.error("ERR MIGRATE cannot run inside a transaction in Runnel");
         break;
+      case Route::kCopy:
+        reply.error("ERR COPY cannot run inside a transaction in Runnel");
+        break;
       case Route::kMulti:  // never queued (runs_in_multi)
       case Route::kExec:
       case Route::kDiscard:

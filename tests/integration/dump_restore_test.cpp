@@ -153,7 +153,8 @@ TEST_CASE("RESTORE refuses what is not a whole stream, and leaves the key as it 
   CHECK(runnel.call({"RESTORE", "later", "60000", stream}).str.find("no key expiry yet") != std::string::npos);
 }
 
-TEST_CASE("A RESTOREd stream, its groups and pending entries survive a kill -9 under always", "[dump][crash]") {
+TEST_CASE("A RESTOREd stream and its COPYs, groups and pending entries included, survive a kill -9 under always",
+          "[dump][crash]") {
   runnel::test::RedisServer redis_server;
   Connection redis("127.0.0.1", redis_server.port);
   fill(redis, "s");
@@ -168,11 +169,16 @@ TEST_CASE("A RESTOREd stream, its groups and pending entries survive a kill -9 u
     runnel::test::ServerProcess server(flags, port, (dir.path() / "1.log").string());
     Connection c("127.0.0.1", port);
     REQUIRE(c.call({"RESTORE", "s", "0", payload}).str == "OK");
+    for (int i = 0; i < 8; ++i) REQUIRE(c.call({"COPY", "s", "copy" + std::to_string(i)}).integer == 1);  // both shards
     REQUIRE(::kill(server.pid(), SIGKILL) == 0);
   }
   runnel::test::ServerProcess server(flags, port, (dir.path() / "2.log").string());
   Connection c("127.0.0.1", port);
   CHECK(show(as_redis_70(c.call({"XINFO", "STREAM", "s", "FULL"}), original)) == show(original));
+  for (int i = 0; i < 8; ++i) {
+    INFO("copy" << i);
+    CHECK(show(as_redis_70(c.call({"XINFO", "STREAM", "copy" + std::to_string(i), "FULL"}), original)) == show(original));
+  }
 }
 
 TEST_CASE("redis-server MIGRATEs streams into Runnel, with AUTH, KEYS and REPLACE", "[dump]") {
