@@ -3,9 +3,7 @@
 #include <limits>
 
 namespace runnel::storage::listpack {
-namespace {
 
-// string2ll's rules: optional '-', no '+', no leading zeros, no spaces, within int64.
 bool as_int64(std::string_view s, std::int64_t& value) {
   if (s.empty() || s.size() > 20) return false;
   std::size_t i = 0;
@@ -28,8 +26,6 @@ bool as_int64(std::string_view s, std::int64_t& value) {
   value = negative ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
   return true;
 }
-
-}  // namespace
 
 std::uint32_t element_size(std::string_view s) {
   std::int64_t v = 0;

@@ -28,6 +28,10 @@ constexpr std::uint32_t int_size(std::int64_t v) {
   return encoded + backlen_size(encoded);
 }
 
+// Whether `s` reads as an integer by Redis's string2ll rules (optional '-', no '+', no leading
+// zeros, within int64), as a listpack stores such a string: then `value` is set.
+bool as_int64(std::string_view s, std::int64_t& value);
+
 // A string element; one that reads as an integer (string2ll's rules) is stored as one.
 std::uint32_t element_size(std::string_view s);
 

@@ -1,6 +1,8 @@
 // Redis 7.0's DUMP/RESTORE format for streams; the layout is drawn in rdb.hpp.
 #include <runnel/storage/rdb.hpp>
 
+#include "listpack_size.hpp"
+
 #include <array>
 #include <limits>
 #include <optional>
@@ -65,29 +67,6 @@ std::string raw_id(StreamId id) {
   return out;
 }
 
-// string2ll's rules: optional '-', no '+', no leading zeros, within int64.
-bool as_int64(std::string_view s, std::int64_t& value) {
-  if (s.empty() || s.size() > 20) return false;
-  std::size_t i = 0;
-  const bool negative = s[0] == '-';
-  if (negative && ++i == s.size()) return false;
-  if (s.size() == 1 && s[0] == '0') {
-    value = 0;
-    return true;
-  }
-  if (s[i] < '1' || s[i] > '9') return false;
-  std::uint64_t v = 0;
-  for (; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    const auto digit = static_cast<std::uint64_t>(s[i] - '0');
-    if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
-    v = v * 10 + digit;
-  }
-  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  if (negative ? v > kMax + 1 : v > kMax) return false;
-  value = negative ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
-  return true;
-}
 
 class ListpackWriter {
  public:
@@ -120,7 +99,7 @@ class ListpackWriter {
 
   void add(std::string_view s) {
     std::int64_t v = 0;
-    if (as_int64(s, v)) return add_int(v);
+    if (listpack::as_int64(s, v)) return add_int(v);
     const std::size_t start = bytes_.size();
     if (s.size() < 64) {
       bytes_.push_back(static_cast<char>(0x80 | s.size()));
@@ -378,7 +357,7 @@ struct Element {
   [[nodiscard]] std::int64_t integer() const {
     if (is_int) return value;
     std::int64_t v = 0;
-    if (!as_int64(text, v)) throw Bad{"a string where a stream node holds an integer"};
+    if (!listpack::as_int64(text, v)) throw Bad{"a string where a stream node holds an integer"};
     return v;
   }
 };
