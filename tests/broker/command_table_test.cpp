@@ -76,7 +76,8 @@ TEST_CASE("Every row has a handler and a consistent route", "[command_table]") {
     const bool coordinated = spec.route == Route::kStreamRead || spec.route == Route::kGroupRead ||
                              spec.route == Route::kMulti || spec.route == Route::kExec ||
                              spec.route == Route::kDiscard || spec.route == Route::kWatch ||
-                             spec.route == Route::kUnwatch;
+                             spec.route == Route::kUnwatch || spec.route == Route::kMigrate ||
+                             spec.route == Route::kCopy;
     CHECK((spec.handler != nullptr || spec.is_container() || coordinated));
     if (spec.route == Route::kKey) CHECK(spec.first_key >= 1);
     if (spec.route == Route::kEachShard) CHECK(spec.shard_part != nullptr);
