@@ -211,6 +211,15 @@ Result<std::optional<std::string>> dump_payload(Shard& shard, std::string_view k
 Result<std::optional<storage::rdb::Stream>> stream_value(Shard& shard, std::string_view key, ServerState& state);
 Result<void> make_stream(Shard& shard, std::string_view key, const storage::rdb::Stream& value);
 
+// COPY (copy.cpp): its arguments (the error written, and nullopt, when they are wrong), and
+// its destination half: true if copied, false if the destination exists and no REPLACE.
+struct CopyRequest {
+  std::string source, destination;
+  bool replace = false;
+};
+std::optional<CopyRequest> parse_copy(std::span<const std::string_view> args, protocol::ReplyWriter& reply);
+Result<bool> copy_into(Shard& shard, const CopyRequest& request, const storage::rdb::Stream& value);
+
 // Handlers, by family (defined in cmd_*.cpp).
 namespace cmd {
 // connection

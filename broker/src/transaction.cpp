@@ -3,6 +3,7 @@
 
 #include "command.hpp"
 #include "stream_read.hpp"
+#include "stream_reply.hpp"
 
 namespace runnel {
 namespace {
@@ -57,6 +58,9 @@ std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>
     if (spec == nullptr) continue;
     if (spec->route == Route::kKey) {
       touched[owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count)] = 1;
+    } else if (spec->route == Route::kCopy && args.size() >= 3) {
+      touched[owner_of(args[1], shard_count)] = 1;
+      touched[owner_of(args[2], shard_count)] = 1;
     } else if (spec->route == Route::kEachShard || spec->route == Route::kStreamRead ||
                spec->route == Route::kGroupRead) {
       std::fill(touched.begin(), touched.end(), 1);
@@ -93,9 +97,36 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
       case Route::kMigrate:  // it waits on another server, which EXEC's shards cannot
         reply.error("ERR MIGRATE cannot run inside a transaction in Runnel");
         break;
-      case Route::kCopy:
-        reply.error("ERR COPY cannot run inside a transaction in Runnel");
+      case Route::kCopy: {  // both shards are this transaction's: no hop
+        const std::optional<CopyRequest> request = parse_copy(args, reply);
+        if (!request) break;
+        Shard& from = *shards[owner_of(request->source, shard_count)];
+        const unsigned to_index = owner_of(request->destination, shard_count);
+        Result<std::optional<storage::rdb::Stream>> value = stream_value(from, request->source, state);
+        if (!value) {
+          write_error(reply, request->source, value.error());
+          break;
+        }
+        if (!*value) {
+          reply.integer(0);
+          break;
+        }
+        if (!held[to_index]) {
+          held[to_index] = 1;
+          ++shards[to_index]->holding_ready;
+        }
+        const Result<bool> copied = copy_into(*shards[to_index], *request, **value);
+        if (!copied) {
+          write_error(reply, request->destination, copied.error());
+          break;
+        }
+        if (*copied) {
+          shards[to_index]->ran_command();
+          wrote[to_index] = 1;
+        }
+        reply.integer(*copied ? 1 : 0);
         break;
+      }
       case Route::kMulti:  // never queued (runs_in_multi)
       case Route::kExec:
       case Route::kDiscard:
