@@ -94,7 +94,7 @@ void build(Stream& stream, const rdb::Stream& s) {
     for (const rdb::PendingEntry& p : g.pel) pel[p.id] = &p;
     for (const rdb::Consumer& c : g.consumers) {
       // A payload from before Redis 7.2 has no active time: the seen time stands for it.
-      group.restore_consumer(c.name, c.seen_time_ms, c.active_time_ms >= 0 ? c.active_time_ms : c.seen_time_ms);
+      group.restore_consumer(c.name, c.seen_time_ms, c.active_time_ms.value_or(c.seen_time_ms));
       Consumer& consumer = group.consumer(c.name, c.seen_time_ms);
       for (const StreamId id : c.pending) {
         const rdb::PendingEntry& p = *pel.at(id);
@@ -170,7 +170,8 @@ void restore(CommandContext& ctx) {
   std::int64_t ttl = 0;
   if (!parse_int64(args[2], ttl)) return ctx.reply.error(kNotInteger);
   if (ttl < 0) return ctx.reply.error("ERR Invalid TTL value, must be >= 0");
-  auto decoded = rdb::restore_stream(args[3]);
+  const std::uint64_t limit = ctx.server.config.snapshot().proto_max_bulk_len;
+  auto decoded = rdb::restore_stream(args[3], limit);
   if (const auto* bad = std::get_if<rdb::RestoreError>(&decoded)) {
     switch (bad->kind) {
       case rdb::RestoreError::Kind::kChecksum:
@@ -178,6 +179,9 @@ void restore(CommandContext& ctx) {
       case rdb::RestoreError::Kind::kNotAStream:
         return ctx.reply.error("ERR Bad data format: the payload holds a value of another type (" + bad->detail +
                                "); Runnel stores streams only");
+      case rdb::RestoreError::Kind::kTooLarge:
+        return ctx.reply.error("ERR the stream is too large to RESTORE: its entries pass proto-max-bulk-len (" +
+                               std::to_string(limit) + " bytes)");
       case rdb::RestoreError::Kind::kBadFormat:
         log::warning("RESTORE of '" + log::escape_sample(args[1]) + "' refused: " + bad->detail);
         return ctx.reply.error("ERR Bad data format");
@@ -198,17 +202,11 @@ void restore(CommandContext& ctx) {
     }
     expired = true;
   }
-  if (replace && keyspace.erase(args[1])) {
-    // As DEL does: readers blocked on the old stream are told it is gone.
-    ctx.shard->signal_modified(args[1]);
-    ctx.shard->blocked.key_deleted(args[1]);
-  }
+  if (replace) (void)ctx.shard->delete_key(args[1]);
   if (expired) return ctx.reply.simple("OK");
-  Result<Stream*> created = keyspace.find_or_create(args[1]);
-  if (!created) return write_error(ctx.reply, args[1], created.error());
-  build(**created, value);
-  ctx.shard->signal_modified(args[1]);
-  ctx.shard->signal_ready(args[1]);
+  if (Result<void> made = make_stream(*ctx.shard, args[1], value); !made) {
+    return write_error(ctx.reply, args[1], made.error());
+  }
   ctx.reply.simple("OK");
 }
 

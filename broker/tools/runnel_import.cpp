@@ -63,12 +63,16 @@ int main(int argc, char** argv) {
   std::uint16_t port = 6379;
   bool replace = false;
   std::size_t window = 16;
+  std::uint64_t max_stream_bytes = rdb::kDefaultMaxEntryBytes;
   app.add_option("file", file, "The RDB file")->required();
   app.add_option("-H,--host", host, "Runnel's address");
   app.add_option("-p,--port", port, "Runnel's port");
   app.add_option("-a,--password", password, "AUTH password");
   app.add_flag("--replace", replace, "Overwrite streams Runnel already has (RESTORE ... REPLACE)");
   app.add_option("--window", window, "RESTOREs in flight")->check(CLI::Range(1, 1024));
+  app.add_option("--max-stream-bytes", max_stream_bytes,
+                 "Largest stream to load, in entry bytes (the server's proto-max-bulk-len); a larger one stops the import")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -115,7 +119,7 @@ int main(int argc, char** argv) {
           in_flight.push_back(std::move(s.key));
           settle(window - 1);
         },
-        skipped);
+        skipped, max_stream_bytes);
     settle(0);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -215,10 +215,21 @@ class NodeWriter {
 struct Bad {
   std::string what;
 };
+// The stream's entries would pass the decoded-size limit.
+struct TooLarge {};
 
 class Reader {
  public:
-  explicit Reader(std::string_view bytes) : rest_(bytes) {}
+  // `limit`: the most bytes a decoded string, and the stream's entries together, may take.
+  explicit Reader(std::string_view bytes, std::uint64_t limit = UINT64_MAX) : rest_(bytes), limit_(limit) {}
+
+  // A new stream value: its entries are counted from 0.
+  void start_value() { decoded_ = 0; }
+  // Counts `bytes` more of decoded entries against the limit.
+  void charge(std::uint64_t bytes) {
+    decoded_ += bytes;
+    if (decoded_ > limit_) throw TooLarge{};
+  }
 
   [[nodiscard]] bool empty() const { return rest_.empty(); }
   [[nodiscard]] std::size_t left() const { return rest_.size(); }
@@ -317,6 +328,7 @@ class Reader {
     const std::uint64_t plain = len();
     const std::string_view in = take(compressed);
     if (plain > compressed * 256 + 64) throw Bad{"an LZF string that claims too much"};
+    if (plain > limit_) throw TooLarge{};  // nothing is reserved for what the limit refuses
     std::string out;
     out.reserve(static_cast<std::size_t>(plain));
     std::size_t i = 0;
@@ -345,6 +357,8 @@ class Reader {
   }
 
   std::string_view rest_;
+  std::uint64_t limit_;
+  std::uint64_t decoded_ = 0;
 };
 
 // A listpack's elements, each an integer or a string.
@@ -412,7 +426,10 @@ std::vector<Element> read_listpack(std::string_view lp) {
   return out;
 }
 
-void read_node(StreamId master, std::string_view lp, std::vector<Entry>& entries) {
+// The entries of one node. Each is charged to `r` as DUMP counts it (its fields and values,
+// plus 16): a SAMEFIELDS entry of a few bytes repeats the master's field names, so what a
+// payload decodes to can be far larger than the payload.
+void read_node(Reader& r, StreamId master, std::string_view lp, std::vector<Entry>& entries) {
   const std::vector<Element> el = read_listpack(lp);
   std::size_t i = 0;
   auto next = [&]() -> const Element& {
@@ -444,9 +461,16 @@ void read_node(StreamId master, std::string_view lp, std::vector<Entry>& entries
       n = next().integer();
       if (n < 0 || static_cast<std::uint64_t>(n) > el.size()) throw Bad{"a stream entry with a bad field count"};
     }
+    std::uint64_t bytes = 16;
     for (std::int64_t f = 0; f < n; ++f) {
-      std::string field = same ? master_fields[static_cast<std::size_t>(f)] : next().str();
-      e.fields.emplace_back(std::move(field), next().str());
+      const std::size_t at = static_cast<std::size_t>(f);
+      bytes += (same ? master_fields[at].size() : 0);
+      r.charge(bytes);
+      bytes = 0;
+      std::string field = same ? master_fields[at] : next().str();
+      std::string value = next().str();
+      r.charge(value.size() + (same ? 0 : field.size()));
+      e.fields.emplace_back(std::move(field), std::move(value));
     }
     const std::int64_t lp_count = next().integer();
     if (lp_count != static_cast<std::int64_t>(i - first - 1)) throw Bad{"a stream entry whose element count is wrong"};
@@ -463,6 +487,7 @@ void read_node(StreamId master, std::string_view lp, std::vector<Entry>& entries
 }
 
 Stream read_stream(Reader& r, std::uint8_t type) {
+  r.start_value();
   Stream s;
   const std::uint64_t nodes = r.count(2);
   StreamId previous_master;
@@ -474,7 +499,7 @@ Stream read_stream(Reader& r, std::uint8_t type) {
     if (n > 0 && !(previous_master < master)) throw Bad{"stream nodes out of order"};
     previous_master = master;
     const std::string lp = r.string();
-    read_node(master, lp, s.entries);
+    read_node(r, master, lp, s.entries);
   }
   const std::uint64_t length = r.len();
   if (length != s.entries.size()) throw Bad{"a stream length that is not its entry count"};
@@ -608,7 +633,7 @@ bool skip_value(Reader& r, std::uint8_t type) {
 }  // namespace
 
 std::string read_rdb_file(std::string_view file, const std::function<void(FileStream&&)>& on_stream,
-                          std::map<std::string, std::uint64_t>& skipped) {
+                          std::map<std::string, std::uint64_t>& skipped, std::uint64_t max_entry_bytes) {
   if (file.size() < 9 || file.substr(0, 5) != "REDIS") return "not an RDB file (no REDIS header)";
   int version = 0;
   for (const char c : file.substr(5, 4)) {
@@ -616,7 +641,7 @@ std::string read_rdb_file(std::string_view file, const std::function<void(FileSt
     version = version * 10 + (c - '0');
   }
   if (version > kMaxRdbVersion) return "RDB version " + std::to_string(version) + " is newer than this reader knows";
-  Reader r(file.substr(9));
+  Reader r(file.substr(9), max_entry_bytes);
   std::int64_t expire_ms = -1;
   std::uint64_t db = 0;  // Runnel has database 0 only: the others' keys are counted, not read
   try {
@@ -658,6 +683,9 @@ std::string read_rdb_file(std::string_view file, const std::function<void(FileSt
     }
   } catch (const Bad& bad) {
     return "the file is damaged: " + bad.what;
+  } catch (const TooLarge&) {
+    return "a stream whose entries pass " + std::to_string(max_entry_bytes) +
+           " bytes, more than one RESTORE may carry (proto-max-bulk-len)";
   }
 }
 
@@ -720,7 +748,7 @@ std::string dump_stream(const Stream& stream, const NodeLimits& limits) {
   return out;
 }
 
-std::variant<Stream, RestoreError> restore_stream(std::string_view payload) {
+std::variant<Stream, RestoreError> restore_stream(std::string_view payload, std::uint64_t max_entry_bytes) {
   using Kind = RestoreError::Kind;
   if (payload.size() < 10) return RestoreError{Kind::kChecksum, "shorter than its trailer"};
   const std::string_view body = payload.substr(0, payload.size() - 10);
@@ -732,7 +760,7 @@ std::variant<Stream, RestoreError> restore_stream(std::string_view payload) {
   if (crc != 0 && crc != crc64(0, payload.substr(0, payload.size() - 8))) {
     return RestoreError{Kind::kChecksum, "checksum"};
   }
-  Reader r(body);
+  Reader r(body, max_entry_bytes);
   try {
     const std::uint8_t type = r.byte();
     if (type != kTypeStreamListpacks && type != kTypeStreamListpacks2 && type != kTypeStreamListpacks3) {
@@ -743,6 +771,8 @@ std::variant<Stream, RestoreError> restore_stream(std::string_view payload) {
     return s;
   } catch (const Bad& bad) {
     return RestoreError{Kind::kBadFormat, bad.what};
+  } catch (const TooLarge&) {
+    return RestoreError{Kind::kTooLarge, "its entries pass " + std::to_string(max_entry_bytes) + " bytes"};
   }
 }
 

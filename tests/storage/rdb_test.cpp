@@ -157,3 +157,22 @@ TEST_CASE("Counts a payload cannot hold are refused before anything is allocated
   REQUIRE(std::holds_alternative<rdb::RestoreError>(got));
   CHECK(std::get<rdb::RestoreError>(got).kind == rdb::RestoreError::Kind::kBadFormat);
 }
+
+TEST_CASE("A payload that decodes to more than the limit is refused as too large, shared field names counted",
+          "[rdb]") {
+  // 100 entries sharing one 1,000-byte field name: the payload holds the name once (the node's
+  // master entry), the decoded entries 100 times.
+  rdb::Stream s;
+  for (std::uint64_t i = 1; i <= 100; ++i) {
+    s.entries.push_back(rdb::Entry{StreamId{i, 0}, {{std::string(1000, 'F'), "v"}}});
+  }
+  s.last_id = s.entries.back().id;
+  s.first_id = s.entries.front().id;
+  s.entries_added = 100;
+  const std::string payload = rdb::dump_stream(s);
+  REQUIRE(payload.size() < 20000);
+  const auto small = rdb::restore_stream(payload, 50000);
+  REQUIRE(std::holds_alternative<rdb::RestoreError>(small));
+  CHECK(std::get<rdb::RestoreError>(small).kind == rdb::RestoreError::Kind::kTooLarge);
+  CHECK(std::holds_alternative<rdb::Stream>(rdb::restore_stream(payload, 200000)));
+}

@@ -69,6 +69,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,6 +86,7 @@ inline constexpr std::uint8_t kTypeStreamListpacks2 = 19;
 inline constexpr std::uint8_t kTypeStreamListpacks3 = 21;
 inline constexpr std::uint16_t kRdbVersion = 10;     // what DUMP writes: Redis 7.0's
 inline constexpr std::uint16_t kMaxRdbVersion = 12;  // what RESTORE reads: up to Redis 7.4/8's
+inline constexpr std::uint64_t kDefaultMaxEntryBytes = 512ull * 1024 * 1024;  // proto-max-bulk-len's default
 
 struct Entry {
   StreamId id;
@@ -100,7 +102,7 @@ struct PendingEntry {
 struct Consumer {
   std::string name;
   std::int64_t seen_time_ms = 0;
-  std::int64_t active_time_ms = -1;  // -1: not in the payload (before type 21), or never
+  std::optional<std::int64_t> active_time_ms;  // none before type 21; -1: never active
   std::vector<StreamId> pending;     // each also in the group's PEL
 };
 
@@ -127,26 +129,33 @@ struct Stream {
 
 // What RESTORE found wrong with a payload, in Redis's words where Redis has them.
 struct RestoreError {
-  enum class Kind { kChecksum, kNotAStream, kBadFormat } kind;
+  enum class Kind { kChecksum, kNotAStream, kBadFormat, kTooLarge } kind;
   std::string detail;  // what exactly, for the log
 };
 
 // Decodes a DUMP payload: checks the version and the checksum, then the stream value, and
-// everything it says about itself (counts, ID order, each PEL entry owned once).
-[[nodiscard]] std::variant<Stream, RestoreError> restore_stream(std::string_view payload);
+// everything it says about itself (counts, ID order, each PEL entry owned once). Its entries
+// may decode to at most `max_entry_bytes` (fields and values, plus 16 per entry, as DUMP
+// counts them): field names shared by a node's entries, and LZF strings, make a payload
+// decode to far more than its size, and kTooLarge stops that before it is allocated.
+[[nodiscard]] std::variant<Stream, RestoreError> restore_stream(std::string_view payload,
+                                                                std::uint64_t max_entry_bytes = kDefaultMaxEntryBytes);
 
 // An RDB file (Redis 5.0 to 7.x, RDB versions up to kMaxRdbVersion), read value by value.
 // Streams are decoded and handed to `on_stream` with their key and expiry (ms since the
 // epoch, -1: none); every other value is skipped and counted by its type's name in `skipped`.
 // Returns "" when the whole file was read (its checksum checked when it has one), else what
 // stopped the reading (a value of a type this reader cannot skip, damage).
+// A stream whose entries pass `max_entry_bytes` (counted as DUMP counts them) stops the
+// reading: nothing larger is ever held in memory.
 struct FileStream {
   std::string key;
   std::int64_t expire_ms = -1;
   Stream stream;
 };
 [[nodiscard]] std::string read_rdb_file(std::string_view file, const std::function<void(FileStream&&)>& on_stream,
-                                        std::map<std::string, std::uint64_t>& skipped);
+                                        std::map<std::string, std::uint64_t>& skipped,
+                                        std::uint64_t max_entry_bytes = kDefaultMaxEntryBytes);
 
 // Redis's CRC64 (crc64.c), for tests.
 [[nodiscard]] std::uint64_t crc64(std::uint64_t crc, std::string_view bytes);
