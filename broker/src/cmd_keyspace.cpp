@@ -86,11 +86,7 @@ void info_part(ShardPartContext& ctx) {
 void del_part(ShardPartContext& ctx) {
   for (std::size_t i = 1; i < ctx.args.size(); ++i) {
     if (owner_of(ctx.args[i], ctx.shard_count) != ctx.shard.index) continue;
-    if (ctx.shard.keyspace.erase(ctx.args[i])) {
-      ctx.shard.signal_modified(ctx.args[i]);
-      ++ctx.gather.count;
-      ctx.shard.blocked.key_deleted(ctx.args[i]);
-    }
+    if (ctx.shard.delete_key(ctx.args[i])) ++ctx.gather.count;
   }
 }
 

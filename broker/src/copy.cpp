@@ -42,8 +42,7 @@ Result<bool> copy_into(Shard& shard, const CopyRequest& request, const storage::
   }
   if (shard.keyspace.find(request.destination) != nullptr) {
     if (!request.replace) return false;
-    shard.keyspace.erase(request.destination);
-    shard.blocked.key_deleted(request.destination);
+    (void)shard.delete_key(request.destination);
   }
   if (Result<void> made = make_stream(shard, request.destination, value); !made) return made.take_error();
   return true;

@@ -147,6 +147,9 @@ awaitable<void> Coordinator::migrate(std::span<const std::string_view> args) {
   };
   std::vector<Moving> moving;
   std::string refused;
+  // The payloads are held until the target has them: together, at most proto-max-bulk-len.
+  const std::uint64_t limit = state.config.snapshot().proto_max_bulk_len;
+  std::uint64_t held = 0;
   for (const std::string& key : request.keys) {
     Moving m{key, owner_of(key), 0, {}};
     bool found = false;
@@ -162,8 +165,15 @@ awaitable<void> Coordinator::migrate(std::span<const std::string_view> args) {
       found = true;
       return false;
     });
+    if (found) {
+      held += m.payload.size();
+      moving.push_back(std::move(m));
+    }
+    if (refused.empty() && held > limit) {
+      refused = "ERR MIGRATE would send more than proto-max-bulk-len (" + std::to_string(limit) +
+                " bytes) at once: move fewer keys at a time";
+    }
     if (!refused.empty()) break;
-    if (found) moving.push_back(std::move(m));
   }
   auto unwatch = [&](const Moving& m) -> awaitable<void> {
     co_await on_shard_call(m.owner, [&](Shard& shard) {
@@ -233,11 +243,7 @@ awaitable<void> Coordinator::migrate(std::span<const std::string_view> args) {
       bool deleted = false;
       if (taken[i] && !request.copy) {
         if (shard.watched_version(m.key) == m.version) {
-          deleted = shard.keyspace.erase(m.key);
-          if (deleted) {
-            shard.signal_modified(m.key);
-            shard.blocked.key_deleted(m.key);
-          }
+          deleted = shard.delete_key(m.key);
         } else {
           kept.push_back(m.key);
         }

@@ -65,6 +65,13 @@ void Shard::signal_modified(std::string_view key) {
   if (it != watched_.end()) ++it->second.version;
 }
 
+bool Shard::delete_key(std::string_view key) {
+  if (!keyspace.erase(key)) return false;
+  signal_modified(key);
+  blocked.key_deleted(key);
+  return true;
+}
+
 void Shard::signal_all_modified() {
   for (auto& [key, w] : watched_) {
     if (keyspace.find(key) != nullptr) ++w.version;

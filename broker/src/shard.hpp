@@ -59,6 +59,9 @@ struct Shard {
   void unwatch(const std::string& key);
   [[nodiscard]] std::uint64_t watched_version(const std::string& key) const;
   void signal_modified(std::string_view key);
+  // Deletes `key` as DEL does: watchers see it modified, and readers blocked on it are told
+  // it is gone. False if there was no such key.
+  bool delete_key(std::string_view key);
   void signal_all_modified();  // FLUSHALL: every watched key that exists
 
  private:
