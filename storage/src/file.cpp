@@ -461,6 +461,31 @@ Error sync_directory(const std::string& dir) {
   return rc == 0 ? Error{} : system_error("cannot sync", dir, rc);
 }
 
+void File::note_written(std::uint64_t from, std::uint64_t end) {
+  std::lock_guard lock(written_mutex_);
+  std::uint64_t done = written_.load(std::memory_order_relaxed);
+  if (from > done) {
+    ahead_.emplace_back(from, end);
+    return;
+  }
+  done = std::max(done, end);
+  // Ranges that waited for this one.
+  for (bool grew = !ahead_.empty(); grew;) {
+    grew = false;
+    for (std::size_t i = 0; i < ahead_.size();) {
+      if (ahead_[i].first <= done) {
+        done = std::max(done, ahead_[i].second);
+        ahead_[i] = ahead_.back();
+        ahead_.pop_back();
+        grew = true;
+      } else {
+        ++i;
+      }
+    }
+  }
+  written_.store(done, std::memory_order_release);
+}
+
 Error replace_file(const std::string& path, std::string_view bytes, bool sync) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

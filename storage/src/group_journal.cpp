@@ -203,7 +203,7 @@ Error GroupJournal::replay(const std::string& path, std::string_view magic, bool
   if (tail) {
     journal_ = std::move(file);
     journal_->set_identity(h);
-    journal_->note_written(end);
+    journal_->note_written(0, end);
     journal_end_ = end;
     out_offset_ = end;
   } else {
@@ -239,7 +239,7 @@ Error GroupJournal::create_journal(std::uint64_t generation) {
   journal_ = open_file(path, false, error);
   if (!journal_) return error;
   journal_->set_identity(h);
-  journal_->note_written(h.size());
+  journal_->note_written(0, h.size());
   generation_ = generation;
   journal_end_ = h.size();
   out_offset_ = journal_end_;

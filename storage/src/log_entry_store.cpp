@@ -128,6 +128,24 @@ LogEntryStore::~LogEntryStore() {
   for (const Node& node : nodes_) cache_->charge(-static_cast<std::int64_t>(resident_bytes(node)));
 }
 
+void LogEntryStore::move_to_cache(TailCache* cache) {
+  if (cache == cache_) return;
+  std::int64_t bytes = 0;
+  for (const Node& node : nodes_) bytes += static_cast<std::int64_t>(resident_bytes(node));
+  if (cache_ != nullptr) {
+    cache_->withdraw(cache_id_);  // its entries in the old cache's list go at its next compaction
+    cache_->charge(-bytes);
+  }
+  cache_ = cache;
+  if (cache_ == nullptr) return;
+  cache_id_ = cache_->enroll(this);
+  cache_->charge(bytes);
+  // Every resident node but the open one (the last) may be evicted, oldest first.
+  for (std::size_t i = 0; i + 1 < nodes_.size(); ++i) {
+    if (nodes_[i].resident) cache_->closed(cache_id_, nodes_[i].master);
+  }
+}
+
 LogEntryStore::Record LogEntryStore::record(const Node& node, std::size_t i) {
   const Resident& r = *node.resident;
   const std::size_t begin = r.offsets[i];

@@ -5,10 +5,12 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <utility>
 
 #include "batch.hpp"
 #include "varint.hpp"
@@ -20,6 +22,8 @@ constexpr std::string_view kSegmentMagic = "RUNNELSG";
 constexpr std::string_view kIndexMagic = "RUNNELIX";
 constexpr std::string_view kManifestMagic = "RUNNELMF";
 constexpr std::uint32_t kFormatVersion = 1;
+// The manifest's version: 2 adds the claim epoch (1, which has none, is still read).
+constexpr std::uint32_t kManifestVersion = 2;
 
 std::string errno_text(int error) { return std::strerror(error); }
 
@@ -133,8 +137,9 @@ const SegmentLog::Segment* SegmentLog::segment(std::uint32_t number) const {
 
 Error SegmentLog::write_manifest() {
   std::string m(kManifestMagic);
-  put_u32(m, kFormatVersion);
+  put_u32(m, kManifestVersion);
   put_u32(m, 0);
+  put_u64(m, epoch_);
   put_u64(m, key_.size());
   m += key_;
   put_u32(m, static_cast<std::uint32_t>(segments_.size()));
@@ -149,32 +154,51 @@ Error SegmentLog::write_manifest() {
 namespace {
 
 // Parses a manifest; false if it is damaged.
-bool parse_manifest(std::string_view m, std::string& key, std::vector<StreamId>& bases) {
-  constexpr std::size_t kFixed = 8 + 4 + 4 + 8;
-  if (m.size() < kFixed + 4 + 8 || m.substr(0, 8) != kManifestMagic) return false;
+bool parse_manifest(std::string_view m, std::string& key, std::vector<StreamId>& bases, std::uint64_t& epoch) {
+  if (m.size() < 16 || m.substr(0, 8) != kManifestMagic) return false;
+  const std::uint32_t version = get_u32(m.data() + 8);
+  if (version != 1 && version != kManifestVersion) return false;
+  // magic, version, reserved, [epoch (version 2)], key length
+  const std::size_t fixed = version == 1 ? 8 + 4 + 4 + 8 : 8 + 4 + 4 + 8 + 8;
+  if (m.size() < fixed + 4 + 8) return false;
   if (XXH3_64bits(m.data(), m.size() - 8) != get_u64(m.data() + m.size() - 8)) return false;
-  if (get_u32(m.data() + 8) != kFormatVersion) return false;
-  const std::uint64_t key_len = get_u64(m.data() + 16);
-  if (key_len > m.size() - kFixed - 12) return false;
-  key.assign(m.substr(kFixed, key_len));
-  const char* p = m.data() + kFixed + key_len;
+  epoch = version == 1 ? 0 : get_u64(m.data() + 16);
+  const std::uint64_t key_len = get_u64(m.data() + fixed - 8);
+  if (key_len > m.size() - fixed - 12) return false;
+  key.assign(m.substr(fixed, key_len));
+  const char* p = m.data() + fixed + key_len;
   const std::uint32_t count = get_u32(p);
   p += 4;
-  if (kFixed + key_len + 4 + std::uint64_t{count} * 16 + 8 != m.size()) return false;
+  if (fixed + key_len + 4 + std::uint64_t{count} * 16 + 8 != m.size()) return false;
   bases.clear();
   for (std::uint32_t i = 0; i < count; ++i, p += 16) bases.push_back({get_u64(p), get_u64(p + 8)});
   return true;
 }
 
+// The highest claim epoch seen or handed out in this process (see SegmentLog::next_epoch).
+std::atomic<std::uint64_t> last_epoch{0};
+
 }  // namespace
 
-bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch, Error* error) {
+std::uint64_t SegmentLog::next_epoch() { return last_epoch.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+void SegmentLog::note_epoch(std::uint64_t epoch) {
+  std::uint64_t seen = last_epoch.load(std::memory_order_relaxed);
+  while (seen < epoch && !last_epoch.compare_exchange_weak(seen, epoch, std::memory_order_relaxed)) {
+  }
+}
+
+bool SegmentLog::read_key(const std::string& dir, std::string& key, bool prefetch, Error* error,
+                          std::uint64_t* epoch) {
   std::string m;
   std::vector<StreamId> bases;
   Error read = read_file(dir + "/meta", m);
   const bool failed = static_cast<bool>(read);
   if (error != nullptr) *error = std::move(read);
-  if (failed || !parse_manifest(m, key, bases)) return false;
+  std::uint64_t claimed = 0;
+  if (failed || !parse_manifest(m, key, bases, claimed)) return false;
+  note_epoch(claimed);
+  if (epoch != nullptr) *epoch = claimed;
   if (prefetch && !bases.empty()) {
     // The last segment is the one open() scans: its reading starts now, in the kernel.
     const std::string path = dir + "/" + bases.back().to_string() + ".log";
@@ -218,10 +242,22 @@ Error SegmentLog::start_segment(StreamId base) {
 }
 
 Error SegmentLog::create(StreamId first_base) {
+  epoch_ = next_epoch();
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return Error{"cannot create " + dir_ + ": " + ec.message(), dir_, ec.value()};
   return start_segment(first_base);
+}
+
+Error SegmentLog::rekey(std::string key) {
+  std::string old_key = std::exchange(key_, std::move(key));
+  const std::uint64_t old_epoch = std::exchange(epoch_, next_epoch());
+  if (Error failed = write_manifest()) {
+    key_ = std::move(old_key);
+    epoch_ = old_epoch;
+    return failed;
+  }
+  return {};
 }
 
 bool SegmentLog::needs_roll() const {
@@ -496,7 +532,7 @@ Error SegmentLog::scan(Segment& s, std::uint32_t number, bool last, RecoverySink
     size = good_end;
   }
   s.end = size;
-  s.file->note_written(size);
+  s.file->note_written(0, size);
   if (!last) sink.on_segment_end(number);
   return {};
 }
@@ -505,7 +541,7 @@ Error SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes) {
   std::string m;
   std::vector<StreamId> bases;
   if (Error failed = read_file(dir_ + "/meta", m)) return failed;
-  if (!parse_manifest(m, key_, bases) || bases.empty()) {
+  if (!parse_manifest(m, key_, bases, epoch_) || bases.empty()) {
     return damage_error(dir_ + "/meta is damaged", dir_ + "/meta");
   }
   for (StreamId base : bases) {
@@ -520,7 +556,7 @@ Error SegmentLog::open(RecoverySink& sink, std::vector<std::string>& notes) {
     const File::Pin pin = file->pin();
     if (!pin) return system_error("cannot open", path, pin.error());
     s.end = static_cast<std::uint64_t>(file_size(pin.fd()));
-    file->note_written(s.end);
+    file->note_written(0, s.end);
     file->set_identity(segment_header(base));
     s.file = std::move(file);
     segments_.push_back(std::move(s));

@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <deque>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 #include <xxhash.h>
 
 #include <runnel/storage/io_queue.hpp>
@@ -27,7 +30,16 @@ constexpr std::string_view kMagic = "RUNNELWL";
 // then no longer check); version 1 logs (unsalted) are still replayed.
 constexpr std::uint32_t kVersion = 2;
 constexpr std::string_view kSpareSuffix = ".spare";
-enum RecordType : std::uint8_t { kWrite = 1, kForget = 2 };
+enum RecordType : std::uint8_t { kWrite = 1, kForget = 2, kOrder = 3, kForgetAt = 4 };
+
+// Each batch's place in the order of every shard's batches (its kOrder record): a forget
+// then covers the writes logged before it in any shard's log, as a stream RENAMEd to
+// another shard has writes in both logs.
+std::atomic<std::uint64_t> batch_order{0};
+
+// Where a record lies: its batch's order (0 in logs without kOrder records), then its
+// position across all logs (which orders the records of one batch, and all of older logs).
+using Place = std::pair<std::uint64_t, std::uint64_t>;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
@@ -175,7 +187,7 @@ std::unique_ptr<WriteAheadLog> WriteAheadLog::opened(const std::string& data_dir
     ::unlink(path.c_str());
     return nullptr;
   }
-  file->note_written(kHeaderBytes);
+  file->note_written(0, kHeaderBytes);
   return std::unique_ptr<WriteAheadLog>(new WriteAheadLog(data_dir, std::move(file), generation));
 }
 
@@ -212,14 +224,40 @@ std::string WriteAheadLog::retire(const std::string& path, bool keep) {
   return {};
 }
 
-WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vector<std::string>& forgotten) {
+namespace {
+std::mutex forgetting_mutex;
+std::unordered_map<std::string, int> forgetting_folders;  // under forgetting_mutex
+}  // namespace
+
+void WriteAheadLog::forgetting(const std::string& folder) {
+  std::lock_guard lock(forgetting_mutex);
+  ++forgetting_folders[folder];
+}
+
+void WriteAheadLog::forgets_durable(const std::vector<Forgotten>& forgotten) {
+  if (forgotten.empty()) return;
+  std::lock_guard lock(forgetting_mutex);
+  for (const Forgotten& f : forgotten) {
+    auto it = forgetting_folders.find(f.folder);
+    if (it != forgetting_folders.end() && --it->second == 0) forgetting_folders.erase(it);
+  }
+}
+
+bool WriteAheadLog::is_forgetting(const std::string& folder) {
+  std::lock_guard lock(forgetting_mutex);
+  return forgetting_folders.contains(folder);
+}
+
+std::uint64_t WriteAheadLog::next_order() { return batch_order.fetch_add(1, std::memory_order_seq_cst) + 1; }
+
+WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vector<Forgotten>& forgotten) {
   // The records are put straight after the header's room in the write itself, which is then
   // framed in place: one copy of the writes, not two (a 500 MB entry peaked at 4x its size
   // when the body was built apart and then copied behind its header). Sized first, so that
   // a big write is not copied again as the string grows.
   constexpr std::size_t kRecordSlack = 1 + 3 * 10;  // type, and three length or offset varints
   std::size_t size = kBatchHeaderBytes;
-  for (const std::string& folder : forgotten) size += kRecordSlack + folder.size();
+  for (const Forgotten& f : forgotten) size += kRecordSlack + f.folder.size();
   for (const WriteOp& op : writes) {
     size += kRecordSlack + op.file->path().size() + op.file->identity().size() + op.bytes.size();
   }
@@ -229,10 +267,13 @@ WriteOp WriteAheadLog::append(const std::vector<WriteOp>& writes, const std::vec
   std::string& out = op.bytes;
   out.reserve(size);
   out.resize(kBatchHeaderBytes);
-  std::uint32_t records = 0;
-  for (const std::string& folder : forgotten) {
-    out.push_back(static_cast<char>(kForget));
-    put_string(relative_to(data_dir_, folder), out);
+  std::uint32_t records = 1;
+  out.push_back(static_cast<char>(kOrder));
+  put_varint(next_order(), out);
+  for (const Forgotten& f : forgotten) {
+    out.push_back(static_cast<char>(kForgetAt));
+    put_string(relative_to(data_dir_, f.folder), out);
+    put_varint(f.order, out);
     ++records;
   }
   for (const WriteOp& write : writes) {
@@ -274,13 +315,17 @@ Error WriteAheadLog::replay(const std::string& data_dir, std::vector<std::string
   });
 
   // First pass: where each folder was last forgotten.
-  std::map<std::string, std::uint64_t, std::less<>> forgotten;
+  std::map<std::string, Place, std::less<>> forgotten;
+  std::uint64_t order = 0;  // the batch's, from its kOrder record
   Error error = each_record(logs, notes, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
     std::string_view path, identity, data;
     std::uint64_t offset = 0;
-    if (type == kForget) {
-      if (!get_string(in, path)) return false;
-      forgotten[std::string(path)] = position;
+    if (type == kOrder) return get_varint(in, order);
+    if (type == kForget || type == kForgetAt) {
+      std::uint64_t at_order = order;
+      if (!get_string(in, path) || (type == kForgetAt && !get_varint(in, at_order))) return false;
+      Place& at = forgotten[std::string(path)];
+      at = std::max(at, Place{at_order, position});
       return true;
     }
     return type == kWrite && get_string(in, path) && get_string(in, identity) && get_varint(in, offset) &&
@@ -305,14 +350,38 @@ Error WriteAheadLog::replay(const std::string& data_dir, std::vector<std::string
   std::vector<std::string> notes_again;  // the first pass noted the same things
   Error write_error;  // a write into a file failed (not a record that does not parse)
   const InjectedFault fault = injected_fault();  // tests: a full disk at start-up
+  order = 0;
+  // Writes to a file whose header is not there yet, until the write that brings it.
+  struct Waiting {
+    std::string identity;
+    std::uint64_t offset;
+    std::string data;
+  };
+  std::map<std::string, std::vector<Waiting>, std::less<>> waiting;
+  auto replay_write = [&](Target& t, std::string_view path, std::uint64_t offset, std::string_view data,
+                          std::size_t identity_size) {
+    if (const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(t.fd, offset, data).code;
+        rc != 0) {
+      write_error = Error{"cannot replay into " + std::string(path) + ": " + errno_text(rc) +
+                              " (the write-ahead log is intact and kept: free space, or fix the cause, and start again)",
+                          std::string(path), rc};
+      return false;
+    }
+    if (offset == 0) t.head = std::string(data.substr(0, identity_size));
+    t.written = true;
+    ++replayed;
+    return true;
+  };
   error = each_record(logs, notes_again, [&](std::uint8_t type, std::string_view& in, std::uint64_t position) {
     std::string_view path, identity, data;
     std::uint64_t offset = 0;
+    if (type == kOrder) return get_varint(in, order);
     if (type == kForget) return get_string(in, path);
+    if (type == kForgetAt) return get_string(in, path) && get_varint(in, offset);
     if (!get_string(in, path) || !get_string(in, identity) || !get_varint(in, offset) || !get_string(in, data)) {
       return false;
     }
-    if (const auto f = forgotten.find(parent_of(path)); f != forgotten.end() && f->second > position) {
+    if (const auto f = forgotten.find(parent_of(path)); f != forgotten.end() && f->second > Place{order, position}) {
       ++skipped;
       return true;
     }
@@ -343,9 +412,14 @@ Error WriteAheadLog::replay(const std::string& data_dir, std::vector<std::string
     } else if (header_unwritten(t.head, identity.size())) {
       // A file made since the last checkpoint whose header never reached the disk: shorter
       // than its header, or (a later page written back before the first) zeros where it
-      // should be. Only the write that brings the header may start it; this log holds that
-      // write, before every other write to the file.
+      // should be. Only the write that brings the header may start it. Another write waits
+      // for it: a stream RENAMEd to another shard has its header in one shard's log and
+      // later writes in the other's, which may be replayed first.
       ours = offset == 0 && data.substr(0, identity.size()) == identity;
+      if (!ours) {
+        waiting[std::string(path)].push_back(Waiting{std::string(identity), offset, std::string(data)});
+        return true;
+      }
     } else {
       ours = std::string_view(t.head).substr(0, identity.size()) == identity;
     }
@@ -353,18 +427,22 @@ Error WriteAheadLog::replay(const std::string& data_dir, std::vector<std::string
       ++skipped;
       return true;
     }
-    if (const int rc = fault.error != 0 && !fault.in_sync ? fault.error : write_at(t.fd, offset, data).code;
-        rc != 0) {
-      write_error = Error{"cannot replay into " + std::string(path) + ": " + errno_text(rc) +
-                              " (the write-ahead log is intact and kept: free space, or fix the cause, and start again)",
-                          std::string(path), rc};
-      return false;
+    if (!replay_write(t, path, offset, data, identity.size())) return false;
+    if (offset != 0) return true;
+    // The header is there now: the writes that waited for it, if they are this file's.
+    auto w = waiting.find(path);
+    if (w == waiting.end()) return true;
+    for (const Waiting& later : w->second) {
+      if (std::string_view(t.head).substr(0, later.identity.size()) != later.identity) {
+        ++skipped;
+      } else if (!replay_write(t, path, later.offset, later.data, later.identity.size())) {
+        return false;
+      }
     }
-    if (offset == 0) t.head = std::string(data.substr(0, identity.size()));
-    t.written = true;
-    ++replayed;
+    waiting.erase(w);
     return true;
   });
+  for (const auto& [path, writes] : waiting) skipped += writes.size();
   for (auto& it : open_targets) close_target(it->first, it->second);
   if (open_error) return open_error;
   if (write_error) return write_error;

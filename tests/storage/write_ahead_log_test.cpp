@@ -43,7 +43,7 @@ std::shared_ptr<File> make_file(const std::string& data, const std::string& name
 }
 
 // Logs one flush (and writes it to the log file, as the I/O queue would).
-void log_flush(WriteAheadLog& wal, std::vector<WriteOp> writes, std::vector<std::string> forgotten = {}) {
+void log_flush(WriteAheadLog& wal, std::vector<WriteOp> writes, std::vector<Forgotten> forgotten = {}) {
   const WriteOp op = wal.append(writes, forgotten);
   REQUIRE(write_at(op.file->pin().fd(), op.offset, op.bytes).what == "");
 }
@@ -119,7 +119,7 @@ TEST_CASE("Replay skips files that were replaced, removed or forgotten since", "
   log_flush(*wal, {write_of(before, 40, "OLD-OLD-OLD-OLD")});
   fs::remove_all(data + "/streams/c");
   auto after = make_file(data, "streams/c/0-1.log", kHeader);
-  log_flush(*wal, {write_of(after, 40, "new")}, {data + "/streams/c"});
+  log_flush(*wal, {write_of(after, 40, "new")}, {Forgotten{data + "/streams/c", WriteAheadLog::next_order()}});
 
   std::vector<std::string> notes;
   REQUIRE(WriteAheadLog::replay(data, notes).what == "");
@@ -129,6 +129,49 @@ TEST_CASE("Replay skips files that were replaced, removed or forgotten since", "
   REQUIRE(notes.size() == 1);
   CHECK(notes[0].find("replayed 1 write(s)") != std::string::npos);
   CHECK(notes[0].find("3 for files since removed or replaced") != std::string::npos);
+}
+
+TEST_CASE("A forget covers the writes logged before it in every shard's log, and none after", "[storage][wal]") {
+  // A stream RENAMEd from shard 1 to shard 0 has writes in both logs. Deleted on shard 0, its
+  // folder's name is free, and shard 1 makes a new stream there and logs its first write
+  // before shard 0 logs the forget. Shard 1's log also comes after shard 0's in file order:
+  // only the forget's own order (taken at the deletion) tells old writes from new.
+  TempDir dir;
+  const std::string data = dir.path().string();
+  auto wal0 = new_log(data, 0, 1);
+  auto wal1 = new_log(data, 1, 1);
+  auto moved = make_file(data, "streams/s/0-1.log", kHeader);
+  log_flush(*wal1, {write_of(moved, 40, "OLD-ON-SHARD-1-")});  // before the move
+  log_flush(*wal0, {write_of(moved, 55, "OLD-ON-SHARD-0-")});  // after it
+  const Forgotten del{data + "/streams/s", WriteAheadLog::next_order()};  // the DEL
+  fs::remove_all(data + "/streams/s");
+  auto remade = make_file(data, "streams/s/0-1.log", kHeader);
+  log_flush(*wal1, {write_of(remade, 40, "new")});  // the new stream
+  log_flush(*wal0, {}, {del});                      // the forget, logged later
+
+  std::vector<std::string> notes;
+  REQUIRE(WriteAheadLog::replay(data, notes).what == "");
+  CHECK(slurp(data + "/streams/s/0-1.log") == kHeader + "new");
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("replayed 1 write(s)") != std::string::npos);
+}
+
+TEST_CASE("A write to a new file waits for its header even when another shard's log brings it later", "[storage][wal]") {
+  // A stream made on shard 1 and RENAMEd to shard 0 before its files were written: its
+  // header is in shard 1's log, its later appends in shard 0's, which is replayed first.
+  TempDir dir;
+  const std::string data = dir.path().string();
+  auto wal0 = new_log(data, 0, 1);
+  auto wal1 = new_log(data, 1, 1);
+  auto file = make_file(data, "streams/s/0-1.log", "");  // the header never reached the disk
+  log_flush(*wal1, {write_of(file, 0, kHeader + "first")});
+  log_flush(*wal0, {write_of(file, 45, "second")});
+
+  std::vector<std::string> notes;
+  REQUIRE(WriteAheadLog::replay(data, notes).what == "");
+  CHECK(slurp(data + "/streams/s/0-1.log") == kHeader + "firstsecond");
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("replayed 2 write(s)") != std::string::npos);
 }
 
 TEST_CASE("A torn log tail is ignored, and damage before the end refuses the start", "[storage][wal]") {
@@ -246,7 +289,9 @@ TEST_CASE("A version 1 log, unsalted, is still replayed", "[storage][wal]") {
   std::uint64_t sum = 0;
   std::memcpy(&sum, log.data() + batch + 12, 8);
   const std::uint32_t len = static_cast<std::uint32_t>(log.size() - batch - 20);
-  const std::uint64_t seed = len | (std::uint64_t{1} << 32);  // one record
+  std::uint32_t records = 0;  // the order record and the write
+  std::memcpy(&records, log.data() + batch + 8, 4);
+  const std::uint64_t seed = len | (std::uint64_t{records} << 32);
   sum = XXH3_64bits_withSeed(log.data() + batch + 20, len, seed);
   std::memcpy(log.data() + batch + 12, &sum, 8);
   std::ofstream(WriteAheadLog::path_of(data, 0, 7), std::ios::binary | std::ios::trunc) << log;

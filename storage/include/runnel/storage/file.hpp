@@ -4,8 +4,11 @@
 // throws.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <string>
 #include <vector>
 #include <string_view>
@@ -88,10 +91,13 @@ class File {
   void note_dirty();
   void begin_sync();
 
-  // How many bytes from the start are known written (by the owning shard's I/O completions;
-  // used on that thread only).
-  [[nodiscard]] std::uint64_t written() const { return written_; }
-  void note_written(std::uint64_t end) { written_ = end > written_ ? end : written_; }
+  // How many bytes from the start are known written: the I/O completions report each range
+  // they wrote, and this is where the written ranges stop being contiguous. A stream RENAMEd
+  // to another shard has writes completing on both shards, in any order: a later range done
+  // first waits (in ahead_) for the earlier one. Read with acquire: a reader that sees a
+  // length sees the bytes.
+  [[nodiscard]] std::uint64_t written() const { return written_.load(std::memory_order_acquire); }
+  void note_written(std::uint64_t from, std::uint64_t end);
 
   // The file's header, which tells this file from another that later takes its path (the
   // write-ahead log replays a write only into the file it was meant for).
@@ -103,7 +109,9 @@ class File {
   Pin pin(bool write);
   int fd_;  // under the file's stripe lock for kCached files
   std::string path_;
-  std::uint64_t written_ = 0;
+  std::atomic<std::uint64_t> written_{0};
+  std::mutex written_mutex_;  // note_written's, for ahead_
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ahead_;  // ranges done past written_
   std::string identity_;
   std::uint64_t device_ = 0;  // the inode seen at the first open
   std::uint64_t inode_ = 0;

@@ -118,6 +118,9 @@ class LogEntryStore final : public EntryStore, private RecoverySink {
 
   [[nodiscard]] SegmentLog* log() { return log_.get(); }
   [[nodiscard]] const SegmentLog* log() const { return log_.get(); }
+  // The stream moves to another shard (a RENAME across shards): its resident nodes are
+  // counted in that shard's cache from now on. Call with both shards' threads held.
+  void move_to_cache(TailCache* cache);
   // For TailCache: evicts the node that starts at `master`.
   enum class Evicted { kFreed, kGone, kNotWritten };
   Evicted evict(StreamId master, std::size_t& freed);

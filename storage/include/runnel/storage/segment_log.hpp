@@ -32,6 +32,17 @@
 // (an entry sets last ID to its own and adds one to entries-added), and first in every
 // segment, so the last segment alone says what the stream's metadata is.
 //
+// Manifest (meta), replaced whole (written aside, synced, renamed over, folder synced):
+//
+//   | magic "RUNNELMF" | version u32 (2) | reserved u32 | epoch u64 | key length u64 | key |
+//   | segment count u32 | each segment's base: ms u64, seq u64 | XXH3-64 of the rest        |
+//
+// The key is the stream's: a folder's name need not be its key's (RENAME changes only the
+// manifest). The epoch orders claims: it is taken from a counter above every epoch found at
+// start-up, at each create() and rekey(). Two folders that name one key (a RENAME onto an
+// existing key, cut by a crash between its manifest and its deletion of the old folder) are
+// settled at start-up: the higher epoch is the stream. Version 1 had no epoch (read as 0).
+//
 // Index file (.idx) of a sealed segment:
 //
 //   | magic "RUNNELIX" | version u32 | reserved u32 | log bytes u64 | meta (7 x u64)     |
@@ -91,6 +102,13 @@ struct WriteOp {
   std::uint32_t segment = 0;
 };
 
+// Bytes [from, end) of a file that an I/O completion wrote.
+struct WrittenRange {
+  std::shared_ptr<File> file;
+  std::uint64_t from = 0;
+  std::uint64_t end = 0;
+};
+
 struct LogOptions {
   std::uint64_t segment_bytes = 64ull * 1024 * 1024;
   bool sync_metadata = true;  // fdatasync manifests and indexes when rewritten (not under no)
@@ -134,10 +152,20 @@ class SegmentLog {
   // The key a folder's manifest names; false if the manifest is missing or bad, with
   // `error` (if given) set to why it could not be read (0: it was read, and is bad). With
   // `prefetch`, the kernel is also asked to start reading the segment open() will scan.
-  static bool read_key(const std::string& dir, std::string& key, bool prefetch = false, Error* error = nullptr);
+  static bool read_key(const std::string& dir, std::string& key, bool prefetch = false, Error* error = nullptr,
+                       std::uint64_t* epoch = nullptr);
+  // Claim epochs: a new one, above every epoch handed out or noted (read_key notes the
+  // epochs it reads) in this process.
+  static std::uint64_t next_epoch();
+  static void note_epoch(std::uint64_t epoch);
+
+  // The folder now holds the stream of `key` (RENAME): the manifest is rewritten with it and
+  // a new epoch, durably. On a failure nothing changed.
+  [[nodiscard]] Error rekey(std::string key);
 
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] const std::string& key() const { return key_; }
+  [[nodiscard]] std::uint64_t epoch() const { return epoch_; }
   [[nodiscard]] const StreamMeta& meta() const { return meta_; }
 
   // Appends. An entry may first roll to a new segment (see needs_roll): the store closes its
@@ -167,7 +195,7 @@ class SegmentLog {
   void take_writes(std::vector<WriteOp>& ops);
   // The I/O layer finished `op`: call on the owning thread (it needs no log, as the stream
   // may be gone by then).
-  static void mark_written(const WriteOp& op) { op.file->note_written(op.offset + op.bytes.size()); }
+  static void mark_written(const WriteOp& op) { op.file->note_written(op.offset, op.offset + op.bytes.size()); }
 
   // Reads the entries of the batches from `first_batch` up to and including the batch at
   // `last_batch` of `segment` (written bytes only).
@@ -220,6 +248,7 @@ class SegmentLog {
 
   std::string dir_;
   std::string key_;
+  std::uint64_t epoch_ = 0;  // the manifest's claim epoch
   LogOptions options_;
   StreamMeta meta_;
   // A vector: a stream has few segments (a deque would cost every stream 576 bytes at once).

@@ -22,8 +22,18 @@
 //     1 write:  path (varint length, bytes; relative to <dir>) | identity (varint length,
 //               bytes: the file's header) | offset varint | data (varint length, bytes)
 //     2 forget: path (varint length, bytes): a folder removed (DEL of a stream). Writes
-//               logged before it for files under it are not replayed, so a stream made
-//               again under the same key never gets its predecessor's bytes.
+//               logged before it for files under it are not replayed, in any shard's log,
+//               so a stream made again under the same key never gets its predecessor's
+//               bytes.
+//     3 order:  varint, first in every batch: the batch's place among the batches of every
+//               shard's log (a counter the process shares, next_order()).
+//     4 forget: path, then order (varint): a forget as 2, with its own place in that order,
+//               taken when the folder was renamed away (not when the batch was logged, which
+//               may be after another shard made a new folder under that name and logged its
+//               writes). A write is before it if its batch's order is lower. A stream RENAMEd
+//               to another shard has writes in both shards' logs, so "before" must hold
+//               across them. Logs without order records (older) are ordered by shard,
+//               generation and place, as before.
 //
 // A write is replayed only into a file whose header is its identity (or, at offset 0, into
 // a file whose header never reached the disk, short or zeros there, and which the write
@@ -44,8 +54,24 @@
 
 namespace runnel::storage {
 
+// A stream folder removed (renamed into the trash), and when: next_order() taken before.
+struct Forgotten {
+  std::string folder;
+  std::uint64_t order = 0;
+};
+
 class WriteAheadLog {
  public:
+  // The next place in the order of batches and forgets, shared by every shard's log.
+  static std::uint64_t next_order();
+  // Folders whose forget record is not durable yet, in every shard: a new stream must not
+  // take such a name, or a crash could replay the old stream's writes into it (the forget
+  // that would skip them lost). Marked before the folder is renamed away; cleared once the
+  // batch carrying the record is durable (never, if it failed: the name stays unused).
+  static void forgetting(const std::string& folder);
+  static void forgets_durable(const std::vector<Forgotten>& forgotten);
+  [[nodiscard]] static bool is_forgetting(const std::string& folder);
+
   static constexpr std::size_t kHeaderBytes = 32;
 
   // A new, empty generation for `shard` (its header written and synced). With `zeroed`, the
@@ -70,7 +96,7 @@ class WriteAheadLog {
 
   // One flush: a batch holding `forgotten` folders and then `writes`, as the write to
   // append to this log.
-  WriteOp append(const std::vector<WriteOp>& writes, const std::vector<std::string>& forgotten);
+  WriteOp append(const std::vector<WriteOp>& writes, const std::vector<Forgotten>& forgotten);
 
   [[nodiscard]] const std::shared_ptr<File>& file() const { return file_; }
   [[nodiscard]] std::uint64_t generation() const { return generation_; }
