@@ -94,6 +94,7 @@ enum class Route : std::uint8_t {
   kReset,       // RESET: its handler, then MULTI and WATCH end
   kMigrate,     // MIGRATE: the keys dumped on their shards, sent to another server, then deleted
   kCopy,        // COPY: the source read on its shard, made again on the destination's
+  kKeyPair,     // RENAME: args[1]'s shard and args[2]'s held at once (one hop, or EXEC's parking)
 };
 
 // What kEachShard commands collect across shards.
@@ -126,8 +127,19 @@ struct ShardPartContext {
   Gather& gather;
 };
 
+// kKeyPair: both keys' shards held by the running thread (one shard twice, or two with every
+// other parked). The handler says which it changed, for the replies' durability waits.
+struct KeyPairContext {
+  std::span<const std::string_view> args;
+  protocol::ReplyWriter& reply;
+  Shard& from;  // owns args[1]
+  Shard& to;    // owns args[2]
+  bool wrote = false;
+};
+
 using Handler = void (*)(CommandContext&);
 using ShardPart = void (*)(ShardPartContext&);
+using KeyPairHandler = void (*)(KeyPairContext&);
 
 // One key specification, as COMMAND INFO reports it (begin_search by index, find_keys by range).
 struct KeySpec {
@@ -163,6 +175,7 @@ struct CommandSpec {
   // Runs at once inside MULTI instead of being queued: MULTI, EXEC, DISCARD, WATCH, QUIT and
   // RESET, as in Redis's processCommand.
   bool runs_in_multi = false;
+  KeyPairHandler key_pair = nullptr;  // kKeyPair
 
   [[nodiscard]] bool is_container() const { return !subcommands.empty(); }
 };
@@ -271,6 +284,9 @@ void flushall(CommandContext&);
 void type(CommandContext&);
 void scan_part(ShardPartContext&);
 void scan(CommandContext&);
+// RENAME / RENAMENX (rename.cpp)
+void rename(KeyPairContext&);
+void renamenx(KeyPairContext&);
 // DUMP / RESTORE (cmd_dump.cpp)
 void dump(CommandContext&);
 void restore(CommandContext&);

@@ -173,6 +173,14 @@ constexpr MoreDocs kMoreDocs[] = {
     {"ping",
      {},
      "message string optional\n"},
+    {"rename",
+     {},
+     "key key key=0\n"
+     "newkey key key=1\n"},
+    {"renamenx",
+     "3.2.0 The command no longer returns an error when source and destination names are the same.\n",
+     "key key key=0\n"
+     "newkey key key=1\n"},
     {"restore",
      "3.0.0 Added the `REPLACE` modifier.\n"
      "5.0.0 Added the `ABSTTL` modifier.\n"

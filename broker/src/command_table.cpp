@@ -309,6 +309,20 @@ std::vector<CommandSpec> build_table() {
                      Route::kCopy, nullptr, nullptr, {}};
     t.push_back(std::move(copy));
   }
+  {
+    CommandSpec rename{"rename", 3, kWrite, 1, 2, 1, "@keyspace @write @slow", {},
+                       {KeySpec{"RW access delete", {}, 1, 0, 1, 0, {}}, KeySpec{"OW update", {}, 2, 0, 1, 0, {}}},
+                       {"Rename a key", "1.0.0", "generic", "O(1)"},
+                       Route::kKeyPair, nullptr, nullptr, {}};
+    rename.key_pair = cmd::rename;
+    t.push_back(std::move(rename));
+    CommandSpec renamenx{"renamenx", 3, kWrite | kFast, 1, 2, 1, "@keyspace @write @fast", {},
+                         {KeySpec{"RW access delete", {}, 1, 0, 1, 0, {}}, KeySpec{"OW insert", {}, 2, 0, 1, 0, {}}},
+                         {"Rename a key, only if the new key does not exist", "1.0.0", "generic", "O(1)"},
+                         Route::kKeyPair, nullptr, nullptr, {}};
+    renamenx.key_pair = cmd::renamenx;
+    t.push_back(std::move(renamenx));
+  }
   t.push_back(keyed("dump", 2, kReadonly, "@keyspace @read @slow", "nondeterministic_output",
                     one_key("RO access"),
                     {"Return a serialized version of the value stored at the specified key.", "2.6.0",

@@ -234,6 +234,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     case Route::kWatch:
     case Route::kMigrate:
     case Route::kCopy:
+    case Route::kKeyPair:
       return spec;  // they hop to shards
     case Route::kMulti:
     case Route::kDiscard:
@@ -258,6 +259,9 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
       spec->shard_part(part);
       CommandContext ctx{args, reply, session_, state, *spec, nullptr, &gather};
       spec->handler(ctx);
+      // DEL, UNLINK, FLUSHALL: the reply waits for the disk as any write's (the deletions'
+      // forget records, under always).
+      if ((spec->flags & kWrite) != 0) wrote_here(home, before);
       break;
     }
   }
@@ -341,6 +345,10 @@ awaitable<void> Coordinator::watch(std::span<const std::string_view> args) {
   protocol::ReplyWriter(link_.output(), session_.resp).ok();
 }
 
+namespace {
+constexpr std::string_view kNoShards = "ERR the transaction could not get its shards (the server is stopping)";
+}  // namespace
+
 awaitable<void> Coordinator::exec() {
   if (!session_.in_multi) {
     protocol::ReplyWriter(link_.output(), session_.resp).error("ERR EXEC without MULTI");
@@ -366,12 +374,41 @@ awaitable<void> Coordinator::exec() {
     protocol::ReplyWriter(link_.output(), session_.resp).null_array();
     co_return;
   }
+  std::string body;
+  const Ran ran = co_await run_queued(queued, body);
+  protocol::ReplyWriter reply(link_.output(), session_.resp);
+  if (ran == Ran::kNoShards) co_return reply.error(kNoShards);
+  if (ran == Ran::kNotDurable) {
+    reply.error(misconf_text(server_.state));
+    link_.end_session();  // as for any write the disk refused
+    co_return;
+  }
+  reply.array(queued.size());
+  link_.output().append(body);
+}
+
+// RENAME: run as a transaction of one command, so both keys' shards are held at once.
+awaitable<void> Coordinator::key_pair(std::span<const std::string_view> args) {
+  const std::vector<std::vector<std::string>> queued{std::vector<std::string>(args.begin(), args.end())};
+  std::string body;
+  const Ran ran = co_await run_queued(queued, body);
+  protocol::ReplyWriter reply(link_.output(), session_.resp);
+  if (ran == Ran::kNoShards) co_return reply.error(kNoShards);
+  if (ran == Ran::kNotDurable) {
+    reply.error(misconf_text(server_.state));
+    link_.end_session();
+    co_return;
+  }
+  link_.output().append(body);
+}
+
+awaitable<Coordinator::Ran> Coordinator::run_queued(const std::vector<std::vector<std::string>>& queued,
+                                                    std::string& body) {
   const unsigned shard_count = server_.state.shard_count;
   const std::vector<unsigned> touched = shards_touched(queued, shard_count);
   std::vector<Shard*> shards;
   for (auto& runtime : server_.shards) shards.push_back(&runtime->shard);
   std::vector<char> wrote(shard_count, 0);
-  std::string body;
   bool ran = true;
   if (touched.size() <= 1) {
     // One shard (or none): the whole transaction runs there in one hop.
@@ -382,24 +419,14 @@ awaitable<void> Coordinator::exec() {
   } else {
     ran = co_await exec_across_shards(queued, shards, body, wrote);
   }
-  if (!ran) {
-    protocol::ReplyWriter(link_.output(), session_.resp).error("ERR the transaction could not get its shards (the server is stopping)");
-    co_return;
-  }
+  if (!ran) co_return Ran::kNoShards;
   // The writes' replies wait for the disk as any write's do.
   bool durable_ok = true;
   for (unsigned s = 0; s < shard_count; ++s) {
     if (!wrote[s]) continue;
     durable_ok = co_await on_shard(s, [](Shard& shard) { return shard.reply_must_wait(); }) && durable_ok;
   }
-  protocol::ReplyWriter reply(link_.output(), session_.resp);
-  if (!durable_ok) {
-    reply.error(misconf_text(server_.state));
-    link_.end_session();  // as for any write the disk refused
-    co_return;
-  }
-  reply.array(queued.size());
-  link_.output().append(body);
+  co_return durable_ok ? Ran::kDone : Ran::kNotDurable;
 }
 
 // A transaction over several shards: one at a time (server_.transactions), with every other
@@ -633,13 +660,23 @@ awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::s
     co_await migrate(args);
   } else if (spec.route == Route::kCopy) {
     co_await copy(args);
+  } else if (spec.route == Route::kKeyPair) {
+    co_await key_pair(args);
   } else {
     Gather gather;
+    const bool writes = (spec.flags & kWrite) != 0;  // DEL, UNLINK, FLUSHALL: wait for the disk
+    bool durable = true;
     for (unsigned s = 0; s < server_.shards.size(); ++s) {
-      co_await on_shard(s, [&](Shard& shard) {
+      durable = co_await on_shard(s, [&](Shard& shard) {
         ShardPartContext part{args, shard, state.shard_count, gather};
         spec.shard_part(part);
-      });
+        return writes && shard.reply_must_wait();
+      }) && durable;
+    }
+    if (!durable) {
+      protocol::ReplyWriter(link_.output(), session_.resp).error(misconf_text(state));
+      link_.end_session();  // as for any write the disk refused
+      co_return after_command(before);
     }
     protocol::ReplyWriter reply(link_.output(), session_.resp);
     CommandContext ctx{args, reply, session_, state, spec, nullptr, &gather};

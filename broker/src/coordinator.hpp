@@ -155,6 +155,11 @@ class Coordinator {
   awaitable<void> migrate(std::span<const std::string_view> args);  // migrate.cpp
   awaitable<void> copy(std::span<const std::string_view> args);     // copy.cpp
   awaitable<void> exec();
+  awaitable<void> key_pair(std::span<const std::string_view> args);  // RENAME
+  // Runs `queued` as a transaction (in one hop, or with the other shards parked), its replies
+  // into `body`, and waits for the disk as a write does.
+  enum class Ran { kDone, kNoShards, kNotDurable };
+  awaitable<Ran> run_queued(const std::vector<std::vector<std::string>>& queued, std::string& body);
   awaitable<bool> exec_across_shards(const std::vector<std::vector<std::string>>& queued,
                                      std::vector<Shard*>& shards, std::string& body, std::vector<char>& wrote);
 

@@ -60,7 +60,7 @@ void dedupe(std::vector<std::shared_ptr<storage::File>>& files) {
 class BackgroundSync {
  public:
   // Where each file is now written up to (handed back to the shard's thread).
-  using WrittenEnds = std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>;
+  using WrittenEnds = std::vector<storage::WrittenRange>;
   // Makes log generation N (always), on this thread, from `spare` (a retired log's file) if
   // it is not empty.
   using MakeLog = std::function<std::unique_ptr<storage::WriteAheadLog>(std::uint64_t generation,
@@ -289,6 +289,7 @@ class BackgroundSync {
             error = "write " + file->path() + ": " + std::strerror(rc);
           }
           run.clear();
+          ends.push_back(storage::WrittenRange{file, run_from, end});  // reported only if all went
         };
         for (; i < job.ops.size() && job.ops[i].file == file; ++i) {
           const storage::WriteOp& op = job.ops[i];
@@ -305,7 +306,6 @@ class BackgroundSync {
           (void)::sync_file_range(pin.fd(), static_cast<off_t>(from), static_cast<off_t>(end - from),
                                   SYNC_FILE_RANGE_WRITE);
         }
-        ends.emplace_back(file, end);
         touched_.push_back(file);
       }
       dedupe(touched_);
@@ -411,12 +411,13 @@ struct Flusher::Impl {
     std::vector<storage::WriteOp> deferred;
     std::uint64_t deferred_bytes = 0;
     bool retry = false;  // the failed batch, again
+    std::vector<storage::Forgotten> forgotten;  // its forget records
   };
   std::deque<InFlight> in_flight;
   storage::IoBatch failed;  // a batch that failed, kept for the retry
   std::unique_ptr<BackgroundSync> background;  // everysec and always
   std::unique_ptr<storage::WriteAheadLog> wal;  // always
-  std::vector<std::string> forgotten;           // scratch for the forget records
+  std::vector<storage::Forgotten> forgotten;    // scratch for the forget records
   // Under always: the streams' bytes that only the write-ahead log holds so far; the next
   // checkpoint writes them to their files.
   std::vector<storage::WriteOp> deferred;
@@ -500,7 +501,7 @@ void Flusher::start() {
           f.impl_->background->retry_writes();
         } else {
           // Completing the retry completes everything collected so far (it carries it all).
-          f.impl_->in_flight.push_back({f.collected_, std::chrono::steady_clock::now(), {}, 0, true});
+          f.impl_->in_flight.push_back({f.collected_, std::chrono::steady_clock::now(), {}, 0, true, {}});
           f.impl_->queue->submit(std::move(f.impl_->failed));
           f.impl_->failed = {};
         }
@@ -540,6 +541,7 @@ void Flusher::start() {
 
 bool Flusher::can_flush() const {
   if (failed_) return false;
+  if (fences_ > 0 && !finish_) return false;
   if (in_flight() == 0) return true;
   // A second batch overlaps the first only under always with the write-ahead log, whose
   // batches are one small inline write and one fdatasync: the first's record is then in
@@ -595,6 +597,21 @@ void Flusher::when_durable(std::uint64_t ticket, std::function<void(bool ok)> do
   // A flush that finds nothing to write releases every waiter.
   waiters_.emplace_back(ticket, std::move(done));
   request();
+}
+
+void Flusher::fence_behind(Durability& from_base) {
+  auto& from = static_cast<Flusher&>(from_base);
+  if (from.completed_ >= from.collected_ || from.failed_) return;  // nothing of it in flight
+  ++fences_;
+  // Runs on `from`'s thread when its batch is done (or failed: the server is read-only then).
+  // In ticket order, before the waiters for batches not yet handed out.
+  const auto at = std::find_if(from.waiters_.begin(), from.waiters_.end(),
+                               [&](const auto& w) { return w.first > from.collected_; });
+  from.waiters_.emplace(at, from.collected_, [this](bool) {
+    asio::post(impl_->io, [this] {
+      if (--fences_ == 0) request();
+    });
+  });
 }
 
 void Flusher::add_figures(StorageFigures& figures) const {
@@ -702,7 +719,9 @@ void Flusher::flush() {
                       batch.syncs.size() == 1;
   ++collected_;
   if (in_flight() > 0) ++overlapped_;
-  impl_->in_flight.push_back({collected_, std::chrono::steady_clock::now(), std::move(deferring), deferring_bytes, false});
+  impl_->in_flight.push_back({collected_, std::chrono::steady_clock::now(), std::move(deferring), deferring_bytes, false,
+                              std::move(impl_->forgotten)});
+  impl_->forgotten.clear();
   impl_->queue->submit(std::move(batch));
   // A small batch is often done at submission (written on this thread, and under always
   // maybe synced): its replies go now, not after a turn of the event loop for the eventfd.
@@ -783,6 +802,7 @@ void Flusher::completed() {
     usual_fsync_us_ = usual_fsync_us_ == 0 ? last_fsync_us_ : usual_fsync_us_ - usual_fsync_us_ / 32 + last_fsync_us_ / 32;
   }
   storage_.written(batch.writes);
+  storage::WriteAheadLog::forgets_durable(finished.forgotten);  // their folders' names are free
   if (impl_->wal && !impl_->wal_only) {
     if (in_flight() == 0 &&
         (checkpoint_wanted_ || impl_->wal->bytes() >= storage_.options().wal_checkpoint_bytes ||

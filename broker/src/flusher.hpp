@@ -49,6 +49,7 @@ class Flusher final : public Durability {
   [[nodiscard]] std::uint64_t ticket() const override { return collected_ + 1; }
   void when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) override;
   void add_figures(StorageFigures& figures) const override;
+  void fence_behind(Durability& from) override;
 
   // Writes and syncs everything (whatever the policy), then calls `done`.
   void finish(std::function<void()> done);
@@ -88,6 +89,7 @@ class Flusher final : public Durability {
   // ... and the streams' bytes go to the background thread to write in lots of this size.
   static constexpr std::uint64_t kTrickleBytes = 256 * 1024;
   bool posted_ = false;
+  int fences_ = 0;  // fence_behind()s still waiting: no batch goes (but at shutdown)
   bool checkpoint_wanted_ = false;  // the once-a-second checkpoint found a batch in flight
   bool failed_ = false;     // a batch failed; writes wait for the retry
   bool retryable_ = true;

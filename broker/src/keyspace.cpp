@@ -48,6 +48,14 @@ bool Keyspace::erase(std::string_view key) {
   return true;
 }
 
+std::unique_ptr<Stream> Keyspace::extract(std::string_view key) {
+  auto it = streams_.find(KeyRef{key_hash(key), key});
+  if (it == streams_.end()) return nullptr;
+  std::unique_ptr<Stream> stream = std::move(it->second);
+  streams_.erase(it);
+  return stream;
+}
+
 void Keyspace::clear() {
   if (sink_ != nullptr) {
     for (auto& [order, stream] : streams_) sink_->stream_removed(order.key, *stream);

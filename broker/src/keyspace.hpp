@@ -47,6 +47,8 @@ class Keyspace {
   void insert(std::string_view key, std::unique_ptr<Stream> stream);
   // Deletes a stream, and its folder.
   bool erase(std::string_view key);
+  // Takes a stream out, its folder kept (RENAME moves it to another key); null if none.
+  std::unique_ptr<Stream> extract(std::string_view key);
   void clear();
   [[nodiscard]] std::size_t size() const { return streams_.size(); }
 

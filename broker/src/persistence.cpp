@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 
 #include <runnel/storage/file.hpp>
 
@@ -47,6 +49,7 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
   // 417 s to load with one read at a time). They also bring the folders' inodes, and most
   // often their segments', into memory for the shards' loaders.
   std::vector<std::string> keys(paths.size());
+  std::vector<std::uint64_t> epochs(paths.size(), 0);
   std::vector<storage::Error> errors(paths.size());  // why a manifest could not be read (none: it was)
   std::vector<char> found(paths.size(), 0);
   {
@@ -56,17 +59,20 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
     for (std::size_t t = 0; t < readers; ++t) {
       threads.emplace_back([&] {
         for (std::size_t i = next++; i < paths.size(); i = next++) {
-          found[i] = storage::SegmentLog::read_key(paths[i], keys[i], true, &errors[i]) ? 1 : 0;
+          found[i] = storage::SegmentLog::read_key(paths[i], keys[i], true, &errors[i], &epochs[i]) ? 1 : 0;
         }
       });
     }
   }  // joined
+  // Which folder holds each key: the highest claim epoch (two folders name one key only
+  // after a RENAME onto an existing key that a crash cut between its two steps).
+  std::unordered_map<std::string_view, std::size_t> holder;
   for (std::size_t i = 0; i < paths.size(); ++i) {
     if (!found[i] && errors[i] && errors[i].code != ENOENT) {
       // Not missing, not damaged: unreadable now (out of descriptors, an I/O error). Once
       // more, alone; a stream skipped for it would look absent, and a new one made at its
       // folder would cut its segment.
-      found[i] = storage::SegmentLog::read_key(paths[i], keys[i], false, &errors[i]) ? 1 : 0;
+      found[i] = storage::SegmentLog::read_key(paths[i], keys[i], false, &errors[i], &epochs[i]) ? 1 : 0;
       if (!found[i] && errors[i] && errors[i].code != ENOENT) {
         throw std::runtime_error("cannot read the manifest of " + paths[i] + ": " + std::strerror(errors[i].code));
       }
@@ -75,6 +81,22 @@ std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& di
       log::warning("Skipping " + paths[i] + ": its manifest (meta) is missing or damaged");
       continue;
     }
+    auto [at, first] = holder.emplace(keys[i], i);
+    if (first) continue;
+    std::size_t& kept = at->second;
+    const std::size_t older = epochs[i] > epochs[kept] ? std::exchange(kept, i) : i;
+    log::warning("Folders " + paths[older] + " and " + paths[kept] + " both hold stream '" +
+                 log::escape_sample(keys[i]) + "' (a RENAME cut by a crash): keeping " + paths[kept] +
+                 ", the later, and deleting the other");
+    const std::string trash = root + "/.trash-start-" + std::to_string(older);
+    fs::rename(paths[older], trash, ec);
+    if (!ec) fs::remove_all(trash, ec);
+    if (ec) log::warning("Cannot delete " + paths[older] + " (it is skipped): " + ec.message());
+    ec.clear();
+    found[older] = 0;
+  }
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (!found[i]) continue;
     by_shard[key_hash(keys[i]) % shards].push_back(StreamFolder{std::move(keys[i]), std::move(paths[i])});
   }
   return by_shard;
@@ -315,9 +337,26 @@ std::string ShardStorage::damage_of(std::string_view key) const {
 // --- streams created and removed -----------------------------------------------------------------
 
 Result<std::unique_ptr<storage::EntryStore>> ShardStorage::create_store(std::string_view key) {
-  const std::string path = folder_for(key);
+  const std::string base = folder_for(key);
+  std::string path = base;
   std::error_code ec;
-  if (fs::exists(path, ec)) delete_folder(path);  // left by a deletion that could not finish
+  for (int n = 2;; ++n) {
+    if (fs::exists(path, ec)) {
+      // A folder under the key's name whose manifest names the key is left by a deletion
+      // that could not finish (the key is not here, and only this shard gives a folder this
+      // key). Any other holds a stream RENAMEd away, or could not be read: a name of its
+      // own, then.
+      std::string held;
+      if (!storage::SegmentLog::read_key(path, held) || held != key) {
+        path = base + "~" + std::to_string(n);
+        continue;
+      }
+      delete_folder(path);
+    }
+    // A name whose forget record is not durable yet is not taken (write_ahead_log.hpp).
+    if (options_.fsync != FsyncPolicy::kAlways || !storage::WriteAheadLog::is_forgetting(path)) break;
+    path = base + "~" + std::to_string(n);
+  }
   auto log = std::make_unique<storage::SegmentLog>(path, std::string(key),
                                                    log_options());
   storage::Error error = log->create(storage::StreamId::min());
@@ -364,6 +403,51 @@ void ShardStorage::stream_removed(std::string_view key, Stream& stream) {
   files_.erase(it);
 }
 
+Result<void> ShardStorage::rekey(Stream& stream, std::string_view key) {
+  Files* files = files_of(stream);
+  if (files == nullptr) return {};
+  if (storage::Error error = files->store->log()->rekey(std::string(key))) {
+    log::warning("Cannot rename stream '" + log::escape_sample(files->store->log()->key()) + "': " + error.what);
+    return op_error(Errc::kNoFolder, "MISCONF " + error.what);
+  }
+  return {};
+}
+
+struct ShardStorage::Moving {
+  Files files;
+};
+
+std::shared_ptr<ShardStorage::Moving> ShardStorage::detach(Stream& stream) {
+  auto it = files_.find(&stream);
+  if (it == files_.end()) return nullptr;
+  Files& files = it->second;
+  // Its lists go with it (adopt); what it changed is settled and flushed by the other shard.
+  if (files.listed) dirty_.erase(std::find(dirty_.begin(), dirty_.end(), &stream));
+  if (files.noted) noted_.erase(std::find(noted_.begin(), noted_.end(), &stream));
+  if (files.seen) seen_.erase(std::find(seen_.begin(), seen_.end(), &stream));
+  last_stream_ = nullptr;
+  last_files_ = nullptr;
+  auto moving = std::make_shared<Moving>();
+  moving->files = std::move(files);
+  files_.erase(it);
+  return moving;
+}
+
+void ShardStorage::adopt(Stream& stream, std::shared_ptr<Moving> moving) {
+  if (!moving) return;
+  last_stream_ = nullptr;
+  last_files_ = nullptr;
+  Files& files = files_[&stream] = std::move(moving->files);
+  files.store->move_to_cache(&cache_);
+  if (files.listed) dirty_.push_back(&stream);
+  if (files.seen) seen_.push_back(&stream);
+  // Flushed by this shard from now on: what the old one had not taken yet goes in this
+  // shard's next batch (and its write-ahead log).
+  files.noted = false;
+  (void)note(stream);
+  cache_.evict();
+}
+
 void ShardStorage::delete_folder(const std::string& path, std::vector<std::shared_ptr<storage::File>> files) {
   // Writes still queued for these files go nowhere once the descriptor cache has closed
   // them: the path is about to change, and may be reused by a new stream of the same key.
@@ -371,16 +455,22 @@ void ShardStorage::delete_folder(const std::string& path, std::vector<std::share
   // Renamed first, so a crash mid-way never leaves half a stream under its key.
   const std::string trash =
       streams_dir(options_.dir) + "/.trash-" + std::to_string(shard_) + "-" + std::to_string(trash_counter_++);
+  // Its place in the logs' order is taken before the name is free: a folder another shard
+  // makes under it later has writes ordered after this forget (write_ahead_log.hpp).
+  const bool logged = options_.fsync == FsyncPolicy::kAlways;
+  if (logged) storage::WriteAheadLog::forgetting(path);
+  const std::uint64_t order = logged ? storage::WriteAheadLog::next_order() : 0;
   std::error_code ec;
   fs::rename(path, trash, ec);
   if (ec) {
     log::warning("Cannot delete the folder " + path + ": " + ec.message());
+    if (logged) storage::WriteAheadLog::forgets_durable({storage::Forgotten{path, order}});  // still there
     return;
   }
   // Not reported: the folder is gone from its key already; only whether that survives a
   // crash is in doubt, and the caller has nothing to undo.
   if (options_.fsync != FsyncPolicy::kNo) (void)storage::sync_directory(streams_dir(options_.dir));
-  if (options_.fsync == FsyncPolicy::kAlways) forgotten_.push_back(path);
+  if (options_.fsync == FsyncPolicy::kAlways) forgotten_.push_back(storage::Forgotten{path, order});
   storage::discard_folder(trash, std::move(files));
 }
 
@@ -508,8 +598,8 @@ void ShardStorage::written(const std::vector<storage::WriteOp>& writes) {
   cache_.evict();
 }
 
-void ShardStorage::written(const std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>& ends) {
-  for (const auto& [file, end] : ends) file->note_written(end);
+void ShardStorage::written(const std::vector<storage::WrittenRange>& ranges) {
+  for (const storage::WrittenRange& r : ranges) r.file->note_written(r.from, r.end);
   cache_.evict();
 }
 

@@ -22,6 +22,7 @@
 #include <runnel/storage/group_journal.hpp>
 #include <runnel/storage/io_queue.hpp>
 #include <runnel/storage/log_entry_store.hpp>
+#include <runnel/storage/write_ahead_log.hpp>
 
 #include "streams/change_sink.hpp"
 
@@ -88,6 +89,12 @@ class Durability {
   virtual void when_durable(std::uint64_t ticket, std::function<void(bool ok)> done) = 0;
   // Adds the flush figures to `figures`.
   virtual void add_figures(StorageFigures& figures) const = 0;
+  // A RENAME moved a stream here from the shard `from` flushes (both shards held by the
+  // caller): nothing this shard writes may become durable before what `from` has already
+  // handed to the disk does, since the stream's earlier bytes may be in it. Else a crash
+  // could keep this shard's later bytes of a file and lose the earlier ones: a hole, which
+  // recovery rightly calls damage. This shard's batches wait until then.
+  virtual void fence_behind(Durability& from) = 0;
 };
 
 // The shard's ChangeSink: the streams report their changes here, and only this class knows
@@ -131,7 +138,7 @@ class ShardStorage final : public ChangeSink {
   [[nodiscard]] bool pending() const { return !dirty_.empty() || !forgotten_.empty(); }
   // Stream folders removed since the last call (kept under --fsync always only, for the
   // write-ahead log's forget records).
-  void take_forgotten(std::vector<std::string>& out) {
+  void take_forgotten(std::vector<storage::Forgotten>& out) {
     out.swap(forgotten_);
     forgotten_.clear();
   }
@@ -141,7 +148,18 @@ class ShardStorage final : public ChangeSink {
   // The writes of a flush are done: they count as written, and the cache may evict.
   void written(const std::vector<storage::WriteOp>& writes);
   // The same, told as how far each file is written (a checkpoint's report).
-  void written(const std::vector<std::pair<std::shared_ptr<storage::File>, std::uint64_t>>& ends);
+  void written(const std::vector<storage::WrittenRange>& ranges);
+
+  // RENAME: the stream's folder now holds `key` (its manifest rewritten, durably). A
+  // MISCONF error, and nothing changed, if the manifest could not be written.
+  [[nodiscard]] Result<void> rekey(Stream& stream, std::string_view key);
+  // RENAME across shards, with both shards' threads held: the stream's files leave this
+  // shard (detach) and are taken over by the other's (adopt), with what waits to be written.
+  // The folder stays where it is. Writes this shard already handed to the disk complete
+  // here; its write-ahead log keeps them (forget records order across the shards' logs).
+  struct Moving;
+  [[nodiscard]] std::shared_ptr<Moving> detach(Stream& stream);
+  void adopt(Stream& stream, std::shared_ptr<Moving> moving);
 
   // Applies --stream-max-bytes and --stream-max-age to every stream (run once a second).
   void apply_retention(std::uint64_t now_ms);
@@ -213,7 +231,7 @@ class ShardStorage final : public ChangeSink {
   std::vector<Stream*> noted_;
   std::vector<Stream*> seen_;
   std::vector<Stream*> dirty_;
-  std::vector<std::string> forgotten_;
+  std::vector<storage::Forgotten> forgotten_;
   struct Damaged {
     std::string folder;
     std::string error;

@@ -58,7 +58,7 @@ std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>
     if (spec == nullptr) continue;
     if (spec->route == Route::kKey) {
       touched[owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count)] = 1;
-    } else if (spec->route == Route::kCopy && args.size() >= 3) {
+    } else if ((spec->route == Route::kCopy || spec->route == Route::kKeyPair) && args.size() >= 3) {
       touched[owner_of(args[1], shard_count)] = 1;
       touched[owner_of(args[2], shard_count)] = 1;
     } else if (spec->route == Route::kEachShard || spec->route == Route::kStreamRead ||
@@ -127,6 +127,26 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         reply.integer(*copied ? 1 : 0);
         break;
       }
+      case Route::kKeyPair: {  // both shards are this transaction's
+        Shard& from = *shards[owner_of(args[1], shard_count)];
+        const unsigned to_index = owner_of(args[2], shard_count);
+        Shard& to = *shards[to_index];
+        for (const unsigned s : {owner_of(args[1], shard_count), to_index}) {
+          if (!held[s]) {
+            held[s] = 1;
+            ++shards[s]->holding_ready;
+          }
+        }
+        KeyPairContext ctx{args, reply, from, to};
+        spec->key_pair(ctx);
+        if (ctx.wrote) {
+          from.ran_command();
+          if (&to != &from) to.ran_command();
+          wrote[owner_of(args[1], shard_count)] = 1;
+          wrote[to_index] = 1;
+        }
+        break;
+      }
       case Route::kMulti:  // never queued (runs_in_multi)
       case Route::kExec:
       case Route::kDiscard:
@@ -147,6 +167,7 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         for (unsigned s = 0; s < shard_count; ++s) {
           ShardPartContext part{args, *shards[s], shard_count, gather};
           spec->shard_part(part);
+          if ((spec->flags & kWrite) != 0) wrote[s] = 1;  // DEL, FLUSHALL: EXEC waits for the disk
         }
         CommandContext ctx{args, reply, session, state, *spec, nullptr, &gather};
         spec->handler(ctx);

@@ -78,7 +78,8 @@ TEST_CASE("Every row has a handler and a consistent route", "[command_table]") {
                              spec.route == Route::kDiscard || spec.route == Route::kWatch ||
                              spec.route == Route::kUnwatch || spec.route == Route::kMigrate ||
                              spec.route == Route::kCopy;
-    CHECK((spec.handler != nullptr || spec.is_container() || coordinated));
+    if (spec.route == Route::kKeyPair) CHECK(spec.key_pair != nullptr);
+    CHECK((spec.handler != nullptr || spec.is_container() || coordinated || spec.route == Route::kKeyPair));
     if (spec.route == Route::kKey) CHECK(spec.first_key >= 1);
     if (spec.route == Route::kEachShard) CHECK(spec.shard_part != nullptr);
     for (const CommandSpec& sub : spec.subcommands) {

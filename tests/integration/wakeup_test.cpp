@@ -127,3 +127,97 @@ TEST_CASE("A group reader racing a DEL or FLUSHALL of its stream is never left b
     CHECK(admin.call({"INFO", "clients"}).str.find("blocked_clients:0\r\n") != std::string::npos);
   });
 }
+
+// RENAME onto a key readers wait on serves them on the renamed stream, as Redis's dbAdd
+// signals the key; a group reader on the old key is told it is gone. Each round uses new
+// names, so at --threads 2 some renames stay on one shard and some cross.
+TEST_CASE("A RENAME serves the readers blocked on the new name and unblocks group readers of the old", "[blocking][wakeup][rename]") {
+  against_all([](std::uint16_t port) {
+    Connection admin("127.0.0.1", port);
+    for (int round = 0; round < 8; ++round) {
+      const std::string src = "src" + std::to_string(round);
+      const std::string dst = "dst" + std::to_string(round);
+      CAPTURE(round);
+      // A group reader on the new name, whose group the renamed stream has: served.
+      admin.call({"FLUSHALL"});
+      admin.call({"XGROUP", "CREATE", dst, "g", "$", "MKSTREAM"});
+      admin.call({"XADD", src, "1-1", "f", "v"});
+      admin.call({"XGROUP", "CREATE", src, "g", "0"});
+      {
+        Connection reader("127.0.0.1", port, 10s);
+        reader.send({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", dst, ">"});
+        REQUIRE(wait_blocked(admin, 1));
+        CHECK(admin.call({"RENAME", src, dst}).str == "OK");
+        const auto reply = reader.read_reply();
+        CHECK(runnel::protocol::to_display_string(reply).find("1-1") != std::string::npos);
+        CHECK(admin.call({"XPENDING", dst, "g"}).elements.at(0).integer == 1);
+      }
+      // ... whose group the renamed stream lacks: -NOGROUP.
+      admin.call({"FLUSHALL"});
+      admin.call({"XGROUP", "CREATE", dst, "g", "$", "MKSTREAM"});
+      admin.call({"XADD", src, "1-1", "f", "v"});
+      {
+        Connection reader("127.0.0.1", port, 10s);
+        reader.send({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", dst, ">"});
+        REQUIRE(wait_blocked(admin, 1));
+        CHECK(admin.call({"RENAMENX", src, "other" + std::to_string(round)}).integer == 1);
+        CHECK(admin.call({"RENAME", "other" + std::to_string(round), dst}).str == "OK");
+        const auto reply = reader.read_reply();
+        REQUIRE(reply.is_error());
+        CHECK(reply.str == "NOGROUP the consumer group this client was blocked on no longer exists");
+      }
+      // A group reader on the old name: -UNBLOCKED. An XREAD reader there keeps waiting, and
+      // gets the entry of a new stream made under the old name.
+      admin.call({"FLUSHALL"});
+      admin.call({"XGROUP", "CREATE", src, "g", "$", "MKSTREAM"});
+      {
+        Connection group_reader("127.0.0.1", port, 10s);
+        Connection reader("127.0.0.1", port, 10s);
+        group_reader.send({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", src, ">"});
+        reader.send({"XREAD", "BLOCK", "0", "STREAMS", src, "$"});
+        REQUIRE(wait_blocked(admin, 2));
+        CHECK(admin.call({"RENAME", src, dst}).str == "OK");
+        const auto gone = group_reader.read_reply();
+        REQUIRE(gone.is_error());
+        CHECK(gone.str == "UNBLOCKED the stream key no longer exists");
+        REQUIRE(wait_blocked(admin, 1));
+        admin.call({"XADD", src, "2-2", "a", "b"});
+        const auto reply = reader.read_reply();
+        const std::string shown = runnel::protocol::to_display_string(reply);
+        CHECK(shown.find("2-2") != std::string::npos);
+        CHECK(shown.find(src) != std::string::npos);
+      }
+      // XREAD on a missing key, with $: the renamed stream's entries are new to it.
+      admin.call({"FLUSHALL"});
+      admin.call({"XADD", src, "1-1", "f", "v"});
+      {
+        Connection reader("127.0.0.1", port, 10s);
+        reader.send({"XREAD", "BLOCK", "0", "STREAMS", dst, "$"});
+        REQUIRE(wait_blocked(admin, 1));
+        CHECK(admin.call({"RENAME", src, dst}).str == "OK");
+        const std::string shown = runnel::protocol::to_display_string(reader.read_reply());
+        CHECK(shown.find("1-1") != std::string::npos);
+        CHECK(shown.find(dst) != std::string::npos);
+      }
+    }
+    CHECK(admin.call({"INFO", "clients"}).str.find("blocked_clients:0\r\n") != std::string::npos);
+  });
+}
+
+TEST_CASE("A RENAME is seen by WATCH on either key", "[blocking][rename]") {
+  against_all([](std::uint16_t port) {
+    Connection admin("127.0.0.1", port);
+    Connection watcher("127.0.0.1", port);
+    for (const bool watch_source : {true, false}) {
+      admin.call({"FLUSHALL"});
+      admin.call({"XADD", "ws", "1-1", "f", "v"});
+      CHECK(watcher.call({"WATCH", watch_source ? "ws" : "wd"}).str == "OK");
+      CHECK(admin.call({"RENAME", "ws", "wd"}).str == "OK");
+      watcher.call({"MULTI"});
+      watcher.call({"XLEN", "wd"});
+      const auto reply = watcher.call({"EXEC"});
+      CAPTURE(watch_source);
+      CHECK(reply.type == runnel::protocol::Reply::Type::kNull);
+    }
+  });
+}
