@@ -13,6 +13,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <deque>
+#include <string_view>
+#include <vector>
+
 #include <runnel/protocol/reply_parser.hpp>
 
 #include "coordinator.hpp"
@@ -95,9 +99,13 @@ class Target {
     co_return connected.index() == 0 && !std::get<0>(std::get<0>(connected));
   }
 
-  awaitable<bool> write(const std::string& bytes) {
+  // Writes `parts` in order, gathered (the payloads are not copied into one buffer).
+  awaitable<bool> write(const std::vector<std::string_view>& parts) {
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(parts.size());
+    for (std::string_view part : parts) buffers.emplace_back(part.data(), part.size());
     timer_.expires_after(timeout_);
-    auto done = co_await (asio::async_write(socket_, asio::buffer(bytes), asio::as_tuple(asio::use_awaitable)) ||
+    auto done = co_await (asio::async_write(socket_, buffers, asio::as_tuple(asio::use_awaitable)) ||
                           timer_.async_wait(asio::as_tuple(asio::use_awaitable)));
     co_return done.index() == 0 && !std::get<0>(std::get<0>(done));
   }
@@ -194,13 +202,18 @@ awaitable<void> Coordinator::migrate(std::span<const std::string_view> args) {
 
   // The target: AUTH, SELECT and a RESTORE per key, pipelined, as Redis sends them.
   Target target(link_.executor(), request.timeout);
-  std::string wire;
-  auto add = [&wire](std::initializer_list<std::string_view> parts) {
-    wire += "*" + std::to_string(parts.size()) + "\r\n";
+  // The commands as views: their framing in `framing` (a deque keeps its strings in place),
+  // the payloads where they are, so the wire adds no second copy of them.
+  std::deque<std::string> framing;
+  std::vector<std::string_view> wire;
+  auto add = [&](std::initializer_list<std::string_view> parts) {
+    framing.push_back("*" + std::to_string(parts.size()) + "\r\n");
+    wire.emplace_back(framing.back());
     for (std::string_view part : parts) {
-      wire += "$" + std::to_string(part.size()) + "\r\n";
-      wire.append(part);
-      wire += "\r\n";
+      framing.push_back("$" + std::to_string(part.size()) + "\r\n");
+      wire.emplace_back(framing.back());
+      wire.push_back(part);
+      wire.emplace_back("\r\n");
     }
   };
   if (request.auth.size() == 1) add({"AUTH", request.auth[0]});
