@@ -48,6 +48,8 @@ def workloads(prefill):
         ("fanout: 4 groups read every entry", ["fanout", "--groups", "4", "--prefill", str(prefill)], "ops"),
         ("latency: XADD to XREADGROUP BLOCK at 10k/s (p99)", ["latency", "--rate", "10000"], "latency"),
         ("isolation: online p99 under a flood", ["isolation"], "isolation"),
+        ("pubsub: 1 publisher, 1 subscriber (delivered/s)", ["pubsub", "--subscribers", "1"], "ops"),
+        ("pubsub: 1 publisher, 100 subscribers (delivered/s)", ["pubsub", "--subscribers", "100"], "ops"),
     ]
 
 

@@ -45,8 +45,10 @@ struct Options {
   // (Redis 8.4), or by an XAUTOCLAIM sent with each XREADGROUP (what one does without CLAIM)
   std::optional<unsigned> claim_ms;
   std::optional<unsigned> autoclaim_ms;
-  // latency, isolation
+  // latency, isolation; pubsub (publishers)
   unsigned producers = 4;
+  // pubsub
+  unsigned subscribers = 1;
 };
 
 // An error the run cannot go on from: an unreachable server, an error reply, a bad reply.

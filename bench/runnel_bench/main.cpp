@@ -127,6 +127,12 @@ int main(int argc, char** argv) {
   isolation->add_option("--rate", o.rate, "Online XADDs per second")->capture_default_str()->check(CLI::Range(1.0, 1e6));
   isolation->add_option("--maxlen", o.maxlen, "The flooded stream's MAXLEN ~")->capture_default_str();
 
+  CLI::App* pubsub = app.add_subcommand("pubsub", "P publishers PUBLISH to one channel that S subscribers read (--value-size: message bytes)");
+  add_common(*pubsub, o);
+  pubsub->add_option("--publishers", o.producers, "Publisher connections")->capture_default_str()->check(CLI::Range(1, 10000));
+  pubsub->add_option("--subscribers", o.subscribers, "Subscriber connections")->capture_default_str()->check(CLI::Range(1, 10000));
+  pubsub->add_option("-P,--pipeline", o.pipeline, "PUBLISHes in flight per publisher")->capture_default_str()->check(CLI::Range(1, 100000));
+
   // Each workload's own defaults, before parsing.
   for (CLI::App* sub : {consume, fanout}) {
     sub->preparse_callback([&o](std::size_t) { o.batch = 100; });
@@ -134,6 +140,11 @@ int main(int argc, char** argv) {
   latency->preparse_callback([&o](std::size_t) {
     o.rate = 10000;
     o.consumers = 2;
+  });
+  pubsub->preparse_callback([&o](std::size_t) {
+    o.producers = 1;
+    o.pipeline = 16;
+    o.value_size = 64;
   });
   isolation->preparse_callback([&o](std::size_t) {
     o.connections = 8;

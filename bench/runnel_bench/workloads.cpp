@@ -774,9 +774,96 @@ std::vector<Result> isolation(const Options& o) {
   return results;
 }
 
+// --- pubsub -------------------------------------------------------------------------------------
+
+// One subscriber: SUBSCRIBE, then counts the messages that arrive until told to stop (a last
+// message, "stop", published once the publishers are done).
+awaitable<void> subscriber(Runner& run, unsigned index, std::atomic<unsigned>& ready) {
+  const Options& o = run.options;
+  RespConnection c(co_await asio::this_coro::executor);
+  co_await c.connect(o);
+  std::string command;
+  encode(command, {"SUBSCRIBE", o.key});
+  co_await c.send(command);
+  expect_no_error(co_await c.reply(), "SUBSCRIBE");
+  ++ready;
+  const std::uint64_t payload = o.value_size;
+  for (;;) {
+    const std::string_view r = co_await c.reply();
+    expect_no_error(r, "a message");
+    // ["message", channel, payload]: the last part ends the reply.
+    if (r.ends_with("\r\nstop\r\n")) break;
+    run.ops.fetch_add(1, std::memory_order_relaxed);
+    run.bytes.fetch_add(payload, std::memory_order_relaxed);
+  }
+  (void)index;
+  run.note_end();
+}
+
+// One publisher: --pipeline PUBLISHes at a time, each reply (the receivers) read.
+awaitable<void> publisher(Runner& run, unsigned index, const std::atomic<unsigned>& ready,
+                          std::atomic<bool>& stop, std::atomic<std::uint64_t>& published) {
+  const Options& o = run.options;
+  RespConnection c(co_await asio::this_coro::executor);
+  co_await c.connect(o);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (ready.load() < o.subscribers && !run.stop.load()) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(kNoThrow);
+  }
+  std::string command;
+  encode(command, {"PUBLISH", o.key, std::string(o.value_size, 'm')});
+  std::string batch;
+  for (unsigned i = 0; i < o.pipeline; ++i) batch += command;
+  Histogram& histogram = run.histogram(index);
+  while (!stop.load(std::memory_order_relaxed) && !run.stop.load(std::memory_order_relaxed)) {
+    const Clock::time_point sent = Clock::now();
+    co_await c.send(batch);
+    for (unsigned i = 0; i < o.pipeline; ++i) {
+      const std::string_view r = co_await c.reply();
+      expect_no_error(r, "PUBLISH");
+      histogram.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(Clock::now() - sent).count()));
+    }
+    published.fetch_add(o.pipeline, std::memory_order_relaxed);
+  }
+  run.note_end();
+}
+
+// P publishers PUBLISH to one channel that S subscribers read: messages delivered per second
+// (each message counts once per subscriber that got it).
+std::vector<Result> pubsub(const Options& o) {
+  Runner run(o);
+  std::atomic<unsigned> ready{0};
+  std::atomic<bool> publishers_stop{false};
+  std::atomic<std::uint64_t> published{0};
+  for (unsigned i = 0; i < o.subscribers; ++i) run.spawn(i, subscriber(run, i, ready));
+  for (unsigned i = 0; i < o.producers; ++i) run.spawn(i, publisher(run, i, ready, publishers_stop, published));
+  // After --duration: the publishers stop, then one "stop" message ends the subscribers.
+  run.spawn(0, [&run, &o, &publishers_stop]() -> awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration)));
+    co_await timer.async_wait(kNoThrow);
+    publishers_stop = true;
+    timer.expires_after(std::chrono::milliseconds(200));  // the publishers' last batches
+    co_await timer.async_wait(kNoThrow);
+    RespConnection c(co_await asio::this_coro::executor);
+    co_await c.connect(o);
+    std::string command;
+    encode(command, {"PUBLISH", o.key, "stop"});
+    co_await c.call(command, "PUBLISH stop");
+  }, false);
+  const auto start = Clock::now();
+  run.run("pubsub");
+  Result r = finish(run, "pubsub", start);
+  r.seconds = std::min(r.seconds, o.duration);  // the drain after the publishers stopped is not load
+  if (r.ops == 0) throw BenchError("no message was delivered");
+  return {r};
+}
+
 }  // namespace
 
 std::vector<Result> run_workload(const std::string& workload, const Options& options) {
+  if (workload == "pubsub") return pubsub(options);
   if (workload == "produce") return produce(options);
   if (workload == "consume") return consume(options);
   if (workload == "fanout") return fanout(options);

@@ -72,8 +72,13 @@ std::string client_line(const ClientInfo& c, std::string_view command_override =
   line += " name=" + name;
   line += " age=" + std::to_string(age);
   line += " idle=" + std::to_string(idle < 0 ? 0 : idle);
-  line += no_evict ? " flags=e" : " flags=N";
-  line += " db=0 sub=0 psub=0 ssub=0 multi=-1";
+  const std::int64_t subs[3] = {c.subscriptions_of(0), c.subscriptions_of(1), c.subscriptions_of(2)};
+  std::string flags;
+  if (subs[0] + subs[1] + subs[2] > 0) flags += 'P';
+  if (no_evict) flags += 'e';
+  line += " flags=" + (flags.empty() ? std::string("N") : flags);
+  line += " db=0 sub=" + std::to_string(subs[0]) + " psub=" + std::to_string(subs[1]) +
+          " ssub=" + std::to_string(subs[2]) + " multi=-1";
   line += " qbuf=" + std::to_string(qbuf);
   line += " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0";
   line += " obl=" + std::to_string(obuf);
@@ -94,6 +99,12 @@ namespace cmd {
 
 void ping(CommandContext& ctx) {
   if (ctx.args.size() > 2) return reply_arity_error(ctx.reply, "ping");
+  if (ctx.session.subscribed() && ctx.session.resp == RespVersion::kResp2) {
+    // In RESP2's subscribed context, as a message would come: ["pong", message or ""].
+    ctx.reply.array(2);
+    ctx.reply.bulk("pong");
+    return ctx.reply.bulk(ctx.args.size() == 2 ? ctx.args[1] : std::string_view());
+  }
   if (ctx.args.size() == 2) return ctx.reply.bulk(ctx.args[1]);
   ctx.reply.simple("PONG");
 }
@@ -107,6 +118,7 @@ void quit(CommandContext& ctx) {
 
 void reset(CommandContext& ctx) {
   Session& s = ctx.session;
+  unsubscribe_all(s);
   s.resp = RespVersion::kResp2;
   s.info->resp.store(2, std::memory_order_relaxed);
   {

@@ -71,6 +71,7 @@ void dbsize_part(ShardPartContext& ctx) {
 void info_part(ShardPartContext& ctx) {
   dbsize_part(ctx);
   ctx.gather.blocked_registrations += ctx.shard.blocked.registrations();
+  for (int k = 0; k < 3; ++k) ctx.shard.pubsub.names(static_cast<ChannelKind>(k), {}, ctx.gather.pubsub_names[k]);
   if (ctx.shard.storage != nullptr) {
     ctx.shard.storage->add_figures(ctx.gather.storage);
     ctx.shard.durability->add_figures(ctx.gather.storage);

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <functional>
+#include <set>
 
 #include <runnel/storage/file.hpp>
 
@@ -161,6 +162,7 @@ struct InfoInputs {
   std::uint64_t blocked_registrations;
   const StorageFigures& storage;
   std::string_view shard_lines;
+  std::size_t pubsub[3] = {0, 0, 0};  // channels, patterns, shard channels with subscribers
 };
 
 void section_server(const InfoInputs& in, std::string& out) {
@@ -248,6 +250,9 @@ void section_stats(const InfoInputs& in, std::string& out) {
   out += "total_net_input_bytes:" + std::to_string(s.net_input_bytes.load()) + "\r\n";
   out += "total_net_output_bytes:" + std::to_string(s.net_output_bytes.load()) + "\r\n";
   out += "rejected_connections:" + std::to_string(s.rejected_connections.load()) + "\r\n";
+  out += "pubsub_channels:" + std::to_string(in.pubsub[0]) + "\r\n";
+  out += "pubsub_patterns:" + std::to_string(in.pubsub[1]) + "\r\n";
+  out += "pubsubshard_channels:" + std::to_string(in.pubsub[2]) + "\r\n";
   out += "total_error_replies:" + std::to_string(s.error_replies.load()) + "\r\n";
   out += "unknown_commands:" + std::to_string(s.unknown_commands.load()) + "\r\n";
   out += "protocol_errors:" + std::to_string(s.protocol_errors.load()) + "\r\n";
@@ -397,10 +402,16 @@ void info(CommandContext& ctx) {
                      return w == "all" || w == "everything" || w == "default";
                    }) != wanted.end();
   const StorageFigures none;
-  const InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0,
-                          ctx.gather ? ctx.gather->blocked_registrations : 0,
-                          ctx.gather ? ctx.gather->storage : none,
-                          ctx.gather ? std::string_view(ctx.gather->shard_lines) : std::string_view()};
+  InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0,
+                    ctx.gather ? ctx.gather->blocked_registrations : 0,
+                    ctx.gather ? ctx.gather->storage : none,
+                    ctx.gather ? std::string_view(ctx.gather->shard_lines) : std::string_view()};
+  if (ctx.gather != nullptr) {
+    for (int k = 0; k < 3; ++k) {  // a channel with subscribers on several shards counts once
+      const auto& names = ctx.gather->pubsub_names[k];
+      inputs.pubsub[k] = std::set<std::string_view>(names.begin(), names.end()).size();
+    }
+  }
   std::string text;
   for (const InfoSection& section : kSections) {
     if (!all && std::find(wanted.begin(), wanted.end(), section.name) == wanted.end()) continue;

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,6 +19,7 @@
 
 #include <runnel/storage/rdb.hpp>
 
+#include "pubsub.hpp"
 #include "server_state.hpp"
 #include "shard.hpp"
 
@@ -58,6 +61,23 @@ struct Session {
     if (transaction && transaction->queued.empty() && transaction->watched.empty()) transaction.reset();
   }
   [[nodiscard]] bool watching() const { return transaction && !transaction->watched.empty(); }
+
+  // Pub/Sub: the names this connection subscribed to, by ChannelKind (null: none), and the
+  // connection as the receiver (set by the connection; it knows its home shard's table).
+  struct Subscriptions {
+    std::set<std::string, std::less<>> names[3];
+  };
+  std::unique_ptr<Subscriptions> subscriptions;
+  Subscriber* subscriber = nullptr;
+  // Redis's count in (un)subscribe replies: channels and patterns together, shard channels
+  // apart.
+  [[nodiscard]] std::size_t subscription_count(ChannelKind kind) const {
+    if (!subscriptions) return 0;
+    if (kind == ChannelKind::kShard) return subscriptions->names[2].size();
+    return subscriptions->names[0].size() + subscriptions->names[1].size();
+  }
+  // RESP2's subscribed context: any subscription at all.
+  [[nodiscard]] bool subscribed() const { return subscriptions != nullptr; }
 };
 
 // Flags as COMMAND INFO names them.
@@ -76,6 +96,15 @@ enum CommandFlag : std::uint32_t {
   kBlocking = 1u << 11,
   kMovableKeys = 1u << 12,
   kSkipSlowlog = 1u << 13,
+  kPubsub = 1u << 14,
+  // Not in COMMAND INFO: what a RESP2 connection with subscriptions may still run (Redis's
+  // "only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET").
+  kSubscribedContext = 1u << 30,
+  // Not in COMMAND INFO: it changes the connection's subscriptions, which live in its home
+  // shard's table; in EXEC the transaction runs where that table is.
+  kChangesSubscriptions = 1u << 29,
+  // Not in COMMAND INFO: SPUBLISH's shard channels rather than PUBLISH's channels.
+  kShardChannel = 1u << 28,
 };
 
 // Where a command runs, and how: the Coordinator (server.cpp) and run_transaction
@@ -95,12 +124,15 @@ enum class Route : std::uint8_t {
   kMigrate,     // MIGRATE: the keys dumped on their shards, sent to another server, then deleted
   kCopy,        // COPY: the source read on its shard, made again on the destination's
   kKeyPair,     // RENAME: args[1]'s shard and args[2]'s held at once (one hop, or EXEC's parking)
+  kPublish,     // PUBLISH: here, by the Pub/Sub directory (pubsub.hpp); in EXEC, as kEachShard
 };
 
 // What kEachShard commands collect across shards.
 struct Gather {
   std::int64_t count = 0;
   std::vector<std::string> keys;
+  std::vector<std::int64_t> counts;  // PUBSUB NUMSUB: one per channel asked about
+  std::vector<std::string> pubsub_names[3];  // INFO: each shard's channels, patterns, shard channels
   std::uint64_t cursor = 0;  // SCAN: where the next call resumes
   std::uint64_t blocked_registrations = 0;  // INFO: blocked-reader registrations
   StorageFigures storage;                   // INFO: the shards' storage, summed
@@ -284,6 +316,25 @@ void flushall(CommandContext&);
 void type(CommandContext&);
 void scan_part(ShardPartContext&);
 void scan(CommandContext&);
+// Pub/Sub (cmd_pubsub.cpp)
+void subscribe(CommandContext&);
+void psubscribe(CommandContext&);
+void ssubscribe(CommandContext&);
+void unsubscribe(CommandContext&);
+void punsubscribe(CommandContext&);
+void sunsubscribe(CommandContext&);
+void unsubscribe_all(Session&);  // RESET, and a connection that closes
+void publish_part(ShardPartContext&);
+void spublish_part(ShardPartContext&);
+void pubsub_channels_part(ShardPartContext&);
+void pubsub_shardchannels_part(ShardPartContext&);
+void pubsub_numpat_part(ShardPartContext&);
+void pubsub_numsub_part(ShardPartContext&);
+void pubsub_shardnumsub_part(ShardPartContext&);
+void pubsub_names(CommandContext&);
+void pubsub_numpat(CommandContext&);
+void pubsub_numsub(CommandContext&);
+void pubsub_help(CommandContext&);
 // RENAME / RENAMENX (rename.cpp)
 void rename(KeyPairContext&);
 void renamenx(KeyPairContext&);

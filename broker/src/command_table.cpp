@@ -61,13 +61,13 @@ CommandSpec container(std::string_view name, int arity, std::string_view cats, C
 std::vector<CommandSpec> build_table() {
   std::vector<CommandSpec> t;
   // Connection.
-  t.push_back(plain("ping", -1, kFast, "@fast @connection",
+  t.push_back(plain("ping", -1, kFast | kSubscribedContext, "@fast @connection",
                     "request_policy:all_shards response_policy:all_succeeded",
                     {"Ping the server", "1.0.0", "connection", "O(1)"}, cmd::ping));
   t.push_back(plain("echo", 2, kLoading | kStale | kFast, "@fast @connection", {},
                     {"Echo the given string", "1.0.0", "connection", "O(1)"}, cmd::echo));
   {
-    CommandSpec quit = plain("quit", -1, kConnFlags, "@fast @connection", {},
+    CommandSpec quit = plain("quit", -1, kConnFlags | kSubscribedContext, "@fast @connection", {},
                              {"Close the connection", "1.0.0", "connection", "O(1)"}, cmd::quit);
     quit.runs_in_multi = true;
     t.push_back(std::move(quit));
@@ -106,7 +106,7 @@ std::vector<CommandSpec> build_table() {
                                 {"Forget about all watched keys", "2.2.0", "transactions", "O(1)"},
                                 nullptr), Route::kUnwatch, false));
   {
-    CommandSpec reset = plain("reset", 1, kConnFlags, "@fast @connection", {},
+    CommandSpec reset = plain("reset", 1, kConnFlags | kSubscribedContext | kChangesSubscriptions, "@fast @connection", {},
                               {"Reset the connection", "6.2.0", "connection", "O(1)"}, cmd::reset);
     reset.route = Route::kReset;
     reset.runs_in_multi = true;
@@ -161,6 +161,85 @@ std::vector<CommandSpec> build_table() {
                  "O(1)"},
                 cmd::client_help),
       }));
+  // Pub/Sub (cmd_pubsub.cpp).
+  {
+    constexpr std::uint32_t kSubFlags = kPubsub | kNoScript | kLoading | kStale | kSubscribedContext | kChangesSubscriptions;
+    auto subscription = [&](std::string_view name, int arity, CommandDocs docs, Handler handler, bool keyed_by_shard) {
+      CommandSpec spec = plain(name, arity, kSubFlags, "@pubsub @slow", {}, docs, handler);
+      if (keyed_by_shard) {
+        spec.first_key = 1;
+        spec.last_key = -1;
+        spec.key_step = 1;
+        spec.key_specs = {KeySpec{"not_key", {}, 1, -1, 1, 0, {}}};
+      }
+      t.push_back(std::move(spec));
+    };
+    subscription("subscribe", -2, {"Listen for messages published to the given channels", "2.0.0", "pubsub",
+                                   "O(N) where N is the number of channels to subscribe to."},
+                 cmd::subscribe, false);
+    subscription("unsubscribe", -1, {"Stop listening for messages posted to the given channels", "2.0.0", "pubsub",
+                                     "O(N) where N is the number of clients already subscribed to a channel."},
+                 cmd::unsubscribe, false);
+    subscription("psubscribe", -2, {"Listen for messages published to channels matching the given patterns", "2.0.0",
+                                    "pubsub", "O(N) where N is the number of patterns the client is already subscribed to."},
+                 cmd::psubscribe, false);
+    subscription("punsubscribe", -1,
+                 {"Stop listening for messages posted to channels matching the given patterns", "2.0.0", "pubsub",
+                  "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of "
+                  "total patterns subscribed in the system (by any client)."},
+                 cmd::punsubscribe, false);
+    subscription("ssubscribe", -2, {"Listen for messages published to the given shard channels", "7.0.0", "pubsub",
+                                    "O(N) where N is the number of shard channels to subscribe to."},
+                 cmd::ssubscribe, true);
+    subscription("sunsubscribe", -1, {"Stop listening for messages posted to the given shard channels", "7.0.0", "pubsub",
+                                      "O(N) where N is the number of clients already subscribed to a shard channel."},
+                 cmd::sunsubscribe, true);
+    constexpr std::uint32_t kPublishFlags = kPubsub | kLoading | kStale | kFast;
+    CommandSpec publish = fanned("publish", 3, kPublishFlags, 0, 0, "@pubsub @fast", {}, {},
+                                 {"Post a message to a channel", "2.0.0", "pubsub",
+                                  "O(N+M) where N is the number of clients subscribed to the receiving channel and M "
+                                  "is the total number of subscribed patterns (by any client)."},
+                                 cmd::publish_part, cmd::reply_count);
+    publish.route = Route::kPublish;
+    t.push_back(std::move(publish));
+    CommandSpec spublish = fanned("spublish", 3, kPublishFlags | kShardChannel, 1, 1, "@pubsub @fast", {},
+                                  {KeySpec{"not_key", {}, 1, 0, 1, 0, {}}},
+                                  {"Post a message to a shard channel", "7.0.0", "pubsub",
+                                   "O(N) where N is the number of clients subscribed to the receiving shard channel."},
+                                  cmd::spublish_part, cmd::reply_count);
+    spublish.route = Route::kPublish;
+    t.push_back(std::move(spublish));
+    constexpr std::uint32_t kQueryFlags = kPubsub | kLoading | kStale;
+    t.push_back(container(
+        "pubsub", -2, "@slow",
+        {"A container for Pub/Sub commands", "2.8.0", "pubsub", "Depends on subcommand."},
+        {
+            fanned("pubsub|channels", -2, kQueryFlags, 0, 0, "@pubsub @slow", {}, {},
+                   {"List active channels", "2.8.0", "pubsub",
+                    "O(N) where N is the number of active channels, and assuming constant time pattern matching "
+                    "(relatively short channels and patterns)"},
+                   cmd::pubsub_channels_part, cmd::pubsub_names),
+            fanned("pubsub|numsub", -2, kQueryFlags, 0, 0, "@pubsub @slow", {}, {},
+                   {"Get the count of subscribers for channels", "2.8.0", "pubsub",
+                    "O(N) for the NUMSUB subcommand, where N is the number of requested channels"},
+                   cmd::pubsub_numsub_part, cmd::pubsub_numsub),
+            fanned("pubsub|numpat", 2, kQueryFlags, 0, 0, "@pubsub @slow", {}, {},
+                   {"Get the count of unique patterns pattern subscriptions", "2.8.0", "pubsub", "O(1)"},
+                   cmd::pubsub_numpat_part, cmd::pubsub_numpat),
+            fanned("pubsub|shardchannels", -2, kQueryFlags, 0, 0, "@pubsub @slow", {}, {},
+                   {"List active shard channels", "7.0.0", "pubsub",
+                    "O(N) where N is the number of active shard channels, and assuming constant time pattern "
+                    "matching (relatively short shard channels)."},
+                   cmd::pubsub_shardchannels_part, cmd::pubsub_names),
+            fanned("pubsub|shardnumsub", -2, kQueryFlags, 0, 0, "@pubsub @slow", {}, {},
+                   {"Get the count of subscribers for shard channels", "7.0.0", "pubsub",
+                    "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels"},
+                   cmd::pubsub_shardnumsub_part, cmd::pubsub_numsub),
+            plain("pubsub|help", 2, kLoading | kStale, "@slow", {},
+                  {"Show helpful text about the different subcommands", "6.2.0", "pubsub", "O(1)"},
+                  cmd::pubsub_help),
+        }));
+  }
   // Server.
   t.push_back(container(
       "command", -1, "@slow @connection",
@@ -565,7 +644,7 @@ std::vector<std::string_view> split_words(std::string_view text) {
 void write_flags(std::uint32_t flags, protocol::ReplyWriter& reply) {
   static constexpr std::pair<CommandFlag, std::string_view> kNames[] = {
       {kWrite, "write"},       {kReadonly, "readonly"}, {kDenyOom, "denyoom"},
-      {kAdmin, "admin"},       {kNoScript, "noscript"}, {kBlocking, "blocking"},
+      {kAdmin, "admin"},       {kPubsub, "pubsub"},     {kNoScript, "noscript"}, {kBlocking, "blocking"},
       {kLoading, "loading"},   {kStale, "stale"},       {kSkipSlowlog, "skip_slowlog"},
       {kFast, "fast"},
       {kNoAuth, "no_auth"},    {kNoMulti, "no_multi"},  {kAllowBusy, "allow_busy"},
@@ -722,6 +801,11 @@ bool check_command(const CommandSpec* spec, std::span<const std::string_view> ar
   }
   if (!session.authenticated && !(spec->flags & kNoAuth)) {
     reply.error("NOAUTH Authentication required.");
+    return false;
+  }
+  if (session.subscribed() && session.resp == protocol::RespVersion::kResp2 && !(spec->flags & kSubscribedContext)) {
+    reply.error("ERR Can't execute '" + std::string(spec->name) +
+                "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
     return false;
   }
   return true;

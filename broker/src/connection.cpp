@@ -120,6 +120,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
 
   ~Connection() {
     if (moved_) return;  // its successor on the other shard carries on
+    cmd::unsubscribe_all(session_);  // from its home shard's table (a subscriber never moves)
     if (!session_.info) {  // never started (the server stopped first)
       server_.connection_closed();
       return;
@@ -142,6 +143,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
     server_.shards[home_]->shard.connections.fetch_add(1, std::memory_order_relaxed);
     session_.info = info;
     session_.parser = &parser_;
+    session_.subscriber = this;
     const Config config = server_.state.config.snapshot();
     refresh_limits();
     const bool needs_auth = !config.requirepass.empty();
@@ -157,6 +159,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
 
   // Takes over a connection that moved here from another shard (posted to this thread).
   void resume() {
+    session_.subscriber = this;
     {
       auto& info = static_cast<ConnectionInfo&>(*session_.info);
       std::lock_guard lock(info.where_mutex);
@@ -212,6 +215,37 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
   }
 
  private:
+  // A Pub/Sub message, on this thread (pubsub.hpp): appended after whatever the connection
+  // has produced so far, and sent on the next turn (once per turn, however many arrive). A
+  // subscriber past the output buffer limit is closed: it never holds up the publisher.
+  void deliver(ChannelKind kind, std::string_view pattern, std::string_view channel,
+               std::string_view message) override {
+    if (closing_ || finished_ || moved_) return;
+    protocol::ReplyWriter writer(out_, session_.resp);
+    const bool by_pattern = kind == ChannelKind::kPattern;
+    writer.push(by_pattern ? 4 : 3);
+    writer.bulk(by_pattern ? "pmessage" : kind == ChannelKind::kShard ? "smessage" : "message");
+    if (by_pattern) writer.bulk(pattern);
+    writer.bulk(channel);
+    writer.bulk(message);
+    if (limits().output_buffer != 0 && unsent() > limits().output_buffer) {
+      log::warning("Client id=" + std::to_string(session_.info->id) +
+                   " closed for overcoming of output buffer limits.");
+      drop_output_and_close();
+      close();
+      return;
+    }
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->flush();
+      self->session_.info->output_buffer_bytes.store(self->unsent(), std::memory_order_relaxed);
+    });
+  }
+
+  PubSub& subscriptions_table() override { return server_.shards[home_]->shard.pubsub; }
+
   static void wake(asio::steady_timer& timer) { timer.cancel(); }
 
   // What a connection needs only while drive runs.
@@ -617,7 +651,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
   bool should_move() const {
     return affinity_run_ >= kMoveAfter && affinity_shard_ != home_ && in_begin_ == in_end_ &&
            out_.empty() && !writing_ && !coordinator_.holding() && !session_.in_multi &&
-           !session_.watching() && !session_.close_after_reply && !session_.shutdown_after_reply;
+           !session_.watching() && !session_.close_after_reply && !session_.shutdown_after_reply &&
+           !session_.subscribed();
   }
 
   // Hands the socket and the session to a new Connection on the owning shard's thread.
@@ -784,6 +819,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
   bool in_borrowed_ = false;  // the input is in the thread's scratch buffer
   bool paused_ = false;       // run_local stopped at the pause bound
   bool driving_ = false;      // drive runs
+  bool flush_posted_ = false;  // a flush is posted for the Pub/Sub messages appended
   bool writing_ = false;      // an async_write is in flight
   bool closing_ = false;
   bool discard_output_ = false;

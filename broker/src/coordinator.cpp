@@ -252,6 +252,9 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     case Route::kStreamRead:
     case Route::kGroupRead:
       return spec;  // may block: always the coroutine path
+    case Route::kPublish:
+      publish(args, (spec->flags & kShardChannel) != 0, reply);
+      break;
     case Route::kEachShard: {
       if (state.shard_count != 1) return spec;
       Gather gather;
@@ -405,7 +408,17 @@ awaitable<void> Coordinator::key_pair(std::span<const std::string_view> args) {
 awaitable<Coordinator::Ran> Coordinator::run_queued(const std::vector<std::vector<std::string>>& queued,
                                                     std::string& body) {
   const unsigned shard_count = server_.state.shard_count;
-  const std::vector<unsigned> touched = shards_touched(queued, shard_count);
+  std::vector<unsigned> touched = shards_touched(queued, shard_count);
+  // (P|S)SUBSCRIBE and their undoing change the home shard's Pub/Sub table: that shard is
+  // the transaction's too.
+  const bool subscribes = std::any_of(queued.begin(), queued.end(), [](const std::vector<std::string>& args) {
+    const std::vector<std::string_view> views(args.begin(), args.end());
+    const CommandSpec* spec = command_table().lookup(views);
+    return spec != nullptr && (spec->flags & kChangesSubscriptions) != 0;
+  });
+  if (subscribes && std::find(touched.begin(), touched.end(), home_) == touched.end()) {
+    touched.insert(std::upper_bound(touched.begin(), touched.end(), home_), home_);
+  }
   std::vector<Shard*> shards;
   for (auto& runtime : server_.shards) shards.push_back(&runtime->shard);
   std::vector<char> wrote(shard_count, 0);
@@ -626,6 +639,28 @@ awaitable<void> Coordinator::run_batch_round() {
       if (s == home_ && command.wrote) command.ticket = home_ticket;
     }
   }
+}
+
+// PUBLISH and SPUBLISH (pubsub.hpp): the directory counts the receivers and names their
+// shards; this shard's get the message now, the others' by a post, and the reply does not
+// wait for those.
+void Coordinator::publish(std::span<const std::string_view> args, bool sharded, protocol::ReplyWriter& reply) {
+  std::vector<std::uint32_t> per_shard;
+  const std::int64_t receivers = server_.state.pubsub.receivers(sharded, args[1], per_shard);
+  std::shared_ptr<const std::pair<std::string, std::string>> message;
+  for (unsigned s = 0; s < per_shard.size(); ++s) {
+    if (per_shard[s] == 0) continue;
+    ShardRuntime& runtime = *server_.shards[s];
+    if (s == home_) {
+      (void)runtime.shard.pubsub.publish(sharded, args[1], args[2]);
+      continue;
+    }
+    if (!message) message = std::make_shared<const std::pair<std::string, std::string>>(args[1], args[2]);
+    asio::post(runtime.io, [&runtime, message, sharded] {
+      (void)runtime.shard.pubsub.publish(sharded, message->first, message->second);
+    });
+  }
+  reply.integer(receivers);
 }
 
 // Drops the replies that went out from the shards' scratch buffers, keeping those of

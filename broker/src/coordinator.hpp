@@ -37,7 +37,9 @@ namespace runnel {
 class Coordinator {
  public:
   // What the Coordinator asks of its connection.
-  class Link {
+  // The connection is also its own Pub/Sub receiver (one vtable: an idle connection stays
+  // small).
+  class Link : public Subscriber {
    public:
     // Where replies go, in request order: the unsent end of the connection's output.
     virtual std::string& output() = 0;
@@ -156,6 +158,7 @@ class Coordinator {
   awaitable<void> copy(std::span<const std::string_view> args);     // copy.cpp
   awaitable<void> exec();
   awaitable<void> key_pair(std::span<const std::string_view> args);  // RENAME
+  void publish(std::span<const std::string_view> args, bool sharded, protocol::ReplyWriter& reply);
   // Runs `queued` as a transaction (in one hop, or with the other shards parked), its replies
   // into `body`, and waits for the disk as a write does.
   enum class Ran { kDone, kNoShards, kNotDurable };

@@ -356,10 +356,12 @@ void Server::start() {
   if (threads > 255) throw std::runtime_error("--threads must be at most 255");
   s.lock_data_dir();
   s.state.shard_count = threads;
+  s.state.pubsub.set_shards(threads);
   s.state.run_id = random_run_id();
   for (unsigned i = 0; i < threads; ++i) {
     auto runtime = std::make_unique<ShardRuntime>();
     runtime->shard.index = i;
+    runtime->shard.pubsub.attach(i, &s.state.pubsub);
     s.guards.push_back(asio::make_work_guard(runtime->io));
     s.shards.push_back(std::move(runtime));
   }

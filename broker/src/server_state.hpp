@@ -3,6 +3,7 @@
 // fields a command touches per call are atomics.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,8 @@
 
 #include <runnel/broker/config.hpp>
 #include <runnel/storage/node_limits.hpp>
+
+#include "pubsub.hpp"
 
 namespace runnel {
 
@@ -36,6 +39,17 @@ struct ClientInfo {
   std::atomic<bool> authenticated{false};
   std::atomic<std::uint64_t> query_buffer_bytes{0};
   std::atomic<std::uint64_t> output_buffer_bytes{0};
+  // CLIENT LIST's sub, psub and ssub, 21 bits each (shown as 2097151 past that): one word,
+  // as an idle connection should stay small.
+  std::atomic<std::uint64_t> subscriptions{0};
+  void set_subscriptions(std::uint64_t channels, std::uint64_t patterns, std::uint64_t shard) {
+    constexpr std::uint64_t kMax = (1u << 21) - 1;
+    subscriptions.store(std::min(channels, kMax) | std::min(patterns, kMax) << 21 | std::min(shard, kMax) << 42,
+                        std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::int64_t subscriptions_of(int kind) const {
+    return static_cast<std::int64_t>((subscriptions.load(std::memory_order_relaxed) >> (21 * kind)) & ((1u << 21) - 1));
+  }
 
   // What CLIENT SETNAME and CLIENT SETINFO set. Most connections set none of it, so it is
   // allocated by the first of them: 88 bytes less per connection.
@@ -166,6 +180,7 @@ class StorageHealth {
 struct ServerState {
   explicit ServerState(const Config& config) : config(config) {}
 
+  PubSubDirectory pubsub;  // which shards have subscribers of what (pubsub.hpp)
   LiveConfig config;
   // Config's stream-node-max-entries and -bytes, as every stream's store reads them.
   storage::NodeLimits node_limits;

@@ -17,6 +17,7 @@
 #include "blocking.hpp"
 #include "keyspace.hpp"
 #include "persistence.hpp"
+#include "pubsub.hpp"
 
 namespace runnel {
 
@@ -24,6 +25,7 @@ struct Shard {
   unsigned index = 0;
   Keyspace keyspace;
   BlockedReaders blocked;
+  PubSub pubsub;  // the subscriptions of the connections this shard is home to
   std::uint64_t commands = 0;  // commands this shard ran
   std::atomic<std::int64_t> hops_waiting{0};  // commands from other threads queued to run here
   std::atomic<std::int64_t> connections{0};   // client connections this thread serves

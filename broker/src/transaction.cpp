@@ -61,7 +61,7 @@ std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>
     } else if ((spec->route == Route::kCopy || spec->route == Route::kKeyPair) && args.size() >= 3) {
       touched[owner_of(args[1], shard_count)] = 1;
       touched[owner_of(args[2], shard_count)] = 1;
-    } else if (spec->route == Route::kEachShard || spec->route == Route::kStreamRead ||
+    } else if (spec->route == Route::kEachShard || spec->route == Route::kPublish || spec->route == Route::kStreamRead ||
                spec->route == Route::kGroupRead) {
       std::fill(touched.begin(), touched.end(), 1);
     }
@@ -162,7 +162,8 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         if (run_key_command(*shards[owner], *spec, args, reply, session, state)) wrote[owner] = 1;
         break;
       }
-      case Route::kEachShard: {
+      case Route::kEachShard:
+      case Route::kPublish: {  // every shard is held: each delivers and counts, exactly
         Gather gather;
         for (unsigned s = 0; s < shard_count; ++s) {
           ShardPartContext part{args, *shards[s], shard_count, gather};

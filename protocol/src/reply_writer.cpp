@@ -59,6 +59,10 @@ void ReplyWriter::set(std::size_t count) {
   header(version_ == RespVersion::kResp3 ? '~' : '*', static_cast<std::int64_t>(count));
 }
 
+void ReplyWriter::push(std::size_t count) {
+  header(version_ == RespVersion::kResp3 ? '>' : '*', static_cast<std::int64_t>(count));
+}
+
 void ReplyWriter::boolean(bool value) {
   if (version_ == RespVersion::kResp3) {
     out_->append(value ? "#t\r\n" : "#f\r\n");

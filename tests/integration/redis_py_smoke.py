@@ -79,4 +79,30 @@ with r.pipeline() as p:
         raise SystemExit("EXEC ran although a watched key changed")
     except redis.WatchError:
         pass
+
+# Pub/Sub: redis-py's pubsub() object, channels and patterns, across connections (and shards).
+ps = other.pubsub()
+ps.subscribe("alerts")
+ps.psubscribe("metrics.*")
+confirmations = []
+for _ in range(500):  # bounded: the two confirmations, within 5 s
+    m = ps.get_message(timeout=0.01)
+    if m is not None:
+        confirmations.append((m["type"], m["channel"]))
+    if len(confirmations) == 2:
+        break
+assert confirmations == [("subscribe", "alerts"), ("psubscribe", "metrics.*")], confirmations
+assert r.publish("alerts", "disk full") == 1
+assert r.publish("metrics.cpu", "93") == 1
+assert r.pubsub_numsub("alerts") == [("alerts", 1)]
+assert r.pubsub_numpat() == 1
+received = []
+for _ in range(500):
+    m = ps.get_message(timeout=0.01)
+    if m is not None:
+        received.append((m["type"], m["channel"], m["data"]))
+    if len(received) == 2:
+        break
+assert received == [("message", "alerts", "disk full"), ("pmessage", "metrics.cpu", "93")], received
+ps.close()
 print("redis-py OK")

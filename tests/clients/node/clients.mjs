@@ -37,6 +37,28 @@ if (JSON.stringify(nrTx) !== JSON.stringify(["1-1", "1-1", 1])) {
   throw new Error("node-redis multi: " + JSON.stringify(nrTx));
 }
 
+// Pub/Sub: each library's subscribe API, a message from the other library.
+const ioSub = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1 });
+const ioGot = new Promise((resolve) => ioSub.on("message", (channel, message) => resolve([channel, message])));
+await ioSub.subscribe("io-news");
+if ((await nr.publish("io-news", "from node-redis")) !== 1) throw new Error("node-redis PUBLISH count");
+const ioMessage = await ioGot;
+if (JSON.stringify(ioMessage) !== JSON.stringify(["io-news", "from node-redis"])) {
+  throw new Error("ioredis subscribe: " + JSON.stringify(ioMessage));
+}
+const nrSub = nr.duplicate();
+nrSub.on("error", (e) => console.error("node-redis subscriber:", e.message));
+await nrSub.connect();
+const nrGot = new Promise((resolve) => nrSub.pSubscribe("nr-*", (message, channel) => resolve([channel, message])));
+for (let i = 0; i < 200 && (await io.pubsub("NUMPAT")) !== 1; ++i) await new Promise((r) => setTimeout(r, 10));
+if ((await io.publish("nr-events", "from ioredis")) !== 1) throw new Error("ioredis PUBLISH count");
+const nrMessage = await nrGot;
+if (JSON.stringify(nrMessage) !== JSON.stringify(["nr-events", "from ioredis"])) {
+  throw new Error("node-redis pSubscribe: " + JSON.stringify(nrMessage));
+}
+await nrSub.quit();
+ioSub.disconnect();
+
 const list = await io.client("LIST");
 for (const lib of ["lib-name=ioredis", "lib-name=node-redis"]) {
   if (!list.includes(lib)) throw new Error("CLIENT LIST lacks " + lib + ":\n" + list);

@@ -30,6 +30,7 @@ class ReplyWriter {
   void array(std::size_t count);       // *count
   void map(std::size_t pairs);         // RESP3 %pairs, RESP2 *(2*pairs)
   void set(std::size_t count);         // RESP3 ~count, RESP2 *count
+  void push(std::size_t count);        // RESP3 >count (out of band), RESP2 *count
   void boolean(bool value);            // RESP3 #t/#f, RESP2 :1/:0
   void dbl(double value);              // RESP3 ,value; RESP2 a bulk string, "%.17g" as Redis
   void verbatim(std::string_view text, std::string_view format = "txt");  // RESP3 =, RESP2 bulk
