@@ -141,6 +141,9 @@ const std::vector<ConfigParam>& config_params() {
       {"client-output-buffer-limit",
        [](const Config& c) { return std::to_string(c.client_output_buffer_limit); },
        memory_setter(&Config::client_output_buffer_limit, 0)},
+      {"pubsub-output-buffer-limit",
+       [](const Config& c) { return std::to_string(c.pubsub_output_buffer_limit); },
+       memory_setter(&Config::pubsub_output_buffer_limit, 0)},
       {"reply-pause-bytes", [](const Config& c) { return std::to_string(c.reply_pause_bytes); },
        memory_setter(&Config::reply_pause_bytes, 1024)},
   };

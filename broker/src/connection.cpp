@@ -228,7 +228,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
     if (by_pattern) writer.bulk(pattern);
     writer.bulk(channel);
     writer.bulk(message);
-    if (limits().output_buffer != 0 && unsent() > limits().output_buffer) {
+    // The smaller of the two limits that are set (0 is none).
+    const std::uint64_t general = limits().output_buffer, pubsub = limits().pubsub_output;
+    const std::uint64_t limit = general == 0 ? pubsub : pubsub == 0 ? general : std::min(general, pubsub);
+    if (limit != 0 && unsent() > limit) {
       log::warning("Client id=" + std::to_string(session_.info->id) +
                    " closed for overcoming of output buffer limits.");
       drop_output_and_close();
@@ -402,6 +405,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
       runtime.limits_version = version;
       runtime.limits.query_buffer = config.client_query_buffer_limit;
       runtime.limits.output_buffer = config.client_output_buffer_limit;
+      runtime.limits.pubsub_output = config.pubsub_output_buffer_limit;
       runtime.limits.reply_pause = config.reply_pause_bytes;
       protocol::ParserLimits& parser = runtime.parser_limits;
       parser.max_bulk_len = config.proto_max_bulk_len;

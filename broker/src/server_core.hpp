@@ -60,6 +60,7 @@ std::string misconf_text(const ServerState& state);
 struct ConnectionLimits {
   std::uint64_t query_buffer = 0;   // client-query-buffer-limit
   std::uint64_t output_buffer = 0;  // client-output-buffer-limit (0: none)
+  std::uint64_t pubsub_output = 0;  // pubsub-output-buffer-limit (0: none)
   std::uint64_t reply_pause = 0;    // reply-pause-bytes
 };
 

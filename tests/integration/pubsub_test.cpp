@@ -162,9 +162,16 @@ TEST_CASE("One publisher reaches 100 subscribers over 4 shards, each message onc
     REQUIRE(r.is_aggregate());
   }
   Connection admin("127.0.0.1", runnel.port);
-  // The acceptor deals connections round-robin: all 4 shards have subscribers.
+  // The acceptor deals connections round-robin: every shard is home to subscribers.
   const std::string shards = admin.call({"INFO", "shards"}).str;
-  for (int s = 0; s < 4; ++s) CHECK(shards.find("shard" + std::to_string(s) + ":keys=0,commands=") != std::string::npos);
+  for (int s = 0; s < 4; ++s) {
+    const auto line = shards.find("shard" + std::to_string(s) + ":");
+    REQUIRE(line != std::string::npos);
+    const auto at = shards.find("connections=", line);
+    REQUIRE(at != std::string::npos);
+    INFO(shards);
+    CHECK(std::stoi(shards.substr(at + 12)) >= 20);
+  }
   Connection publisher("127.0.0.1", runnel.port, 10s);
   for (int m = 0; m < kMessages; ++m) publisher.send({"PUBLISH", "fan", "m" + std::to_string(m)});
   for (int m = 0; m < kMessages; ++m) {
@@ -187,7 +194,7 @@ TEST_CASE("One publisher reaches 100 subscribers over 4 shards, each message onc
 
 TEST_CASE("A subscriber that stops reading is closed at the output buffer limit and the others get everything",
           "[pubsub][limits]") {
-  runnel::test::RunnelServer runnel({"--client-output-buffer-limit", "1048576"}, 2);
+  runnel::test::RunnelServer runnel({"--pubsub-output-buffer-limit", "1048576"}, 2);
   Connection slow("127.0.0.1", runnel.port, 10s);
   Connection fast("127.0.0.1", runnel.port, 10s);
   REQUIRE(slow.call({"SUBSCRIBE", "flood"}).is_aggregate());
@@ -209,4 +216,9 @@ TEST_CASE("A subscriber that stops reading is closed at the output buffer limit 
   CHECK(fast_got == kMessages);
   CHECK(receivers_at_end == 1);  // the slow one was dropped on the way
   CHECK(slow.peer_closed(5s));
+  // The limit is live configuration.
+  Connection admin("127.0.0.1", runnel.port);
+  CHECK(admin.call({"CONFIG", "GET", "pubsub-output-buffer-limit"}).elements.at(1).str == "1048576");
+  CHECK(admin.call({"CONFIG", "SET", "pubsub-output-buffer-limit", "32mb"}).str == "OK");
+  CHECK(admin.call({"CONFIG", "GET", "pubsub-output-buffer-limit"}).elements.at(1).str == "33554432");
 }

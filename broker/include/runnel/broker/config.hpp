@@ -56,6 +56,9 @@ struct Config {
   std::uint64_t reply_pause_bytes = 4 * 1024 * 1024;
   // A connection whose unsent replies exceed this is disconnected (0: no limit).
   std::uint64_t client_output_buffer_limit = 1024ull * 1024 * 1024;
+  // A subscriber whose unsent messages pass this is closed (Redis's pubsub class hard
+  // limit, 32 MB; 0: never).
+  std::uint64_t pubsub_output_buffer_limit = 32ull * 1024 * 1024;
 };
 
 }  // namespace runnel
