@@ -380,14 +380,22 @@ awaitable<void> Coordinator::exec() {
   std::string body;
   const Ran ran = co_await run_queued(queued, body);
   protocol::ReplyWriter reply(link_.output(), session_.resp);
-  if (ran == Ran::kNoShards) co_return reply.error(kNoShards);
+  if (replied_failure(ran, reply)) co_return;
+  reply.array(queued.size());
+  link_.output().append(body);
+}
+
+bool Coordinator::replied_failure(Ran ran, protocol::ReplyWriter& reply) {
+  if (ran == Ran::kNoShards) {
+    reply.error(kNoShards);
+    return true;
+  }
   if (ran == Ran::kNotDurable) {
     reply.error(misconf_text(server_.state));
     link_.end_session();  // as for any write the disk refused
-    co_return;
+    return true;
   }
-  reply.array(queued.size());
-  link_.output().append(body);
+  return false;
 }
 
 // RENAME: run as a transaction of one command, so both keys' shards are held at once.
@@ -396,12 +404,7 @@ awaitable<void> Coordinator::key_pair(std::span<const std::string_view> args) {
   std::string body;
   const Ran ran = co_await run_queued(queued, body);
   protocol::ReplyWriter reply(link_.output(), session_.resp);
-  if (ran == Ran::kNoShards) co_return reply.error(kNoShards);
-  if (ran == Ran::kNotDurable) {
-    reply.error(misconf_text(server_.state));
-    link_.end_session();
-    co_return;
-  }
+  if (replied_failure(ran, reply)) co_return;
   link_.output().append(body);
 }
 

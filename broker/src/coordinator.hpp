@@ -163,6 +163,8 @@ class Coordinator {
   // into `body`, and waits for the disk as a write does.
   enum class Ran { kDone, kNoShards, kNotDurable };
   awaitable<Ran> run_queued(const std::vector<std::vector<std::string>>& queued, std::string& body);
+  // The error reply for a run that did not happen or that the disk refused; false if none.
+  bool replied_failure(Ran ran, protocol::ReplyWriter& reply);
   awaitable<bool> exec_across_shards(const std::vector<std::vector<std::string>>& queued,
                                      std::vector<Shard*>& shards, std::string& body, std::vector<char>& wrote);
 
