@@ -462,27 +462,30 @@ Error sync_directory(const std::string& dir) {
 }
 
 void File::note_written(std::uint64_t from, std::uint64_t end) {
-  std::lock_guard lock(written_mutex_);
+  std::lock_guard lock(FileCache::instance().stripe(this));
   std::uint64_t done = written_.load(std::memory_order_relaxed);
   if (from > done) {
-    ahead_.emplace_back(from, end);
+    if (!ahead_) ahead_ = std::make_unique<std::vector<std::pair<std::uint64_t, std::uint64_t>>>();
+    ahead_->emplace_back(from, end);
     return;
   }
   done = std::max(done, end);
   // Ranges that waited for this one.
-  for (bool grew = !ahead_.empty(); grew;) {
+  for (bool grew = ahead_ != nullptr; grew;) {
     grew = false;
-    for (std::size_t i = 0; i < ahead_.size();) {
-      if (ahead_[i].first <= done) {
-        done = std::max(done, ahead_[i].second);
-        ahead_[i] = ahead_.back();
-        ahead_.pop_back();
+    for (std::size_t i = 0; i < ahead_->size();) {
+      auto& range = (*ahead_)[i];
+      if (range.first <= done) {
+        done = std::max(done, range.second);
+        range = ahead_->back();
+        ahead_->pop_back();
         grew = true;
       } else {
         ++i;
       }
     }
   }
+  if (ahead_ && ahead_->empty()) ahead_.reset();
   written_.store(done, std::memory_order_release);
 }
 

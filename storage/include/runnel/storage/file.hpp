@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <string>
 #include <vector>
@@ -110,8 +109,9 @@ class File {
   int fd_;  // under the file's stripe lock for kCached files
   std::string path_;
   std::atomic<std::uint64_t> written_{0};
-  std::mutex written_mutex_;  // note_written's, for ahead_
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> ahead_;  // ranges done past written_
+  // Ranges done past written_, under the stripe lock; allocated only when one comes early
+  // (a file has one per stream, and a million streams are a million files).
+  std::unique_ptr<std::vector<std::pair<std::uint64_t, std::uint64_t>>> ahead_;
   std::string identity_;
   std::uint64_t device_ = 0;  // the inode seen at the first open
   std::uint64_t inode_ = 0;
