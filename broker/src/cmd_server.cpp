@@ -144,6 +144,8 @@ const std::vector<ConfigParam>& config_params() {
       {"pubsub-output-buffer-limit",
        [](const Config& c) { return std::to_string(c.pubsub_output_buffer_limit); },
        memory_setter(&Config::pubsub_output_buffer_limit, 0)},
+      {"pubsub-backlog-bytes", [](const Config& c) { return std::to_string(c.pubsub_backlog_bytes); },
+       memory_setter(&Config::pubsub_backlog_bytes, 0)},
       {"reply-pause-bytes", [](const Config& c) { return std::to_string(c.reply_pause_bytes); },
        memory_setter(&Config::reply_pause_bytes, 1024)},
   };
@@ -256,6 +258,7 @@ void section_stats(const InfoInputs& in, std::string& out) {
   out += "pubsub_channels:" + std::to_string(in.pubsub[0]) + "\r\n";
   out += "pubsub_patterns:" + std::to_string(in.pubsub[1]) + "\r\n";
   out += "pubsubshard_channels:" + std::to_string(in.pubsub[2]) + "\r\n";
+  out += "pubsub_publish_waits:" + std::to_string(s.publish_waits.load()) + "\r\n";
   out += "total_error_replies:" + std::to_string(s.error_replies.load()) + "\r\n";
   out += "unknown_commands:" + std::to_string(s.unknown_commands.load()) + "\r\n";
   out += "protocol_errors:" + std::to_string(s.protocol_errors.load()) + "\r\n";

@@ -253,7 +253,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     case Route::kGroupRead:
       return spec;  // may block: always the coroutine path
     case Route::kPublish:
-      publish(args, (spec->flags & kShardChannel) != 0, reply);
+      if (!publish(args, (spec->flags & kShardChannel) != 0, reply)) return spec;  // waits: run()
       break;
     case Route::kEachShard: {
       if (state.shard_count != 1) return spec;
@@ -411,17 +411,7 @@ awaitable<void> Coordinator::key_pair(std::span<const std::string_view> args) {
 awaitable<Coordinator::Ran> Coordinator::run_queued(const std::vector<std::vector<std::string>>& queued,
                                                     std::string& body) {
   const unsigned shard_count = server_.state.shard_count;
-  std::vector<unsigned> touched = shards_touched(queued, shard_count);
-  // (P|S)SUBSCRIBE and their undoing change the home shard's Pub/Sub table: that shard is
-  // the transaction's too.
-  const bool subscribes = std::any_of(queued.begin(), queued.end(), [](const std::vector<std::string>& args) {
-    const std::vector<std::string_view> views(args.begin(), args.end());
-    const CommandSpec* spec = command_table().lookup(views);
-    return spec != nullptr && (spec->flags & kChangesSubscriptions) != 0;
-  });
-  if (subscribes && std::find(touched.begin(), touched.end(), home_) == touched.end()) {
-    touched.insert(std::upper_bound(touched.begin(), touched.end(), home_), home_);
-  }
+  const std::vector<unsigned> touched = shards_touched(queued, shard_count, home_);
   std::vector<Shard*> shards;
   for (auto& runtime : server_.shards) shards.push_back(&runtime->shard);
   std::vector<char> wrote(shard_count, 0);
@@ -646,11 +636,23 @@ awaitable<void> Coordinator::run_batch_round() {
 
 // PUBLISH and SPUBLISH (pubsub.hpp): the directory counts the receivers and names their
 // shards; this shard's get the message now, the others' by a post, and the reply does not
-// wait for those.
-void Coordinator::publish(std::span<const std::string_view> args, bool sharded, protocol::ReplyWriter& reply) {
-  std::vector<std::uint32_t> per_shard;
+// wait for those. Unless a shard has more than pubsub-backlog-bytes of posted messages still
+// to deliver (its subscribers are many, or it is busy): then nothing is done here (false),
+// and run() hops to the shards and waits, so a publisher cannot pile up messages in another
+// shard's queue faster than it delivers them.
+bool Coordinator::publish(std::span<const std::string_view> args, bool sharded, protocol::ReplyWriter& reply) {
+  static thread_local std::vector<std::uint32_t> per_shard;
   const std::int64_t receivers = server_.state.pubsub.receivers(sharded, args[1], per_shard);
+  const std::uint64_t backlog_limit = link_.limits().pubsub_backlog;
+  for (unsigned s = 0; s < per_shard.size() && backlog_limit != 0; ++s) {
+    if (per_shard[s] != 0 && s != home_ &&
+        server_.shards[s]->publish_backlog.load(std::memory_order_relaxed) >= backlog_limit) {
+      server_.state.stats.publish_waits.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+  }
   std::shared_ptr<const std::pair<std::string, std::string>> message;
+  const std::uint64_t bytes = args[1].size() + args[2].size();
   for (unsigned s = 0; s < per_shard.size(); ++s) {
     if (per_shard[s] == 0) continue;
     ShardRuntime& runtime = *server_.shards[s];
@@ -659,11 +661,26 @@ void Coordinator::publish(std::span<const std::string_view> args, bool sharded, 
       continue;
     }
     if (!message) message = std::make_shared<const std::pair<std::string, std::string>>(args[1], args[2]);
-    asio::post(runtime.io, [&runtime, message, sharded] {
+    runtime.publish_backlog.fetch_add(bytes, std::memory_order_relaxed);
+    asio::post(runtime.io, [&runtime, message, sharded, bytes] {
       (void)runtime.shard.pubsub.publish(sharded, message->first, message->second);
+      runtime.publish_backlog.fetch_sub(bytes, std::memory_order_relaxed);
     });
   }
   reply.integer(receivers);
+  return true;
+}
+
+// PUBLISH behind a shard's backlog: each shard with receivers delivers in a hop, in turn,
+// behind the messages posted to it before.
+awaitable<void> Coordinator::publish_waiting(std::span<const std::string_view> args, bool sharded) {
+  std::vector<std::uint32_t> per_shard;
+  const std::int64_t receivers = server_.state.pubsub.receivers(sharded, args[1], per_shard);
+  for (unsigned s = 0; s < per_shard.size(); ++s) {
+    if (per_shard[s] == 0) continue;
+    co_await on_shard(s, [&](Shard& shard) { (void)shard.pubsub.publish(sharded, args[1], args[2]); });
+  }
+  protocol::ReplyWriter(link_.output(), session_.resp).integer(receivers);
 }
 
 // Drops the replies that went out from the shards' scratch buffers, keeping those of
@@ -700,6 +717,8 @@ awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::s
     co_await copy(args);
   } else if (spec.route == Route::kKeyPair) {
     co_await key_pair(args);
+  } else if (spec.route == Route::kPublish) {
+    co_await publish_waiting(args, (spec.flags & kShardChannel) != 0);
   } else {
     Gather gather;
     const bool writes = (spec.flags & kWrite) != 0;  // DEL, UNLINK, FLUSHALL: wait for the disk

@@ -158,7 +158,9 @@ class Coordinator {
   awaitable<void> copy(std::span<const std::string_view> args);     // copy.cpp
   awaitable<void> exec();
   awaitable<void> key_pair(std::span<const std::string_view> args);  // RENAME
-  void publish(std::span<const std::string_view> args, bool sharded, protocol::ReplyWriter& reply);
+  // PUBLISH here; false (nothing done) when it must wait for a shard's backlog instead.
+  bool publish(std::span<const std::string_view> args, bool sharded, protocol::ReplyWriter& reply);
+  awaitable<void> publish_waiting(std::span<const std::string_view> args, bool sharded);
   // Runs `queued` as a transaction (in one hop, or with the other shards parked), its replies
   // into `body`, and waits for the disk as a write does.
   enum class Ran { kDone, kNoShards, kNotDurable };

@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
   app.add_option("--pubsub-output-buffer-limit", config.pubsub_output_buffer_limit,
                  "Disconnect a subscriber whose unsent messages exceed this many bytes (0: never)")
       ->capture_default_str();
+  app.add_option("--pubsub-backlog-bytes", config.pubsub_backlog_bytes,
+                 "Bytes of messages a shard may have queued from other shards' PUBLISHes before "
+                 "publishers wait for it (0: no bound)")
+      ->capture_default_str();
   app.add_option("--reply-pause-bytes", config.reply_pause_bytes,
                  "Stop reading from a client while its unsent replies exceed this many bytes")
       ->capture_default_str()

@@ -470,7 +470,7 @@ void ShardStorage::delete_folder(const std::string& path, std::vector<std::share
   // Not reported: the folder is gone from its key already; only whether that survives a
   // crash is in doubt, and the caller has nothing to undo.
   if (options_.fsync != FsyncPolicy::kNo) (void)storage::sync_directory(streams_dir(options_.dir));
-  if (options_.fsync == FsyncPolicy::kAlways) forgotten_.push_back(storage::Forgotten{path, order});
+  if (logged) forgotten_.push_back(storage::Forgotten{path, order});
   storage::discard_folder(trash, std::move(files));
 }
 

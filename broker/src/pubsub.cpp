@@ -8,20 +8,17 @@
 
 namespace runnel {
 
-bool PubSub::subscribe(ChannelKind kind, std::string_view name, Subscriber* subscriber) {
+void PubSub::subscribe(ChannelKind kind, std::string_view name, Subscriber* subscriber) {
   Table& table = tables_[static_cast<int>(kind)];
-  auto it = table.find(std::string(name));
+  auto it = table.find(name);
   if (it == table.end()) it = table.emplace(std::string(name), std::vector<Subscriber*>{}).first;
-  std::vector<Subscriber*>& list = it->second;
-  if (std::find(list.begin(), list.end(), subscriber) != list.end()) return false;
-  list.push_back(subscriber);
+  it->second.push_back(subscriber);
   if (directory_ != nullptr) directory_->add(kind, name, shard_);
-  return true;
 }
 
 bool PubSub::unsubscribe(ChannelKind kind, std::string_view name, Subscriber* subscriber) {
   Table& table = tables_[static_cast<int>(kind)];
-  auto it = table.find(std::string(name));
+  auto it = table.find(name);
   if (it == table.end()) return false;
   std::vector<Subscriber*>& list = it->second;
   auto at = std::find(list.begin(), list.end(), subscriber);
@@ -35,7 +32,7 @@ bool PubSub::unsubscribe(ChannelKind kind, std::string_view name, Subscriber* su
 void PubSubDirectory::add(ChannelKind kind, std::string_view name, unsigned shard) {
   std::unique_lock lock(mutex_);
   Counts& counts = counts_[static_cast<int>(kind)];
-  auto it = counts.find(std::string(name));
+  auto it = counts.find(name);
   if (it == counts.end()) it = counts.emplace(std::string(name), std::vector<std::uint32_t>(shards_, 0)).first;
   ++it->second[shard];
 }
@@ -43,7 +40,7 @@ void PubSubDirectory::add(ChannelKind kind, std::string_view name, unsigned shar
 void PubSubDirectory::remove(ChannelKind kind, std::string_view name, unsigned shard) {
   std::unique_lock lock(mutex_);
   Counts& counts = counts_[static_cast<int>(kind)];
-  auto it = counts.find(std::string(name));
+  auto it = counts.find(name);
   if (it == counts.end() || it->second[shard] == 0) return;
   --it->second[shard];
   if (std::all_of(it->second.begin(), it->second.end(), [](std::uint32_t n) { return n == 0; })) counts.erase(it);
@@ -62,7 +59,7 @@ std::int64_t PubSubDirectory::receivers(bool sharded, std::string_view channel,
   std::shared_lock lock(mutex_);
   const Counts& channels = counts_[static_cast<int>(sharded ? ChannelKind::kShard : ChannelKind::kChannel)];
   if (!channels.empty()) {
-    if (auto it = channels.find(std::string(channel)); it != channels.end()) add_counts(it->second);
+    if (auto it = channels.find(channel); it != channels.end()) add_counts(it->second);
   }
   if (!sharded) {
     for (const auto& [pattern, counts] : counts_[static_cast<int>(ChannelKind::kPattern)]) {
@@ -77,21 +74,15 @@ std::int64_t PubSub::publish(bool sharded, std::string_view channel, std::string
   const ChannelKind kind = sharded ? ChannelKind::kShard : ChannelKind::kChannel;
   const Table& table = tables_[static_cast<int>(kind)];
   if (!table.empty()) {
-    if (auto it = table.find(std::string(channel)); it != table.end()) {
-      // A copy: a delivery may close a slow subscriber, which unsubscribes it.
-      const std::vector<Subscriber*> list = it->second;
-      for (Subscriber* s : list) s->deliver(kind, {}, channel, message);
-      receivers += static_cast<std::int64_t>(list.size());
+    if (auto it = table.find(channel); it != table.end()) {
+      // No copy of the list: a delivery never changes the subscriptions (Subscriber).
+      for (Subscriber* s : it->second) s->deliver(kind, {}, channel, message);
+      receivers += static_cast<std::int64_t>(it->second.size());
     }
   }
   if (sharded) return receivers;
-  const Table& patterns = tables_[static_cast<int>(ChannelKind::kPattern)];
-  if (patterns.empty()) return receivers;
-  std::vector<std::pair<std::string, std::vector<Subscriber*>>> matched;
-  for (const auto& [pattern, list] : patterns) {
-    if (glob_match(pattern, channel)) matched.emplace_back(pattern, list);
-  }
-  for (const auto& [pattern, list] : matched) {
+  for (const auto& [pattern, list] : tables_[static_cast<int>(ChannelKind::kPattern)]) {
+    if (!glob_match(pattern, channel)) continue;
     for (Subscriber* s : list) s->deliver(ChannelKind::kPattern, pattern, channel, message);
     receivers += static_cast<std::int64_t>(list.size());
   }
@@ -100,7 +91,7 @@ std::int64_t PubSub::publish(bool sharded, std::string_view channel, std::string
 
 std::int64_t PubSub::subscribers(ChannelKind kind, std::string_view name) const {
   const Table& table = tables_[static_cast<int>(kind)];
-  auto it = table.find(std::string(name));
+  auto it = table.find(name);
   return it == table.end() ? 0 : static_cast<std::int64_t>(it->second.size());
 }
 

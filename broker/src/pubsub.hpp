@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <shared_mutex>
@@ -30,12 +31,22 @@ enum class ChannelKind : std::uint8_t { kChannel = 0, kPattern = 1, kShard = 2 }
 
 class PubSub;
 
+// Name lookups by string_view, so a PUBLISH builds no string to find its channel.
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+};
+template <typename Value>
+using NameMap = std::unordered_map<std::string, Value, NameHash, std::equal_to<>>;
+
 // What receives messages: a connection, on its home shard's thread.
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
   // A message: `pattern` is the matching pattern for a pattern subscription (pmessage), else
-  // empty; `kind` says which namespace the subscription is in.
+  // empty; `kind` says which namespace the subscription is in. It must not change any
+  // subscription (PubSub walks its lists as it delivers): a subscriber it closes leaves its
+  // subscriptions when it is destroyed, after the delivering handler.
   virtual void deliver(ChannelKind kind, std::string_view pattern, std::string_view channel,
                        std::string_view message) = 0;
   // The table its subscriptions live in: its home shard's.
@@ -54,7 +65,7 @@ class PubSubDirectory {
   std::int64_t receivers(bool sharded, std::string_view channel, std::vector<std::uint32_t>& per_shard) const;
 
  private:
-  using Counts = std::unordered_map<std::string, std::vector<std::uint32_t>>;
+  using Counts = NameMap<std::vector<std::uint32_t>>;
   mutable std::shared_mutex mutex_;
   unsigned shards_;
   Counts counts_[3];  // by ChannelKind
@@ -69,8 +80,9 @@ class PubSub {
     directory_ = directory;
   }
 
-  // False if `subscriber` already had it.
-  bool subscribe(ChannelKind kind, std::string_view name, Subscriber* subscriber);
+  // The caller (the connection's own set of names) knows `subscriber` does not have it yet:
+  // no search of the channel's subscribers, which may be many.
+  void subscribe(ChannelKind kind, std::string_view name, Subscriber* subscriber);
   // False if `subscriber` did not have it.
   bool unsubscribe(ChannelKind kind, std::string_view name, Subscriber* subscriber);
 
@@ -84,7 +96,7 @@ class PubSub {
   void names(ChannelKind kind, std::string_view pattern, std::vector<std::string>& out) const;
 
  private:
-  using Table = std::unordered_map<std::string, std::vector<Subscriber*>>;
+  using Table = NameMap<std::vector<Subscriber*>>;
   Table tables_[3];
   unsigned shard_ = 0;
   PubSubDirectory* directory_ = nullptr;

@@ -61,6 +61,7 @@ struct ConnectionLimits {
   std::uint64_t query_buffer = 0;   // client-query-buffer-limit
   std::uint64_t output_buffer = 0;  // client-output-buffer-limit (0: none)
   std::uint64_t pubsub_output = 0;  // pubsub-output-buffer-limit (0: none)
+  std::uint64_t pubsub_backlog = 0;  // pubsub-backlog-bytes (0: none)
   std::uint64_t reply_pause = 0;    // reply-pause-bytes
 };
 
@@ -74,6 +75,9 @@ struct ShardRuntime {
   std::thread thread;
   ConnectionLimits limits;
   protocol::ParserLimits parser_limits;
+  // Bytes of Pub/Sub messages posted to this shard by other shards' PUBLISHes and not yet
+  // delivered: past pubsub-backlog-bytes, publishers wait for the shard (Coordinator).
+  std::atomic<std::uint64_t> publish_backlog{0};
   std::uint64_t limits_version = std::numeric_limits<std::uint64_t>::max();  // of the config
 };
 

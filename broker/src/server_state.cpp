@@ -91,6 +91,7 @@ void ServerStats::reset() {
   error_replies = 0;
   unknown_commands = 0;
   protocol_errors = 0;
+  publish_waits = 0;
 }
 
 void StorageHealth::failed(unsigned shard, const std::string& cause) {

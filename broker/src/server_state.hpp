@@ -122,6 +122,7 @@ struct ServerStats {
   std::atomic<std::uint64_t> error_replies{0};
   std::atomic<std::uint64_t> unknown_commands{0};
   std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::uint64_t> publish_waits{0};  // PUBLISHes that waited for a shard's backlog
   ErrorStats errors;
 
   // One error reply sent: total_error_replies and its kind.

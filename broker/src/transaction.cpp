@@ -50,12 +50,14 @@ void stream_read_now(const CommandSpec& spec, std::span<const std::string_view> 
 }  // namespace
 
 std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>& queued,
-                                     unsigned shard_count) {
+                                     unsigned shard_count, unsigned home) {
   std::vector<char> touched(shard_count, 0);
   for (const auto& args : queued) {
     const auto v = views(args);
     const CommandSpec* spec = command_table().lookup(v);
     if (spec == nullptr) continue;
+    // (P|S)SUBSCRIBE and their undoing change the home shard's Pub/Sub table.
+    if ((spec->flags & kChangesSubscriptions) != 0) touched[home] = 1;
     if (spec->route == Route::kKey) {
       touched[owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count)] = 1;
     } else if ((spec->route == Route::kCopy || spec->route == Route::kKeyPair) && args.size() >= 3) {

@@ -23,9 +23,10 @@ struct Shard;
 struct ServerState;
 
 // The shards the queued commands touch, in ascending order: a key's owner, or every shard
-// for commands that fan out (DEL, KEYS, XREAD, ...).
+// for commands that fan out (DEL, KEYS, XREAD, ...), and the connection's `home` for those
+// that change its subscriptions.
 std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>& queued,
-                                     unsigned shard_count);
+                                     unsigned shard_count, unsigned home);
 
 // Runs the queued commands in order, each writing one reply to `reply`, as EXEC's reply
 // elements. `shards` holds every shard (index = shard number); only those shards_touched()

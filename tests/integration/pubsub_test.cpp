@@ -222,3 +222,34 @@ TEST_CASE("A subscriber that stops reading is closed at the output buffer limit 
   CHECK(admin.call({"CONFIG", "SET", "pubsub-output-buffer-limit", "32mb"}).str == "OK");
   CHECK(admin.call({"CONFIG", "GET", "pubsub-output-buffer-limit"}).elements.at(1).str == "33554432");
 }
+
+TEST_CASE("Publishers wait for a shard whose queued messages pass pubsub-backlog-bytes, and nothing is lost or reordered",
+          "[pubsub][limits]") {
+  // A backlog of one byte: any message still queued for another shard makes the next
+  // PUBLISH to it wait, so a pipelined publisher goes both ways many times.
+  runnel::test::RunnelServer runnel({"--pubsub-backlog-bytes", "1"}, 2);
+  constexpr int kSubscribers = 10;
+  constexpr int kMessages = 2000;
+  std::vector<std::unique_ptr<Connection>> subscribers;
+  for (int i = 0; i < kSubscribers; ++i) {
+    subscribers.push_back(std::make_unique<Connection>("127.0.0.1", runnel.port, 10s));
+    REQUIRE(subscribers.back()->call({"SUBSCRIBE", "queued"}).is_aggregate());
+  }
+  Connection publisher("127.0.0.1", runnel.port, 10s);
+  const std::string body(200, 'q');
+  for (int m = 0; m < kMessages; ++m) publisher.send({"PUBLISH", "queued", body + std::to_string(m)});
+  for (int m = 0; m < kMessages; ++m) {
+    const Reply r = publisher.read_reply();
+    REQUIRE(r.type == Reply::Type::kInteger);
+    REQUIRE(r.integer == kSubscribers);
+  }
+  for (int i = 0; i < kSubscribers; ++i) {
+    INFO("subscriber " << i);
+    for (int m = 0; m < kMessages; ++m) REQUIRE(subscribers[i]->read_reply().elements.at(2).str == body + std::to_string(m));
+  }
+  const std::string stats = publisher.call({"INFO", "stats"}).str;
+  const auto at = stats.find("pubsub_publish_waits:");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoull(stats.substr(at + 21)) > 0);
+  CHECK(publisher.call({"CONFIG", "GET", "pubsub-backlog-bytes"}).elements.at(1).str == "1");
+}

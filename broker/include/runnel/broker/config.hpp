@@ -59,6 +59,9 @@ struct Config {
   // A subscriber whose unsent messages pass this is closed (Redis's pubsub class hard
   // limit, 32 MB; 0: never).
   std::uint64_t pubsub_output_buffer_limit = 32ull * 1024 * 1024;
+  // Messages a PUBLISH may leave queued for another shard's subscribers, in bytes, before
+  // publishers wait for that shard to deliver them (0: no bound).
+  std::uint64_t pubsub_backlog_bytes = 32ull * 1024 * 1024;
 };
 
 }  // namespace runnel
