@@ -111,6 +111,9 @@ void build(Stream& stream, const rdb::Stream& s) {
 
 Result<std::optional<storage::rdb::Stream>> stream_value(Shard& shard, std::string_view key, ServerState& state) {
   if (const std::string damage = shard.damage_of(key); !damage.empty()) return op_error(Errc::kArgument, damage);
+  if (shard.keyspace.type_of(key) == KeyType::kString) {
+    return op_error(Errc::kArgument, "ERR DUMP of a string key is not supported by Runnel");
+  }
   const Stream* stream = shard.keyspace.find(key);
   if (stream == nullptr) return std::optional<storage::rdb::Stream>();
   Result<storage::rdb::Stream> value = cmd::to_rdb(*stream, state.config.snapshot().proto_max_bulk_len);
@@ -166,7 +169,7 @@ void restore(CommandContext& ctx) {
     }
   }
   Keyspace& keyspace = ctx.shard->keyspace;
-  if (!replace && keyspace.find(args[1]) != nullptr) return ctx.reply.error("BUSYKEY Target key name already exists.");
+  if (!replace && keyspace.lookup(args[1]) != nullptr) return ctx.reply.error("BUSYKEY Target key name already exists.");
   std::int64_t ttl = 0;
   if (!parse_int64(args[2], ttl)) return ctx.reply.error(kNotInteger);
   if (ttl < 0) return ctx.reply.error("ERR Invalid TTL value, must be >= 0");
@@ -192,20 +195,16 @@ void restore(CommandContext& ctx) {
     log::warning("RESTORE of '" + log::escape_sample(args[1]) + "' refused: " + why);
     return ctx.reply.error("ERR Bad data format");
   }
-  // A TTL: Runnel has no key expiry yet, so only one already past is taken (Redis then
-  // answers OK and makes no key).
-  bool expired = false;
-  if (ttl != 0) {
-    const std::int64_t at = absttl ? ttl : wall_now_ms() + ttl;
-    if (at > wall_now_ms()) {
-      return ctx.reply.error("ERR Runnel has no key expiry yet: RESTORE takes a TTL of 0, or one already past");
-    }
-    expired = true;
-  }
+  // A TTL already past: Redis answers OK and makes no key.
+  const std::int64_t at = ttl == 0 ? 0 : absttl ? ttl : wall_now_ms() + ttl;
+  const bool expired = at != 0 && at <= wall_now_ms();
   if (replace) (void)ctx.shard->delete_key(args[1]);
   if (expired) return ctx.reply.simple("OK");
   if (Result<void> made = make_stream(*ctx.shard, args[1], value); !made) {
     return write_error(ctx.reply, args[1], made.error());
+  }
+  if (at != 0) {
+    if (KeyValue* made = keyspace.lookup(args[1])) keyspace.set_expiry(args[1], *made, at);
   }
   ctx.reply.simple("OK");
 }

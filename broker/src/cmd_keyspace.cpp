@@ -65,12 +65,16 @@ std::string parse_scan_args(std::span<const std::string_view> args, ScanArgs& ou
 namespace cmd {
 
 void dbsize_part(ShardPartContext& ctx) {
-  ctx.gather.count += static_cast<std::int64_t>(ctx.shard.keyspace.size());
+  // Keys past their time and not deleted yet are not counted (Redis 7.0 would count them).
+  const Keyspace& keyspace = ctx.shard.keyspace;
+  ctx.gather.count += static_cast<std::int64_t>(keyspace.size() - keyspace.expired_count(unix_now_ms()));
 }
 
 void info_part(ShardPartContext& ctx) {
   dbsize_part(ctx);
   ctx.gather.blocked_registrations += ctx.shard.blocked.registrations();
+  ctx.gather.expires += ctx.shard.keyspace.volatile_count();
+  ctx.gather.expired_keys += ctx.shard.expired_keys;
   for (int k = 0; k < 3; ++k) ctx.shard.pubsub.names(static_cast<ChannelKind>(k), {}, ctx.gather.pubsub_names[k]);
   if (ctx.shard.storage != nullptr) {
     ctx.shard.storage->add_figures(ctx.gather.storage);
@@ -87,6 +91,7 @@ void info_part(ShardPartContext& ctx) {
 void del_part(ShardPartContext& ctx) {
   for (std::size_t i = 1; i < ctx.args.size(); ++i) {
     if (owner_of(ctx.args[i], ctx.shard_count) != ctx.shard.index) continue;
+    if (ctx.shard.expire_if_due(ctx.args[i])) continue;  // gone already: not counted
     if (ctx.shard.delete_key(ctx.args[i])) ++ctx.gather.count;
   }
 }
@@ -94,13 +99,14 @@ void del_part(ShardPartContext& ctx) {
 void exists_part(ShardPartContext& ctx) {
   for (std::size_t i = 1; i < ctx.args.size(); ++i) {
     if (owner_of(ctx.args[i], ctx.shard_count) != ctx.shard.index) continue;
-    if (ctx.shard.keyspace.find(ctx.args[i]) != nullptr) ++ctx.gather.count;
+    ctx.shard.expire_if_due(ctx.args[i]);
+    if (ctx.shard.keyspace.lookup(ctx.args[i]) != nullptr) ++ctx.gather.count;
   }
 }
 
 void keys_part(ShardPartContext& ctx) {
   const std::string_view pattern = ctx.args[1];
-  ctx.shard.keyspace.for_each([&](const std::string& key, const Stream&) {
+  ctx.shard.keyspace.for_each([&](const std::string& key, const KeyValue&) {
     if (glob_match(pattern, key)) ctx.gather.keys.push_back(key);
   });
 }
@@ -134,7 +140,11 @@ void flushall(CommandContext& ctx) {
 }
 
 void type(CommandContext& ctx) {
-  ctx.reply.simple(ctx.shard->keyspace.find(ctx.args[1]) ? "stream" : "none");
+  switch (ctx.shard->keyspace.type_of(ctx.args[1])) {
+    case KeyType::kNone: return ctx.reply.simple("none");
+    case KeyType::kString: return ctx.reply.simple("string");
+    case KeyType::kStream: return ctx.reply.simple("stream");
+  }
 }
 
 void scan_part(ShardPartContext& ctx) {
@@ -157,19 +167,18 @@ void scan_part(ShardPartContext& ctx) {
     return;
   }
   const std::uint64_t from = ctx.shard.index == first_shard ? a.cursor & ~std::uint64_t{0xff} : 0;
-  // Every key in Runnel is a stream.
-  const bool type_matches = !a.type || equals_ignore_case(*a.type, "stream");
   struct Visitor {
     Gather& g;
     const ScanArgs& a;
-    bool type_matches;
-    void operator()(const std::string& key, const Stream&) {
+    void operator()(const std::string& key, const KeyValue& value) {
       ++g.count;
+      const bool type_matches = !a.type || equals_ignore_case(*a.type, value.is_stream() ? "stream" : "string");
       if (type_matches && (!a.pattern || glob_match(*a.pattern, key))) g.keys.push_back(key);
     }
+    void skipped() { ++g.count; }  // past its time: counted, as Redis's scan counts it, but not shown
     [[nodiscard]] bool more() const { return g.count < a.count; }
   };
-  const std::uint64_t resume = ctx.shard.keyspace.walk(from, Visitor{g, a, type_matches});
+  const std::uint64_t resume = ctx.shard.keyspace.walk(from, Visitor{g, a});
   if (resume != 0) {
     g.cursor = encode_cursor(ctx.shard.index, resume);
     g.done = true;

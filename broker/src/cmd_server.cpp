@@ -146,6 +146,8 @@ const std::vector<ConfigParam>& config_params() {
        memory_setter(&Config::pubsub_output_buffer_limit, 0)},
       {"pubsub-backlog-bytes", [](const Config& c) { return std::to_string(c.pubsub_backlog_bytes); },
        memory_setter(&Config::pubsub_backlog_bytes, 0)},
+      {"maxmemory-strings", [](const Config& c) { return std::to_string(c.maxmemory_strings); },
+       memory_setter(&Config::maxmemory_strings, 0)},
       {"reply-pause-bytes", [](const Config& c) { return std::to_string(c.reply_pause_bytes); },
        memory_setter(&Config::reply_pause_bytes, 1024)},
   };
@@ -168,6 +170,8 @@ struct InfoInputs {
   const StorageFigures& storage;
   std::string_view shard_lines;
   std::size_t pubsub[3] = {0, 0, 0};  // channels, patterns, shard channels with subscribers
+  std::uint64_t expires = 0;          // keys with a TTL
+  std::uint64_t expired_keys = 0;     // deleted for their TTL since the start
 };
 
 void section_server(const InfoInputs& in, std::string& out) {
@@ -202,7 +206,7 @@ void section_clients(const InfoInputs& in, std::string& out) {
   out += "blocked_reader_registrations:" + std::to_string(in.blocked_registrations) + "\r\n";
 }
 
-void section_memory(const InfoInputs&, std::string& out) {
+void section_memory(const InfoInputs& in, std::string& out) {
   const std::uint64_t used = heap_bytes();
   const std::uint64_t rss = rss_bytes();
   out += "# Memory\r\n";
@@ -211,6 +215,10 @@ void section_memory(const InfoInputs&, std::string& out) {
   out += "used_memory_rss:" + std::to_string(rss) + "\r\n";
   out += "used_memory_rss_human:" + human_bytes(rss) + "\r\n";
   out += "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n";
+  // Runnel's own: string keys live in memory, bounded by --maxmemory-strings.
+  const std::int64_t strings = in.server.string_bytes.load(std::memory_order_relaxed);
+  out += "used_memory_strings:" + std::to_string(strings) + "\r\n";
+  out += "maxmemory_strings:" + std::to_string(in.server.maxmemory_strings.load(std::memory_order_relaxed)) + "\r\n";
   out += "mem_allocator:libc\r\n";
 }
 
@@ -259,6 +267,7 @@ void section_stats(const InfoInputs& in, std::string& out) {
   out += "pubsub_patterns:" + std::to_string(in.pubsub[1]) + "\r\n";
   out += "pubsubshard_channels:" + std::to_string(in.pubsub[2]) + "\r\n";
   out += "pubsub_publish_waits:" + std::to_string(s.publish_waits.load()) + "\r\n";
+  out += "expired_keys:" + std::to_string(in.expired_keys) + "\r\n";
   out += "total_error_replies:" + std::to_string(s.error_replies.load()) + "\r\n";
   out += "unknown_commands:" + std::to_string(s.unknown_commands.load()) + "\r\n";
   out += "protocol_errors:" + std::to_string(s.protocol_errors.load()) + "\r\n";
@@ -288,7 +297,7 @@ void section_errorstats(const InfoInputs& in, std::string& out) {
 
 void section_keyspace(const InfoInputs& in, std::string& out) {
   out += "# Keyspace\r\n";
-  if (in.keys > 0) out += "db0:keys=" + std::to_string(in.keys) + ",expires=0,avg_ttl=0\r\n";
+  if (in.keys > 0) out += "db0:keys=" + std::to_string(in.keys) + ",expires=" + std::to_string(in.expires) + ",avg_ttl=0\r\n";
 }
 
 // Runnel's own: each shard's keys, commands run, and hops from other threads waiting to run.
@@ -413,6 +422,8 @@ void info(CommandContext& ctx) {
                     ctx.gather ? ctx.gather->storage : none,
                     ctx.gather ? std::string_view(ctx.gather->shard_lines) : std::string_view()};
   if (ctx.gather != nullptr) {
+    inputs.expires = ctx.gather->expires;
+    inputs.expired_keys = ctx.gather->expired_keys;
     for (int k = 0; k < 3; ++k) {  // a channel with subscribers on several shards counts once
       const auto& names = ctx.gather->pubsub_names[k];
       inputs.pubsub[k] = std::set<std::string_view>(names.begin(), names.end()).size();
@@ -486,6 +497,7 @@ void config_set(CommandContext& ctx) {
   }
   ctx.server.config.update([&](Config& c) { c = next; });
   ctx.server.node_limits.set(next.stream_node_max_entries, next.stream_node_max_bytes);
+  ctx.server.maxmemory_strings.store(static_cast<std::int64_t>(next.maxmemory_strings), std::memory_order_relaxed);
   ctx.reply.ok();
 }
 

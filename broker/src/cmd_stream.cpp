@@ -567,13 +567,16 @@ std::string parse(std::span<const std::string_view> args, bool xreadgroup, Reque
 void check_groups(Shard& shard, const Request& request, std::span<const std::size_t> indices,
                   std::vector<char>& ok) {
   for (const std::size_t i : indices) {
+    shard.expire_if_due(request.keys[i]);
     const Stream* stream = shard.keyspace.find(request.keys[i]);
     ok[i] = stream != nullptr && stream->group(request.group) != nullptr;
+    if (shard.keyspace.type_of(request.keys[i]) == KeyType::kString) ok[i] = 2;  // WRONGTYPE
   }
 }
 
 std::string first_error(const Request& request, const std::vector<char>& ok) {
   for (std::size_t i = 0; i < request.keys.size(); ++i) {
+    if (ok[i] == 2) return std::string(kWrongType);
     if (!ok[i]) return errors::no_group(request.keys[i], request.group, errors::NoGroupIn::kReadGroup).text;
     if (!request.id_errors[i].empty()) return request.id_errors[i];
   }
@@ -636,6 +639,11 @@ bool read_streams_on_shard(Shard& shard, Request& request, std::span<const std::
                            KeyResults& results, const std::shared_ptr<StreamWaiter>& waiter) {
   bool found = false;
   for (const std::size_t i : indices) {
+    shard.expire_if_due(request.keys[i]);
+    if (shard.keyspace.type_of(request.keys[i]) == KeyType::kString) {
+      if (request.read_error.empty()) request.read_error = kWrongType;
+      continue;
+    }
     const Stream* stream = shard.keyspace.find(request.keys[i]);
     const StreamId after = request.ids[i].value_or(stream ? stream->last_id() : StreamId::min());
     if (waiter) waiter->after[i] = after;

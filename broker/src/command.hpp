@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -105,6 +106,10 @@ enum CommandFlag : std::uint32_t {
   kChangesSubscriptions = 1u << 29,
   // Not in COMMAND INFO: SPUBLISH's shard channels rather than PUBLISH's channels.
   kShardChannel = 1u << 28,
+  // Not in COMMAND INFO, set from the ACL categories: @stream commands get WRONGTYPE on a
+  // string key; @string commands that add data get -OOM past --maxmemory-strings.
+  kStreamCommand = 1u << 27,
+  kStringCommand = 1u << 26,
 };
 
 // Where a command runs, and how: the Coordinator (server.cpp) and run_transaction
@@ -125,6 +130,7 @@ enum class Route : std::uint8_t {
   kCopy,        // COPY: the source read on its shard, made again on the destination's
   kKeyPair,     // RENAME: args[1]'s shard and args[2]'s held at once (one hop, or EXEC's parking)
   kPublish,     // PUBLISH: here, by the Pub/Sub directory (pubsub.hpp); in EXEC, as kEachShard
+  kKeys,        // MSET, MSETNX: every key's shard held at once (one hop, or EXEC's parking)
 };
 
 // What kEachShard commands collect across shards.
@@ -132,9 +138,12 @@ struct Gather {
   std::int64_t count = 0;
   std::vector<std::string> keys;
   std::vector<std::int64_t> counts;  // PUBSUB NUMSUB: one per channel asked about
+  std::vector<std::optional<std::string>> values;  // MGET: one per key (nullopt: nil)
   std::vector<std::string> pubsub_names[3];  // INFO: each shard's channels, patterns, shard channels
   std::uint64_t cursor = 0;  // SCAN: where the next call resumes
   std::uint64_t blocked_registrations = 0;  // INFO: blocked-reader registrations
+  std::uint64_t expires = 0;                // INFO: keys with a TTL
+  std::uint64_t expired_keys = 0;           // INFO: keys deleted for their TTL
   StorageFigures storage;                   // INFO: the shards' storage, summed
   std::string shard_lines;                  // INFO: a line per shard
   bool done = false;         // SCAN: the later shards have nothing to add
@@ -169,9 +178,21 @@ struct KeyPairContext {
   bool wrote = false;
 };
 
+// kKeys: the shards of every key the command names, held by the running thread. The
+// handler marks in `wrote` the shards it changed, for the replies' durability waits.
+struct KeysContext {
+  std::span<const std::string_view> args;
+  protocol::ReplyWriter& reply;
+  std::span<Shard* const> shards;  // every shard, by index; only the keys' owners may be used
+  unsigned shard_count;
+  std::vector<char>& wrote;
+  ServerState& state;
+};
+
 using Handler = void (*)(CommandContext&);
 using ShardPart = void (*)(ShardPartContext&);
 using KeyPairHandler = void (*)(KeyPairContext&);
+using KeysHandler = void (*)(KeysContext&);
 
 // One key specification, as COMMAND INFO reports it (begin_search by index, find_keys by range).
 struct KeySpec {
@@ -208,6 +229,7 @@ struct CommandSpec {
   // RESET, as in Redis's processCommand.
   bool runs_in_multi = false;
   KeyPairHandler key_pair = nullptr;  // kKeyPair
+  KeysHandler keys = nullptr;         // kKeys
 
   [[nodiscard]] bool is_container() const { return !subcommands.empty(); }
 };
@@ -263,7 +285,20 @@ struct CopyRequest {
   bool replace = false;
 };
 std::optional<CopyRequest> parse_copy(std::span<const std::string_view> args, protocol::ReplyWriter& reply);
-Result<bool> copy_into(Shard& shard, const CopyRequest& request, const storage::rdb::Stream& value);
+// A key's whole value, of either type, with its TTL: what COPY carries between shards.
+struct CopiedValue {
+  std::optional<storage::rdb::Stream> stream;  // nullopt: a string
+  std::string string;
+  std::int64_t expires_at = 0;
+};
+// The source half: nullopt if there is no such key.
+Result<std::optional<CopiedValue>> copy_value(Shard& shard, std::string_view key, ServerState& state);
+Result<bool> copy_into(Shard& shard, const CopyRequest& request, const CopiedValue& value);
+
+// --maxmemory-strings: string keys use at least that many bytes (then commands that add
+// string data get kStringsOom, as Redis's denyoom commands past maxmemory).
+bool strings_over_limit(const ServerState& state);
+inline constexpr std::string_view kStringsOom = "OOM command not allowed when used memory > 'maxmemory-strings'.";
 
 // Handlers, by family (defined in cmd_*.cpp).
 namespace cmd {
@@ -338,6 +373,37 @@ void pubsub_help(CommandContext&);
 // RENAME / RENAMENX (rename.cpp)
 void rename(KeyPairContext&);
 void renamenx(KeyPairContext&);
+// strings and expiry (cmd_string.cpp)
+void set(CommandContext&);
+void setnx(CommandContext&);
+void setex(CommandContext&);
+void psetex(CommandContext&);
+void get(CommandContext&);
+void getdel(CommandContext&);
+void getex(CommandContext&);
+void getset(CommandContext&);
+void incr(CommandContext&);
+void decr(CommandContext&);
+void incrby(CommandContext&);
+void decrby(CommandContext&);
+void incrbyfloat(CommandContext&);
+void append(CommandContext&);
+void strlen(CommandContext&);
+void getrange(CommandContext&);
+void setrange(CommandContext&);
+void mget_part(ShardPartContext&);
+void mget(CommandContext&);
+void mset(KeysContext&);
+void msetnx(KeysContext&);
+void expire(CommandContext&);
+void pexpire(CommandContext&);
+void expireat(CommandContext&);
+void pexpireat(CommandContext&);
+void ttl(CommandContext&);
+void pttl(CommandContext&);
+void expiretime(CommandContext&);
+void pexpiretime(CommandContext&);
+void persist(CommandContext&);
 // DUMP / RESTORE (cmd_dump.cpp)
 void dump(CommandContext&);
 void restore(CommandContext&);

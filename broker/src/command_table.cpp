@@ -52,6 +52,15 @@ CommandSpec fanned(std::string_view name, int arity, std::uint32_t flags, int fi
                      std::move(specs), docs, Route::kEachShard, handler, part, {}};
 }
 
+// A command on several keys whose shards it holds at once (MSET: keys at 1, 3, 5...).
+CommandSpec atomic_keys(std::string_view name, int arity, std::uint32_t flags, std::string_view cats,
+                        std::string_view tips, KeySpec spec, CommandDocs docs, KeysHandler handler) {
+  CommandSpec row{name, arity, flags, 1, -1, spec.key_step, cats, tips, {spec}, docs,
+                  Route::kKeys, nullptr, nullptr, {}};
+  row.keys = handler;
+  return row;
+}
+
 CommandSpec container(std::string_view name, int arity, std::string_view cats, CommandDocs docs,
                       std::vector<CommandSpec> subcommands) {
   return CommandSpec{name, arity, 0, 0, 0, 0, cats, {}, {}, docs,
@@ -458,6 +467,65 @@ std::vector<CommandSpec> build_table() {
                       "command calls for the cursor to return back to 0. N is the number of "
                       "elements inside the collection."},
                      cmd::scan_part, cmd::scan));
+  // Strings and expiry (cmd_string.cpp); rows as redis-server 7.0's COMMAND INFO and DOCS.
+  t.push_back(keyed("set", -3, kWrite | kDenyOom, "@write @string @slow", {}, KeySpec{"RW access update variable_flags", {}, 1, 0, 1, 0, "RW and ACCESS due to the optional `GET` argument"},
+                    {"Set the string value of a key", "1.0.0", "string", "O(1)"}, cmd::set));
+  t.push_back(keyed("get", 2, kReadonly | kFast, "@read @string @fast", {}, KeySpec{"RO access", {}, 1, 0, 1, 0, {}},
+                    {"Get the value of a key", "1.0.0", "string", "O(1)"}, cmd::get));
+  t.push_back(keyed("getdel", 2, kWrite | kFast, "@write @string @fast", {}, KeySpec{"RW access delete", {}, 1, 0, 1, 0, {}},
+                    {"Get the value of a key and delete the key", "6.2.0", "string", "O(1)"}, cmd::getdel));
+  t.push_back(keyed("getex", -2, kWrite | kFast, "@write @string @fast", {}, KeySpec{"RW access update", {}, 1, 0, 1, 0, "RW and UPDATE because it changes the TTL"},
+                    {"Get the value of a key and optionally set its expiration", "6.2.0", "string", "O(1)"}, cmd::getex));
+  t.push_back(keyed("getset", 3, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"RW access update", {}, 1, 0, 1, 0, {}},
+                    {"Set the string value of a key and return its old value", "1.0.0", "string", "O(1)"}, cmd::getset));
+  t.push_back(fanned("mget", -2, kReadonly | kFast, 1, -1, "@read @string @fast", "request_policy:multi_shard", {KeySpec{"RO access", {}, 1, -1, 1, 0, {}}},
+                     {"Get the values of all the given keys", "1.0.0", "string", "O(N) where N is the number of keys to retrieve."}, cmd::mget_part, cmd::mget));
+  t.push_back(atomic_keys("mset", -3, kWrite | kDenyOom, "@write @string @slow", "request_policy:multi_shard response_policy:all_succeeded", KeySpec{"OW update", {}, 1, -1, 2, 0, {}},
+                          {"Set multiple keys to multiple values", "1.0.1", "string", "O(N) where N is the number of keys to set."}, cmd::mset));
+  t.push_back(atomic_keys("msetnx", -3, kWrite | kDenyOom, "@write @string @slow", "request_policy:multi_shard response_policy:agg_min", KeySpec{"OW insert", {}, 1, -1, 2, 0, {}},
+                          {"Set multiple keys to multiple values, only if none of the keys exist", "1.0.1", "string", "O(N) where N is the number of keys to set."}, cmd::msetnx));
+  t.push_back(keyed("setnx", 3, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"OW insert", {}, 1, 0, 1, 0, {}},
+                    {"Set the value of a key, only if the key does not exist", "1.0.0", "string", "O(1)"}, cmd::setnx));
+  t.push_back(keyed("setex", 4, kWrite | kDenyOom, "@write @string @slow", {}, KeySpec{"OW update", {}, 1, 0, 1, 0, {}},
+                    {"Set the value and expiration of a key", "2.0.0", "string", "O(1)"}, cmd::setex));
+  t.push_back(keyed("psetex", 4, kWrite | kDenyOom, "@write @string @slow", {}, KeySpec{"OW update", {}, 1, 0, 1, 0, {}},
+                    {"Set the value and expiration in milliseconds of a key", "2.6.0", "string", "O(1)"}, cmd::psetex));
+  t.push_back(keyed("incr", 2, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"RW access update", {}, 1, 0, 1, 0, {}},
+                    {"Increment the integer value of a key by one", "1.0.0", "string", "O(1)"}, cmd::incr));
+  t.push_back(keyed("incrby", 3, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"RW access update", {}, 1, 0, 1, 0, {}},
+                    {"Increment the integer value of a key by the given amount", "1.0.0", "string", "O(1)"}, cmd::incrby));
+  t.push_back(keyed("decr", 2, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"RW access update", {}, 1, 0, 1, 0, {}},
+                    {"Decrement the integer value of a key by one", "1.0.0", "string", "O(1)"}, cmd::decr));
+  t.push_back(keyed("decrby", 3, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"RW access update", {}, 1, 0, 1, 0, {}},
+                    {"Decrement the integer value of a key by the given number", "1.0.0", "string", "O(1)"}, cmd::decrby));
+  t.push_back(keyed("incrbyfloat", 3, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"RW access update", {}, 1, 0, 1, 0, {}},
+                    {"Increment the float value of a key by the given amount", "2.6.0", "string", "O(1)"}, cmd::incrbyfloat));
+  t.push_back(keyed("append", 3, kWrite | kDenyOom | kFast, "@write @string @fast", {}, KeySpec{"RW insert", {}, 1, 0, 1, 0, {}},
+                    {"Append a value to a key", "2.0.0", "string", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation."}, cmd::append));
+  t.push_back(keyed("strlen", 2, kReadonly | kFast, "@read @string @fast", {}, KeySpec{"RO", {}, 1, 0, 1, 0, {}},
+                    {"Get the length of the value stored in a key", "2.2.0", "string", "O(1)"}, cmd::strlen));
+  t.push_back(keyed("getrange", 4, kReadonly, "@read @string @slow", {}, KeySpec{"RO access", {}, 1, 0, 1, 0, {}},
+                    {"Get a substring of the string stored at a key", "2.4.0", "string", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."}, cmd::getrange));
+  t.push_back(keyed("setrange", 4, kWrite | kDenyOom, "@write @string @slow", {}, KeySpec{"RW update", {}, 1, 0, 1, 0, {}},
+                    {"Overwrite part of a string at key starting at the specified offset", "2.2.0", "string", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument."}, cmd::setrange));
+  t.push_back(keyed("expire", -3, kWrite | kFast, "@keyspace @write @fast", {}, KeySpec{"RW update", {}, 1, 0, 1, 0, {}},
+                    {"Set a key's time to live in seconds", "1.0.0", "generic", "O(1)"}, cmd::expire));
+  t.push_back(keyed("pexpire", -3, kWrite | kFast, "@keyspace @write @fast", {}, KeySpec{"RW update", {}, 1, 0, 1, 0, {}},
+                    {"Set a key's time to live in milliseconds", "2.6.0", "generic", "O(1)"}, cmd::pexpire));
+  t.push_back(keyed("expireat", -3, kWrite | kFast, "@keyspace @write @fast", {}, KeySpec{"RW update", {}, 1, 0, 1, 0, {}},
+                    {"Set the expiration for a key as a UNIX timestamp", "1.2.0", "generic", "O(1)"}, cmd::expireat));
+  t.push_back(keyed("pexpireat", -3, kWrite | kFast, "@keyspace @write @fast", {}, KeySpec{"RW update", {}, 1, 0, 1, 0, {}},
+                    {"Set the expiration for a key as a UNIX timestamp specified in milliseconds", "2.6.0", "generic", "O(1)"}, cmd::pexpireat));
+  t.push_back(keyed("ttl", 2, kReadonly | kFast, "@keyspace @read @fast", "nondeterministic_output", KeySpec{"RO access", {}, 1, 0, 1, 0, {}},
+                    {"Get the time to live for a key in seconds", "1.0.0", "generic", "O(1)"}, cmd::ttl));
+  t.push_back(keyed("pttl", 2, kReadonly | kFast, "@keyspace @read @fast", "nondeterministic_output", KeySpec{"RO access", {}, 1, 0, 1, 0, {}},
+                    {"Get the time to live for a key in milliseconds", "2.6.0", "generic", "O(1)"}, cmd::pttl));
+  t.push_back(keyed("expiretime", 2, kReadonly | kFast, "@keyspace @read @fast", {}, KeySpec{"RO access", {}, 1, 0, 1, 0, {}},
+                    {"Get the expiration Unix timestamp for a key", "7.0.0", "generic", "O(1)"}, cmd::expiretime));
+  t.push_back(keyed("pexpiretime", 2, kReadonly | kFast, "@keyspace @read @fast", {}, KeySpec{"RO access", {}, 1, 0, 1, 0, {}},
+                    {"Get the expiration Unix timestamp for a key in milliseconds", "7.0.0", "generic", "O(1)"}, cmd::pexpiretime));
+  t.push_back(keyed("persist", 2, kWrite | kFast, "@keyspace @write @fast", {}, KeySpec{"RW update", {}, 1, 0, 1, 0, {}},
+                    {"Remove the expiration from a key", "2.2.0", "generic", "O(1)"}, cmd::persist));
   // Streams.
   t.push_back(keyed("xadd", -5, kWrite | kDenyOom | kFast, "@write @stream @fast",
                     "nondeterministic_output",
@@ -702,7 +770,16 @@ void write_key_spec(const KeySpec& spec, protocol::ReplyWriter& reply) {
 
 }  // namespace
 
+namespace {
+void mark_types(CommandSpec& spec) {
+  if (spec.acl_categories.find("@stream") != std::string_view::npos) spec.flags |= kStreamCommand;
+  if (spec.acl_categories.find("@string") != std::string_view::npos) spec.flags |= kStringCommand;
+  for (CommandSpec& sub : spec.subcommands) mark_types(sub);
+}
+}  // namespace
+
 CommandTable::CommandTable() : commands_(build_table()) {
+  for (CommandSpec& spec : commands_) mark_types(spec);
   for (const CommandSpec& spec : commands_) by_name_.emplace(spec.name, &spec);
 }
 
@@ -767,10 +844,26 @@ bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std:
     reply.error(damage);
     return false;
   }
+  const bool expired = shard.expire_if_due(key);  // a key past its time is gone first
+  if ((spec.flags & kStreamCommand) != 0 && shard.keyspace.type_of(key) == KeyType::kString) {
+    reply.error(kWrongType);
+    if (expired) shard.ran_command();
+    return expired;
+  }
+  if ((spec.flags & (kStringCommand | kDenyOom)) == (kStringCommand | kDenyOom) && strings_over_limit(state)) {
+    reply.error(kStringsOom);
+    if (expired) shard.ran_command();
+    return expired;
+  }
   CommandContext ctx{args, reply, session, state, spec, &shard};
   spec.handler(ctx);
   shard.ran_command();
   return (spec.flags & kWrite) != 0;
+}
+
+bool strings_over_limit(const ServerState& state) {
+  const std::int64_t limit = state.maxmemory_strings.load(std::memory_order_relaxed);
+  return limit > 0 && state.string_bytes.load(std::memory_order_relaxed) >= limit;
 }
 
 bool check_command(const CommandSpec* spec, std::span<const std::string_view> args,

@@ -235,6 +235,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     case Route::kMigrate:
     case Route::kCopy:
     case Route::kKeyPair:
+    case Route::kKeys:
       return spec;  // they hop to shards
     case Route::kMulti:
     case Route::kDiscard:
@@ -715,7 +716,7 @@ awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::s
     co_await migrate(args);
   } else if (spec.route == Route::kCopy) {
     co_await copy(args);
-  } else if (spec.route == Route::kKeyPair) {
+  } else if (spec.route == Route::kKeyPair || spec.route == Route::kKeys) {
     co_await key_pair(args);
   } else if (spec.route == Route::kPublish) {
     co_await publish_waiting(args, (spec.flags & kShardChannel) != 0);

@@ -36,15 +36,38 @@ std::optional<CopyRequest> parse_copy(std::span<const std::string_view> args, pr
   return request;
 }
 
-Result<bool> copy_into(Shard& shard, const CopyRequest& request, const storage::rdb::Stream& value) {
+Result<std::optional<CopiedValue>> copy_value(Shard& shard, std::string_view key, ServerState& state) {
+  shard.expire_if_due(key);
+  const KeyValue* value = shard.keyspace.lookup(key);
+  if (value != nullptr && !value->is_stream()) {
+    return std::optional<CopiedValue>(CopiedValue{std::nullopt, value->string, value->expires_at});
+  }
+  Result<std::optional<storage::rdb::Stream>> stream = stream_value(shard, key, state);
+  if (!stream) return stream.take_error();
+  if (!*stream) return std::optional<CopiedValue>();
+  return std::optional<CopiedValue>(CopiedValue{std::move(*stream), {}, value->expires_at});
+}
+
+Result<bool> copy_into(Shard& shard, const CopyRequest& request, const CopiedValue& value) {
   if (const std::string damage = shard.damage_of(request.destination); !damage.empty()) {
     return op_error(Errc::kArgument, damage);
   }
-  if (shard.keyspace.find(request.destination) != nullptr) {
+  shard.expire_if_due(request.destination);
+  if (shard.keyspace.lookup(request.destination) != nullptr) {
     if (!request.replace) return false;
     (void)shard.delete_key(request.destination);
   }
-  if (Result<void> made = make_stream(shard, request.destination, value); !made) return made.take_error();
+  if (!value.stream) {
+    shard.keyspace.set_string(request.destination, value.string, value.expires_at);
+    shard.signal_modified(request.destination);
+    return true;
+  }
+  if (Result<void> made = make_stream(shard, request.destination, *value.stream); !made) return made.take_error();
+  if (value.expires_at != 0) {
+    if (KeyValue* made = shard.keyspace.lookup(request.destination)) {
+      shard.keyspace.set_expiry(request.destination, *made, value.expires_at);
+    }
+  }
   return true;
 }
 
@@ -53,9 +76,9 @@ awaitable<void> Coordinator::copy(std::span<const std::string_view> args) {
   protocol::ReplyWriter reply(link_.output(), session_.resp);
   const std::optional<CopyRequest> request = parse_copy(args, reply);
   if (!request) co_return;
-  Result<std::optional<storage::rdb::Stream>> value = std::optional<storage::rdb::Stream>();
+  Result<std::optional<CopiedValue>> value = std::optional<CopiedValue>();
   co_await on_shard_call(owner_of(request->source), [&](Shard& shard) {
-    value = stream_value(shard, request->source, state);
+    value = copy_value(shard, request->source, state);
     return false;
   });
   if (!value) co_return write_error(reply, request->source, value.error());

@@ -1,13 +1,20 @@
-// Keyspace: the streams one shard owns, by key (streams/stream.hpp has Stream).
-// Runs on the owning shard only; never shared between threads.
+// Keyspace: the keys one shard owns: streams (streams/stream.hpp), strings, and the time each
+// key expires at, if any. Runs on the owning shard only; never shared between threads.
+//
+// A key past its time is gone to every reader here (find, lookup, type_of, the walks), even
+// before it is deleted: lazily by the command that touches it (Shard::expire_if_due), or by
+// the shard's sweep (Shard::expire_some), which takes the earliest deadlines first.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "streams/change_sink.hpp"
@@ -35,49 +42,127 @@ struct KeyOrderLess {
   }
 };
 
+// One key's value: a stream, or (stream null) a string.
+struct KeyValue {
+  std::unique_ptr<Stream> stream;
+  std::string string;
+  std::int64_t expires_at = 0;  // Unix time in ms; 0: never
+
+  [[nodiscard]] bool is_stream() const { return stream != nullptr; }
+};
+
+enum class KeyType : std::uint8_t { kNone, kString, kStream };
+
+// Redis's reply to a command on a key of another type.
+inline constexpr std::string_view kWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+// Wall-clock Unix time in ms, as TTLs count it.
+[[nodiscard]] std::int64_t unix_now_ms();
+
 class Keyspace {
  public:
   // The streams report their changes to `sink` from now on, and streams created get their
-  // store from it (null: in memory).
+  // store from it (null: in memory). String writes and TTLs are reported to it too.
   void attach(ChangeSink* sink);
+  // The strings' bytes, counted against --maxmemory-strings, are added to `total` (shared by
+  // every shard's keyspace).
+  void count_strings_in(std::atomic<std::int64_t>* total) { string_total_ = total; }
+
+  // The live stream at `key`: null if there is none, or the key holds a string.
   [[nodiscard]] Stream* find(std::string_view key);
-  // Finds the stream or creates an empty one; an error when its folder cannot be made.
+  // The live value at `key`, of either type (null: none).
+  [[nodiscard]] KeyValue* lookup(std::string_view key);
+  [[nodiscard]] KeyType type_of(std::string_view key) { return type_of(lookup(key)); }
+  [[nodiscard]] static KeyType type_of(const KeyValue* value) {
+    return value == nullptr ? KeyType::kNone : value->is_stream() ? KeyType::kStream : KeyType::kString;
+  }
+  // Finds the stream or creates an empty one; an error when its folder cannot be made. The
+  // caller checked that the key holds no string.
   Result<Stream*> find_or_create(std::string_view key);
   // Adds a stream loaded from the data dir.
   void insert(std::string_view key, std::unique_ptr<Stream> stream);
-  // Deletes a stream, and its folder.
+  // Deletes a key of either type (a stream with its folder). False if there was none.
   bool erase(std::string_view key);
-  // Takes a stream out, its folder kept (RENAME moves it to another key); null if none.
-  std::unique_ptr<Stream> extract(std::string_view key);
+  // Takes a stream out, its folder kept (RENAME moves it to another key); null if none. Its
+  // TTL goes in `expires_at`.
+  std::unique_ptr<Stream> extract(std::string_view key, std::int64_t* expires_at = nullptr);
   void clear();
-  [[nodiscard]] std::size_t size() const { return streams_.size(); }
+  // Every key, live or past its time and not yet deleted.
+  [[nodiscard]] std::size_t size() const { return keys_.size(); }
+  // Keys past their time and not yet deleted.
+  [[nodiscard]] std::size_t expired_count(std::int64_t now) const;
+  [[nodiscard]] std::size_t volatile_count() const { return deadlines_.size(); }
 
-  // Visits keys whose hash is >= `from_hash`, in hash order, until `visit` returns false.
-  // Returns the hash to resume from, or 0 when the walk reached the end.
+  // --- strings ---
+  // Sets `key` to a string (the key holds none, or a string). `expires_at`: the new TTL
+  // (0: none); `keep_ttl`: the key's TTL stays.
+  void set_string(std::string_view key, std::string value, std::int64_t expires_at, bool keep_ttl = false);
+  // The string at `key` changed in place (APPEND, SETRANGE, INCR...): reported.
+  void string_changed(std::string_view key, KeyValue& value, std::size_t old_size);
+  [[nodiscard]] std::int64_t string_bytes() const { return string_bytes_; }
+
+  // --- TTLs ---
+  // Sets (or with 0 removes) the time the live key at `key` expires at.
+  void set_expiry(std::string_view key, KeyValue& value, std::int64_t expires_at);
+  // The earliest deadline at or before `now`, if any: the key to delete next.
+  [[nodiscard]] std::optional<std::string> first_due(std::int64_t now) const;
+
+  // Visits live keys whose hash is >= `from_hash`, in hash order, until `visit.more()` is
+  // false. Returns the hash to resume from, or 0 when the walk reached the end. Keys past
+  // their time are counted by `visit.skipped()` but not shown.
   template <typename F>
   std::uint64_t walk(std::uint64_t from_hash, F&& visit) const {
-    auto it = streams_.lower_bound(KeyRef{from_hash, {}});
-    while (it != streams_.end()) {
+    const std::int64_t now = unix_now_ms();
+    auto it = keys_.lower_bound(KeyRef{from_hash, {}});
+    while (it != keys_.end()) {
       const std::uint64_t hash = it->first.hash;
       // Finish every key of this hash value, so a cursor never splits them.
-      while (it != streams_.end() && it->first.hash == hash) {
-        visit(it->first.key, *it->second);
+      while (it != keys_.end() && it->first.hash == hash) {
+        if (live(it->second, now)) {
+          visit(it->first.key, it->second);
+        } else {
+          visit.skipped();
+        }
         ++it;
       }
-      if (it == streams_.end()) return 0;
+      if (it == keys_.end()) return 0;
       if (!visit.more()) return it->first.hash;
     }
     return 0;
   }
 
+  // Every live key.
   template <typename F>
   void for_each(F&& visit) const {
-    for (const auto& [order, stream] : streams_) visit(order.key, *stream);
+    const std::int64_t now = unix_now_ms();
+    for (const auto& [order, value] : keys_) {
+      if (live(value, now)) visit(order.key, value);
+    }
   }
 
  private:
-  std::map<KeyOrder, std::unique_ptr<Stream>, KeyOrderLess> streams_;
+  using Map = std::map<KeyOrder, KeyValue, KeyOrderLess>;
+  [[nodiscard]] static bool live(const KeyValue& value, std::int64_t now) {
+    return value.expires_at == 0 || value.expires_at > now;
+  }
+  static std::int64_t string_cost(std::string_view key, std::size_t size) {
+    return static_cast<std::int64_t>(key.size() + size + 64);
+  }
+  void count(std::int64_t delta) {
+    string_bytes_ += delta;
+    if (string_total_ != nullptr) string_total_->fetch_add(delta, std::memory_order_relaxed);
+  }
+  void forget_deadline(std::string_view key, std::int64_t at);
+  // Removes the entry `it` (a string's bytes uncounted, its deadline dropped), reporting
+  // what goes to the sink.
+  void remove(Map::iterator it);
+
+  Map keys_;
+  // (deadline, key) for every key with a TTL, earliest first.
+  std::set<std::pair<std::int64_t, std::string>> deadlines_;
   ChangeSink* sink_ = nullptr;
+  std::int64_t string_bytes_ = 0;
+  std::atomic<std::int64_t>* string_total_ = nullptr;
 };
 
 // The hash that places a key on a shard and in SCAN order.

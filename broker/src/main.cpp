@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
                  "Bytes of messages a shard may have queued from other shards' PUBLISHes before "
                  "publishers wait for it (0: no bound)")
       ->capture_default_str();
+  app.add_option("--maxmemory-strings", config.maxmemory_strings,
+                 "Refuse string writes with -OOM once string keys use this many bytes of memory (0: no limit)")
+      ->capture_default_str();
   app.add_option("--reply-pause-bytes", config.reply_pause_bytes,
                  "Stop reading from a client while its unsent replies exceed this many bytes")
       ->capture_default_str()

@@ -216,6 +216,9 @@ void apply_group_record(Stream& stream, const storage::GroupRecord& r) {
     case Type::kIdmpConfig:
     case Type::kIdmpRecord:
     case Type::kIdmpCounters:
+    case Type::kKeyString:  // a keys journal's, never a stream's
+    case Type::kKeyTtl:
+    case Type::kKeyForget:
       break;
     case Type::kGroupDelete:
       stream.destroy_group(r.group);
@@ -554,7 +557,8 @@ void ShardStorage::pending_changed(Stream& stream, std::string_view group, Strea
 }
 
 bool ShardStorage::settle() {
-  if (noted_.empty()) return false;
+  const bool keys = std::exchange(keys_noted_, false);
+  if (noted_.empty()) return keys;
   for (Stream* stream : noted_) {
     Files& files = files_.at(stream);
     files.noted = false;
@@ -571,6 +575,18 @@ bool ShardStorage::settle() {
 
 std::string ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
   std::string failure;
+  if (keys_journal_ && keys_journal_->dirty()) {
+    bool folded = false;
+    if (keys_journal_->should_fold()) {
+      const storage::Error error =
+          keys_journal_->fold([&](const storage::GroupRecordVisitor& emit) { emit_keys(emit); });
+      folded = !error;
+      if (error) log::warning("Cannot fold the keys journal (it keeps growing): " + error.what);
+    }
+    if (!folded) {
+      if (storage::Error error = keys_journal_->take_writes(writes)) failure = error.what;
+    }
+  }
   std::vector<Stream*> again;  // streams whose journal could not be written: next flush
   for (Stream* stream : dirty_) {
     Files& files = files_.at(stream);
@@ -602,6 +618,160 @@ void ShardStorage::written(const std::vector<storage::WrittenRange>& ranges) {
   for (const storage::WrittenRange& r : ranges) r.file->note_written(r.from, r.end);
   cache_.evict();
 }
+
+// --- the keys journal: strings and TTLs --------------------------------------------------------
+
+namespace {
+
+std::string keys_dir(const std::string& dir, unsigned shard) {
+  return (fs::path(dir) / "keys" / std::to_string(shard)).string();
+}
+
+}  // namespace
+
+KeyJournals load_key_journals(const std::string& dir, unsigned shards, FsyncPolicy fsync) {
+  KeyJournals out;
+  out.journals.resize(shards);
+  out.states.resize(shards);
+  const fs::path root = fs::path(dir) / "keys";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) throw std::runtime_error("cannot create " + root.string() + ": " + ec.message());
+  std::vector<unsigned> found;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.empty() || name.find_first_not_of("0123456789") != std::string::npos ||
+        name.size() > 6) {
+      continue;
+    }
+    found.push_back(static_cast<unsigned>(std::stoul(name)));
+  }
+  if (ec) throw std::runtime_error("cannot list " + root.string() + ": " + ec.message());
+  std::sort(found.begin(), found.end());
+  // Each key's last state, over every journal (a key is in one, unless a crash cut a
+  // change of --threads short: then the later journal's is as good).
+  std::map<std::string, KeyState, std::less<>> last;
+  std::map<std::string, unsigned, std::less<>> journal_of;
+  for (const unsigned n : found) {
+    auto journal = std::make_unique<storage::GroupJournal>(keys_dir(dir, n), fsync != FsyncPolicy::kNo);
+    std::vector<std::string> notes;
+    const storage::Error error = journal->open(
+        [&](const storage::GroupRecord& r) {
+          KeyState& state = last[std::string(r.group)];
+          state.key = r.group;
+          state.kind = r.type == storage::GroupRecord::Type::kKeyString ? KeyState::kString
+                       : r.type == storage::GroupRecord::Type::kKeyTtl  ? KeyState::kTtl
+                                                                        : KeyState::kGone;
+          state.value = r.consumer;
+          state.expires_at = r.time_ms;
+          journal_of[std::string(r.group)] = n;
+        },
+        notes);
+    for (const std::string& note : notes) log::warning("Keys journal " + std::to_string(n) + ": " + note);
+    if (error) throw std::runtime_error("cannot load the keys journal " + keys_dir(dir, n) + ": " + error.what);
+    if (n < shards) {
+      out.journals[n] = std::move(journal);
+    } else {
+      out.stale.push_back(keys_dir(dir, n));
+    }
+  }
+  out.rehome = !out.stale.empty();
+  for (auto& [key, state] : last) {
+    if (state.kind == KeyState::kGone) continue;
+    const auto owner = static_cast<unsigned>(key_hash(key) % shards);
+    if (journal_of[key] != owner) out.rehome = true;
+    out.states[owner].push_back(std::move(state));
+  }
+  for (unsigned n = 0; n < shards; ++n) {
+    if (!out.journals[n]) {
+      fs::create_directories(keys_dir(dir, n), ec);
+      if (ec) throw std::runtime_error("cannot create " + keys_dir(dir, n) + ": " + ec.message());
+      out.journals[n] = std::make_unique<storage::GroupJournal>(keys_dir(dir, n), fsync != FsyncPolicy::kNo);
+    }
+  }
+  return out;
+}
+
+void ShardStorage::load_keys(Keyspace& keyspace, std::unique_ptr<storage::GroupJournal> journal,
+                             std::vector<KeyState> states, bool fold_now) {
+  // The keyspace reports here already (a stream that expired meanwhile is deleted with its
+  // folder); the journal is set last, so that what it holds is not written to it again.
+  keyspace_ = &keyspace;
+  const std::int64_t now = unix_now_ms();
+  std::size_t expired = 0;
+  for (KeyState& state : states) {
+    const bool past = state.expires_at != 0 && state.expires_at <= now;
+    KeyValue* existing = keyspace.lookup(state.key);
+    if (state.kind == KeyState::kTtl) {
+      if (existing == nullptr || !existing->is_stream()) continue;  // the stream is gone
+      if (past) {
+        // Expired while the server was down: deleted as the sweep would.
+        keyspace.erase(state.key);
+        ++expired;
+        fold_now = true;
+      } else {
+        keyspace.set_expiry(state.key, *existing, state.expires_at);
+      }
+      continue;
+    }
+    if (past) {
+      ++expired;
+      fold_now = true;
+      continue;
+    }
+    if (existing != nullptr) {
+      log::warning("Key '" + log::escape_sample(state.key) +
+                   "' is both a stream and a string in the data dir (a crash under --fsync everysec or no "
+                   "lost the order of their writes): keeping the stream");
+      fold_now = true;
+      continue;
+    }
+    keyspace.set_string(state.key, std::move(state.value), state.expires_at);
+  }
+  if (expired > 0) log::notice("Deleted " + std::to_string(expired) + " key(s) that expired while the server was down");
+  keys_journal_ = std::move(journal);
+  if (fold_now) {
+    // The journal now holds what this shard owns, and nothing else.
+    if (const storage::Error error = keys_journal_->fold([&](const storage::GroupRecordVisitor& emit) {
+          emit_keys(emit);
+        })) {
+      throw std::runtime_error("cannot write the keys journal's snapshot: " + error.what);
+    }
+  }
+}
+
+void ShardStorage::emit_keys(const storage::GroupRecordVisitor& emit) const {
+  keyspace_->for_each([&](const std::string& key, const KeyValue& value) {
+    if (!value.is_stream()) {
+      GroupRecord r = record(GroupRecord::Type::kKeyString, key, value.string);
+      r.time_ms = value.expires_at;
+      emit(r);
+    } else if (value.expires_at != 0) {
+      GroupRecord r = record(GroupRecord::Type::kKeyTtl, key);
+      r.time_ms = value.expires_at;
+      emit(r);
+    }
+  });
+}
+
+void ShardStorage::note_key(GroupRecord::Type type, std::string_view key, std::string_view value,
+                            std::int64_t expires_at) {
+  if (!keys_journal_) return;  // loading: the journal is read, not written
+  GroupRecord r = record(type, key, value);
+  r.time_ms = expires_at;
+  keys_journal_->append(r);
+  keys_noted_ = true;
+}
+
+void ShardStorage::string_written(std::string_view key, std::string_view value, std::int64_t expires_at) {
+  note_key(GroupRecord::Type::kKeyString, key, value, expires_at);
+}
+
+void ShardStorage::ttl_written(std::string_view key, std::int64_t expires_at) {
+  note_key(GroupRecord::Type::kKeyTtl, key, {}, expires_at);
+}
+
+void ShardStorage::key_forgotten(std::string_view key) { note_key(GroupRecord::Type::kKeyForget, key, {}, 0); }
 
 void ShardStorage::apply_retention(std::uint64_t now_ms) {
   if (options_.stream_max_bytes == 0 && options_.stream_max_age_ms == 0) return;

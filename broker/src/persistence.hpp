@@ -54,6 +54,26 @@ struct StreamFolder {
 // manifest are logged and skipped (left on disk).
 std::vector<std::vector<StreamFolder>> list_stream_folders(const std::string& dir, unsigned shards);
 
+// A key's last state in a keys journal: a string, a stream's TTL, or gone.
+struct KeyState {
+  enum Kind : std::uint8_t { kString, kTtl, kGone };
+  std::string key;
+  Kind kind = kGone;
+  std::string value;
+  std::int64_t expires_at = 0;
+};
+// What the keys journals (<dir>/keys/<shard>/) hold at start-up: each shard's journal, and
+// the states of the keys it owns now. `rehome`: some key was in another shard's journal, or
+// there were more journals than shards (--threads changed): every shard folds its journal at
+// load, after which the `stale` ones are deleted.
+struct KeyJournals {
+  std::vector<std::unique_ptr<storage::GroupJournal>> journals;
+  std::vector<std::vector<KeyState>> states;
+  std::vector<std::string> stale;
+  bool rehome = false;
+};
+KeyJournals load_key_journals(const std::string& dir, unsigned shards, FsyncPolicy fsync);
+
 // INFO's storage figures, summed over the shards.
 struct StorageFigures {
   std::uint64_t streams = 0;     // streams with a folder
@@ -111,6 +131,10 @@ class ShardStorage final : public ChangeSink {
   // Opens the streams in `folders` into `keyspace`. A stream whose files are damaged is
   // loaded as damaged (refused to commands, kept on disk). Logs what it repaired.
   void load(Keyspace& keyspace, const std::vector<StreamFolder>& folders);
+  // Puts the strings and TTLs of the keys journal into `keyspace`, after load(): a key that
+  // expired meanwhile is deleted. With `fold_now`, the journal is folded at once.
+  void load_keys(Keyspace& keyspace, std::unique_ptr<storage::GroupJournal> journal, std::vector<KeyState> states,
+                 bool fold_now);
   // A damaged stream's error reply text, or "" if `key` is not damaged.
   [[nodiscard]] std::string damage_of(std::string_view key) const;
 
@@ -127,6 +151,9 @@ class ShardStorage final : public ChangeSink {
   void idmp_recorded(Stream& stream, std::string_view pid, std::string_view iid, storage::StreamId id) override;
   void idmp_counted(Stream& stream) override;
   void pending_changed(Stream& stream, std::string_view group, storage::StreamId id) override;
+  void string_written(std::string_view key, std::string_view value, std::int64_t expires_at) override;
+  void ttl_written(std::string_view key, std::int64_t expires_at) override;
+  void key_forgotten(std::string_view key) override;
 
   // After a command (or a blocked reader served): the metadata of the streams it changed is
   // recorded, their group changes journaled, and they are listed for the next flush.
@@ -135,7 +162,9 @@ class ShardStorage final : public ChangeSink {
   // Settles the streams whose only changes are consumers' seen times (consumer_seen): once a
   // second, and before the server stops.
   bool settle_seen();
-  [[nodiscard]] bool pending() const { return !dirty_.empty() || !forgotten_.empty(); }
+  [[nodiscard]] bool pending() const {
+    return !dirty_.empty() || !forgotten_.empty() || (keys_journal_ && keys_journal_->dirty());
+  }
   // Stream folders removed since the last call (kept under --fsync always only, for the
   // write-ahead log's forget records).
   void take_forgotten(std::vector<storage::Forgotten>& out) {
@@ -221,8 +250,17 @@ class ShardStorage final : public ChangeSink {
   // A stream whose files could not be loaded: kept under its key, refused to commands.
   void load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error);
 
+  // The keys journal: a record per string write, TTL change or deletion of either.
+  void note_key(storage::GroupRecord::Type type, std::string_view key, std::string_view value,
+                std::int64_t expires_at);
+  // Every string and TTL in the keyspace, as the records of a fold.
+  void emit_keys(const storage::GroupRecordVisitor& emit) const;
+
   StorageOptions options_;
   unsigned shard_;
+  Keyspace* keyspace_ = nullptr;
+  std::unique_ptr<storage::GroupJournal> keys_journal_;  // null until load_keys
+  bool keys_noted_ = false;  // records appended since the last settle()
   storage::TailCache cache_;
   std::unordered_map<Stream*, Files> files_;
   const Stream* last_stream_ = nullptr;  // note()'s last lookup

@@ -37,12 +37,26 @@ void rename_key(KeyPairContext& ctx, bool nx) {
   const std::string_view source = ctx.args[1];
   const std::string_view destination = ctx.args[2];
   if (const std::string damage = ctx.from.damage_of(source); !damage.empty()) return ctx.reply.error(damage);
-  Stream* stream = ctx.from.keyspace.find(source);
-  if (stream == nullptr) return ctx.reply.error("ERR no such key");
+  ctx.wrote = ctx.from.expire_if_due(source);
+  ctx.wrote = ctx.to.expire_if_due(destination) || ctx.wrote;
+  KeyValue* value = ctx.from.keyspace.lookup(source);
+  if (value == nullptr) return ctx.reply.error("ERR no such key");
   if (source == destination) return nx ? ctx.reply.integer(0) : ctx.reply.ok();
   // A damaged stream at the destination is a key too: RENAMENX leaves it, RENAME deletes it.
-  const bool taken = ctx.to.keyspace.find(destination) != nullptr;
+  const bool taken = ctx.to.keyspace.lookup(destination) != nullptr;
   if (taken && nx) return ctx.reply.integer(0);
+  if (!value->is_stream()) {  // a string: its value and TTL move, in memory and in the journals
+    std::string moved = std::move(value->string);
+    const std::int64_t expires_at = value->expires_at;
+    ctx.from.keyspace.erase(source);
+    if (taken) ctx.to.delete_key(destination);
+    ctx.to.keyspace.set_string(destination, std::move(moved), expires_at);
+    ctx.from.signal_modified(source);
+    ctx.to.signal_modified(destination);
+    ctx.wrote = true;
+    return nx ? ctx.reply.integer(1) : ctx.reply.ok();
+  }
+  Stream* stream = value->stream.get();
 
   if (ctx.from.storage != nullptr) {
     if (Result<void> renamed = ctx.from.storage->rekey(*stream, destination); !renamed) {
@@ -51,12 +65,16 @@ void rename_key(KeyPairContext& ctx, bool nx) {
   }
   if (taken && crash_between_steps()) ::kill(::getpid(), SIGKILL);
   if (taken) ctx.to.keyspace.erase(destination);  // its readers wait for the final state
-  std::unique_ptr<Stream> moved = ctx.from.keyspace.extract(source);
+  std::int64_t expires_at = 0;
+  std::unique_ptr<Stream> moved = ctx.from.keyspace.extract(source, &expires_at);
   Stream& renamed = *moved;
   std::shared_ptr<ShardStorage::Moving> files;
   const bool across = &ctx.from != &ctx.to;
   if (across && ctx.from.storage != nullptr) files = ctx.from.storage->detach(renamed);
   ctx.to.keyspace.insert(destination, std::move(moved));
+  if (expires_at != 0) {
+    if (KeyValue* now_at = ctx.to.keyspace.lookup(destination)) ctx.to.keyspace.set_expiry(destination, *now_at, expires_at);
+  }
   if (across && ctx.to.storage != nullptr) {
     ctx.to.storage->adopt(renamed, std::move(files));
     ctx.to.durability->fence_behind(*ctx.from.durability);

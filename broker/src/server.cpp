@@ -119,6 +119,21 @@ void Server::Impl::lock_data_dir() {
   }
 }
 
+// Active expiry, as Redis's cycle (10 times a second): each shard deletes keys past their
+// time, earliest first, for at most 1 ms a round (keys nobody touches free their memory and
+// disk too). Runs until the shard's io_context stops.
+namespace {
+awaitable<void> expiry_loop(Shard& shard) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::milliseconds(100));
+    auto [ec] = co_await timer.async_wait(kNoThrow);
+    if (ec) co_return;
+    shard.expire_some(1000);
+  }
+}
+}  // namespace
+
 // Gives every shard its storage and Flusher, and loads the streams in the data dir (the
 // shards load their own folders in parallel) before any connection is taken.
 void Server::Impl::open_storage() {
@@ -160,6 +175,7 @@ void Server::Impl::open_storage() {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::strtoul(delay, nullptr, 10)));
   }
   const auto folders = list_stream_folders(initial.dir, static_cast<unsigned>(shards.size()));
+  KeyJournals key_journals = load_key_journals(initial.dir, static_cast<unsigned>(shards.size()), options.fsync);
   // Every shard's storage and Flusher first (either may throw), then the loaders, whose
   // failures come back here once all are joined.
   for (unsigned i = 0; i < shards.size(); ++i) {
@@ -174,10 +190,12 @@ void Server::Impl::open_storage() {
   {
     std::vector<std::jthread> loaders;
     for (unsigned i = 0; i < shards.size(); ++i) {
-      loaders.emplace_back([&runtime = *shards[i], &list = folders[i], &failure = failures[i]] {
+      loaders.emplace_back([&runtime = *shards[i], &list = folders[i], &failure = failures[i], &key_journals, i] {
         try {
           runtime.storage->load(runtime.shard.keyspace, list);
           runtime.shard.keyspace.attach(runtime.storage.get());
+          runtime.storage->load_keys(runtime.shard.keyspace, std::move(key_journals.journals[i]),
+                                     std::move(key_journals.states[i]), key_journals.rehome);
         } catch (...) {
           failure = std::current_exception();
         }
@@ -186,6 +204,13 @@ void Server::Impl::open_storage() {
   }  // joined
   for (const auto& failure : failures) {
     if (failure) std::rethrow_exception(failure);
+  }
+  for (const std::string& stale : key_journals.stale) {
+    // Every shard's journal now holds what it owns (folded, synced): these held keys of
+    // shards that --threads no longer has.
+    std::error_code ec;
+    std::filesystem::remove_all(stale, ec);
+    if (ec) log::warning("Cannot delete " + stale + ": " + ec.message());
   }
   std::size_t streams = 0;
   for (const auto& list : folders) streams += list.size();
@@ -200,6 +225,7 @@ void Server::Impl::open_storage() {
     });
   }
   for (auto& f : started_flushers) f.wait();
+  for (auto& runtime : shards) asio::co_spawn(runtime->io, expiry_loop(runtime->shard), asio::detached);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started).count();
   log::notice("Loaded " + std::to_string(streams) + " stream(s) from " + initial.dir + " in " +
@@ -362,6 +388,7 @@ void Server::start() {
     auto runtime = std::make_unique<ShardRuntime>();
     runtime->shard.index = i;
     runtime->shard.pubsub.attach(i, &s.state.pubsub);
+    runtime->shard.keyspace.count_strings_in(&s.state.string_bytes);
     s.guards.push_back(asio::make_work_guard(runtime->io));
     s.shards.push_back(std::move(runtime));
   }

@@ -179,7 +179,8 @@ class StorageHealth {
 };
 
 struct ServerState {
-  explicit ServerState(const Config& config) : config(config) {}
+  explicit ServerState(const Config& config)
+      : config(config), maxmemory_strings(static_cast<std::int64_t>(config.maxmemory_strings)) {}
 
   PubSubDirectory pubsub;  // which shards have subscribers of what (pubsub.hpp)
   LiveConfig config;
@@ -197,6 +198,9 @@ struct ServerState {
   // are taken, and commands that touch no data are answered; the rest get -LOADING.
   std::atomic<bool> loading{false};
   StorageHealth storage;
+  // String keys' bytes in every shard (keyspace.hpp), and their limit (0: none).
+  std::atomic<std::int64_t> string_bytes{0};
+  std::atomic<std::int64_t> maxmemory_strings{0};
   std::string executable;
   std::string config_file;
   // Set by SHUTDOWN; the server stops once the reply is out.

@@ -3,7 +3,7 @@
 #include "shard.hpp"
 
 #include <algorithm>
-
+#include <chrono>
 
 namespace runnel {
 
@@ -70,6 +70,34 @@ bool Shard::delete_key(std::string_view key) {
   signal_modified(key);
   blocked.key_deleted(key);
   return true;
+}
+
+bool Shard::expire_if_due(std::string_view key) {
+  if (keyspace.volatile_count() == 0 || keyspace.lookup(key) != nullptr) return false;
+  if (!delete_key(key)) return false;  // lookup hid it: it is past its time
+  ++expired_keys;
+  return true;
+}
+
+std::size_t Shard::expire_some(std::int64_t budget_us) {
+  if (keyspace.volatile_count() == 0) return 0;
+  const auto start = std::chrono::steady_clock::now();
+  const std::int64_t now = unix_now_ms();
+  std::size_t deleted = 0;
+  while (std::optional<std::string> key = keyspace.first_due(now)) {
+    delete_key(*key);
+    ++expired_keys;
+    ++deleted;
+    if (deleted % 16 == 0 &&
+        std::chrono::steady_clock::now() - start > std::chrono::microseconds(budget_us)) {
+      break;
+    }
+  }
+  if (deleted > 0) {
+    if (holding_ready == 0) serve_ready();
+    settle();
+  }
+  return deleted;
 }
 
 void Shard::signal_all_modified() {

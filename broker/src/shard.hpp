@@ -66,6 +66,14 @@ struct Shard {
   bool delete_key(std::string_view key);
   void signal_all_modified();  // FLUSHALL: every watched key that exists
 
+  // Expiry. A key past its time is deleted as DEL deletes it (watchers see it modified,
+  // blocked readers are told), by the first command that touches it: true if it was.
+  bool expire_if_due(std::string_view key);
+  // The shard's sweep, a few times a second: deletes keys past their time, earliest first,
+  // for at most `budget_us` microseconds (and at least a few keys). Returns how many.
+  std::size_t expire_some(std::int64_t budget_us);
+  std::uint64_t expired_keys = 0;  // INFO's expired_keys: this shard's part
+
  private:
   struct Watched {
     std::uint64_t version = 0;

@@ -60,6 +60,10 @@ std::vector<unsigned> shards_touched(const std::vector<std::vector<std::string>>
     if ((spec->flags & kChangesSubscriptions) != 0) touched[home] = 1;
     if (spec->route == Route::kKey) {
       touched[owner_of(args[static_cast<std::size_t>(spec->first_key)], shard_count)] = 1;
+    } else if (spec->route == Route::kKeys) {
+      for (std::size_t i = 1; i < args.size(); i += static_cast<std::size_t>(spec->key_step)) {
+        touched[owner_of(args[i], shard_count)] = 1;
+      }
     } else if ((spec->route == Route::kCopy || spec->route == Route::kKeyPair) && args.size() >= 3) {
       touched[owner_of(args[1], shard_count)] = 1;
       touched[owner_of(args[2], shard_count)] = 1;
@@ -104,7 +108,7 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         if (!request) break;
         Shard& from = *shards[owner_of(request->source, shard_count)];
         const unsigned to_index = owner_of(request->destination, shard_count);
-        Result<std::optional<storage::rdb::Stream>> value = stream_value(from, request->source, state);
+        Result<std::optional<CopiedValue>> value = copy_value(from, request->source, state);
         if (!value) {
           write_error(reply, request->source, value.error());
           break;
@@ -146,6 +150,24 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
           if (&to != &from) to.ran_command();
           wrote[owner_of(args[1], shard_count)] = 1;
           wrote[to_index] = 1;
+        }
+        break;
+      }
+      case Route::kKeys: {  // every key's shard is this transaction's
+        for (std::size_t i = 1; i < args.size(); i += static_cast<std::size_t>(spec->key_step)) {
+          const unsigned s = owner_of(args[i], shard_count);
+          if (!held[s]) {
+            held[s] = 1;
+            ++shards[s]->holding_ready;
+          }
+        }
+        std::vector<char> changed(shard_count, 0);
+        KeysContext ctx{args, reply, shards, shard_count, changed, state};
+        spec->keys(ctx);
+        for (unsigned s = 0; s < shard_count; ++s) {
+          if (!changed[s]) continue;
+          shards[s]->ran_command();
+          wrote[s] = 1;
         }
         break;
       }

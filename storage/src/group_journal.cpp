@@ -94,6 +94,15 @@ void encode_group_record(const GroupRecord& r, std::string& out) {
       put_varint(r.id.ms, out);
       put_varint(r.id.seq, out);
       break;
+    case Type::kKeyString:
+      put_string(r.consumer, out);
+      put_varint(static_cast<std::uint64_t>(r.time_ms), out);
+      break;
+    case Type::kKeyTtl:
+      put_varint(static_cast<std::uint64_t>(r.time_ms), out);
+      break;
+    case Type::kKeyForget:
+      break;
   }
 }
 
@@ -103,7 +112,7 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
     GroupRecord r;
     const auto type = static_cast<unsigned char>(body.front());
     body.remove_prefix(1);
-    if (type < 1 || type > 11 || !get_string(body, r.group)) return false;
+    if (type < 1 || type > 14 || !get_string(body, r.group)) return false;
     r.type = static_cast<Type>(type);
     std::uint64_t v = 0;
     switch (r.type) {
@@ -148,6 +157,16 @@ bool parse_group_records(std::string_view body, const GroupRecordVisitor& visit)
         break;
       case Type::kIdmpRecord:
         if (!get_string(body, r.consumer) || !get_id(body, r.id)) return false;
+        break;
+      case Type::kKeyString:
+        if (!get_string(body, r.consumer) || !get_varint(body, v)) return false;
+        r.time_ms = static_cast<std::int64_t>(v);
+        break;
+      case Type::kKeyTtl:
+        if (!get_varint(body, v)) return false;
+        r.time_ms = static_cast<std::int64_t>(v);
+        break;
+      case Type::kKeyForget:
         break;
     }
     visit(r);

@@ -79,7 +79,9 @@ TEST_CASE("Every row has a handler and a consistent route", "[command_table]") {
                              spec.route == Route::kUnwatch || spec.route == Route::kMigrate ||
                              spec.route == Route::kCopy;
     if (spec.route == Route::kKeyPair) CHECK(spec.key_pair != nullptr);
-    CHECK((spec.handler != nullptr || spec.is_container() || coordinated || spec.route == Route::kKeyPair));
+    if (spec.route == Route::kKeys) CHECK(spec.keys != nullptr);
+    CHECK((spec.handler != nullptr || spec.is_container() || coordinated || spec.route == Route::kKeyPair ||
+           spec.route == Route::kKeys));
     if (spec.route == Route::kKey) CHECK(spec.first_key >= 1);
     if (spec.route == Route::kEachShard) CHECK(spec.shard_part != nullptr);
     for (const CommandSpec& sub : spec.subcommands) {

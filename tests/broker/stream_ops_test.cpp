@@ -106,6 +106,11 @@ struct RecordingSink : runnel::ChangeSink {
     char buf[48];
     events.push_back("pending " + std::string(g) + " " + std::string(buf, p.format(buf)));
   }
+  void string_written(std::string_view key, std::string_view, std::int64_t) override {
+    events.push_back("string " + std::string(key));
+  }
+  void ttl_written(std::string_view key, std::int64_t) override { events.push_back("ttl " + std::string(key)); }
+  void key_forgotten(std::string_view key) override { events.push_back("forget " + std::string(key)); }
 };
 
 }  // namespace

@@ -44,6 +44,13 @@ class ChangeSink {
   virtual void idmp_counted(Stream& stream) = 0;
   // A pending entry was added, delivered again, claimed or acknowledged.
   virtual void pending_changed(Stream& stream, std::string_view group, storage::StreamId id) = 0;
+
+  // Keys of every type (keyspace.hpp), as whole states: a string's value and the time it
+  // expires at (0: never); a stream's TTL (0: none); a key that held a string or a TTL is
+  // gone (deleted, expired, renamed away).
+  virtual void string_written(std::string_view key, std::string_view value, std::int64_t expires_at) = 0;
+  virtual void ttl_written(std::string_view key, std::int64_t expires_at) = 0;
+  virtual void key_forgotten(std::string_view key) = 0;
 };
 
 }  // namespace runnel

@@ -62,6 +62,9 @@ struct Config {
   // Messages a PUBLISH may leave queued for another shard's subscribers, in bytes, before
   // publishers wait for that shard to deliver them (0: no bound).
   std::uint64_t pubsub_backlog_bytes = 32ull * 1024 * 1024;
+  // String keys live in memory: past this many bytes of them (keys, values and 64 bytes
+  // each), writes that add string bytes get -OOM (0: no limit).
+  std::uint64_t maxmemory_strings = 256ull * 1024 * 1024;
 };
 
 }  // namespace runnel

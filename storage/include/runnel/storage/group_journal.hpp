@@ -17,6 +17,10 @@
 //     5 pending set:   entry ms, seq varints | owner (length, bytes) | delivery time ms varint
 //                      | delivery count varint
 //     6 pending del:   entry ms, seq varints
+//     ... (GroupRecord::Type lists them all; 12 to 14 are a shard's keys journal's)
+//    12 key string:    value (length, bytes) | expires-at ms varint (0: never)
+//    13 key ttl:       expires-at ms varint (0: none)
+//    14 key forget:    -
 //
 // Records carry whole states, not deltas, so replaying one twice changes nothing. Folding
 // writes the snapshot with generation G, then replaces the journal with an empty one of
@@ -57,6 +61,10 @@ struct GroupRecord {
     kIdmpConfig = 9,    // time_ms: IDMP-DURATION (s); count: IDMP-MAXSIZE
     kIdmpRecord = 10,   // group: the producer ID; consumer: the idempotent ID; id: the entry it added
     kIdmpCounters = 11, // count: IDs added; time_ms: duplicates
+    // A shard's keys journal (keys/<shard>/, persistence.hpp), with the key in `group`:
+    kKeyString = 12,  // consumer: the string's value; time_ms: when it expires (0: never)
+    kKeyTtl = 13,     // a stream's TTL: time_ms (0: none)
+    kKeyForget = 14,  // the key's string or TTL is gone
   };
   Type type = Type::kGroupSet;
   std::string_view group;
