@@ -175,6 +175,7 @@ bool parse_long_double(std::string_view text, long double& out) {
   char* end = nullptr;
   out = std::strtold(copy.c_str(), &end);
   if (std::isspace(static_cast<unsigned char>(copy[0])) || *end != '\0' ||
+      static_cast<std::size_t>(end - copy.c_str()) != copy.size() || errno == EINVAL ||
       (errno == ERANGE && (out == HUGE_VALL || out == -HUGE_VALL || std::fpclassify(out) == FP_ZERO)) ||
       std::isnan(out)) {
     return false;

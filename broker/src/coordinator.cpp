@@ -265,7 +265,10 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
       spec->handler(ctx);
       // DEL, UNLINK, FLUSHALL: the reply waits for the disk as any write's (the deletions'
       // forget records, under always).
-      if ((spec->flags & kWrite) != 0) wrote_here(home, before);
+      if ((spec->flags & kWrite) != 0) {
+        home.settle();
+        wrote_here(home, before);
+      }
       break;
     }
   }
@@ -343,7 +346,12 @@ awaitable<void> Coordinator::watch(std::span<const std::string_view> args) {
     for (const auto& w : session_.transaction_state().watched) known = known || w.first == key;
     if (known) continue;
     std::uint64_t version = 0;
-    co_await on_shard(owner_of(key), [&](Shard& shard) { version = shard.watch(key); });
+    co_await on_shard(owner_of(key), [&](Shard& shard) {
+      // A key already past its time is deleted first: only one that expires after WATCH
+      // fails the EXEC, as in Redis 7.0.
+      if (shard.expire_if_due(key)) shard.settle();
+      version = shard.watch(key);
+    });
     session_.transaction_state().watched.emplace_back(key, version);
   }
   protocol::ReplyWriter(link_.output(), session_.resp).ok();
@@ -370,7 +378,10 @@ awaitable<void> Coordinator::exec() {
   bool clean = true;
   if (session_.transaction) {  // nothing else runs on this connection meanwhile
     for (const auto& [key, version] : session_.transaction->watched) {
-      co_await on_shard(owner_of(key), [&](Shard& shard) { clean = clean && shard.watched_version(key) == version; });
+      co_await on_shard(owner_of(key), [&](Shard& shard) {
+        if (shard.expire_if_due(key)) shard.settle();  // expired since WATCH: modified
+        clean = clean && shard.watched_version(key) == version;
+      });
     }
   }
   unwatch_all();
@@ -728,6 +739,7 @@ awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::s
       durable = co_await on_shard(s, [&](Shard& shard) {
         ShardPartContext part{args, shard, state.shard_count, gather};
         spec.shard_part(part);
+        if (writes) shard.settle();  // what the part changed goes to the next flush
         return writes && shard.reply_must_wait();
       }) && durable;
     }

@@ -192,7 +192,10 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
         for (unsigned s = 0; s < shard_count; ++s) {
           ShardPartContext part{args, *shards[s], shard_count, gather};
           spec->shard_part(part);
-          if ((spec->flags & kWrite) != 0) wrote[s] = 1;  // DEL, FLUSHALL: EXEC waits for the disk
+          if ((spec->flags & kWrite) != 0) {  // DEL, FLUSHALL: EXEC waits for the disk
+            shards[s]->settle();
+            wrote[s] = 1;
+          }
         }
         CommandContext ctx{args, reply, session, state, *spec, nullptr, &gather};
         spec->handler(ctx);

@@ -636,3 +636,112 @@ TEST_CASE("Random group sequences with XDELEX, XACKDEL and KEEPREF/DELREF/ACKED 
   CHECK(trimmed > 50);
   CHECK(errors < kOperations / 4);
 }
+
+namespace {
+
+// Strings, expiry and streams over six keys, so that every command meets keys of both types,
+// keys with and without a TTL, and keys just deleted by one already past (issue 19).
+class MixedGenerator {
+ public:
+  explicit MixedGenerator(std::uint64_t seed) : rng_(seed) {}
+
+  std::vector<std::string> next() {
+    const std::string k = key();
+    switch (pick(0, 33)) {
+      case 0: return {"SET", k, value()};
+      case 1: return {"SET", k, value(), "EX", "1000"};
+      case 2: return {"SET", k, value(), pick(0, 1) ? "NX" : "XX"};
+      case 3: return {"SET", k, value(), "KEEPTTL"};
+      case 4: return {"SET", k, value(), "GET"};
+      case 5: return {"SET", k, value(), "PXAT", pick(0, 1) ? "1" : "4102444800000"};
+      case 6: return {"GET", k};
+      case 7: return {"GETDEL", k};
+      case 8: return {"GETEX", k, pick(0, 1) ? "PERSIST" : "EX", "1000"};
+      case 9: return {"GETSET", k, value()};
+      case 10: return {"MGET", k, key(), key()};
+      case 11: return {"MSET", k, value(), key(), value()};
+      case 12: return {"MSETNX", k, value(), key(), value()};
+      case 13: return {"SETNX", k, value()};
+      case 14: return {"INCR", k};
+      case 15: return {"INCRBY", k, std::to_string(pick(-50, 50))};
+      case 16: return {"INCRBYFLOAT", k, "1.5"};
+      case 17: return {"APPEND", k, value()};
+      case 18: return {"STRLEN", k};
+      case 19: return {"GETRANGE", k, std::to_string(pick(-5, 5)), std::to_string(pick(-5, 5))};
+      case 20: return {"SETRANGE", k, std::to_string(pick(0, 6)), value()};
+      case 21: {
+        const char* flags[] = {"NX", "XX", "GT", "LT"};
+        std::vector<std::string> cmd{"EXPIRE", k, std::to_string(pick(500, 2000))};
+        if (pick(0, 1)) cmd.emplace_back(flags[pick(0, 3)]);
+        return cmd;
+      }
+      case 22: return {"PEXPIRE", k, pick(0, 3) ? "900000" : "0"};
+      case 23: return {"EXPIREAT", k, pick(0, 2) ? "4102444800" : "1"};
+      case 24: return {"PERSIST", k};
+      case 25: return {pick(0, 1) ? "TTL" : "PEXPIRETIME", k};
+      case 26: case 27: return {"XADD", k, std::to_string(++id_) + "-1", "f", value()};
+      case 28: return {"XLEN", k};
+      case 29: return {"XRANGE", k, "-", "+"};
+      case 30: return {"TYPE", k};
+      case 31: return {"EXISTS", k, key()};
+      case 32: return {pick(0, 1) ? "DEL" : "RENAME", k, key()};
+      default: return {"COPY", k, key(), "REPLACE"};
+    }
+  }
+
+ private:
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  std::string key() { return "m" + std::to_string(pick(0, 5)); }
+  std::string value() {
+    const char* values[] = {"1", "10", "-5", "abc", "3.5", "", "xyz123"};
+    return values[pick(0, 6)];
+  }
+
+  std::mt19937_64 rng_;
+  int id_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("Random sequences mixing strings, expiry and streams get the same replies as redis-server",
+          "[random][strings]") {
+  constexpr int kOperations = 20000;
+  const unsigned threads = GENERATE(1u, 3u);
+  RandomRun run(threads);
+  INFO("--threads " << threads << ", seed " << run.seed << " (replay with RUNNEL_SEED=" << run.seed << ")");
+  MixedGenerator gen(run.seed);
+  int wrong_type = 0, strings = 0, expired = 0, ttls = 0;
+  using Type = runnel::protocol::Reply::Type;
+  run_against_both(
+      run.redis, run.runnel, kOperations, [&] { return gen.next(); },
+      [](const std::vector<std::string>& cmd, const runnel::protocol::Reply& reply, const std::string& raw) {
+        // A relative TTL's remaining time depends on when each server ran it: compared by sign.
+        if ((cmd[0] == "TTL" || cmd[0] == "PEXPIRETIME") && reply.type == Type::kInteger && reply.integer > 0) {
+          if (cmd[0] == "TTL") return std::string(":ttl");
+          return reply.integer == 4102444800000 ? raw : std::string(":relative");
+        }
+        return raw;
+      },
+      [&](const std::vector<std::string>& cmd, const runnel::protocol::Reply& reply) {
+        wrong_type += reply.type == Type::kError && reply.str.rfind("WRONGTYPE", 0) == 0;
+        strings += cmd[0] == "GET" && reply.type == Type::kBulk;
+        expired += (cmd[0] == "EXPIREAT" && cmd[2] == "1" && reply.integer == 1) ||
+                   (cmd[0] == "PEXPIRE" && cmd[2] == "0" && reply.integer == 1);
+        ttls += cmd[0] == "TTL" && reply.type == Type::kInteger && reply.integer > 0;
+      });
+  INFO("WRONGTYPE " << wrong_type << ", GET hits " << strings << ", expired by a past time " << expired
+                    << ", TTLs seen " << ttls);
+  CHECK(wrong_type > 200);
+  CHECK(strings > 100);
+  CHECK(expired > 50);
+  CHECK(ttls > 50);
+  for (int i = 0; i < 6; ++i) {
+    const std::string key = "m" + std::to_string(i);
+    for (const char* command : {"TYPE", "GET", "XLEN"}) {
+      std::string expected, actual;
+      run.redis.call({command, key}, &expected);
+      run.runnel.call({command, key}, &actual);
+      REQUIRE(actual == expected);
+    }
+  }
+}
