@@ -50,6 +50,8 @@ def workloads(prefill):
         ("isolation: online p99 under a flood", ["isolation"], "isolation"),
         ("pubsub: 1 publisher, 1 subscriber (delivered/s)", ["pubsub", "--subscribers", "1"], "ops"),
         ("pubsub: 1 publisher, 100 subscribers (delivered/s)", ["pubsub", "--subscribers", "100"], "ops"),
+        ("strings: SET + GET -c 50 -P 1", ["strings", "-c", "50", "-P", "1"], "ops"),
+        ("strings: SET + GET -c 50 -P 16", ["strings", "-c", "50", "-P", "16"], "ops"),
     ]
 
 

@@ -49,6 +49,8 @@ struct Options {
   unsigned producers = 4;
   // pubsub
   unsigned subscribers = 1;
+  // strings
+  unsigned keys = 10000;
 };
 
 // An error the run cannot go on from: an unreachable server, an error reply, a bad reply.

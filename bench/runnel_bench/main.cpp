@@ -96,6 +96,13 @@ int main(int argc, char** argv) {
   produce->add_option("--rate", o.rate, "Target XADDs per second over all connections (0: as fast as possible)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e9));
 
+  CLI::App* strings = app.add_subcommand("strings", "SET and GET in turn (half each) from many connections, pipelined, over --keys keys");
+  add_common(*strings, o);
+  strings->add_option("-c,--connections", o.connections, "Connections")->capture_default_str()->check(CLI::Range(1, 10000));
+  strings->add_option("-P,--pipeline", o.pipeline, "Commands in flight per connection")->capture_default_str()->check(CLI::Range(1, 100000));
+  strings->add_option("-n,--count", o.count, "Stop after this many commands (no time bound unless --duration is given)");
+  strings->add_option("--keys", o.keys, "Keys the load spreads over (key:0, key:1, ...)")->capture_default_str()->check(CLI::Range(1, 100000000));
+
   CLI::App* consume = app.add_subcommand("consume", "XREADGROUP COUNT n + XACK by N consumers of one group, over a pre-filled stream");
   add_common(*consume, o);
   consume->add_option("--consumers", o.consumers, "Consumers (one connection each)")->capture_default_str()->check(CLI::Range(1, 10000));
@@ -159,9 +166,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   const std::string workload = app.get_subcommands().front()->get_name();
-  if (workload == "produce") {
-    count_set = produce->count("--count") > 0;
-    if (count_set && produce->count("--duration") == 0) o.duration = 0;
+  for (CLI::App* counted : {produce, strings}) {
+    if (workload != counted->get_name()) continue;
+    count_set = counted->count("--count") > 0;
+    if (count_set && counted->count("--duration") == 0) o.duration = 0;
   }
   try {
     const std::vector<Result> results = runnel::bench::run_workload(workload, o);

@@ -862,7 +862,55 @@ std::vector<Result> pubsub(const Options& o) {
 
 }  // namespace
 
+// --- strings: SET and GET, one of each in turn, over --keys keys ------------------------------
+
+namespace {
+
+awaitable<void> strings_connection(Runner& run, unsigned index) {
+  const Options& o = run.options;
+  RespConnection c(co_await asio::this_coro::executor);
+  co_await c.connect(o);
+  const std::string value(o.value_size, 'v');
+  Histogram& histogram = run.histogram(index);
+  std::uint64_t next = index;
+  std::string batch;
+  while (!run.stop.load(std::memory_order_relaxed)) {
+    const std::uint64_t n = run.claim(o.pipeline);
+    if (n == 0) break;
+    batch.clear();
+    for (std::uint64_t i = 0; i < n; ++i, ++next) {
+      const std::string key = o.key + ":" + std::to_string((next / 2) % std::max(1u, o.keys));
+      if (next % 2 == 0) {
+        encode(batch, {"SET", key, value});
+      } else {
+        encode(batch, {"GET", key});
+      }
+    }
+    const auto due = Clock::now();
+    co_await c.send(batch);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      expect_no_error(co_await c.reply(), "SET/GET");
+      histogram.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(Clock::now() - due).count()));
+    }
+    run.ops.fetch_add(n, std::memory_order_relaxed);
+    run.bytes.fetch_add(n * o.value_size, std::memory_order_relaxed);
+  }
+  run.note_end();
+}
+
+std::vector<Result> strings(const Options& o) {
+  Runner run(o);
+  for (unsigned i = 0; i < o.connections; ++i) run.spawn(i, strings_connection(run, i));
+  if (o.duration > 0) stop_after(run, o.duration, run.stop);
+  const auto start = Clock::now();
+  run.run("strings");
+  return {finish(run, "strings", start)};
+}
+
+}  // namespace
+
 std::vector<Result> run_workload(const std::string& workload, const Options& options) {
+  if (workload == "strings") return strings(options);
   if (workload == "pubsub") return pubsub(options);
   if (workload == "produce") return produce(options);
   if (workload == "consume") return consume(options);

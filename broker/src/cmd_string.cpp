@@ -135,8 +135,13 @@ void set_generic(CommandContext& ctx, std::string_view key, std::string_view val
     if (options.flags & kGet) return;
     return style == SetReply::kOk ? ctx.reply.null() : ctx.reply.integer(0);
   }
-  if (found && existing->is_stream()) ctx.shard->delete_key(key);  // SET replaces any type
-  keyspace.set_string(key, std::string(value), at, (options.flags & kKeepTtl) != 0);
+  bool keep_ttl = (options.flags & kKeepTtl) != 0;
+  if (found && existing->is_stream()) {  // SET replaces any type; KEEPTTL keeps the stream's TTL
+    if (keep_ttl) at = existing->expires_at;
+    keep_ttl = false;
+    ctx.shard->delete_key(key);
+  }
+  keyspace.set_string(key, std::string(value), at, keep_ttl);
   ctx.shard->signal_modified(key);
   if (options.flags & kGet) return;
   if (style == SetReply::kOk) return ctx.reply.ok();

@@ -24,10 +24,16 @@ struct MoreDocs {
   std::string_view name;
   std::string_view history;    // "VERSION TEXT" lines
   std::string_view arguments;  // the notation above
+  std::string_view deprecated_since = {};  // a deprecated command: since when (doc_flags "deprecated")
+  std::string_view replaced_by = {};
 };
 
 // Sorted by name. Commands without a row have neither history nor arguments.
 constexpr MoreDocs kMoreDocs[] = {
+    {"append",
+     "",
+     "key key key=0\n"
+     "value string\n"},
     {"auth",
      "6.0.0 Added ACL style (username and password).\n",
      "username string since=6.0.0 optional\n"
@@ -102,6 +108,13 @@ constexpr MoreDocs kMoreDocs[] = {
      "destination key key=1\n"
      "destination-db integer token=DB optional\n"
      "replace pure-token token=REPLACE optional\n"},
+    {"decr",
+     "",
+     "key key key=0\n"},
+    {"decrby",
+     "",
+     "key key key=0\n"
+     "decrement integer\n"},
     {"del",
      {},
      "key key key=0 multiple\n"},
@@ -114,6 +127,27 @@ constexpr MoreDocs kMoreDocs[] = {
     {"exists",
      "3.0.3 Accepts multiple `key` arguments.\n",
      "key key key=0 multiple\n"},
+    {"expire",
+     "7.0.0 Added options: `NX`, `XX`, `GT` and `LT`.\n",
+     "key key key=0\n"
+     "seconds integer\n"
+     "condition oneof since=7.0.0 optional\n"
+     "  nx pure-token token=NX\n"
+     "  xx pure-token token=XX\n"
+     "  gt pure-token token=GT\n"
+     "  lt pure-token token=LT\n"},
+    {"expireat",
+     "7.0.0 Added options: `NX`, `XX`, `GT` and `LT`.\n",
+     "key key key=0\n"
+     "unix-time-seconds unix-time\n"
+     "condition oneof since=7.0.0 optional\n"
+     "  nx pure-token token=NX\n"
+     "  xx pure-token token=XX\n"
+     "  gt pure-token token=GT\n"
+     "  lt pure-token token=LT\n"},
+    {"expiretime",
+     "",
+     "key key key=0\n"},
     {"flushall",
      "4.0.0 Added the `ASYNC` flushing mode modifier.\n"
      "6.2.0 Added the `SYNC` flushing mode modifier.\n",
@@ -135,6 +169,32 @@ constexpr MoreDocs kMoreDocs[] = {
      {},
      "library-name-pattern string token=LIBRARYNAME optional\n"
      "withcode pure-token token=WITHCODE optional\n"},
+    {"get",
+     "",
+     "key key key=0\n"},
+    {"getdel",
+     "",
+     "key key key=0\n"},
+    {"getex",
+     "",
+     "key key key=0\n"
+     "expiration oneof optional\n"
+     "  seconds integer token=EX\n"
+     "  milliseconds integer token=PX\n"
+     "  unix-time-seconds unix-time token=EXAT\n"
+     "  unix-time-milliseconds unix-time token=PXAT\n"
+     "  persist pure-token token=PERSIST\n"},
+    {"getrange",
+     "",
+     "key key key=0\n"
+     "start integer\n"
+     "end integer\n"},
+    {"getset",
+     "",
+     "key key key=0\n"
+     "value string\n",
+     "6.2.0",
+     "`SET` with the `!GET` argument"},
     {"hello",
      "6.2.0 `protover` made optional; when called without arguments the command reports the "
      "current connection's context.\n",
@@ -144,12 +204,26 @@ constexpr MoreDocs kMoreDocs[] = {
      "    username string\n"
      "    password string\n"
      "  clientname string token=SETNAME optional\n"},
+    {"incr",
+     "",
+     "key key key=0\n"},
+    {"incrby",
+     "",
+     "key key key=0\n"
+     "increment integer\n"},
+    {"incrbyfloat",
+     "",
+     "key key key=0\n"
+     "increment double\n"},
     {"info",
      "7.0.0 Added support for taking multiple section arguments.\n",
      "section string optional multiple\n"},
     {"keys",
      {},
      "pattern pattern\n"},
+    {"mget",
+     "",
+     "key key key=0 multiple\n"},
     {"migrate",
      "3.0.0 Added the `COPY` and `REPLACE` options.\n"
      "3.0.6 Added the `KEYS` option.\n"
@@ -170,13 +244,55 @@ constexpr MoreDocs kMoreDocs[] = {
      "    username string\n"
      "    password string\n"
      "key key key=1 token=KEYS since=3.0.6 optional multiple\n"},
+    {"mset",
+     "",
+     "key_value block multiple\n"
+     "  key key key=0\n"
+     "  value string\n"},
+    {"msetnx",
+     "",
+     "key_value block multiple\n"
+     "  key key key=0\n"
+     "  value string\n"},
+    {"persist",
+     "",
+     "key key key=0\n"},
+    {"pexpire",
+     "7.0.0 Added options: `NX`, `XX`, `GT` and `LT`.\n",
+     "key key key=0\n"
+     "milliseconds integer\n"
+     "condition oneof since=7.0.0 optional\n"
+     "  nx pure-token token=NX\n"
+     "  xx pure-token token=XX\n"
+     "  gt pure-token token=GT\n"
+     "  lt pure-token token=LT\n"},
+    {"pexpireat",
+     "7.0.0 Added options: `NX`, `XX`, `GT` and `LT`.\n",
+     "key key key=0\n"
+     "unix-time-milliseconds unix-time\n"
+     "condition oneof since=7.0.0 optional\n"
+     "  nx pure-token token=NX\n"
+     "  xx pure-token token=XX\n"
+     "  gt pure-token token=GT\n"
+     "  lt pure-token token=LT\n"},
+    {"pexpiretime",
+     "",
+     "key key key=0\n"},
     {"ping",
      {},
      "message string optional\n"},
+    {"psetex",
+     "",
+     "key key key=0\n"
+     "milliseconds integer\n"
+     "value string\n"},
     {"psubscribe",
      {},
      "pattern block multiple\n"
      "  pattern pattern\n"},
+    {"pttl",
+     "2.8.0 Added the -2 reply.\n",
+     "key key key=0\n"},
     {"publish",
      {},
      "channel string\n"
@@ -229,6 +345,37 @@ constexpr MoreDocs kMoreDocs[] = {
     {"select",
      {},
      "index integer\n"},
+    {"set",
+     "2.6.12 Added the `EX`, `PX`, `NX` and `XX` options.\n"
+     "6.0.0 Added the `KEEPTTL` option.\n"
+     "6.2.0 Added the `GET`, `EXAT` and `PXAT` option.\n"
+     "7.0.0 Allowed the `NX` and `GET` options to be used together.\n",
+     "key key key=0\n"
+     "value string\n"
+     "condition oneof since=2.6.12 optional\n"
+     "  nx pure-token token=NX\n"
+     "  xx pure-token token=XX\n"
+     "get pure-token token=GET since=6.2.0 optional\n"
+     "expiration oneof optional\n"
+     "  seconds integer token=EX since=2.6.12\n"
+     "  milliseconds integer token=PX since=2.6.12\n"
+     "  unix-time-seconds unix-time token=EXAT since=6.2.0\n"
+     "  unix-time-milliseconds unix-time token=PXAT since=6.2.0\n"
+     "  keepttl pure-token token=KEEPTTL since=6.0.0\n"},
+    {"setex",
+     "",
+     "key key key=0\n"
+     "seconds integer\n"
+     "value string\n"},
+    {"setnx",
+     "",
+     "key key key=0\n"
+     "value string\n"},
+    {"setrange",
+     "",
+     "key key key=0\n"
+     "offset integer\n"
+     "value string\n"},
     {"shutdown",
      "7.0.0 Added the `NOW`, `FORCE` and `ABORT` modifiers.\n",
      "nosave_save oneof optional\n"
@@ -244,6 +391,9 @@ constexpr MoreDocs kMoreDocs[] = {
     {"ssubscribe",
      {},
      "shardchannel string multiple\n"},
+    {"strlen",
+     "",
+     "key key key=0\n"},
     {"subscribe",
      {},
      "channel string multiple\n"},
@@ -253,6 +403,9 @@ constexpr MoreDocs kMoreDocs[] = {
     {"touch",
      {},
      "key key key=0 multiple\n"},
+    {"ttl",
+     "2.8.0 Added the -2 reply.\n",
+     "key key key=0\n"},
     {"type",
      {},
      "key key key=0\n"},
@@ -599,12 +752,24 @@ const MoreDocs* find_more_docs(std::string_view name) {
 std::size_t more_docs_fields(std::string_view name) {
   const MoreDocs* row = find_more_docs(name);
   if (row == nullptr) return 0;
-  return (row->history.empty() ? 0 : 1) + (row->arguments.empty() ? 0 : 1);
+  return (row->history.empty() ? 0 : 1) + (row->arguments.empty() ? 0 : 1) +
+         (row->deprecated_since.empty() ? 0 : 2) + (row->replaced_by.empty() ? 0 : 1);
 }
 
 void write_more_docs(std::string_view name, protocol::ReplyWriter& reply) {
   const MoreDocs* row = find_more_docs(name);
   if (row == nullptr) return;
+  if (!row->deprecated_since.empty()) {
+    reply.bulk("doc_flags");
+    reply.set(1);
+    reply.simple("deprecated");
+    reply.bulk("deprecated_since");
+    reply.bulk(row->deprecated_since);
+  }
+  if (!row->replaced_by.empty()) {
+    reply.bulk("replaced_by");
+    reply.bulk(row->replaced_by);
+  }
   if (!row->history.empty()) {
     reply.bulk("history");
     std::string_view text = row->history;

@@ -64,6 +64,18 @@ TEST_CASE("runnel-bench produce writes exactly --count entries, over --streams k
   CHECK(entry.elements[0].elements[1].elements[1].str == std::string(100, 'v'));
 }
 
+TEST_CASE("runnel-bench strings sends SET and GET in turn over --keys keys", "[bench]") {
+  RunnelServer server({}, 2);
+  Connection c("127.0.0.1", server.port);
+  Run run = bench("strings " + port_args(server) + " -c 4 -P 8 -n 2000 --keys 50 --key sk --value-size 10");
+  INFO(run.out);
+  REQUIRE(run.status == 0);
+  CHECK(json_number(run.out, "ops") == 2000);
+  CHECK(c.call({"DBSIZE"}).integer == 50);
+  CHECK(c.call({"GET", "sk:0"}).str == std::string(10, 'v'));
+  CHECK(c.call({"TYPE", "sk:49"}).str == "string");
+}
+
 TEST_CASE("runnel-bench produce --idmp sends XADD IDMP with a new idempotent ID each time", "[bench]") {
   RunnelServer server({}, 2);
   Run run = bench("produce " + port_args(server) + " -n 2000 -c 4 -P 8 --idmp --key idem");

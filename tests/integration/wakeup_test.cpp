@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <runnel/client/connection.hpp>
 
@@ -219,5 +220,39 @@ TEST_CASE("A RENAME is seen by WATCH on either key", "[blocking][rename]") {
       CAPTURE(watch_source);
       CHECK(reply.type == runnel::protocol::Reply::Type::kNull);
     }
+  });
+}
+
+TEST_CASE("Readers blocked on a stream that expires get what redis-server gives them", "[blocking][wakeup][expire]") {
+  std::vector<std::string> expected;  // redis-server's replies, run first
+  bool first = true;
+  against_all([&](std::uint16_t port) {
+    Connection admin("127.0.0.1", port);
+    Connection writer("127.0.0.1", port);
+    std::vector<std::string> got;
+    for (int round = 0; round < 3; ++round) {
+      const std::string key = "x" + std::to_string(round);
+      writer.call({"XADD", key, "1-1", "f", "v"});
+      writer.call({"XGROUP", "CREATE", key, "g", "$"});
+      Connection group_reader("127.0.0.1", port, 10s);
+      Connection reader("127.0.0.1", port, 10s);
+      group_reader.send({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "2000", "STREAMS", key, ">"});
+      reader.send({"XREAD", "BLOCK", "1500", "STREAMS", key, "$"});
+      REQUIRE(wait_blocked(admin, 2));
+      // Deleted by the sweep, untouched by any command: nothing reads the key meanwhile.
+      writer.call({"PEXPIRE", key, "100"});
+      std::string raw;
+      group_reader.read_reply(&raw);
+      got.push_back("group reader: " + raw);
+      reader.read_reply(&raw);
+      got.push_back("reader: " + raw);
+      got.push_back("exists: " + std::to_string(writer.call({"EXISTS", key}).integer));
+    }
+    if (first) {
+      expected = got;
+      first = false;
+      return;
+    }
+    CHECK(got == expected);
   });
 }
