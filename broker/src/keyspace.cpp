@@ -121,11 +121,17 @@ std::size_t Keyspace::expired_count(std::int64_t now) const {
 void Keyspace::set_string(std::string_view key, std::string value, std::int64_t expires_at, bool keep_ttl) {
   const KeyRef ref{key_hash(key), key};
   auto it = keys_.lower_bound(ref);
+  if (it != keys_.end() && !KeyOrderLess{}(ref, it->first) &&
+      (it->second.stream || !live(it->second, unix_now_ms()))) {
+    // A stream (callers delete a live one first: this one passed its time since the command
+    // looked), or a string past its time: gone, with its TTL, before the new value.
+    keep_ttl = false;
+    remove(it);
+    it = keys_.lower_bound(ref);
+  }
   if (it == keys_.end() || KeyOrderLess{}(ref, it->first)) {
     it = keys_.emplace_hint(it, KeyOrder{ref.hash, std::string(key)}, KeyValue{});
     count(string_cost(key, 0));
-  } else if (!live(it->second, unix_now_ms())) {
-    keep_ttl = false;  // the old value is gone, and its TTL with it
   }
   KeyValue& slot = it->second;
   count(static_cast<std::int64_t>(value.size()) - static_cast<std::int64_t>(slot.string.size()));

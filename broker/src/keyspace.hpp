@@ -140,6 +140,13 @@ class Keyspace {
     }
   }
 
+  // Every key, those past their time and not deleted yet included (a fold of the keys
+  // journal writes them: a stream's folder stays until its deletion is durable).
+  template <typename F>
+  void for_each_stored(F&& visit) const {
+    for (const auto& [order, value] : keys_) visit(order.key, value);
+  }
+
  private:
   using Map = std::map<KeyOrder, KeyValue, KeyOrderLess>;
   [[nodiscard]] static bool live(const KeyValue& value, std::int64_t now) {

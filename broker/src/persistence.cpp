@@ -1,6 +1,9 @@
 // Stream folders in the data dir, and what goes into each flush (persistence.hpp).
 #include "persistence.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <atomic>
@@ -664,7 +667,9 @@ KeyJournals load_key_journals(const std::string& dir, unsigned shards, FsyncPoli
                                                                         : KeyState::kGone;
           state.value = r.consumer;
           state.expires_at = r.time_ms;
-          journal_of[std::string(r.group)] = n;
+          auto [at, first] = journal_of.emplace(std::string(r.group), n);
+          if (!first && at->second != n) out.rehome = true;  // in two journals: folded to one
+          at->second = n;
         },
         notes);
     for (const std::string& note : notes) log::warning("Keys journal " + std::to_string(n) + ": " + note);
@@ -675,7 +680,7 @@ KeyJournals load_key_journals(const std::string& dir, unsigned shards, FsyncPoli
       out.stale.push_back(keys_dir(dir, n));
     }
   }
-  out.rehome = !out.stale.empty();
+  out.rehome = out.rehome || !out.stale.empty();
   for (auto& [key, state] : last) {
     if (state.kind == KeyState::kGone) continue;
     const auto owner = static_cast<unsigned>(key_hash(key) % shards);
@@ -693,7 +698,8 @@ KeyJournals load_key_journals(const std::string& dir, unsigned shards, FsyncPoli
 }
 
 void ShardStorage::load_keys(Keyspace& keyspace, std::unique_ptr<storage::GroupJournal> journal,
-                             std::vector<KeyState> states, bool fold_now) {
+                             std::vector<KeyState> states, bool rehoming) {
+  bool fold_now = false;
   // The keyspace reports here already (a stream that expired meanwhile is deleted with its
   // folder); the journal is set last, so that what it holds is not written to it again.
   keyspace_ = &keyspace;
@@ -730,7 +736,7 @@ void ShardStorage::load_keys(Keyspace& keyspace, std::unique_ptr<storage::GroupJ
   }
   if (expired > 0) log::notice("Deleted " + std::to_string(expired) + " key(s) that expired while the server was down");
   keys_journal_ = std::move(journal);
-  if (fold_now) {
+  if (fold_now && !rehoming) {  // rehome_key_journals folds every journal anyway
     // The journal now holds what this shard owns, and nothing else.
     if (const storage::Error error = keys_journal_->fold([&](const storage::GroupRecordVisitor& emit) {
           emit_keys(emit);
@@ -740,8 +746,44 @@ void ShardStorage::load_keys(Keyspace& keyspace, std::unique_ptr<storage::GroupJ
   }
 }
 
+storage::Error ShardStorage::fold_keys(const std::function<void(const storage::GroupRecordVisitor&)>& emit) {
+  return keys_journal_->fold(emit);
+}
+
+void rehome_key_journals(const std::vector<ShardStorage*>& shards, const std::vector<std::string>& stale,
+                         const std::string& dir) {
+  // 1. Every journal holds every shard's keys: wherever a crash cuts what follows, each key
+  //    is in some journal, with its one value.
+  for (ShardStorage* shard : shards) {
+    if (const storage::Error error = shard->fold_keys([&](const storage::GroupRecordVisitor& emit) {
+          for (const ShardStorage* each : shards) each->emit_keys(emit);
+        })) {
+      throw std::runtime_error("cannot write the keys journal's snapshot: " + error.what);
+    }
+  }
+  // 2. The journals of shards that no longer exist go, and the directory's entries with them.
+  for (const std::string& path : stale) {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    if (ec) throw std::runtime_error("cannot delete " + path + " (a keys journal of a shard --threads no longer has): " + ec.message());
+  }
+  const std::string root = (fs::path(dir) / "keys").string();
+  if (const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) throw std::runtime_error("cannot sync " + root + ": " + std::strerror(errno));
+  }
+  // 3. Each journal keeps what its shard owns.
+  for (ShardStorage* shard : shards) {
+    if (const storage::Error error =
+            shard->fold_keys([&](const storage::GroupRecordVisitor& emit) { shard->emit_keys(emit); })) {
+      throw std::runtime_error("cannot write the keys journal's snapshot: " + error.what);
+    }
+  }
+}
+
 void ShardStorage::emit_keys(const storage::GroupRecordVisitor& emit) const {
-  keyspace_->for_each([&](const std::string& key, const KeyValue& value) {
+  keyspace_->for_each_stored([&](const std::string& key, const KeyValue& value) {
     if (!value.is_stream()) {
       GroupRecord r = record(GroupRecord::Type::kKeyString, key, value.string);
       r.time_ms = value.expires_at;

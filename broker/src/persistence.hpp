@@ -73,6 +73,12 @@ struct KeyJournals {
   bool rehome = false;
 };
 KeyJournals load_key_journals(const std::string& dir, unsigned shards, FsyncPolicy fsync);
+class ShardStorage;
+// After every shard loaded with `rehome`: each journal is folded first with every shard's
+// keys, then the stale journals deleted, then each folded to what its shard owns. Throws
+// if a step fails (the server does not start).
+void rehome_key_journals(const std::vector<ShardStorage*>& shards, const std::vector<std::string>& stale,
+                         const std::string& dir);
 
 // INFO's storage figures, summed over the shards.
 struct StorageFigures {
@@ -132,9 +138,14 @@ class ShardStorage final : public ChangeSink {
   // loaded as damaged (refused to commands, kept on disk). Logs what it repaired.
   void load(Keyspace& keyspace, const std::vector<StreamFolder>& folders);
   // Puts the strings and TTLs of the keys journal into `keyspace`, after load(): a key that
-  // expired meanwhile is deleted. With `fold_now`, the journal is folded at once.
+  // expired meanwhile is deleted, and the journal folded without it (unless `rehoming`:
+  // rehome_key_journals folds it then).
   void load_keys(Keyspace& keyspace, std::unique_ptr<storage::GroupJournal> journal, std::vector<KeyState> states,
-                 bool fold_now);
+                 bool rehoming);
+  // Folds the keys journal into a snapshot of what `emit` gives (rehome_key_journals).
+  [[nodiscard]] storage::Error fold_keys(const std::function<void(const storage::GroupRecordVisitor&)>& emit);
+  // Every string and TTL in the keyspace, as the records of a fold.
+  void emit_keys(const storage::GroupRecordVisitor& emit) const;
   // A damaged stream's error reply text, or "" if `key` is not damaged.
   [[nodiscard]] std::string damage_of(std::string_view key) const;
 
@@ -253,9 +264,6 @@ class ShardStorage final : public ChangeSink {
   // The keys journal: a record per string write, TTL change or deletion of either.
   void note_key(storage::GroupRecord::Type type, std::string_view key, std::string_view value,
                 std::int64_t expires_at);
-  // Every string and TTL in the keyspace, as the records of a fold.
-  void emit_keys(const storage::GroupRecordVisitor& emit) const;
-
   StorageOptions options_;
   unsigned shard_;
   Keyspace* keyspace_ = nullptr;

@@ -46,7 +46,7 @@ void rename_key(KeyPairContext& ctx, bool nx) {
   const bool taken = ctx.to.keyspace.lookup(destination) != nullptr;
   if (taken && nx) return ctx.reply.integer(0);
   if (!value->is_stream()) {  // a string: its value and TTL move, in memory and in the journals
-    std::string moved = std::move(value->string);
+    std::string moved = value->string;  // a copy: erase() uncounts the source's bytes by its size
     const std::int64_t expires_at = value->expires_at;
     ctx.from.keyspace.erase(source);
     if (taken) ctx.to.delete_key(destination);

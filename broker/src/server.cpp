@@ -205,12 +205,12 @@ void Server::Impl::open_storage() {
   for (const auto& failure : failures) {
     if (failure) std::rethrow_exception(failure);
   }
-  for (const std::string& stale : key_journals.stale) {
-    // Every shard's journal now holds what it owns (folded, synced): these held keys of
-    // shards that --threads no longer has.
-    std::error_code ec;
-    std::filesystem::remove_all(stale, ec);
-    if (ec) log::warning("Cannot delete " + stale + ": " + ec.message());
+  if (key_journals.rehome) {
+    // --threads changed (or a crash cut the last change short): keys move between journals.
+    std::vector<ShardStorage*> storages;
+    for (auto& runtime : shards) storages.push_back(runtime->storage.get());
+    rehome_key_journals(storages, key_journals.stale, initial.dir);
+    log::notice("Keys journals folded for " + std::to_string(shards.size()) + " shard(s)");
   }
   std::size_t streams = 0;
   for (const auto& list : folders) streams += list.size();

@@ -102,7 +102,7 @@ std::size_t Shard::expire_some(std::int64_t budget_us) {
 
 void Shard::signal_all_modified() {
   for (auto& [key, w] : watched_) {
-    if (keyspace.find(key) != nullptr) ++w.version;
+    if (keyspace.lookup(key) != nullptr) ++w.version;
   }
 }
 

@@ -312,7 +312,16 @@ Error GroupJournal::fold(const std::function<void(const GroupRecordVisitor&)>& e
   snapshot_bytes_ = snapshot.size();
   batch_.clear();
   batch_records_ = 0;
-  return create_journal(generation_ + 1);
+  Error failed = create_journal(generation_ + 1);
+  if (failed) {
+    // The snapshot is generation G+1 now: a journal of G would be ignored at replay. None is
+    // kept, so the next take_writes makes one of G+1 or fails (and its flush with it).
+    if (journal_) journal_->set_removed();
+    journal_.reset();
+    ++generation_;
+    out_.clear();
+  }
+  return failed;
 }
 
 }  // namespace runnel::storage
