@@ -78,6 +78,51 @@ std::function<std::string(Config&, std::string_view)> memory_setter(
   };
 }
 
+// CONFIG SET client-output-buffer-limit, as Redis's setConfigClientOutputBufferLimitOption
+// reads it (its error texts), all classes checked before any is set.
+std::string set_output_buffer_limits(Config& c, std::string_view v) {
+  std::vector<std::string_view> words;
+  for (std::size_t at = 0; at < v.size();) {
+    const std::size_t end = std::min(v.find(' ', at), v.size());
+    if (end > at) words.push_back(v.substr(at, end - at));
+    at = end + 1;
+  }
+  if (words.size() == 1) {  // one value: the normal class's hard limit
+    std::uint64_t hard = 0;
+    if (!parse_memory(words[0], hard)) return "argument must be a memory value";
+    c.client_output_buffer_limit = hard;
+    return {};
+  }
+  if (words.empty() || words.size() % 4 != 0) return "Wrong number of arguments in buffer limit configuration.";
+  Config next = c;
+  for (std::size_t j = 0; j < words.size(); j += 4) {
+    const std::string name = to_lower(words[j]);
+    if (name != "normal" && name != "slave" && name != "replica" && name != "pubsub") {
+      return "Invalid client class specified in buffer limit configuration.";
+    }
+    std::uint64_t hard = 0, soft = 0;
+    std::int64_t seconds = 0;
+    if (!parse_memory(words[j + 1], hard) || !parse_memory(words[j + 2], soft) || !parse_int64(words[j + 3], seconds) ||
+        seconds < 0) {
+      return "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+    }
+    if (name == "normal") {
+      if (soft != 0) return "Runnel has no soft limit for the normal class (set it to 0 0; the hard limit applies)";
+      next.client_output_buffer_limit = hard;
+    } else if (name == "pubsub") {
+      next.pubsub_output_buffer_limit = hard;
+      next.pubsub_output_buffer_soft_limit = soft;
+      next.pubsub_output_buffer_soft_seconds = static_cast<std::uint64_t>(seconds);
+    } else {
+      next.replica_output_buffer_limits[0] = hard;
+      next.replica_output_buffer_limits[1] = soft;
+      next.replica_output_buffer_limits[2] = static_cast<std::uint64_t>(seconds);
+    }
+  }
+  c = next;
+  return {};
+}
+
 const std::vector<ConfigParam>& config_params() {
   static const std::vector<ConfigParam> params = {
       {"bind", [](const Config& c) { return c.bind; }, nullptr},
@@ -138,12 +183,31 @@ const std::vector<ConfigParam>& config_params() {
       {"client-query-buffer-limit",
        [](const Config& c) { return std::to_string(c.client_query_buffer_limit); },
        memory_setter(&Config::client_query_buffer_limit, 1024 * 1024)},
+      // Redis's form, "<class> <hard> <soft> <soft seconds>" for normal, replica (slave) and
+      // pubsub; or one memory value, the normal class's hard limit (Runnel's shorthand).
       {"client-output-buffer-limit",
-       [](const Config& c) { return std::to_string(c.client_output_buffer_limit); },
-       memory_setter(&Config::client_output_buffer_limit, 0)},
+       [](const Config& c) {
+         return "normal " + std::to_string(c.client_output_buffer_limit) + " 0 0 slave " +
+                std::to_string(c.replica_output_buffer_limits[0]) + " " + std::to_string(c.replica_output_buffer_limits[1]) +
+                " " + std::to_string(c.replica_output_buffer_limits[2]) + " pubsub " +
+                std::to_string(c.pubsub_output_buffer_limit) + " " + std::to_string(c.pubsub_output_buffer_soft_limit) +
+                " " + std::to_string(c.pubsub_output_buffer_soft_seconds);
+       },
+       set_output_buffer_limits},
       {"pubsub-output-buffer-limit",
        [](const Config& c) { return std::to_string(c.pubsub_output_buffer_limit); },
        memory_setter(&Config::pubsub_output_buffer_limit, 0)},
+      {"pubsub-output-buffer-soft-limit",
+       [](const Config& c) { return std::to_string(c.pubsub_output_buffer_soft_limit); },
+       memory_setter(&Config::pubsub_output_buffer_soft_limit, 0)},
+      {"pubsub-output-buffer-soft-seconds",
+       [](const Config& c) { return std::to_string(c.pubsub_output_buffer_soft_seconds); },
+       [](Config& c, std::string_view v) -> std::string {
+         std::int64_t n = 0;
+         if (!parse_int64(v, n) || n < 0) return "argument must be between 0 and 9223372036854775807 inclusive";
+         c.pubsub_output_buffer_soft_seconds = static_cast<std::uint64_t>(n);
+         return {};
+       }},
       {"pubsub-backlog-bytes", [](const Config& c) { return std::to_string(c.pubsub_backlog_bytes); },
        memory_setter(&Config::pubsub_backlog_bytes, 0)},
       {"maxmemory-strings", [](const Config& c) { return std::to_string(c.maxmemory_strings); },

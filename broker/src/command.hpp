@@ -67,6 +67,8 @@ struct Session {
   // connection as the receiver (set by the connection; it knows its home shard's table).
   struct Subscriptions {
     std::set<std::string, std::less<>> names[3];
+    // When the unsent messages last went past the pubsub soft limit (steady ms; -1: below).
+    std::int64_t soft_limit_since_ms = -1;
   };
   std::unique_ptr<Subscriptions> subscriptions;
   Subscriber* subscriber = nullptr;

@@ -227,7 +227,20 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
     const std::uint64_t general = limits().output_buffer, pubsub = limits().pubsub_output;
     const std::uint64_t limit = general == 0 ? pubsub : pubsub == 0 ? general : std::min(general, pubsub);
     constexpr std::size_t kFraming = 64;  // the push header, kind and lengths, at most
-    if (limit != 0 && unsent() + pattern.size() + channel.size() + message.size() + kFraming > limit) {
+    const std::uint64_t after = unsent() + pattern.size() + channel.size() + message.size() + kFraming;
+    // The soft limit, as Redis's: past it for longer than its seconds, the subscriber is closed.
+    bool over_soft = false;
+    if (const std::uint64_t soft = limits().pubsub_soft; soft != 0 && session_.subscriptions) {
+      std::int64_t& since = session_.subscriptions->soft_limit_since_ms;
+      if (after <= soft) {
+        since = -1;
+      } else if (since < 0) {
+        since = steady_now_ms();
+      } else {
+        over_soft = steady_now_ms() - since > limits().pubsub_soft_ms;
+      }
+    }
+    if ((limit != 0 && after > limit) || over_soft) {
       log::warning("Client id=" + std::to_string(session_.info->id) +
                    " closed for overcoming of output buffer limits.");
       drop_output_and_close();
@@ -409,6 +422,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
       runtime.limits.query_buffer = config.client_query_buffer_limit;
       runtime.limits.output_buffer = config.client_output_buffer_limit;
       runtime.limits.pubsub_output = config.pubsub_output_buffer_limit;
+      runtime.limits.pubsub_soft = config.pubsub_output_buffer_soft_limit;
+      runtime.limits.pubsub_soft_ms = static_cast<std::int64_t>(config.pubsub_output_buffer_soft_seconds) * 1000;
       runtime.limits.pubsub_backlog = config.pubsub_backlog_bytes;
       runtime.limits.reply_pause = config.reply_pause_bytes;
       protocol::ParserLimits& parser = runtime.parser_limits;

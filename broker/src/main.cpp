@@ -75,6 +75,13 @@ int main(int argc, char** argv) {
   app.add_option("--pubsub-output-buffer-limit", config.pubsub_output_buffer_limit,
                  "Disconnect a subscriber whose unsent messages exceed this many bytes (0: never)")
       ->capture_default_str();
+  app.add_option("--pubsub-output-buffer-soft-limit", config.pubsub_output_buffer_soft_limit,
+                 "Disconnect a subscriber whose unsent messages stay above this many bytes for longer than "
+                 "--pubsub-output-buffer-soft-seconds (0: never)")
+      ->capture_default_str();
+  app.add_option("--pubsub-output-buffer-soft-seconds", config.pubsub_output_buffer_soft_seconds,
+                 "How long a subscriber may stay above the soft limit")
+      ->capture_default_str();
   app.add_option("--pubsub-backlog-bytes", config.pubsub_backlog_bytes,
                  "Bytes of messages a shard may have queued from other shards' PUBLISHes before "
                  "publishers wait for it (0: no bound)")

@@ -61,6 +61,8 @@ struct ConnectionLimits {
   std::uint64_t query_buffer = 0;   // client-query-buffer-limit
   std::uint64_t output_buffer = 0;  // client-output-buffer-limit (0: none)
   std::uint64_t pubsub_output = 0;  // pubsub-output-buffer-limit (0: none)
+  std::uint64_t pubsub_soft = 0;    // pubsub-output-buffer-soft-limit (0: none)
+  std::int64_t pubsub_soft_ms = 0;  // how long a subscriber may stay above it
   std::uint64_t pubsub_backlog = 0;  // pubsub-backlog-bytes (0: none)
   std::uint64_t reply_pause = 0;    // reply-pause-bytes
 };

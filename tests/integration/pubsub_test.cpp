@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <runnel/client/connection.hpp>
@@ -221,6 +222,37 @@ TEST_CASE("A subscriber that stops reading is closed at the output buffer limit 
   CHECK(admin.call({"CONFIG", "GET", "pubsub-output-buffer-limit"}).elements.at(1).str == "1048576");
   CHECK(admin.call({"CONFIG", "SET", "pubsub-output-buffer-limit", "32mb"}).str == "OK");
   CHECK(admin.call({"CONFIG", "GET", "pubsub-output-buffer-limit"}).elements.at(1).str == "33554432");
+}
+
+TEST_CASE("A subscriber past the pubsub soft limit for longer than its seconds is closed, and one below it stays",
+          "[pubsub][limits]") {
+  runnel::test::RunnelServer runnel({}, 2);
+  Connection admin("127.0.0.1", runnel.port);
+  REQUIRE(admin.call({"CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 262144 1"}).str == "OK");
+  CHECK(admin.call({"CONFIG", "GET", "pubsub-output-buffer-soft-limit"}).elements.at(1).str == "262144");
+  Connection slow("127.0.0.1", runnel.port, 10s);
+  Connection fast("127.0.0.1", runnel.port, 10s);
+  REQUIRE(slow.call({"SUBSCRIBE", "soft"}).is_aggregate());
+  REQUIRE(fast.call({"SUBSCRIBE", "soft"}).is_aggregate());
+  Connection publisher("127.0.0.1", runnel.port, 10s);
+  const std::string payload(16 * 1024, 's');
+  const auto publish = [&](int n) {
+    for (int m = 0; m < n; ++m) {
+      REQUIRE(publisher.call({"PUBLISH", "soft", payload}).type == Reply::Type::kInteger);
+      REQUIRE(fast.read_reply().elements.size() == 3);
+    }
+  };
+  // 8 MB: the slow subscriber's unsent messages pass 256 KiB (past its socket's buffers),
+  // but for less than a second: it stays (no hard limit here).
+  publish(500);
+  CHECK(publisher.call({"PUBLISH", "soft", "x"}).integer == 2);
+  REQUIRE(fast.read_reply().elements.size() == 3);
+  // Still past the soft limit more than a second later: the next message closes it.
+  std::this_thread::sleep_for(1500ms);
+  publish(1);
+  CHECK(slow.peer_closed(5s));
+  CHECK(publisher.call({"PUBLISH", "soft", "y"}).integer == 1);  // the fast one was never dropped
+  REQUIRE(fast.read_reply().elements.size() == 3);
 }
 
 TEST_CASE("Publishers wait for a shard whose queued messages pass pubsub-backlog-bytes, and nothing is lost or reordered",

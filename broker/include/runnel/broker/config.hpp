@@ -59,6 +59,12 @@ struct Config {
   // A subscriber whose unsent messages pass this is closed (Redis's pubsub class hard
   // limit, 32 MB; 0: never).
   std::uint64_t pubsub_output_buffer_limit = 32ull * 1024 * 1024;
+  // Redis's pubsub class soft limit: a subscriber whose unsent messages stay past this for
+  // more than the seconds is closed (0 bytes: none).
+  std::uint64_t pubsub_output_buffer_soft_limit = 8ull * 1024 * 1024;
+  std::uint64_t pubsub_output_buffer_soft_seconds = 60;
+  // Redis's replica class, kept for CONFIG GET/SET only: Runnel has no replicas.
+  std::uint64_t replica_output_buffer_limits[3] = {256ull * 1024 * 1024, 64ull * 1024 * 1024, 60};
   // Messages a PUBLISH may leave queued for another shard's subscribers, in bytes, before
   // publishers wait for that shard to deliver them (0: no bound).
   std::uint64_t pubsub_backlog_bytes = 32ull * 1024 * 1024;
