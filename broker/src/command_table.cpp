@@ -845,7 +845,8 @@ bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std:
     return false;
   }
   const bool expired = shard.expire_if_due(key);  // a key past its time is gone first
-  if ((spec.flags & kStreamCommand) != 0 && shard.keyspace.type_of(key) == KeyType::kString) {
+  if ((spec.flags & kStreamCommand) != 0 && shard.keyspace.has_strings() &&
+      shard.keyspace.type_of(key) == KeyType::kString) {
     reply.error(kWrongType);
     if (expired) shard.ran_command();
     return expired;

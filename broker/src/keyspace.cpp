@@ -20,8 +20,21 @@ void Keyspace::attach(ChangeSink* sink) {
   }
 }
 
+std::size_t Keyspace::ViewHash::operator()(std::string_view key) const { return XXH3_64bits(key.data(), key.size()); }
+
+Keyspace::Map::iterator Keyspace::locate(std::string_view key) {
+  auto at = index_.find(key);
+  return at == index_.end() ? keys_.end() : at->second;
+}
+
+Keyspace::Map::iterator Keyspace::add(std::string_view key, KeyValue value) {
+  auto it = keys_.emplace(KeyOrder{key_hash(key), std::string(key)}, std::move(value)).first;
+  index_.emplace(std::string_view(it->first.key), it);
+  return it;
+}
+
 KeyValue* Keyspace::lookup(std::string_view key) {
-  auto it = keys_.find(KeyRef{key_hash(key), key});
+  auto it = locate(key);
   if (it == keys_.end()) return nullptr;
   if (it->second.expires_at != 0 && !live(it->second, unix_now_ms())) return nullptr;
   return &it->second;
@@ -33,14 +46,13 @@ Stream* Keyspace::find(std::string_view key) {
 }
 
 Result<Stream*> Keyspace::find_or_create(std::string_view key) {
-  const KeyRef ref{key_hash(key), key};
-  auto it = keys_.lower_bound(ref);
-  if (it != keys_.end() && !KeyOrderLess{}(ref, it->first) && !live(it->second, unix_now_ms())) {
+  auto it = locate(key);
+  if (it != keys_.end() && !live(it->second, unix_now_ms())) {
     // Past its time and not deleted yet (the command did not expire it first): gone now.
     remove(it);
-    it = keys_.lower_bound(ref);
+    it = keys_.end();
   }
-  if (it == keys_.end() || KeyOrderLess{}(ref, it->first)) {
+  if (it == keys_.end()) {
     std::unique_ptr<storage::EntryStore> store;
     if (sink_ != nullptr) {
       Result<std::unique_ptr<storage::EntryStore>> made = sink_->create_store(key);
@@ -49,7 +61,7 @@ Result<Stream*> Keyspace::find_or_create(std::string_view key) {
     }
     KeyValue value;
     value.stream = std::make_unique<Stream>(std::move(store));
-    it = keys_.emplace_hint(it, KeyOrder{ref.hash, std::string(key)}, std::move(value));
+    it = add(key, std::move(value));
     if (sink_ != nullptr) {
       sink_->stream_created(key, *it->second.stream);
       it->second.stream->bind(sink_);
@@ -62,7 +74,8 @@ void Keyspace::insert(std::string_view key, std::unique_ptr<Stream> stream) {
   if (sink_ != nullptr) stream->bind(sink_);
   KeyValue value;
   value.stream = std::move(stream);
-  keys_.insert_or_assign(KeyOrder{key_hash(key), std::string(key)}, std::move(value));
+  if (auto it = locate(key); it != keys_.end()) remove(it);  // callers erase first
+  add(key, std::move(value));
 }
 
 void Keyspace::forget_deadline(std::string_view key, std::int64_t at) {
@@ -77,25 +90,30 @@ void Keyspace::remove(Map::iterator it) {
     if (value.stream) sink_->stream_removed(key, *value.stream);
     if (!value.stream || value.expires_at != 0) sink_->key_forgotten(key);
   }
-  if (!value.stream) count(-string_cost(key, value.string.size()));
+  if (!value.stream) {
+    count(-string_cost(key, value.string.size()));
+    --string_keys_;
+  }
+  index_.erase(key);
   keys_.erase(it);
 }
 
 bool Keyspace::erase(std::string_view key) {
-  auto it = keys_.find(KeyRef{key_hash(key), key});
+  auto it = locate(key);
   if (it == keys_.end()) return false;
   remove(it);
   return true;
 }
 
 std::unique_ptr<Stream> Keyspace::extract(std::string_view key, std::int64_t* expires_at) {
-  auto it = keys_.find(KeyRef{key_hash(key), key});
+  auto it = locate(key);
   if (it == keys_.end() || !it->second.stream) return nullptr;
   std::unique_ptr<Stream> stream = std::move(it->second.stream);
   const std::int64_t at = it->second.expires_at;
   if (expires_at != nullptr) *expires_at = at;
   forget_deadline(key, at);
   if (sink_ != nullptr && at != 0) sink_->key_forgotten(key);
+  index_.erase(std::string_view(it->first.key));
   keys_.erase(it);
   return stream;
 }
@@ -108,7 +126,9 @@ void Keyspace::clear() {
     }
   }
   count(-string_bytes_);
+  string_keys_ = 0;
   deadlines_.clear();
+  index_.clear();
   keys_.clear();
 }
 
@@ -119,19 +139,18 @@ std::size_t Keyspace::expired_count(std::int64_t now) const {
 }
 
 void Keyspace::set_string(std::string_view key, std::string value, std::int64_t expires_at, bool keep_ttl) {
-  const KeyRef ref{key_hash(key), key};
-  auto it = keys_.lower_bound(ref);
-  if (it != keys_.end() && !KeyOrderLess{}(ref, it->first) &&
-      (it->second.stream || !live(it->second, unix_now_ms()))) {
+  auto it = locate(key);
+  if (it != keys_.end() && (it->second.stream || !live(it->second, unix_now_ms()))) {
     // A stream (callers delete a live one first: this one passed its time since the command
     // looked), or a string past its time: gone, with its TTL, before the new value.
     keep_ttl = false;
     remove(it);
-    it = keys_.lower_bound(ref);
+    it = keys_.end();
   }
-  if (it == keys_.end() || KeyOrderLess{}(ref, it->first)) {
-    it = keys_.emplace_hint(it, KeyOrder{ref.hash, std::string(key)}, KeyValue{});
+  if (it == keys_.end()) {
+    it = add(key, KeyValue{});
     count(string_cost(key, 0));
+    ++string_keys_;
   }
   KeyValue& slot = it->second;
   count(static_cast<std::int64_t>(value.size()) - static_cast<std::int64_t>(slot.string.size()));

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -100,6 +101,8 @@ class Keyspace {
   // The string at `key` changed in place (APPEND, SETRANGE, INCR...): reported.
   void string_changed(std::string_view key, KeyValue& value, std::size_t old_size);
   [[nodiscard]] std::int64_t string_bytes() const { return string_bytes_; }
+  // Whether any key here holds a string (stream commands skip the type check when none does).
+  [[nodiscard]] bool has_strings() const { return string_keys_ != 0; }
 
   // --- TTLs ---
   // Sets (or with 0 removes) the time the live key at `key` expires at.
@@ -149,6 +152,13 @@ class Keyspace {
 
  private:
   using Map = std::map<KeyOrder, KeyValue, KeyOrderLess>;
+  struct ViewHash {
+    std::size_t operator()(std::string_view key) const;
+  };
+  // The entry of `key` (keys_.end() if none), by the index.
+  [[nodiscard]] Map::iterator locate(std::string_view key);
+  // Adds a new key's entry to both structures.
+  Map::iterator add(std::string_view key, KeyValue value);
   [[nodiscard]] static bool live(const KeyValue& value, std::int64_t now) {
     return value.expires_at == 0 || value.expires_at > now;
   }
@@ -164,11 +174,16 @@ class Keyspace {
   // what goes to the sink.
   void remove(Map::iterator it);
 
+  // Keys in SCAN's order; and an index of the same entries by key, so that a lookup is one
+  // hash probe rather than a walk down the tree (9% of a SET/GET run's time at 10,000 keys).
+  // Map nodes never move: the index holds views of their keys and their iterators.
   Map keys_;
+  std::unordered_map<std::string_view, Map::iterator, ViewHash> index_;
   // (deadline, key) for every key with a TTL, earliest first.
   std::set<std::pair<std::int64_t, std::string>> deadlines_;
   ChangeSink* sink_ = nullptr;
   std::int64_t string_bytes_ = 0;
+  std::size_t string_keys_ = 0;
   std::atomic<std::int64_t>* string_total_ = nullptr;
 };
 
