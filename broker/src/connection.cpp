@@ -702,7 +702,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Coor
     auto next = std::make_shared<Connection>(server_, std::move(moved), target);
     next->session_ = std::move(session_);
     next->session_.parser = &next->parser_;
-    next->parser_ = parser_;
+    next->parser_ = std::move(parser_);
     server_.shards[target]->shard.connections.fetch_add(1, std::memory_order_relaxed);
     server_.shards[target]->shard.connections_moved_in.fetch_add(1, std::memory_order_relaxed);
     server_.shards[home_]->shard.connections.fetch_sub(1, std::memory_order_relaxed);

@@ -145,8 +145,8 @@ void RequestParser::reset_frame() {
 }
 
 ParseResult RequestParser::fail(std::string_view message) {
-  error_.assign("ERR Protocol error: ");
-  error_.append(message);
+  rare().error.assign("ERR Protocol error: ");
+  rare().error.append(message);
   reset_frame();
   return {ParseStatus::kError, 0};
 }
@@ -170,10 +170,11 @@ ParseResult RequestParser::parse_inline(std::string_view input) {
   }
   std::size_t line_len = newline;
   if (line_len > 0 && input[line_len - 1] == '\r') --line_len;
-  if (!split_inline_args(input.substr(0, line_len), inline_args_)) {
+  std::vector<std::string>& inline_args = rare().inline_args;
+  if (!split_inline_args(input.substr(0, line_len), inline_args)) {
     return fail("unbalanced quotes in request");
   }
-  args_.assign(inline_args_.begin(), inline_args_.end());
+  args_.assign(inline_args.begin(), inline_args.end());
   return {ParseStatus::kCommand, newline + 1};
 }
 

@@ -191,15 +191,24 @@ void raise_open_files_limit() {
 TEST_CASE("An idle connection costs no more memory than one to redis-server", "[hostile]") {
   constexpr int kConnections = 2000;  // of each kind
   raise_open_files_limit();
-  IdleCost runnel;
-  {
-    runnel::test::RunnelServer server({"--maxclients", "5000"}, 2);
-    runnel = idle_connection_cost(server.port, server.process.pid(), kConnections);
-  }
-  IdleCost redis;
-  {
-    runnel::test::RedisServer server({"--maxclients", "5000"});
-    redis = idle_connection_cost(server.port, server.process.pid(), kConnections);
+  // Each server is measured twice, in turn, and the means compared: one measure moves by a
+  // few pages either way (redis-server's by 35 bytes a connection between runs), about the
+  // margin between the two.
+  IdleCost runnel, redis;
+  constexpr int kRounds = 2;
+  for (int round = 0; round < kRounds; ++round) {
+    {
+      runnel::test::RunnelServer server({"--maxclients", "5000"}, 2);
+      const IdleCost cost = idle_connection_cost(server.port, server.process.pid(), kConnections);
+      runnel.silent += cost.silent / kRounds;
+      runnel.used += cost.used / kRounds;
+    }
+    {
+      runnel::test::RedisServer server({"--maxclients", "5000"});
+      const IdleCost cost = idle_connection_cost(server.port, server.process.pid(), kConnections);
+      redis.silent += cost.silent / kRounds;
+      redis.used += cost.used / kRounds;
+    }
   }
   INFO("bytes per idle connection, never used: runnel " << runnel.silent << ", redis-server " << redis.silent);
   INFO("bytes per idle connection, after a PING: runnel " << runnel.used << ", redis-server " << redis.used);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,7 +55,7 @@ class RequestParser {
   [[nodiscard]] std::span<const std::string_view> args() const { return args_; }
   // After kError: the error text without the leading '-' or trailing CRLF,
   // e.g. "ERR Protocol error: invalid bulk length".
-  [[nodiscard]] std::string_view error() const { return error_; }
+  [[nodiscard]] std::string_view error() const { return rare_ ? std::string_view(rare_->error) : std::string_view(); }
   // While a bulk argument is incomplete: the bytes the whole frame needs at least, so the
   // caller can size its buffer once the length is known and accepted (0 when unknown).
   [[nodiscard]] std::size_t frame_bytes_needed() const { return frame_bytes_needed_; }
@@ -81,8 +82,17 @@ class RequestParser {
   std::vector<Span> spans_;
 
   std::vector<std::string_view> args_;
-  std::vector<std::string> inline_args_;  // unescaped inline arguments own their bytes
-  std::string error_;
+  // What few connections need: made by the first inline command or protocol error (56 bytes
+  // less for every connection, which an idle one feels).
+  struct Rare {
+    std::vector<std::string> inline_args;  // unescaped inline arguments own their bytes
+    std::string error;
+  };
+  std::unique_ptr<Rare> rare_;
+  Rare& rare() {
+    if (!rare_) rare_ = std::make_unique<Rare>();
+    return *rare_;
+  }
 };
 
 // Splits an inline command line into arguments the way Redis's sdssplitargs does: spaces
