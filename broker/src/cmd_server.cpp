@@ -210,6 +210,22 @@ const std::vector<ConfigParam>& config_params() {
        }},
       {"pubsub-backlog-bytes", [](const Config& c) { return std::to_string(c.pubsub_backlog_bytes); },
        memory_setter(&Config::pubsub_backlog_bytes, 0)},
+      {"slowlog-log-slower-than", [](const Config& c) { return std::to_string(c.slowlog_log_slower_than); },
+       [](Config& c, std::string_view v) -> std::string {
+         std::int64_t n = 0;
+         if (!parse_int64(v, n)) return "argument couldn't be parsed into an integer";
+         if (n < -1) return "argument must be between -1 and 9223372036854775807 inclusive";
+         c.slowlog_log_slower_than = n;
+         return {};
+       }},
+      {"slowlog-max-len", [](const Config& c) { return std::to_string(c.slowlog_max_len); },
+       [](Config& c, std::string_view v) -> std::string {
+         std::int64_t n = 0;
+         if (!parse_int64(v, n)) return "argument couldn't be parsed into an integer";
+         if (n < 0 || n > 9223372036854775807LL) return "argument must be between 0 and 9223372036854775807 inclusive";
+         c.slowlog_max_len = static_cast<std::uint64_t>(n);
+         return {};
+       }},
       {"maxmemory-strings", [](const Config& c) { return std::to_string(c.maxmemory_strings); },
        memory_setter(&Config::maxmemory_strings, 0)},
       {"reply-pause-bytes", [](const Config& c) { return std::to_string(c.reply_pause_bytes); },
@@ -562,7 +578,49 @@ void config_set(CommandContext& ctx) {
   ctx.server.config.update([&](Config& c) { c = next; });
   ctx.server.node_limits.set(next.stream_node_max_entries, next.stream_node_max_bytes);
   ctx.server.maxmemory_strings.store(static_cast<std::int64_t>(next.maxmemory_strings), std::memory_order_relaxed);
+  ctx.server.slowlog.configure(next.slowlog_log_slower_than, next.slowlog_max_len);
   ctx.reply.ok();
+}
+
+// --- SLOWLOG ---------------------------------------------------------------------------------
+
+void slowlog_get(CommandContext& ctx) {
+  if (ctx.args.size() > 3) return reply_subcommand_syntax_error(ctx);
+  std::int64_t count = 10;
+  if (ctx.args.size() == 3) {
+    // getRangeLongFromObjectOrReply with its own message, for a non-number too.
+    if (!parse_int64(ctx.args[2], count) || count < -1) {
+      return ctx.reply.error("ERR count should be greater than or equal to -1");
+    }
+  }
+  const std::vector<SlowLogEntry> entries = ctx.server.slowlog.newest(count);
+  ctx.reply.array(entries.size());
+  for (const SlowLogEntry& e : entries) {
+    ctx.reply.array(6);
+    ctx.reply.integer(static_cast<std::int64_t>(e.id));
+    ctx.reply.integer(e.time);
+    ctx.reply.integer(e.duration_us);
+    ctx.reply.array(e.args.size());
+    for (const std::string& arg : e.args) ctx.reply.bulk(arg);
+    ctx.reply.bulk(e.client_addr);
+    ctx.reply.bulk(e.client_name);
+  }
+}
+
+void slowlog_len(CommandContext& ctx) { ctx.reply.integer(static_cast<std::int64_t>(ctx.server.slowlog.size())); }
+
+void slowlog_reset(CommandContext& ctx) {
+  ctx.server.slowlog.reset();
+  ctx.reply.ok();
+}
+
+void slowlog_help(CommandContext& ctx) {
+  reply_help(ctx, {"GET [<count>]",
+                   "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+                   "    Entries are made of:",
+                   "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+                   "    client name",
+                   "LEN", "    Return the length of the slowlog.", "RESET", "    Reset the slowlog."});
 }
 
 void config_resetstat(CommandContext& ctx) {

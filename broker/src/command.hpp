@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -253,6 +254,25 @@ class CommandTable {
 
 const CommandTable& command_table();
 
+// SLOWLOG: times a command from its construction to its destruction, on the thread that ran
+// it, and logs it if it was slow (and its row has no skip_slowlog flag).
+class CommandTimer {
+ public:
+  CommandTimer(ServerState& state, const CommandSpec& spec, std::span<const std::string_view> args,
+               const Session& session)
+      : state_(state), spec_(spec), args_(args), session_(session), started_(std::chrono::steady_clock::now()) {}
+  ~CommandTimer();
+  CommandTimer(const CommandTimer&) = delete;
+  CommandTimer& operator=(const CommandTimer&) = delete;
+
+ private:
+  ServerState& state_;
+  const CommandSpec& spec_;
+  std::span<const std::string_view> args_;
+  const Session& session_;
+  std::chrono::steady_clock::time_point started_;
+};
+
 // Runs a single-key command whose key `shard` owns, on its thread: a damaged stream's error,
 // or the handler, with its changes settled for the next flush. True if it is a write.
 bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std::string_view> args,
@@ -332,6 +352,10 @@ void info(CommandContext&);
 void config_get(CommandContext&);
 void config_set(CommandContext&);
 void config_resetstat(CommandContext&);
+void slowlog_get(CommandContext&);
+void slowlog_len(CommandContext&);
+void slowlog_reset(CommandContext&);
+void slowlog_help(CommandContext&);
 void config_help(CommandContext&);
 void time(CommandContext&);
 void function_flush(CommandContext&);

@@ -384,6 +384,9 @@ constexpr MoreDocs kMoreDocs[] = {
      "now pure-token token=NOW since=7.0.0 optional\n"
      "force pure-token token=FORCE since=7.0.0 optional\n"
      "abort pure-token token=ABORT since=7.0.0 optional\n"},
+    {"slowlog|get",
+     "4.0.0 Added client IP address, port and name to the reply.\n",
+     "count integer optional\n"},
     {"spublish",
      {},
      "shardchannel string\n"

@@ -306,6 +306,26 @@ std::vector<CommandSpec> build_table() {
                 {"Show helpful text about the different subcommands", "5.0.0", "server", "O(1)"},
                 cmd::config_help),
       }));
+  t.push_back(container(
+      "slowlog", -2, "@slow",
+      {"A container for slow log commands", "2.2.12", "server", "Depends on subcommand."},
+      {
+          plain("slowlog|len", 2, kAdmin | kLoading | kStale, kAdminCats,
+                "request_policy:all_nodes response_policy:agg_sum nondeterministic_output",
+                {"Get the slow log's length", "2.2.12", "server", "O(1)"}, cmd::slowlog_len),
+          plain("slowlog|help", 2, kLoading | kStale, "@slow", {},
+                {"Show helpful text about the different subcommands", "6.2.0", "server", "O(1)"},
+                cmd::slowlog_help),
+          plain("slowlog|get", -2, kAdmin | kLoading | kStale, kAdminCats,
+                "request_policy:all_nodes nondeterministic_output",
+                {"Get the slow log's entries", "2.2.12", "server", "O(N) where N is the number of entries returned"},
+                cmd::slowlog_get),
+          plain("slowlog|reset", 2, kAdmin | kLoading | kStale, kAdminCats,
+                "request_policy:all_nodes response_policy:all_succeeded",
+                {"Clear all entries from the slow log", "2.2.12", "server",
+                 "O(N) where N is the number of entries in the slowlog"},
+                cmd::slowlog_reset),
+      }));
   // Functions and scripts: Runnel has none, and answers what harnesses send to reset a server.
   t.push_back(container(
       "function", -2, "@slow",
@@ -839,6 +859,7 @@ std::string c_string_prefix(std::string_view text, std::size_t max) {
 
 bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std::string_view> args,
                      protocol::ReplyWriter& reply, Session& session, ServerState& state) {
+  const CommandTimer timer(state, spec, args, session);
   const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
   if (const std::string damage = shard.damage_of(key); !damage.empty()) {
     reply.error(damage);
@@ -860,6 +881,19 @@ bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std:
   spec.handler(ctx);
   shard.ran_command();
   return (spec.flags & kWrite) != 0;
+}
+
+CommandTimer::~CommandTimer() {
+  if ((spec_.flags & kSkipSlowlog) != 0) return;
+  const std::int64_t us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+  if (!state_.slowlog.wants(us)) return;
+  std::string name;
+  if (session_.info) {
+    std::lock_guard lock(session_.info->mutex);
+    if (session_.info->names) name = session_.info->names->name;
+  }
+  state_.slowlog.add(us, args_, session_.info ? std::string_view(session_.info->addr) : std::string_view(), name);
 }
 
 bool strings_over_limit(const ServerState& state) {

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <optional>
 
 #include "stream_reply.hpp"
 #include "transaction.hpp"
@@ -219,11 +220,13 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
   const std::size_t before = link_.output().size();
   switch (spec->route) {
     case Route::kConnection: {
+      const CommandTimer timer(state, *spec, args, session_);
       CommandContext ctx{args, reply, session_, state, *spec};
       spec->handler(ctx);
       break;
     }
     case Route::kReset: {
+      const CommandTimer timer(state, *spec, args, session_);
       CommandContext ctx{args, reply, session_, state, *spec};
       spec->handler(ctx);
       end_multi();
@@ -239,9 +242,11 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
       return spec;  // they hop to shards
     case Route::kMulti:
     case Route::kDiscard:
-    case Route::kUnwatch:
+    case Route::kUnwatch: {
+      const CommandTimer timer(state, *spec, args, session_);
       transaction_command(spec->route, reply);
       break;
+    }
     case Route::kKey: {
       const std::string_view key = args[static_cast<std::size_t>(spec->first_key)];
       const unsigned owner = owner_of(key);
@@ -258,6 +263,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
       break;
     case Route::kEachShard: {
       if (state.shard_count != 1) return spec;
+      const CommandTimer timer(state, *spec, args, session_);
       Gather gather;
       ShardPartContext part{args, home, 1, gather};
       spec->shard_part(part);
@@ -717,6 +723,14 @@ void Coordinator::compact_batch_scratch(std::size_t next) {
 awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::string_view> args) {
   ServerState& state = server_.state;
   const std::size_t before = link_.output().size();
+  // Across shards, the time includes the hops. Blocking reads are not timed: Redis leaves
+  // out the time a client waits blocked, and the rest of a read is a look at each key.
+  std::optional<CommandTimer> timer;
+  // RENAME, MSET and MSETNX run as transactions of one command, whose run times them.
+  if (spec.route != Route::kStreamRead && spec.route != Route::kGroupRead && spec.route != Route::kKeyPair &&
+      spec.route != Route::kKeys) {
+    timer.emplace(state, spec, args, session_);
+  }
   if (spec.route == Route::kStreamRead || spec.route == Route::kGroupRead) {
     co_await stream_read(spec, args);
   } else if (spec.route == Route::kExec) {

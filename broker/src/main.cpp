@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
   app.add_option("--maxmemory-strings", config.maxmemory_strings,
                  "Refuse string writes with -OOM once string keys use this many bytes of memory (0: no limit)")
       ->capture_default_str();
+  app.add_option("--slowlog-log-slower-than", config.slowlog_log_slower_than,
+                 "SLOWLOG keeps commands that take at least this many microseconds (negative: none, 0: all)")
+      ->capture_default_str();
+  app.add_option("--slowlog-max-len", config.slowlog_max_len, "SLOWLOG keeps this many entries at most")
+      ->capture_default_str();
   app.add_option("--reply-pause-bytes", config.reply_pause_bytes,
                  "Stop reading from a client while its unsent replies exceed this many bytes")
       ->capture_default_str()

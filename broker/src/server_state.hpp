@@ -20,6 +20,7 @@
 #include <runnel/storage/node_limits.hpp>
 
 #include "pubsub.hpp"
+#include "slowlog.hpp"
 
 namespace runnel {
 
@@ -180,7 +181,9 @@ class StorageHealth {
 
 struct ServerState {
   explicit ServerState(const Config& config)
-      : config(config), maxmemory_strings(static_cast<std::int64_t>(config.maxmemory_strings)) {}
+      : config(config), maxmemory_strings(static_cast<std::int64_t>(config.maxmemory_strings)) {
+    slowlog.configure(config.slowlog_log_slower_than, config.slowlog_max_len);
+  }
 
   PubSubDirectory pubsub;  // which shards have subscribers of what (pubsub.hpp)
   LiveConfig config;
@@ -201,6 +204,7 @@ struct ServerState {
   // String keys' bytes in every shard (keyspace.hpp), and their limit (0: none).
   std::atomic<std::int64_t> string_bytes{0};
   std::atomic<std::int64_t> maxmemory_strings{0};
+  SlowLog slowlog;
   std::string executable;
   std::string config_file;
   // Set by SHUTDOWN; the server stops once the reply is out.

@@ -1,6 +1,8 @@
 // Running a transaction's queued commands (transaction.hpp).
 #include "transaction.hpp"
 
+#include <optional>
+
 #include "command.hpp"
 #include "stream_read.hpp"
 #include "stream_reply.hpp"
@@ -91,6 +93,10 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
     const auto args = views(stored);
     const CommandSpec* spec = command_table().lookup(args);
     const std::size_t before = reply.buffer().size();
+    // SLOWLOG: each command of the transaction on its own, as Redis logs them (EXEC itself is
+    // not logged); key commands time themselves (run_key_command).
+    std::optional<CommandTimer> timer;
+    if (spec->route != Route::kKey) timer.emplace(state, *spec, args, session);
     switch (spec->route) {
       case Route::kConnection: {
         CommandContext ctx{args, reply, session, state, *spec};

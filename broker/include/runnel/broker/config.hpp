@@ -71,6 +71,10 @@ struct Config {
   // String keys live in memory: past this many bytes of them (keys, values and 64 bytes
   // each), writes that add string bytes get -OOM (0: no limit).
   std::uint64_t maxmemory_strings = 256ull * 1024 * 1024;
+  // SLOWLOG: commands that take at least this many microseconds are logged (negative: none,
+  // 0: every command), the newest slowlog-max-len kept.
+  std::int64_t slowlog_log_slower_than = 10000;
+  std::uint64_t slowlog_max_len = 128;
 };
 
 }  // namespace runnel
