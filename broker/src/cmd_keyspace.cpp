@@ -75,6 +75,7 @@ void info_part(ShardPartContext& ctx) {
   ctx.gather.blocked_registrations += ctx.shard.blocked.registrations();
   ctx.gather.expires += ctx.shard.keyspace.volatile_count();
   ctx.gather.expired_keys += ctx.shard.expired_keys;
+  ctx.gather.shard_command_stats.push_back(ctx.shard.command_stats);  // read on its thread
   for (int k = 0; k < 3; ++k) ctx.shard.pubsub.names(static_cast<ChannelKind>(k), {}, ctx.gather.pubsub_names[k]);
   if (ctx.shard.storage != nullptr) {
     ctx.shard.storage->add_figures(ctx.gather.storage);

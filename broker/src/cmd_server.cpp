@@ -252,6 +252,7 @@ struct InfoInputs {
   std::size_t pubsub[3] = {0, 0, 0};  // channels, patterns, shard channels with subscribers
   std::uint64_t expires = 0;          // keys with a TTL
   std::uint64_t expired_keys = 0;     // deleted for their TTL since the start
+  std::vector<CommandCounters> commands = {};  // by CommandSpec::index, over the shards
 };
 
 void section_server(const InfoInputs& in, std::string& out) {
@@ -368,6 +369,21 @@ void section_cpu(const InfoInputs&, std::string& out) {
   out += buf;
 }
 
+void section_commandstats(const InfoInputs& in, std::string& out) {
+  out += "# Commandstats\r\n";
+  const auto& rows = command_table().by_index();
+  for (std::size_t i = 0; i < in.commands.size() && i < rows.size(); ++i) {
+    const CommandCounters& c = in.commands[i];
+    if (c.calls == 0 && c.failed == 0 && c.rejected == 0) continue;
+    char per_call[64];
+    std::snprintf(per_call, sizeof(per_call), "%.2f",
+                  c.calls == 0 ? 0.0 : static_cast<double>(c.usec) / static_cast<double>(c.calls));
+    out += "cmdstat_" + std::string(rows[i]->name) + ":calls=" + std::to_string(c.calls) +
+           ",usec=" + std::to_string(c.usec) + ",usec_per_call=" + per_call +
+           ",rejected_calls=" + std::to_string(c.rejected) + ",failed_calls=" + std::to_string(c.failed) + "\r\n";
+  }
+}
+
 void section_errorstats(const InfoInputs& in, std::string& out) {
   out += "# Errorstats\r\n";
   for (const auto& [kind, count] : in.server.stats.errors.snapshot()) {
@@ -389,13 +405,15 @@ void section_shards(const InfoInputs& in, std::string& out) {
 struct InfoSection {
   std::string_view name;
   void (*write)(const InfoInputs&, std::string&);
+  bool in_default = true;  // in INFO with no section named
 };
 
 constexpr InfoSection kSections[] = {
     {"server", section_server},     {"clients", section_clients},
     {"memory", section_memory},     {"persistence", section_persistence},
     {"stats", section_stats},       {"replication", section_replication},
-    {"cpu", section_cpu},           {"errorstats", section_errorstats},
+    {"cpu", section_cpu},           {"commandstats", section_commandstats, false},
+    {"errorstats", section_errorstats},
     {"keyspace", section_keyspace},
     {"shards", section_shards},
 };
@@ -492,10 +510,12 @@ void command_help(CommandContext& ctx) {
 void info(CommandContext& ctx) {
   std::vector<std::string> wanted;
   for (std::size_t i = 1; i < ctx.args.size(); ++i) wanted.push_back(to_lower(ctx.args[i]));
-  const bool all = wanted.empty() ||
-                   std::find_if(wanted.begin(), wanted.end(), [](const std::string& w) {
-                     return w == "all" || w == "everything" || w == "default";
-                   }) != wanted.end();
+  const auto asked = [&](std::string_view name) {
+    return std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+  };
+  // The default sections, as Redis's: all but commandstats, which "all" and "everything" add.
+  const bool defaults = wanted.empty() || asked("default") || asked("all") || asked("everything");
+  const bool all = asked("all") || asked("everything");
   const StorageFigures none;
   InfoInputs inputs{ctx.server, ctx.gather ? ctx.gather->count : 0,
                     ctx.gather ? ctx.gather->blocked_registrations : 0,
@@ -504,6 +524,17 @@ void info(CommandContext& ctx) {
   if (ctx.gather != nullptr) {
     inputs.expires = ctx.gather->expires;
     inputs.expired_keys = ctx.gather->expired_keys;
+    const std::uint64_t epoch = ctx.server.command_stats_epoch.load(std::memory_order_relaxed);
+    for (const CommandStats& shard : ctx.gather->shard_command_stats) {
+      if (shard.epoch != epoch) continue;  // from before the last CONFIG RESETSTAT
+      if (inputs.commands.size() < shard.by_command.size()) inputs.commands.resize(shard.by_command.size());
+      for (std::size_t i = 0; i < shard.by_command.size(); ++i) {
+        inputs.commands[i].calls += shard.by_command[i].calls;
+        inputs.commands[i].usec += shard.by_command[i].usec;
+        inputs.commands[i].failed += shard.by_command[i].failed;
+        inputs.commands[i].rejected += shard.by_command[i].rejected;
+      }
+    }
     for (int k = 0; k < 3; ++k) {  // a channel with subscribers on several shards counts once
       const auto& names = ctx.gather->pubsub_names[k];
       inputs.pubsub[k] = std::set<std::string_view>(names.begin(), names.end()).size();
@@ -511,7 +542,8 @@ void info(CommandContext& ctx) {
   }
   std::string text;
   for (const InfoSection& section : kSections) {
-    if (!all && std::find(wanted.begin(), wanted.end(), section.name) == wanted.end()) continue;
+    const bool included = all || (defaults && section.in_default) || asked(section.name);
+    if (!included) continue;
     if (!text.empty()) text += "\r\n";
     section.write(inputs, text);
   }
@@ -625,6 +657,7 @@ void slowlog_help(CommandContext& ctx) {
 
 void config_resetstat(CommandContext& ctx) {
   ctx.server.stats.reset();
+  ctx.server.command_stats_epoch.fetch_add(1, std::memory_order_relaxed);
   ctx.reply.ok();
 }
 

@@ -21,6 +21,7 @@
 
 #include <runnel/storage/rdb.hpp>
 
+#include "command_stats.hpp"
 #include "pubsub.hpp"
 #include "server_state.hpp"
 #include "shard.hpp"
@@ -147,6 +148,7 @@ struct Gather {
   std::uint64_t blocked_registrations = 0;  // INFO: blocked-reader registrations
   std::uint64_t expires = 0;                // INFO: keys with a TTL
   std::uint64_t expired_keys = 0;           // INFO: keys deleted for their TTL
+  std::vector<CommandStats> shard_command_stats;  // INFO commandstats: each shard's table
   StorageFigures storage;                   // INFO: the shards' storage, summed
   std::string shard_lines;                  // INFO: a line per shard
   bool done = false;         // SCAN: the later shards have nothing to add
@@ -233,6 +235,7 @@ struct CommandSpec {
   bool runs_in_multi = false;
   KeyPairHandler key_pair = nullptr;  // kKeyPair
   KeysHandler keys = nullptr;         // kKeys
+  std::uint16_t index = 0;            // its place in every CommandStats table
 
   [[nodiscard]] bool is_container() const { return !subcommands.empty(); }
 };
@@ -246,21 +249,32 @@ class CommandTable {
   [[nodiscard]] const CommandSpec* lookup(std::span<const std::string_view> args) const;
   [[nodiscard]] const CommandSpec* find(std::string_view name) const;  // any case
   [[nodiscard]] const std::vector<CommandSpec>& all() const { return commands_; }
+  // Rows and subcommand rows, by CommandSpec::index.
+  [[nodiscard]] const std::vector<const CommandSpec*>& by_index() const { return by_index_; }
 
  private:
   std::vector<CommandSpec> commands_;
   std::unordered_map<std::string, const CommandSpec*> by_name_;  // lower-case names
+  std::vector<const CommandSpec*> by_index_;
 };
 
 const CommandTable& command_table();
 
-// SLOWLOG: times a command from its construction to its destruction, on the thread that ran
-// it, and logs it if it was slow (and its row has no skip_slowlog flag).
+// This thread's table (a shard's), made for it when the shard starts.
+void set_thread_command_stats(CommandStats* stats);
+// This thread's counters of `spec`, current (null on a thread with no table).
+CommandCounters* command_counters(const ServerState& state, const CommandSpec& spec);
+
+// Times a command from its construction to its destruction, on the thread that ran it: the
+// time goes to INFO commandstats, and to SLOWLOG if it was slow (unless `slowlog` is false or
+// the row has the skip_slowlog flag). A reply in `out` from `start` on that is an error
+// counts the call as failed.
 class CommandTimer {
  public:
   CommandTimer(ServerState& state, const CommandSpec& spec, std::span<const std::string_view> args,
-               const Session& session)
-      : state_(state), spec_(spec), args_(args), session_(session), started_(std::chrono::steady_clock::now()) {}
+               const Session& session, const std::string& out, bool slowlog = true)
+      : state_(state), spec_(spec), args_(args), session_(session), out_(out), start_(out.size()),
+        slowlog_(slowlog), started_(std::chrono::steady_clock::now()) {}
   ~CommandTimer();
   CommandTimer(const CommandTimer&) = delete;
   CommandTimer& operator=(const CommandTimer&) = delete;
@@ -270,6 +284,9 @@ class CommandTimer {
   const CommandSpec& spec_;
   std::span<const std::string_view> args_;
   const Session& session_;
+  const std::string& out_;
+  std::size_t start_;
+  bool slowlog_;
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -799,7 +799,15 @@ void mark_types(CommandSpec& spec) {
 }  // namespace
 
 CommandTable::CommandTable() : commands_(build_table()) {
-  for (CommandSpec& spec : commands_) mark_types(spec);
+  for (CommandSpec& spec : commands_) {
+    mark_types(spec);
+    spec.index = static_cast<std::uint16_t>(by_index_.size());
+    by_index_.push_back(&spec);
+    for (CommandSpec& sub : spec.subcommands) {
+      sub.index = static_cast<std::uint16_t>(by_index_.size());
+      by_index_.push_back(&sub);
+    }
+  }
   for (const CommandSpec& spec : commands_) by_name_.emplace(spec.name, &spec);
 }
 
@@ -859,7 +867,7 @@ std::string c_string_prefix(std::string_view text, std::size_t max) {
 
 bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std::string_view> args,
                      protocol::ReplyWriter& reply, Session& session, ServerState& state) {
-  const CommandTimer timer(state, spec, args, session);
+  const CommandTimer timer(state, spec, args, session, reply.buffer());
   const std::string_view key = args[static_cast<std::size_t>(spec.first_key)];
   if (const std::string damage = shard.damage_of(key); !damage.empty()) {
     reply.error(damage);
@@ -883,10 +891,32 @@ bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std:
   return (spec.flags & kWrite) != 0;
 }
 
+namespace {
+thread_local CommandStats* t_command_stats = nullptr;
+}  // namespace
+
+void set_thread_command_stats(CommandStats* stats) { t_command_stats = stats; }
+
+CommandCounters* command_counters(const ServerState& state, const CommandSpec& spec) {
+  CommandStats* stats = t_command_stats;
+  if (stats == nullptr) return nullptr;
+  const std::uint64_t epoch = state.command_stats_epoch.load(std::memory_order_relaxed);
+  if (stats->epoch != epoch || stats->by_command.size() != command_table().by_index().size()) {
+    stats->by_command.assign(command_table().by_index().size(), CommandCounters{});
+    stats->epoch = epoch;
+  }
+  return &stats->by_command[spec.index];
+}
+
 CommandTimer::~CommandTimer() {
-  if ((spec_.flags & kSkipSlowlog) != 0) return;
   const std::int64_t us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+  if (CommandCounters* counters = command_counters(state_, spec_)) {
+    ++counters->calls;
+    counters->usec += static_cast<std::uint64_t>(us);
+    if (out_.size() > start_ && out_[start_] == '-') ++counters->failed;
+  }
+  if (!slowlog_ || (spec_.flags & kSkipSlowlog) != 0) return;
   if (!state_.slowlog.wants(us)) return;
   std::string name;
   if (session_.info) {

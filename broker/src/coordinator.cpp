@@ -183,7 +183,12 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
   const std::size_t start = link_.output().size();
   const auto error_sent = [&] { state.stats.error_reply(std::string_view(link_.output()).substr(start)); };
   protocol::ReplyWriter reply(link_.output(), session_.resp);
+  const auto rejected = [&] {
+    if (spec == nullptr) return;
+    if (CommandCounters* counters = command_counters(state, *spec)) ++counters->rejected;
+  };
   if (!check_command(spec, args, session_, reply)) {
+    rejected();
     if (spec == nullptr) state.stats.unknown_commands.fetch_add(1, std::memory_order_relaxed);
     error_sent();
     if (session_.in_multi) session_.multi_failed = true;
@@ -201,12 +206,14 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
   if (state.loading.load(std::memory_order_acquire) &&
       !((spec->flags & kLoading) && spec->route == Route::kConnection)) {
     // Redis's reply, which clients know to wait and retry on.
+    rejected();
     reply.error("LOADING Redis is loading the dataset in memory");
     error_sent();
     if (session_.in_multi) session_.multi_failed = true;
     return nullptr;
   }
   if ((spec->flags & kWrite) && !state.storage.ok()) {
+    rejected();
     reply.error(misconf_text(state));
     error_sent();
     if (session_.in_multi) session_.multi_failed = true;
@@ -220,13 +227,13 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
   const std::size_t before = link_.output().size();
   switch (spec->route) {
     case Route::kConnection: {
-      const CommandTimer timer(state, *spec, args, session_);
+      const CommandTimer timer(state, *spec, args, session_, link_.output());
       CommandContext ctx{args, reply, session_, state, *spec};
       spec->handler(ctx);
       break;
     }
     case Route::kReset: {
-      const CommandTimer timer(state, *spec, args, session_);
+      const CommandTimer timer(state, *spec, args, session_, link_.output());
       CommandContext ctx{args, reply, session_, state, *spec};
       spec->handler(ctx);
       end_multi();
@@ -243,7 +250,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     case Route::kMulti:
     case Route::kDiscard:
     case Route::kUnwatch: {
-      const CommandTimer timer(state, *spec, args, session_);
+      const CommandTimer timer(state, *spec, args, session_, link_.output());
       transaction_command(spec->route, reply);
       break;
     }
@@ -263,7 +270,7 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
       break;
     case Route::kEachShard: {
       if (state.shard_count != 1) return spec;
-      const CommandTimer timer(state, *spec, args, session_);
+      const CommandTimer timer(state, *spec, args, session_, link_.output());
       Gather gather;
       ShardPartContext part{args, home, 1, gather};
       spec->shard_part(part);
@@ -727,9 +734,9 @@ awaitable<void> Coordinator::run(const CommandSpec& spec, std::span<const std::s
   // out the time a client waits blocked, and the rest of a read is a look at each key.
   std::optional<CommandTimer> timer;
   // RENAME, MSET and MSETNX run as transactions of one command, whose run times them.
-  if (spec.route != Route::kStreamRead && spec.route != Route::kGroupRead && spec.route != Route::kKeyPair &&
-      spec.route != Route::kKeys) {
-    timer.emplace(state, spec, args, session_);
+  if (spec.route != Route::kKeyPair && spec.route != Route::kKeys) {
+    const bool blocking_read = spec.route == Route::kStreamRead || spec.route == Route::kGroupRead;
+    timer.emplace(state, spec, args, session_, link_.output(), !blocking_read);
   }
   if (spec.route == Route::kStreamRead || spec.route == Route::kGroupRead) {
     co_await stream_read(spec, args);

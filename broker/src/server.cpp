@@ -416,7 +416,10 @@ void Server::start() {
   asio::co_spawn(s.shards[0]->io, s.accept_loop(), asio::detached);
   s.trimmer = std::make_unique<MemoryTrimmer>(kTrimSlackBytes);
   for (auto& runtime : s.shards) {
-    runtime->thread = std::thread([io = &runtime->io] { io->run(); });
+    runtime->thread = std::thread([io = &runtime->io, stats = &runtime->shard.command_stats] {
+      set_thread_command_stats(stats);
+      io->run();
+    });
   }
   started_ = true;
   try {

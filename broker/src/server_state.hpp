@@ -205,6 +205,8 @@ struct ServerState {
   std::atomic<std::int64_t> string_bytes{0};
   std::atomic<std::int64_t> maxmemory_strings{0};
   SlowLog slowlog;
+  // INFO commandstats: CONFIG RESETSTAT moves it on, and each shard's table starts over.
+  std::atomic<std::uint64_t> command_stats_epoch{0};
   std::string executable;
   std::string config_file;
   // Set by SHUTDOWN; the server stops once the reply is out.

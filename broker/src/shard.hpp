@@ -15,6 +15,7 @@
 #include <runnel/protocol/reply_writer.hpp>
 
 #include "blocking.hpp"
+#include "command_stats.hpp"
 #include "keyspace.hpp"
 #include "persistence.hpp"
 #include "pubsub.hpp"
@@ -73,6 +74,7 @@ struct Shard {
   // for at most `budget_us` microseconds (and at least a few keys). Returns how many.
   std::size_t expire_some(std::int64_t budget_us);
   std::uint64_t expired_keys = 0;  // INFO's expired_keys: this shard's part
+  CommandStats command_stats;      // of the commands this shard's thread ran (command.hpp)
 
  private:
   struct Watched {

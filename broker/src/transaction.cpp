@@ -96,7 +96,7 @@ void run_transaction(const std::vector<std::vector<std::string>>& queued, Sessio
     // SLOWLOG: each command of the transaction on its own, as Redis logs them (EXEC itself is
     // not logged); key commands time themselves (run_key_command).
     std::optional<CommandTimer> timer;
-    if (spec->route != Route::kKey) timer.emplace(state, *spec, args, session);
+    if (spec->route != Route::kKey) timer.emplace(state, *spec, args, session, reply.buffer());
     switch (spec->route) {
       case Route::kConnection: {
         CommandContext ctx{args, reply, session, state, *spec};

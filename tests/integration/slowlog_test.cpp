@@ -3,6 +3,7 @@
 // passwords redacted, a transaction's commands one by one, the client's name with each.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -103,4 +104,62 @@ TEST_CASE("SLOWLOG keeps what redis-server keeps, argument for argument", "[slow
     }
   }
   CHECK(expected.size() > 10);
+}
+
+namespace {
+
+// INFO commandstats after the same commands: each command's calls, rejected and failed
+// calls ("cmdstat_xadd:calls=2,rejected_calls=0,failed_calls=1"), the times left out.
+std::map<std::string, std::string> command_stats(std::uint16_t port) {
+  Connection c("127.0.0.1", port);
+  REQUIRE(c.call({"CONFIG", "RESETSTAT"}).str == "OK");
+  c.call({"XADD", "s", "1-1", "f", "v"});
+  c.call({"XADD", "s", "1-1", "f", "v"});  // an error: failed
+  c.call({"XLEN", "s"});
+  c.call({"XLEN"});                        // wrong arity: rejected
+  c.call({"GET", "s"});                    // WRONGTYPE: failed
+  c.call({"SET", "k", "1"});
+  c.call({"INCR", "k"});
+  c.call({"CONFIG", "GET", "maxclients"});
+  c.call({"MULTI"});
+  c.call({"XADD", "s", "2-1", "f", "v"});
+  c.call({"INCR", "k"});
+  c.call({"EXEC"});
+  c.call({"DEL", "k", "s", "nosuch"});
+  c.call({"PING"});
+  const std::string text = c.call({"INFO", "commandstats"}).str;
+  std::map<std::string, std::string> out;
+  std::size_t at = 0;
+  while ((at = text.find("cmdstat_", at)) != std::string::npos) {
+    const std::size_t colon = text.find(':', at);
+    const std::size_t end = text.find("\r\n", at);
+    const std::string name = text.substr(at, colon - at);
+    std::string fields;
+    for (const char* field : {"calls=", "rejected_calls=", "failed_calls="}) {
+      std::size_t f = text.find(std::string(",") + field, colon);
+      if (std::string_view(field) == "calls=") f = text.find(field, colon) - 1;
+      const std::size_t value_end = std::min(text.find(',', f + 1), end);
+      fields += text.substr(f + 1, value_end - f - 1) + " ";
+    }
+    CHECK(text.substr(colon, end - colon).find("usec_per_call=") != std::string::npos);
+    out[name] = fields;
+    at = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("INFO commandstats counts calls, rejected and failed calls as redis-server does", "[slowlog][commandstats]") {
+  std::map<std::string, std::string> expected;
+  {
+    runnel::test::RedisServer redis;
+    expected = command_stats(redis.port);
+  }
+  for (unsigned threads : {1u, 2u}) {
+    INFO("--threads " << threads);
+    runnel::test::RunnelServer runnel({}, threads);
+    CHECK(command_stats(runnel.port) == expected);
+  }
+  CHECK(expected.size() > 8);
 }
