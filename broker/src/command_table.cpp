@@ -6,6 +6,14 @@
 
 #include "command.hpp"
 
+#include <chrono>
+#include <thread>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
+
 namespace runnel {
 namespace {
 
@@ -893,7 +901,49 @@ bool run_key_command(Shard& shard, const CommandSpec& spec, std::span<const std:
 
 namespace {
 thread_local CommandStats* t_command_stats = nullptr;
+
+std::uint64_t steady_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+// The time-stamp counter, when the CPU says it runs at a constant rate in every state
+// (CPUID 0x80000007, EDX bit 8), with its rate measured against the steady clock.
+struct CommandClock {
+  bool tsc = false;
+  double us_per_tick = 0.001;  // the steady clock's nanoseconds
+  CommandClock() {
+#if defined(__x86_64__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(0x80000007, &a, &b, &c, &d) == 0 || (d & (1u << 8)) == 0) return;
+    const std::uint64_t ns0 = steady_ns();
+    const std::uint64_t t0 = __rdtsc();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::uint64_t ns1 = steady_ns();
+    const std::uint64_t t1 = __rdtsc();
+    if (t1 <= t0 || ns1 <= ns0) return;
+    us_per_tick = static_cast<double>(ns1 - ns0) / 1000.0 / static_cast<double>(t1 - t0);
+    tsc = true;
+#endif
+  }
+};
+
+const CommandClock& clock_source() {
+  static const CommandClock clock;
+  return clock;
+}
 }  // namespace
+
+std::uint64_t command_clock() {
+#if defined(__x86_64__)
+  if (clock_source().tsc) return __rdtsc();
+#endif
+  return steady_ns();
+}
+
+std::int64_t command_clock_us(std::uint64_t ticks) {
+  return static_cast<std::int64_t>(static_cast<double>(ticks) * clock_source().us_per_tick);
+}
 
 void set_thread_command_stats(CommandStats* stats) { t_command_stats = stats; }
 
@@ -909,8 +959,8 @@ CommandCounters* command_counters(const ServerState& state, const CommandSpec& s
 }
 
 CommandTimer::~CommandTimer() {
-  const std::int64_t us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+  const std::uint64_t now = command_clock();
+  const std::int64_t us = now > started_ ? command_clock_us(now - started_) : 0;
   if (CommandCounters* counters = command_counters(state_, spec_)) {
     ++counters->calls;
     counters->usec += static_cast<std::uint64_t>(us);

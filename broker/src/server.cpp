@@ -381,6 +381,7 @@ void Server::start() {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   if (threads > 255) throw std::runtime_error("--threads must be at most 255");
   s.lock_data_dir();
+  (void)command_clock();  // calibrates the commands' clock (10 ms) before any command runs
   s.state.shard_count = threads;
   s.state.pubsub.set_shards(threads);
   s.state.run_id = random_run_id();
