@@ -283,6 +283,8 @@ class CommandTimer {
       : state_(state), spec_(spec), args_(args), session_(session), out_(out), start_(out.size()),
         slowlog_(slowlog), started_(command_clock()) {}
   ~CommandTimer();
+  // The command goes on elsewhere, which times it: nothing is counted here.
+  void cancel() { cancelled_ = true; }
   CommandTimer(const CommandTimer&) = delete;
   CommandTimer& operator=(const CommandTimer&) = delete;
 
@@ -294,6 +296,7 @@ class CommandTimer {
   const std::string& out_;
   std::size_t start_;
   bool slowlog_;
+  bool cancelled_ = false;
   std::uint64_t started_;
 };
 

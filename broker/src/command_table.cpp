@@ -959,6 +959,7 @@ CommandCounters* command_counters(const ServerState& state, const CommandSpec& s
 }
 
 CommandTimer::~CommandTimer() {
+  if (cancelled_) return;
   const std::uint64_t now = command_clock();
   const std::int64_t us = now > started_ ? command_clock_us(now - started_) : 0;
   if (CommandCounters* counters = command_counters(state_, spec_)) {

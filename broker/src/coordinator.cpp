@@ -265,9 +265,14 @@ const CommandSpec* Coordinator::run_here(std::span<const std::string_view> args)
     case Route::kStreamRead:
     case Route::kGroupRead:
       return spec;  // may block: always the coroutine path
-    case Route::kPublish:
-      if (!publish(args, (spec->flags & kShardChannel) != 0, reply)) return spec;  // waits: run()
+    case Route::kPublish: {
+      CommandTimer timer(state, *spec, args, session_, link_.output());
+      if (!publish(args, (spec->flags & kShardChannel) != 0, reply)) {
+        timer.cancel();
+        return spec;  // waits: run(), which times it
+      }
       break;
+    }
     case Route::kEachShard: {
       if (state.shard_count != 1) return spec;
       const CommandTimer timer(state, *spec, args, session_, link_.output());

@@ -126,6 +126,7 @@ std::map<std::string, std::string> command_stats(std::uint16_t port) {
   c.call({"INCR", "k"});
   c.call({"EXEC"});
   c.call({"DEL", "k", "s", "nosuch"});
+  c.call({"PUBLISH", "channel", "m"});
   c.call({"PING"});
   const std::string text = c.call({"INFO", "commandstats"}).str;
   std::map<std::string, std::string> out;
