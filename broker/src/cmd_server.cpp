@@ -128,6 +128,7 @@ const std::vector<ConfigParam>& config_params() {
       {"bind", [](const Config& c) { return c.bind; }, nullptr},
       {"port", [](const Config& c) { return std::to_string(c.port); }, nullptr},
       {"dir", [](const Config& c) { return c.dir; }, nullptr},
+      {"logfile", [](const Config& c) { return c.logfile; }, nullptr},
       {"threads", [](const Config& c) { return std::to_string(c.threads); }, nullptr},
       {"databases", [](const Config&) { return std::string("1"); }, nullptr},
       // Asked for by redis-benchmark (and monitoring tools): no RDB snapshots, and no AOF

@@ -5,12 +5,46 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <mutex>
 #include <string>
 
 namespace runnel::log {
 namespace {
 std::atomic<Level> g_level{Level::kNotice};
+std::mutex g_file_mutex;       // guards the two below, and every line written to the file
+std::FILE* g_file = nullptr;   // null: stderr
+std::string g_path;
+}
+
+std::string open_file(const std::string& path) {
+  std::FILE* file = nullptr;
+  if (!path.empty()) {
+    file = std::fopen(path.c_str(), "a");
+    if (file == nullptr) return "cannot open the log file '" + path + "': " + std::strerror(errno);
+    std::setvbuf(file, nullptr, _IOLBF, 0);  // a line at a time, as stderr
+  }
+  std::lock_guard lock(g_file_mutex);
+  if (g_file != nullptr) std::fclose(g_file);
+  g_file = file;
+  g_path = path;
+  return {};
+}
+
+void reopen() {
+  std::string path;
+  {
+    std::lock_guard lock(g_file_mutex);
+    path = g_path;
+  }
+  if (path.empty()) return;
+  if (const std::string error = open_file(path); !error.empty()) {
+    warning(error + " (SIGHUP): logging goes on in the file opened before");
+    return;
+  }
+  notice("Opened the log file again (SIGHUP)");
 }
 
 void set_level(Level level) { g_level.store(level, std::memory_order_relaxed); }
@@ -43,7 +77,8 @@ void write(Level lvl, std::string_view message) {
   localtime_r(&secs, &tm);
   char stamp[64];
   std::strftime(stamp, sizeof(stamp), "%d %b %Y %H:%M:%S", &tm);
-  std::fprintf(stderr, "%d:M %s.%03d %c %.*s\n", static_cast<int>(getpid()), stamp,
+  std::lock_guard lock(g_file_mutex);
+  std::fprintf(g_file != nullptr ? g_file : stderr, "%d:M %s.%03d %c %.*s\n", static_cast<int>(getpid()), stamp,
                static_cast<int>(millis), kMarks[static_cast<int>(lvl)],
                static_cast<int>(message.size()), message.data());
 }

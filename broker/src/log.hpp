@@ -1,4 +1,5 @@
-// Server log lines in Redis's format: "<pid>:M <date> <level char> <message>" on stderr.
+// Server log lines in Redis's format: "<pid>:M <date> <level char> <message>", on stderr or in
+// --logfile (opened again on SIGHUP, for logrotate).
 #pragma once
 
 #include <string_view>
@@ -14,6 +15,11 @@ std::string_view level_name(Level level);
 Level level();
 
 void write(Level level, std::string_view message);
+// Log lines go to the file at `path` (appended to) from now on; "" is stderr. On failure,
+// the error text, and the lines go where they went before.
+[[nodiscard]] std::string open_file(const std::string& path);
+// Opens the file again by its path (after logrotate moved it): a new file if it is gone.
+void reopen();
 inline void debug(std::string_view m) { write(Level::kDebug, m); }
 inline void verbose(std::string_view m) { write(Level::kVerbose, m); }
 inline void notice(std::string_view m) { write(Level::kNotice, m); }

@@ -7,6 +7,8 @@
 
 #include <runnel/broker/broker.hpp>
 
+#include "log.hpp"
+
 int main(int argc, char** argv) {
   runnel::Config config;
   CLI::App app{"Runnel: an event broker that speaks Redis Streams and keeps them on disk"};
@@ -20,6 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--maxclients", config.maxclients, "Maximum connected clients")
       ->capture_default_str()
       ->check(CLI::Range(1u, 4294967295u));
+  app.add_option("--logfile", config.logfile,
+                 "Append log lines to this file instead of stderr; SIGHUP opens it again (for logrotate)");
   app.add_option("--loglevel", config.loglevel, "debug, verbose, notice or warning")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "verbose", "notice", "warning"}));
@@ -105,10 +109,15 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);   // --logfile: open it again
   sigaddset(&signals, SIGUSR1);  // sent by main itself to end the signal thread
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (const std::string error = runnel::log::open_file(config.logfile); !error.empty()) {
+    std::fprintf(stderr, "runnel-server: %s\n", error.c_str());
+    return 1;
+  }
   runnel::Broker broker(config);
   try {
     broker.start();
@@ -119,8 +128,12 @@ int main(int argc, char** argv) {
   std::thread signal_thread([&] {
     int received = 0;
     sigwait(&signals, &received);
+    while (received == SIGHUP) {
+      runnel::log::reopen();
+      sigwait(&signals, &received);
+    }
     if (received == SIGUSR1) return;
-    std::fprintf(stderr, "Received %s, shutting down\n", received == SIGINT ? "SIGINT" : "SIGTERM");
+    runnel::log::notice(received == SIGINT ? "Received SIGINT, shutting down" : "Received SIGTERM, shutting down");
     broker.stop();
   });
   broker.wait();

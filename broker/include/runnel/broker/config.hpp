@@ -18,6 +18,7 @@ struct Config {
   std::string requirepass;  // empty: no password
   std::uint32_t maxclients = 10000;
   std::string loglevel = "notice";  // debug, verbose, notice, warning
+  std::string logfile;              // runnel-server's log lines go here ("": stderr)
 
   // Storage (docs/storage.md). Streams live in <dir>/streams as segment files.
   std::string fsync = "everysec";  // always, everysec or no (Redis's appendfsync)
