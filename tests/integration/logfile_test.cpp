@@ -30,7 +30,7 @@ std::string read_file(const fs::path& path) {
 
 }  // namespace
 
-TEST_CASE("--logfile takes the log lines, and SIGHUP opens it again after logrotate moved it", "[ops]") {
+TEST_CASE("The log file of --logfile takes the log lines, and SIGHUP opens it again after logrotate moved it", "[ops]") {
   runnel::test::TempDir dir("runnel-logfile");
   const std::uint16_t port = runnel::test::free_port();
   const fs::path log = dir.path() / "runnel.log";
