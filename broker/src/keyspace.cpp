@@ -33,6 +33,11 @@ Keyspace::Map::iterator Keyspace::add(std::string_view key, KeyValue value) {
   return it;
 }
 
+const KeyValue* Keyspace::stored(std::string_view key) const {
+  auto at = index_.find(key);
+  return at == index_.end() ? nullptr : &at->second->second;
+}
+
 KeyValue* Keyspace::lookup(std::string_view key) {
   auto it = locate(key);
   if (it == keys_.end()) return nullptr;

@@ -73,6 +73,8 @@ class Keyspace {
   [[nodiscard]] Stream* find(std::string_view key);
   // The live value at `key`, of either type (null: none).
   [[nodiscard]] KeyValue* lookup(std::string_view key);
+  // The value kept at `key`, past its time or not (null: none): what the keys journal records.
+  [[nodiscard]] const KeyValue* stored(std::string_view key) const;
   [[nodiscard]] KeyType type_of(std::string_view key) { return type_of(lookup(key)); }
   [[nodiscard]] static KeyType type_of(const KeyValue* value) {
     return value == nullptr ? KeyType::kNone : value->is_stream() ? KeyType::kStream : KeyType::kString;

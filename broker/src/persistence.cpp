@@ -578,6 +578,13 @@ bool ShardStorage::settle() {
 
 std::string ShardStorage::collect(std::vector<storage::WriteOp>& writes) {
   std::string failure;
+  // Each key written since the last flush, once, in its state now: a pipeline of 100 APPENDs
+  // to a big string writes it once, not 100 times (and holds no 100 copies meanwhile).
+  for (const std::string& key : changed_keys_) {
+    const KeyValue* value = keyspace_->stored(key);
+    keys_journal_->append(value != nullptr ? key_record(key, *value) : record(GroupRecord::Type::kKeyForget, key));
+  }
+  changed_keys_.clear();
   if (keys_journal_ && keys_journal_->dirty()) {
     bool folded = false;
     if (keys_journal_->should_fold()) {
@@ -782,38 +789,30 @@ void rehome_key_journals(const std::vector<ShardStorage*>& shards, const std::ve
   }
 }
 
+// A key's whole state as one record: a string with its deadline, or a stream's TTL (0: none).
+storage::GroupRecord ShardStorage::key_record(std::string_view key, const KeyValue& value) {
+  GroupRecord r = value.is_stream() ? record(GroupRecord::Type::kKeyTtl, key)
+                                    : record(GroupRecord::Type::kKeyString, key, value.string);
+  r.time_ms = value.expires_at;
+  return r;
+}
+
 void ShardStorage::emit_keys(const storage::GroupRecordVisitor& emit) const {
   keyspace_->for_each_stored([&](const std::string& key, const KeyValue& value) {
-    if (!value.is_stream()) {
-      GroupRecord r = record(GroupRecord::Type::kKeyString, key, value.string);
-      r.time_ms = value.expires_at;
-      emit(r);
-    } else if (value.expires_at != 0) {
-      GroupRecord r = record(GroupRecord::Type::kKeyTtl, key);
-      r.time_ms = value.expires_at;
-      emit(r);
-    }
+    if (!value.is_stream() || value.expires_at != 0) emit(key_record(key, value));
   });
 }
 
-void ShardStorage::note_key(GroupRecord::Type type, std::string_view key, std::string_view value,
-                            std::int64_t expires_at) {
+void ShardStorage::note_key(std::string_view key) {
   if (!keys_journal_) return;  // loading: the journal is read, not written
-  GroupRecord r = record(type, key, value);
-  r.time_ms = expires_at;
-  keys_journal_->append(r);
+  if (changed_keys_.find(key) == changed_keys_.end()) changed_keys_.emplace(key);
   keys_noted_ = true;
 }
 
-void ShardStorage::string_written(std::string_view key, std::string_view value, std::int64_t expires_at) {
-  note_key(GroupRecord::Type::kKeyString, key, value, expires_at);
-}
-
-void ShardStorage::ttl_written(std::string_view key, std::int64_t expires_at) {
-  note_key(GroupRecord::Type::kKeyTtl, key, {}, expires_at);
-}
-
-void ShardStorage::key_forgotten(std::string_view key) { note_key(GroupRecord::Type::kKeyForget, key, {}, 0); }
+// The keyspace reports whole states; the journal takes each key's state at the next flush.
+void ShardStorage::string_written(std::string_view key, std::string_view, std::int64_t) { note_key(key); }
+void ShardStorage::ttl_written(std::string_view key, std::int64_t) { note_key(key); }
+void ShardStorage::key_forgotten(std::string_view key) { note_key(key); }
 
 void ShardStorage::apply_retention(std::uint64_t now_ms) {
   if (options_.stream_max_bytes == 0 && options_.stream_max_age_ms == 0) return;

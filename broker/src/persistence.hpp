@@ -29,6 +29,7 @@
 namespace runnel {
 
 class Keyspace;
+struct KeyValue;
 
 enum class FsyncPolicy { kAlways, kEverysec, kNo };
 
@@ -174,7 +175,8 @@ class ShardStorage final : public ChangeSink {
   // second, and before the server stops.
   bool settle_seen();
   [[nodiscard]] bool pending() const {
-    return !dirty_.empty() || !forgotten_.empty() || (keys_journal_ && keys_journal_->dirty());
+    return !dirty_.empty() || !forgotten_.empty() || !changed_keys_.empty() ||
+           (keys_journal_ && keys_journal_->dirty());
   }
   // Stream folders removed since the last call (kept under --fsync always only, for the
   // write-ahead log's forget records).
@@ -261,14 +263,16 @@ class ShardStorage final : public ChangeSink {
   // A stream whose files could not be loaded: kept under its key, refused to commands.
   void load_damaged(Keyspace& keyspace, const StreamFolder& folder, const std::string& error);
 
-  // The keys journal: a record per string write, TTL change or deletion of either.
-  void note_key(storage::GroupRecord::Type type, std::string_view key, std::string_view value,
-                std::int64_t expires_at);
+  // The keys journal: each changed key noted, its state journaled at the next flush.
+  void note_key(std::string_view key);
+  static storage::GroupRecord key_record(std::string_view key, const KeyValue& value);
   StorageOptions options_;
   unsigned shard_;
   Keyspace* keyspace_ = nullptr;
   std::unique_ptr<storage::GroupJournal> keys_journal_;  // null until load_keys
-  bool keys_noted_ = false;  // records appended since the last settle()
+  bool keys_noted_ = false;  // keys changed since the last settle()
+  // Keys whose strings or TTLs changed since the last flush, journaled by collect().
+  std::set<std::string, std::less<>> changed_keys_;
   storage::TailCache cache_;
   std::unordered_map<Stream*, Files> files_;
   const Stream* last_stream_ = nullptr;  // note()'s last lookup
