@@ -441,6 +441,13 @@ void setrange(CommandContext& ctx) {
   const auto size = static_cast<std::uint64_t>(offset) + patch.size();
   if (!length_allowed(ctx, size)) return;
   const std::size_t before = value == nullptr ? 0 : value->string.size();
+  // A few bytes of request can ask for 512 MB of zeros: the growth itself must fit under
+  // --maxmemory-strings, not only what was there before the command.
+  const std::int64_t limit = ctx.server.maxmemory_strings.load(std::memory_order_relaxed);
+  if (limit > 0 && size > before &&
+      ctx.server.string_bytes.load(std::memory_order_relaxed) + static_cast<std::int64_t>(size - before) > limit) {
+    return ctx.reply.error(kStringsOom);
+  }
   if (value == nullptr) {
     ctx.shard->keyspace.set_string(key, std::string(), 0);
     value = ctx.shard->keyspace.lookup(key);

@@ -150,6 +150,10 @@ TEST_CASE("Past --maxmemory-strings string writes get -OOM, and reads, deletes a
   CHECK(stored <= 20);
   CHECK(c.call({"APPEND", "k0", "y"}).str == *refused);
   CHECK(c.call({"MSET", "a", "1", "b", "2"}).str == *refused);
+  // A SETRANGE far out asks for its zeros in one go: refused whatever was there before.
+  CHECK(c.call({"DEL", "k5"}).integer == 1);
+  CHECK(c.call({"SETRANGE", "zeros", "100000000", "x"}).str == *refused);
+  CHECK(c.call({"EXISTS", "zeros"}).integer == 0);
   CHECK(c.call({"GET", "k0"}).str == value);
   CHECK(c.call({"XADD", "s", "1-1", "f", value}).type == Reply::Type::kBulk);  // streams live on disk
   CHECK(c.call({"DEL", "k0", "k1"}).integer == 2);
